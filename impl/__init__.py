@@ -1,0 +1,1 @@
+"""The executable system: protocol, storage, broker, controller, coordinators, clients, runtimes."""

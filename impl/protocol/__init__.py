@@ -1,0 +1,1 @@
+"""Kafka's wire-level vocabulary: error codes and RecordBatch v2."""

@@ -1,0 +1,421 @@
+"""A partition's log: a directory of segments named by base offset, plus its leader epochs.
+
+Durability follows Kafka: nothing is fsynced on append unless
+`log.flush.interval.messages` / `log.flush.interval.ms` say so, except that rolling
+a segment flushes the ones before it (Kafka schedules that flush at roll; here it
+happens at once, so the sans-IO core stays free of background tasks).
+`recovery_point` is the offset below which everything is known to be on disk;
+opening a log validates every batch from the segment holding it to the end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from dataclasses import dataclass, field
+
+from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
+from kafkaproof.impl.protocol.records import (
+    BatchHeader,
+    Record,
+    check_batch,
+    decode_batch,
+    set_base_offset,
+    set_partition_leader_epoch,
+)
+from kafkaproof.impl.storage.config import LogConfig
+from kafkaproof.impl.storage.disk import Disk
+from kafkaproof.impl.storage.epoch_cache import FILE_NAME as EPOCH_FILE
+from kafkaproof.impl.storage.epoch_cache import LeaderEpochCache
+from kafkaproof.impl.storage.index import CorruptIndexError
+from kafkaproof.impl.storage.segment import (
+    LOG_SUFFIX,
+    MAX_RELATIVE_OFFSET,
+    SEGMENT_SUFFIXES,
+    LogSegment,
+    Truncation,
+)
+
+# Files Kafka may leave half-done in a partition directory; removed on open.
+LEFTOVER_SUFFIXES = (".tmp", ".deleted", ".cleaned", ".swap")
+KNOWN_FILES = (EPOCH_FILE, "partition.metadata")
+
+
+class LogDirError(ValueError):
+    """A partition directory that cannot be opened as a log; names the offending file."""
+
+
+@dataclass
+class RecoveryReport:
+    """What opening a log found and changed. Empty lists mean nothing was lost."""
+
+    dir: str
+    segments_loaded: int = 0
+    segments_recovered: int = 0
+    batches_validated: int = 0
+    truncations: list[Truncation] = field(default_factory=list)
+    deleted_segments: list[tuple[str, int]] = field(default_factory=list)  # (file, bytes)
+    deleted_files: list[str] = field(default_factory=list)
+    rebuilt_indexes: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+
+    @property
+    def dropped_bytes(self) -> int:
+        return sum(t.dropped_bytes for t in self.truncations) + sum(n for _, n in self.deleted_segments)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.dir}: {self.segments_loaded} segments loaded, {self.segments_recovered} recovered,"
+            f" {self.batches_validated} batches validated, {self.dropped_bytes} bytes dropped"
+        ]
+        out += [f"  truncated {t}" for t in self.truncations]
+        out += [
+            f"  deleted segment {name} ({n} bytes) after the corruption above" for name, n in self.deleted_segments
+        ]
+        out += [f"  rebuilt index of {name}" for name in self.rebuilt_indexes]
+        out += [f"  removed leftover file {name}" for name in self.deleted_files]
+        out += [f"  ignored unknown file {name}" for name in self.ignored_files]
+        return out
+
+
+@dataclass(frozen=True)
+class AppendInfo:
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    batches: int
+    size: int
+
+
+class Log:
+    def __init__(self, disk: Disk, dir: str, config: LogConfig, segments: list[LogSegment],
+                 now_ms: int) -> None:
+        self._disk = disk
+        self.dir = dir
+        self.config = config
+        self.segments = segments
+        self._bases = [s.base_offset for s in segments]
+        self.log_start_offset = segments[0].base_offset
+        self.recovery_point = self.log_end_offset
+        self.last_flush_ms = now_ms
+        self.epochs = LeaderEpochCache(disk, dir)
+        self.last_recovery = RecoveryReport(dir)
+
+    # -- opening and recovery -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, disk: Disk, dir: str, config: LogConfig | None = None, *,
+             recovery_point: int = 0, now_ms: int = 0) -> Log:
+        """Open (or create) the log in `dir`. Segments at or after the one holding
+        `recovery_point` are validated batch by batch; the report is `last_recovery`."""
+        config = config or LogConfig()
+        disk.mkdirs(dir)
+        report = RecoveryReport(dir)
+        bases = _scan_dir(disk, dir, report)
+        segments = [LogSegment(disk, dir, b, config.index_interval_bytes, now_ms) for b in bases]
+        first_to_recover = max(0, bisect.bisect_right(bases, recovery_point) - 1)
+        recovered: list[LogSegment] = []
+        for i, seg in enumerate(segments):
+            if i < first_to_recover:
+                try:
+                    seg.load()
+                    report.segments_loaded += 1
+                    continue
+                except (CorruptIndexError, CorruptRecordError):
+                    report.rebuilt_indexes.append(seg.index.path)
+            valid, cut = seg.recover()
+            recovered.append(seg)
+            report.segments_recovered += 1
+            report.batches_validated += valid
+            if cut is not None:
+                report.truncations.append(cut)
+            nxt = segments[i + 1].base_offset if i + 1 < len(segments) else None
+            if cut is not None or (nxt is not None and nxt < seg.next_offset):
+                for later in segments[i + 1 :]:
+                    report.deleted_segments.append((later.log_path, later.size))
+                    later.delete()
+                segments = segments[: i + 1]
+                break
+        if not segments:
+            segments = [LogSegment(disk, dir, 0, config.index_interval_bytes, now_ms, create=True)]
+        # Recovered bytes may exist only in the page cache (after a process crash): make
+        # them durable, so that `recovery_point` never claims more than the disk holds.
+        for seg in recovered:
+            if seg in segments:
+                seg.flush()
+        log = cls(disk, dir, config, segments, now_ms)
+        log.epochs.truncate_from_end(log.log_end_offset)
+        log.epochs.truncate_from_start(log.log_start_offset)
+        log.last_recovery = report
+        return log
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def active(self) -> LogSegment:
+        return self.segments[-1]
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.active.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def unflushed_messages(self) -> int:
+        return self.log_end_offset - self.recovery_point
+
+    # -- appending ------------------------------------------------------------------------
+
+    def _validate(self, data: bytes | bytearray) -> list[tuple[int, BatchHeader]]:
+        """Every batch complete, magic 2, CRC valid, within size limits (Kafka's LogValidator)."""
+        if len(data) > self.config.segment_bytes:
+            raise KafkaError(
+                ErrorCode.RECORD_LIST_TOO_LARGE,
+                f"{len(data)} bytes exceed log.segment.bytes={self.config.segment_bytes}",
+            )
+        headers = []
+        pos = 0
+        while pos < len(data):
+            header = check_batch(data, pos)
+            if header.size > self.config.max_message_bytes:
+                raise KafkaError(
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"batch of {header.size} bytes exceeds message.max.bytes={self.config.max_message_bytes}",
+                )
+            if header.record_count != header.last_offset_delta + 1 and not header.is_control:
+                raise CorruptRecordError(
+                    f"record count {header.record_count} does not match lastOffsetDelta"
+                    f" {header.last_offset_delta}", pos,
+                )
+            headers.append((pos, header))
+            pos += header.size
+        if not headers:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "no record batch to append")
+        return headers
+
+    def append_as_leader(self, data: bytes | bytearray, leader_epoch: int, now_ms: int = 0) -> AppendInfo:
+        """Validate, assign offsets from the log end and stamp the leader epoch."""
+        headers = self._validate(data)
+        buf = bytearray(data)
+        offset = self.log_end_offset
+        stamped = []
+        for pos, header in headers:
+            set_base_offset(buf, pos, offset)
+            set_partition_leader_epoch(buf, pos, leader_epoch)
+            stamped.append((pos, dataclasses.replace(header, base_offset=offset, partition_leader_epoch=leader_epoch)))
+            offset += header.last_offset_delta + 1
+        self.epochs.assign(leader_epoch, self.log_end_offset)
+        return self._append(buf, stamped, now_ms)
+
+    def append_as_follower(self, data: bytes | bytearray, now_ms: int = 0) -> AppendInfo:
+        """Append batches that already carry the leader's offsets and epochs."""
+        headers = self._validate(data)
+        expected = self.log_end_offset
+        for pos, header in headers:
+            if header.base_offset < expected:
+                raise KafkaError(
+                    ErrorCode.UNKNOWN_SERVER_ERROR,
+                    f"out of order offsets: batch at {pos} starts at {header.base_offset},"
+                    f" expected at least {expected}",
+                )
+            expected = header.next_offset
+        for _, header in headers:
+            self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+        return self._append(data, headers, now_ms)
+
+    def _append(self, data: bytes | bytearray, headers: list[tuple[int, BatchHeader]], now_ms: int) -> AppendInfo:
+        first, last = headers[0][1].base_offset, headers[-1][1].last_offset
+        max_ts = max(h.max_timestamp for _, h in headers)
+        if self._should_roll(len(data), max_ts, last, now_ms):
+            self.roll(now_ms, base_offset=first)
+        self.active.append(data, headers)
+        if self.unflushed_messages >= self.config.flush_interval_messages:
+            self.flush(now_ms=now_ms)
+        return AppendInfo(first, last, max_ts, len(headers), len(data))
+
+    def _should_roll(self, size: int, max_ts: int, last_offset: int, now_ms: int) -> bool:
+        seg, cfg = self.active, self.config
+        if seg.size == 0:
+            return False
+        waited = max_ts - seg.first_batch_timestamp if seg.first_batch_timestamp >= 0 else now_ms - seg.created_ms
+        return (
+            seg.size > cfg.segment_bytes - size
+            or waited > cfg.roll_ms
+            or seg.index.size_bytes + seg.index.ENTRY.size > cfg.max_index_size
+            or seg.time_index.size_bytes + seg.time_index.ENTRY.size > cfg.max_index_size
+            or last_offset - seg.base_offset > MAX_RELATIVE_OFFSET
+        )
+
+    def roll(self, now_ms: int = 0, base_offset: int | None = None) -> LogSegment:
+        """Start a new active segment at the log end; flush everything before it."""
+        base = self.log_end_offset if base_offset is None else max(base_offset, self.log_end_offset)
+        if self.active.size == 0 and self.active.base_offset == base:
+            return self.active
+        self.active.on_roll()
+        seg = LogSegment(self._disk, self.dir, base, self.config.index_interval_bytes, now_ms, create=True)
+        self.segments.append(seg)
+        self._bases.append(base)
+        self.flush(up_to=base, now_ms=now_ms)
+        return seg
+
+    # -- durability -----------------------------------------------------------------------
+
+    def flush(self, up_to: int | None = None, now_ms: int | None = None) -> None:
+        """fsync every segment holding offsets in [recovery_point, up_to)."""
+        up_to = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
+        if now_ms is not None:
+            self.last_flush_ms = now_ms
+        if up_to <= self.recovery_point:
+            return
+        for seg in self.segments:
+            if seg.next_offset > self.recovery_point and seg.base_offset < up_to:
+                seg.flush()
+        self.recovery_point = up_to
+
+    def maybe_flush(self, now_ms: int) -> bool:
+        """The time-based flush policy (`log.flush.interval.ms`), called by the owner's timer."""
+        interval = self.config.flush_interval_ms
+        if interval is None or self.unflushed_messages == 0 or now_ms - self.last_flush_ms < interval:
+            return False
+        self.flush(now_ms=now_ms)
+        return True
+
+    def close(self) -> None:
+        """Clean shutdown: everything durable, the active segment's last timestamp indexed."""
+        self.active.on_roll()
+        self.flush()
+        for seg in self.segments:
+            seg.flush()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _check_range(self, offset: int) -> None:
+        if not self.log_start_offset <= offset <= self.log_end_offset:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} is outside the log [{self.log_start_offset}, {self.log_end_offset}]",
+            )
+
+    def segment_for(self, offset: int) -> LogSegment:
+        """The segment whose base offset is the largest one <= `offset` (binary search)."""
+        return self.segments[max(0, bisect.bisect_right(self._bases, offset) - 1)]
+
+    def read(self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None,
+             min_one: bool = True) -> bytes:
+        """Raw bytes of whole batches starting with the one that holds `offset`; stops
+        before any batch reaching `max_offset` (the high watermark, for consumers)."""
+        self._check_range(offset)
+        i = max(0, bisect.bisect_right(self._bases, offset) - 1)
+        for seg in self.segments[i:]:
+            data = seg.read(offset, max_bytes, max_offset, min_one)
+            if data or seg.next_offset > offset:
+                return data
+        return b""
+
+    def read_records(self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None) -> list[Record]:
+        """Decoded records at offsets >= `offset` (a read starts at a batch boundary)."""
+        data = self.read(offset, max_bytes, max_offset)
+        out: list[Record] = []
+        pos = 0
+        while pos < len(data):
+            batch = decode_batch(data, pos)
+            out += [r for r in batch.records if r.offset >= offset]
+            pos += batch.header.size
+        return out
+
+    # -- truncation and retention ---------------------------------------------------------
+
+    def truncate_to(self, offset: int) -> int:
+        """Drop every batch whose last offset is >= `offset` (a follower reconciling with
+        its leader). The cut is fsynced: a power loss must not bring truncated data back.
+        Returns the bytes dropped."""
+        if offset >= self.log_end_offset:
+            return 0
+        if offset < self.log_start_offset:
+            dropped = self.size_bytes
+            self.truncate_fully_and_start_at(offset)
+            return dropped
+        dropped = 0
+        while len(self.segments) > 1 and self.active.base_offset > offset:
+            dropped += self.active.size
+            self._remove_last()
+        dropped += self.active.truncate_to(offset)
+        self.active.flush()
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self.epochs.truncate_from_end(self.log_end_offset)
+        return dropped
+
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int = 0) -> None:
+        for seg in self.segments:
+            seg.delete()
+        self.segments = [LogSegment(self._disk, self.dir, offset, self.config.index_interval_bytes, now_ms, create=True)]
+        self._bases = [offset]
+        self.log_start_offset = self.recovery_point = offset
+        self.epochs.truncate_from_end(-1)
+
+    def _remove_last(self) -> None:
+        self.segments.pop().delete()
+        self._bases.pop()
+
+    def delete_old_segments(self, now_ms: int) -> list[int]:
+        """Retention: delete the oldest inactive segments that break `log.retention.ms` or
+        `log.retention.bytes`; the log start offset moves up. Returns deleted base offsets."""
+        deleted = []
+
+        def drop_first() -> None:
+            seg = self.segments.pop(0)
+            self._bases.pop(0)
+            deleted.append(seg.base_offset)
+            seg.delete()
+
+        cfg = self.config
+        while len(self.segments) > 1:
+            seg = self.segments[0]
+            newest = seg.max_timestamp if seg.max_timestamp >= 0 else seg.created_ms
+            if cfg.retention_ms < 0 or now_ms - newest <= cfg.retention_ms:
+                break
+            drop_first()
+        if cfg.retention_bytes >= 0:
+            excess = self.size_bytes - cfg.retention_bytes
+            while len(self.segments) > 1 and excess - self.segments[0].size >= 0:
+                excess -= self.segments[0].size
+                drop_first()
+        if deleted:
+            self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+            self.recovery_point = max(self.recovery_point, self.log_start_offset)
+            self.epochs.truncate_from_start(self.log_start_offset)
+        return deleted
+
+
+def _scan_dir(disk: Disk, dir: str, report: RecoveryReport) -> list[int]:
+    """Base offsets of the segments in `dir`; removes leftovers, rejects misnamed files."""
+    names = disk.listdir(dir)
+    bases, stems_with_log = [], set()
+    for name in names:
+        path = f"{dir}/{name}"
+        if name.endswith(LEFTOVER_SUFFIXES):
+            disk.delete(path)
+            report.deleted_files.append(path)
+            continue
+        stem, _, ext = name.partition(".")
+        suffix = "." + ext
+        if suffix in SEGMENT_SUFFIXES:
+            if len(stem) != 20 or not stem.isdigit():
+                raise LogDirError(
+                    f"{path}: segment files must be named by their 20-digit base offset,"
+                    f" like 00000000000000002048{suffix}"
+                )
+            if suffix == LOG_SUFFIX:
+                bases.append(int(stem))
+                stems_with_log.add(stem)
+        elif name not in KNOWN_FILES and not disk.isdir(path):
+            report.ignored_files.append(path)
+    for name in names:  # an index whose segment is gone is rebuilt from nothing: drop it
+        stem, _, ext = name.partition(".")
+        if "." + ext in SEGMENT_SUFFIXES and ext != "log" and stem not in stems_with_log and disk.exists(f"{dir}/{name}"):
+            disk.delete(f"{dir}/{name}")
+            report.deleted_files.append(f"{dir}/{name}")
+    return sorted(bases)

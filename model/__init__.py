@@ -1,0 +1,1 @@
+"""Reference state machine of Kafka's replication protocol (independent of impl/)."""

@@ -1,0 +1,1 @@
+"""History format and one checker per guarantee."""
