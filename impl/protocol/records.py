@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from crc32c import crc32c
-
 from kafkaproof.impl.protocol.errors import CorruptRecordError
 
 MAGIC = 2
@@ -326,6 +325,11 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
     if header.magic != MAGIC:
         raise CorruptRecordError(
             f"unknown magic {header.magic} (only RecordBatch v2, magic 2, is supported)"
+            f" (base offset {base_offset})", pos,
+        )
+    if header.attributes & _COMPRESSION_MASK > max(Compression):
+        raise CorruptRecordError(
+            f"unknown compression codec {header.attributes & _COMPRESSION_MASK}"
             f" (base offset {base_offset})", pos,
         )
     if header.last_offset_delta < 0 or header.record_count < 0:

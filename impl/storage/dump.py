@@ -21,7 +21,6 @@ from kafkaproof.impl.protocol.records import (
 )
 
 
-
 def segment_files(path: str) -> list[str]:
     """The `.log` files to dump: `path` itself, or every segment in a partition directory."""
     if os.path.isdir(path):
