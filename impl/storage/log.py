@@ -85,6 +85,7 @@ class AppendInfo:
     max_timestamp: int
     batches: int
     size: int
+    headers: tuple[BatchHeader, ...] = ()  # as written: offsets and epoch assigned
 
 
 class Log:
@@ -234,7 +235,7 @@ class Log:
         self.active.append(data, headers)
         if self.unflushed_messages >= self.config.flush_interval_messages:
             self.flush(now_ms=now_ms)
-        return AppendInfo(first, last, max_ts, len(headers), len(data))
+        return AppendInfo(first, last, max_ts, len(headers), len(data), tuple(h for _, h in headers))
 
     def _should_roll(self, size: int, max_ts: int, last_offset: int, now_ms: int) -> bool:
         seg, cfg = self.active, self.config
@@ -325,6 +326,13 @@ class Log:
             out += [r for r in batch.records if r.offset >= offset]
             pos += batch.header.size
         return out
+
+    def batch_headers(self):
+        """Every batch header from the log start (for rebuilding producer state)."""
+        for seg in self.segments:
+            for _, header in seg.batches():
+                if header.last_offset >= self.log_start_offset:
+                    yield header
 
     # -- truncation and retention ---------------------------------------------------------
 

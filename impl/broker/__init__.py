@@ -1,0 +1,1 @@
+"""Broker: partition replicas, produce/fetch handling, purgatory, producer state."""

@@ -1,0 +1,452 @@
+"""The broker as a sans-IO state machine: `handle(src, message, now)` and
+`on_timer(key, now)` return effects (sends, timers); storage is the injected Disk.
+
+Data plane: Produce, Fetch (consumers and followers), ListOffsets, Metadata,
+OffsetsForLeaderEpoch, InitProducerId. Control plane: LeaderAndIsr, StopReplica,
+UpdateMetadata from the controller; heartbeats and AlterPartition to it.
+The replica fetcher (one outstanding request per followed partition) lives here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purgatory
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
+from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
+from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
+from kafkaproof.impl.storage.disk import Disk
+from kafkaproof.impl.storage.log import Log
+
+HW_CHECKPOINT = "replication-offset-checkpoint"
+RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
+ISR_CHECK_INTERVAL_MS = 1000
+ALTER_PARTITION_RETRY_MS = 5000
+
+
+@dataclass
+class FetcherState:
+    """The follower's replica fetcher for one partition."""
+
+    phase: str  # "truncating" (OffsetsForLeaderEpoch) or "fetching"
+    inflight: int | None = None  # correlation id of the outstanding request
+
+
+class Broker:
+    def __init__(self, broker_id: int, config: BrokerConfig, disk: Disk, controllers: list[int]) -> None:
+        self.id = broker_id
+        self.node = m.broker_node(broker_id)
+        self.config = config
+        self.disk = disk
+        self.controllers = controllers
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self.fetchers: dict[TopicPartition, FetcherState] = {}
+        self.purgatory = Purgatory()
+        self.broker_epoch = -1
+        self.controller_epoch = -1
+        self.metadata: dict[TopicPartition, m.PartitionState] = {}
+        self.live_brokers: tuple[int, ...] = ()
+        self.pid_next, self.pid_end = -1, -1
+        self._corr = 0
+        self._inflight: dict[int, TopicPartition] = {}
+        self._hw_checkpoint = {tuple(k): int(v) for *k, v in self._read_checkpoint(HW_CHECKPOINT)}
+        self._recovery_points = {tuple(k): int(v) for *k, v in self._read_checkpoint(RECOVERY_CHECKPOINT)}
+
+    def _read_checkpoint(self, name: str) -> list[tuple[str, int, str]]:
+        return [(t, int(p), o) for t, p, o in read_checkpoint(self.disk, name, 3)]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, now: int) -> list:
+        fx = Effects()
+        self._heartbeat(fx)
+        fx.timer(("heartbeat",), now + self.config.heartbeat_interval_ms)
+        fx.timer(("isr-check",), now + ISR_CHECK_INTERVAL_MS)
+        fx.timer(("checkpoint",), now + self.config.hw_checkpoint_interval_ms)
+        return fx.items
+
+    def _next_corr(self) -> int:
+        self._corr += 1
+        return self._corr
+
+    def _heartbeat(self, fx: Effects) -> None:
+        for c in self.controllers:
+            fx.send(m.controller_node(c), m.BrokerHeartbeatRequest(self.id, self.broker_epoch), CONTROL_PLANE)
+
+    def on_timer(self, key: tuple, now: int) -> list:
+        fx = Effects()
+        kind = key[0]
+        if kind == "heartbeat":
+            self._heartbeat(fx)
+            fx.timer(key, now + self.config.heartbeat_interval_ms)
+        elif kind == "isr-check":
+            for p in self._sorted_partitions():
+                self._maybe_alter_isr(p, now, fx)
+                p.log.maybe_flush(now)  # log.flush.interval.ms
+            fx.timer(key, now + ISR_CHECK_INTERVAL_MS)
+        elif kind == "checkpoint":
+            self.write_checkpoints()
+            fx.timer(key, now + self.config.hw_checkpoint_interval_ms)
+        elif kind == "delayed":
+            self._expire(key[1], now, fx)
+        elif kind == "fetch-timeout":
+            tp, corr = key[1], key[2]
+            f = self.fetchers.get(tp)
+            if f is not None and f.inflight == corr:
+                f.inflight = None
+                self._inflight.pop(corr, None)
+                self._fetch_next(tp, now, fx)
+        elif kind == "fetch-backoff":
+            f = self.fetchers.get(key[1])
+            if f is not None and f.inflight is None:
+                self._fetch_next(key[1], now, fx)
+        return fx.items
+
+    def write_checkpoints(self) -> None:
+        """Kafka's replication-offset-checkpoint (HWs) and recovery-point-offset-checkpoint."""
+        parts = self._sorted_partitions()
+        write_checkpoint(self.disk, HW_CHECKPOINT, [(p.tp.topic, p.tp.partition, p.hw) for p in parts])
+        write_checkpoint(self.disk, RECOVERY_CHECKPOINT,
+                         [(p.tp.topic, p.tp.partition, p.log.recovery_point) for p in parts])
+
+    def shutdown(self) -> None:
+        """Clean shutdown: logs flushed, checkpoints written."""
+        for p in self._sorted_partitions():
+            p.log.close()
+        self.write_checkpoints()
+
+    def _sorted_partitions(self) -> list[Partition]:
+        return [self.partitions[tp] for tp in sorted(self.partitions)]
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def handle(self, src: str, msg: object, now: int) -> list:
+        fx = Effects()
+        handler = getattr(self, "_on_" + type(msg).__name__, None)
+        if handler is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"broker {self.id} cannot handle {type(msg).__name__}")
+        handler(src, msg, now, fx)
+        return fx.items
+
+    # -- control plane --------------------------------------------------------------------
+
+    def _controller_ok(self, controller_epoch: int) -> bool:
+        if controller_epoch < self.controller_epoch:
+            return False  # STALE_CONTROLLER_EPOCH: a deposed controller's message
+        self.controller_epoch = controller_epoch
+        return True
+
+    def _on_BrokerHeartbeatResponse(self, src, msg: m.BrokerHeartbeatResponse, now, fx) -> None:
+        if not self._controller_ok(msg.controller_epoch):
+            return
+        if msg.error == ErrorCode.NONE and msg.broker_epoch >= 0 and msg.broker_epoch != self.broker_epoch:
+            self.broker_epoch = msg.broker_epoch
+            if msg.producer_id_block[1] > 0:
+                self.pid_next = msg.producer_id_block[0]
+                self.pid_end = self.pid_next + msg.producer_id_block[1]
+        elif msg.error != ErrorCode.NONE:
+            self.broker_epoch = -1  # fenced: register again with the next heartbeat
+
+    def _on_UpdateMetadataRequest(self, src, msg: m.UpdateMetadataRequest, now, fx) -> None:
+        if self._controller_ok(msg.controller_epoch):
+            self.live_brokers = msg.live_brokers
+            for st in msg.states:
+                self.metadata[st.tp] = st
+
+    def _on_LeaderAndIsrRequest(self, src, msg: m.LeaderAndIsrRequest, now, fx) -> None:
+        if not self._controller_ok(msg.controller_epoch):
+            return
+        for st in msg.states:
+            if self.id not in st.replicas:
+                continue
+            p = self.partitions.get(st.tp)
+            if p is None:
+                p = self._open_partition(st.tp, now)
+            elif not p.is_newer(st):
+                continue
+            if st.leader_epoch == p.leader_epoch and st.leader == p.leader:
+                p.update_isr(st)
+                self._complete_delayed(p, now, fx)
+            elif st.leader == self.id:
+                self.fetchers.pop(st.tp, None)
+                p.make_leader(st, now)
+                self._complete_delayed(p, now, fx)
+            else:
+                self._fail_delayed_produce(p, fx)
+                p.make_follower(st)
+                self.fetchers[st.tp] = FetcherState("fetching" if self.config.legacy_truncate_to_hw else "truncating")
+                if st.leader != m.NO_LEADER:
+                    self._fetch_next(st.tp, now, fx)
+
+    def _on_StopReplicaRequest(self, src, msg: m.StopReplicaRequest, now, fx) -> None:
+        if self._controller_ok(msg.controller_epoch):
+            for tp in msg.tps:
+                self.fetchers.pop(tp, None)
+                p = self.partitions.get(tp)
+                if p is not None:
+                    self._fail_delayed_produce(p, fx)
+                    p.leader = m.NO_LEADER
+
+    def _open_partition(self, tp: TopicPartition, now: int) -> Partition:
+        log = Log.open(self.disk, str(tp), self.config.log, recovery_point=self._recovery_points.get(tuple(tp), 0),
+                       now_ms=now)
+        p = Partition(tp, self.id, log, self.config, self._hw_checkpoint.get(tuple(tp), 0))
+        self.partitions[tp] = p
+        return p
+
+    def _maybe_alter_isr(self, p: Partition, now: int, fx: Effects) -> None:
+        if p.pending_isr is not None and now - p.pending_since > ALTER_PARTITION_RETRY_MS:
+            p.pending_isr = None  # the controller never answered: propose again
+        new_isr = p.isr_to_propose(now)
+        if new_isr is None or self.broker_epoch < 0:
+            return
+        p.pending_isr, p.pending_since = new_isr, now
+        req = m.AlterPartitionRequest(self.id, self.broker_epoch, p.tp, p.leader_epoch, p.partition_epoch, new_isr)
+        for c in self.controllers:
+            fx.send(m.controller_node(c), req, CONTROL_PLANE)
+
+    def _on_AlterPartitionResponse(self, src, msg: m.AlterPartitionResponse, now, fx) -> None:
+        p = self.partitions.get(msg.tp)
+        if p is None or not p.is_leader:
+            return
+        if msg.error == ErrorCode.NONE and msg.state is not None and p.is_newer(msg.state):
+            if msg.state.leader == self.id and msg.state.leader_epoch == p.leader_epoch:
+                p.update_isr(msg.state)
+                self._complete_delayed(p, now, fx)
+        elif msg.error != ErrorCode.NONE:
+            p.pending_isr = None
+
+    # -- data plane: produce --------------------------------------------------------------
+
+    def _on_ProduceRequest(self, src, req: m.ProduceRequest, now, fx) -> None:
+        def reply(error: ErrorCode, base_offset: int = -1, message: str = "") -> None:
+            if req.acks != 0:  # acks=0: Kafka sends no response at all
+                fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset, message=message))
+
+        if req.acks not in (0, 1, -1):
+            return reply(ErrorCode.INVALID_REQUIRED_ACKS, message=f"acks={req.acks}")
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            return reply(ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata
+                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        try:
+            info, duplicate = p.append_as_leader(req.records, req.acks, now)
+        except CorruptRecordError as exc:
+            return reply(ErrorCode.CORRUPT_MESSAGE, message=exc.reason)
+        except KafkaError as exc:
+            return reply(exc.code, message=exc.reason)
+        if duplicate is not None:
+            # Already in the log: answer with the original offset. For acks=all it must
+            # also be committed; if not yet, wait like the original would have.
+            base, required = duplicate.first_offset, duplicate.last_offset + 1
+        else:
+            base, required = info.first_offset, info.last_offset + 1
+            self._complete_delayed(p, now, fx)
+        if req.acks != -1 or p.hw >= required:
+            return reply(ErrorCode.NONE, base)
+        op = DelayedProduce(self.purgatory.next_id(), src, req, base, required, now + req.timeout_ms)
+        self.purgatory.add(op)
+        fx.timer(("delayed", op.id), op.deadline)
+
+    # -- data plane: fetch ----------------------------------------------------------------
+
+    def _fetch_error(self, p: Partition | None, req: m.FetchRequest) -> ErrorCode:
+        if p is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if req.tp not in self.metadata else ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if not p.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if not self.config.legacy_no_fetch_epoch_fencing and req.current_leader_epoch >= 0:
+            # KIP-320: a request from an older epoch is fenced; from a newer one, we are stale.
+            if req.current_leader_epoch < p.leader_epoch:
+                return ErrorCode.FENCED_LEADER_EPOCH
+            if req.current_leader_epoch > p.leader_epoch:
+                return ErrorCode.UNKNOWN_LEADER_EPOCH
+        if not p.log.log_start_offset <= req.fetch_offset <= p.log.log_end_offset:
+            return ErrorCode.OFFSET_OUT_OF_RANGE
+        return ErrorCode.NONE
+
+    def _on_FetchRequest(self, src, req: m.FetchRequest, now, fx) -> None:
+        p = self.partitions.get(req.tp)
+        error = self._fetch_error(p, req)
+        if error != ErrorCode.NONE:
+            fx.send(src, m.FetchResponse(req.correlation_id, req.tp, error,
+                                         leader_epoch=p.leader_epoch if p else -1,
+                                         log_start_offset=p.log.log_start_offset if p else -1))
+            return
+        if req.replica_id >= 0 and p.on_follower_fetch(req.replica_id, req.fetch_offset, now):
+            self._complete_delayed(p, now, fx)
+        if req.replica_id >= 0:
+            self._maybe_alter_isr(p, now, fx)
+        data = self._read_for(p, req)
+        if len(data) >= req.min_bytes or req.max_wait_ms <= 0:
+            self._answer_fetch(p, src, req, fx, data)
+            return
+        op = DelayedFetch(self.purgatory.next_id(), src, req, now + req.max_wait_ms)
+        self.purgatory.add(op)
+        fx.timer(("delayed", op.id), op.deadline)
+
+    def _read_for(self, p: Partition, req: m.FetchRequest) -> bytes:
+        if not p.log.log_start_offset <= req.fetch_offset <= p.log.log_end_offset:
+            return b""
+        # Consumers read only below the HW; followers read everything the leader has.
+        max_offset = None if req.replica_id >= 0 else p.hw
+        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=max_offset)
+
+    def _answer_fetch(self, p: Partition, src: str, req: m.FetchRequest, fx: Effects, data: bytes | None = None) -> None:
+        error = self._fetch_error(p, req)
+        if error != ErrorCode.NONE:
+            data = b""
+        elif data is None:
+            data = self._read_for(p, req)
+        fx.send(src, m.FetchResponse(req.correlation_id, req.tp, error, p.hw, p.log.log_start_offset, data,
+                                     p.leader_epoch))
+
+    # -- purgatory ------------------------------------------------------------------------
+
+    def _complete_delayed(self, p: Partition, now: int, fx: Effects) -> None:
+        """Answer every waiting request on `p` whose condition now holds."""
+        def ready(op) -> bool:
+            if isinstance(op, DelayedProduce):
+                return not p.is_leader or p.hw >= op.required_offset
+            return not p.is_leader or len(self._read_for(p, op.request)) >= op.request.min_bytes
+
+        for op in self.purgatory.pop_where(p.tp, ready):
+            if isinstance(op, DelayedProduce):
+                self._answer_produce(p, op, fx)
+            else:
+                self._answer_fetch(p, op.src, op.request, fx)
+
+    def _answer_produce(self, p: Partition, op: DelayedProduce, fx: Effects) -> None:
+        if not p.is_leader:
+            error = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        elif p.hw < op.required_offset:
+            error = ErrorCode.REQUEST_TIMED_OUT
+        elif not p.enough_replicas_after_append():
+            # Written and committed, but by fewer replicas than promised (Kafka's
+            # DelayedProduce reports this; the producer retries, which may duplicate).
+            error = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        else:
+            error = ErrorCode.NONE
+        base = op.base_offset if error == ErrorCode.NONE else -1
+        fx.send(op.src, m.ProduceResponse(op.request.correlation_id, op.request.tp, error, base))
+
+    def _fail_delayed_produce(self, p: Partition, fx: Effects) -> None:
+        for op in self.purgatory.pop_where(p.tp, lambda op: isinstance(op, DelayedProduce)):
+            fx.send(op.src, m.ProduceResponse(op.request.correlation_id, p.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+
+    def _expire(self, op_id: int, now: int, fx: Effects) -> None:
+        op = self.purgatory.pop_id(op_id)
+        if op is None:
+            return
+        p = self.partitions[op.request.tp]
+        if isinstance(op, DelayedProduce):
+            self._answer_produce(p, op, fx)
+        else:
+            self._answer_fetch(p, op.src, op.request, fx)
+
+    # -- data plane: other requests -------------------------------------------------------
+
+    def _on_ListOffsetsRequest(self, src, req: m.ListOffsetsRequest, now, fx) -> None:
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+            return
+        offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else p.hw
+        fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
+
+    def _on_MetadataRequest(self, src, req: m.MetadataRequest, now, fx) -> None:
+        states = [st for tp, st in sorted(self.metadata.items()) if req.topics is None or tp.topic in req.topics]
+        known = {st.tp.topic for st in states}
+        unknown = tuple(t for t in (req.topics or ()) if t not in known)
+        fx.send(src, m.MetadataResponse(
+            req.correlation_id, self.live_brokers,
+            tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr) for st in states),
+            unknown))
+
+    def _on_OffsetsForLeaderEpochRequest(self, src, req: m.OffsetsForLeaderEpochRequest, now, fx) -> None:
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            fx.send(src, m.OffsetsForLeaderEpochResponse(req.correlation_id, req.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+            return
+        if (not self.config.legacy_no_fetch_epoch_fencing and req.current_leader_epoch >= 0
+                and req.current_leader_epoch != p.leader_epoch):
+            error = (ErrorCode.FENCED_LEADER_EPOCH if req.current_leader_epoch < p.leader_epoch
+                     else ErrorCode.UNKNOWN_LEADER_EPOCH)
+            fx.send(src, m.OffsetsForLeaderEpochResponse(req.correlation_id, req.tp, error))
+            return
+        epoch, end = p.log.epochs.end_offset_for(req.leader_epoch, p.log.log_end_offset)
+        fx.send(src, m.OffsetsForLeaderEpochResponse(req.correlation_id, req.tp, ErrorCode.NONE, epoch, end))
+
+    def _on_InitProducerIdRequest(self, src, req: m.InitProducerIdRequest, now, fx) -> None:
+        if self.pid_next < 0 or self.pid_next >= self.pid_end:
+            fx.send(src, m.InitProducerIdResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            return
+        pid, self.pid_next = self.pid_next, self.pid_next + 1
+        fx.send(src, m.InitProducerIdResponse(req.correlation_id, ErrorCode.NONE, pid, 0))
+
+    # -- replica fetcher (follower side) --------------------------------------------------
+
+    def _fetch_next(self, tp: TopicPartition, now: int, fx: Effects) -> None:
+        f, p = self.fetchers.get(tp), self.partitions.get(tp)
+        if f is None or p is None or p.leader in (m.NO_LEADER, self.id) or f.inflight is not None:
+            return
+        corr = self._next_corr()
+        epoch = -1 if self.config.legacy_no_fetch_epoch_fencing else p.leader_epoch
+        if f.phase == "truncating":
+            if not p.log.epochs.entries:
+                f.phase = "fetching"  # no epochs to compare: keep only what the HW vouches for
+                p.truncate_to(p.hw)
+            else:
+                msg = m.OffsetsForLeaderEpochRequest(corr, tp, self.id, epoch, p.log.epochs.latest_epoch)
+        if f.phase == "fetching":
+            msg = m.FetchRequest(corr, tp, self.id, p.log.log_end_offset, epoch, self.config.replica_fetch_max_bytes,
+                                 self.config.replica_fetch_wait_max_ms, 1, self.broker_epoch)
+        f.inflight = corr
+        self._inflight[corr] = tp
+        fx.send(m.broker_node(p.leader), msg)
+        fx.timer(("fetch-timeout", tp, corr), now + self.config.replica_socket_timeout_ms)
+
+    def _fetch_answered(self, corr: int) -> tuple[TopicPartition, FetcherState, Partition] | None:
+        tp = self._inflight.pop(corr, None)
+        f = self.fetchers.get(tp) if tp is not None else None
+        if f is None or f.inflight != corr:
+            return None
+        f.inflight = None
+        return tp, f, self.partitions[tp]
+
+    def _backoff(self, tp: TopicPartition, now: int, fx: Effects) -> None:
+        fx.timer(("fetch-backoff", tp), now + self.config.replica_fetch_backoff_ms)
+
+    def _on_OffsetsForLeaderEpochResponse(self, src, resp: m.OffsetsForLeaderEpochResponse, now, fx) -> None:
+        found = self._fetch_answered(resp.correlation_id)
+        if found is None:
+            return
+        tp, f, p = found
+        if resp.error != ErrorCode.NONE:
+            return self._backoff(tp, now, fx)
+        p.truncate_to(p.truncation_target(resp.leader_epoch, resp.end_offset))
+        f.phase = "fetching"
+        self._fetch_next(tp, now, fx)
+
+    def _on_FetchResponse(self, src, resp: m.FetchResponse, now, fx) -> None:
+        found = self._fetch_answered(resp.correlation_id)
+        if found is None:
+            return
+        tp, f, p = found
+        if resp.error == ErrorCode.OFFSET_OUT_OF_RANGE:
+            if resp.log_start_offset > p.log.log_end_offset:
+                p.log.truncate_fully_and_start_at(resp.log_start_offset)
+            else:
+                f.phase = "truncating"  # we are ahead of the leader: reconcile again
+            return self._backoff(tp, now, fx)
+        if resp.error != ErrorCode.NONE:
+            return self._backoff(tp, now, fx)
+        try:
+            p.append_as_follower(resp.records, resp.high_watermark, now)
+        except (KafkaError, CorruptRecordError):
+            f.phase = "truncating"
+            return self._backoff(tp, now, fx)
+        self._fetch_next(tp, now, fx)

@@ -1,0 +1,75 @@
+"""Broker settings: Kafka's keys and defaults (Kafka 3.x), plus the legacy switches that
+bring back historical data-loss behaviours (all off by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kafkaproof.impl.config import Key, at_least, resolve
+from kafkaproof.impl.storage.config import LOG_KEYS, LogConfig
+
+BROKER_KEYS = LOG_KEYS + (
+    Key("default.replication.factor", "int", 1, "Replication factor of new topics.", at_least(1)),
+    Key("num.partitions", "int", 1, "Partitions of new topics.", at_least(1)),
+    Key("min.insync.replicas", "int", 1, "ISR size below which acks=all produce fails.", at_least(1)),
+    Key("unclean.leader.election.enable", "bool", False, "Elect an out-of-sync replica when no ISR member lives."),
+    # The seed notes say 10 s, the default before Kafka 2.5 (KIP-537 raised it to 30 s).
+    Key("replica.lag.time.max.ms", "long", 30_000, "A follower this far behind leaves the ISR.", at_least(1)),
+    Key("replica.fetch.wait.max.ms", "int", 500, "How long a follower fetch waits for data.", at_least(0)),
+    Key("replica.fetch.max.bytes", "int", 1 << 20, "Bytes per follower fetch.", at_least(1)),
+    Key("replica.fetch.backoff.ms", "int", 1000, "Pause after a failed follower fetch.", at_least(0)),
+    Key("replica.socket.timeout.ms", "int", 30_000, "A follower request unanswered this long failed.", at_least(1)),
+    Key("replica.high.watermark.checkpoint.interval.ms", "long", 5000, "HW checkpoint period.", at_least(1)),
+    Key("broker.heartbeat.interval.ms", "int", 2000, "Broker to controller heartbeats.", at_least(1)),
+    Key("broker.session.timeout.ms", "int", 9000, "A broker silent this long is fenced.", at_least(1)),
+    Key("legacy.truncate.to.high.watermark", "bool", False,
+        "Pre-KIP-101: a new follower truncates to its high watermark."),
+    Key("legacy.kip101.without.kip279", "bool", False,
+        "KIP-101 epochs but not KIP-279's fix for fast leader changes."),
+    Key("legacy.no.fetch.epoch.fencing", "bool", False,
+        "Pre-KIP-320: fetches do not carry or check the leader epoch."),
+)
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    log: LogConfig = field(default_factory=LogConfig)
+    default_replication_factor: int = 1
+    num_partitions: int = 1
+    min_insync_replicas: int = 1
+    unclean_leader_election: bool = False
+    replica_lag_time_max_ms: int = 30_000
+    replica_fetch_wait_max_ms: int = 500
+    replica_fetch_max_bytes: int = 1 << 20
+    replica_fetch_backoff_ms: int = 1000
+    replica_socket_timeout_ms: int = 30_000
+    hw_checkpoint_interval_ms: int = 5000
+    heartbeat_interval_ms: int = 2000
+    session_timeout_ms: int = 9000
+    legacy_truncate_to_hw: bool = False
+    legacy_kip101_without_kip279: bool = False
+    legacy_no_fetch_epoch_fencing: bool = False
+
+    @classmethod
+    def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> BrokerConfig:
+        v = resolve(BROKER_KEYS, raw, "broker")
+        log_raw = {k: e for k, e in raw.items() if any(k == key.name for key in LOG_KEYS)}
+        return cls(
+            log=LogConfig.from_properties(log_raw),
+            default_replication_factor=v["default.replication.factor"],
+            num_partitions=v["num.partitions"],
+            min_insync_replicas=v["min.insync.replicas"],
+            unclean_leader_election=v["unclean.leader.election.enable"],
+            replica_lag_time_max_ms=v["replica.lag.time.max.ms"],
+            replica_fetch_wait_max_ms=v["replica.fetch.wait.max.ms"],
+            replica_fetch_max_bytes=v["replica.fetch.max.bytes"],
+            replica_fetch_backoff_ms=v["replica.fetch.backoff.ms"],
+            replica_socket_timeout_ms=v["replica.socket.timeout.ms"],
+            hw_checkpoint_interval_ms=v["replica.high.watermark.checkpoint.interval.ms"],
+            heartbeat_interval_ms=v["broker.heartbeat.interval.ms"],
+            session_timeout_ms=v["broker.session.timeout.ms"],
+            legacy_truncate_to_hw=v["legacy.truncate.to.high.watermark"],
+            legacy_kip101_without_kip279=v["legacy.kip101.without.kip279"],
+            legacy_no_fetch_epoch_fencing=v["legacy.no.fetch.epoch.fencing"],
+        )

@@ -1,0 +1,1 @@
+"""Clients as sans-IO state machines: producer (with partitioners) and consumer."""

@@ -1,0 +1,103 @@
+"""Producer and consumer settings: Kafka's keys and defaults (Kafka 3.x clients)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kafkaproof.impl.config import INT_MAX, ConfigError, Key, at_least, one_of, resolve
+
+
+def _acks(v: str) -> str | None:
+    return None if v in ("all", "-1", "0", "1") else "must be one of all, -1, 0, 1"
+
+
+PRODUCER_KEYS = (
+    Key("acks", "string", "all", "Replicas that must have a write before it is acknowledged.", _acks),
+    Key("retries", "int", INT_MAX, "Resends of a failed batch.", at_least(0)),
+    Key("delivery.timeout.ms", "int", 120_000, "Upper bound on reporting a send's outcome.", at_least(1)),
+    Key("request.timeout.ms", "int", 30_000, "A request unanswered this long failed.", at_least(1)),
+    Key("linger.ms", "int", 0, "Wait this long for more records before sending a batch.", at_least(0)),
+    Key("batch.size", "int", 16384, "Bytes per partition batch.", at_least(1)),
+    Key("max.in.flight.requests.per.connection", "int", 5, "Unanswered requests per broker.", at_least(1)),
+    Key("enable.idempotence", "bool", True, "Sequence numbers: retries never duplicate (Kafka 3+ default)."),
+    Key("retry.backoff.ms", "int", 100, "Pause before a retry.", at_least(0)),
+    Key("metadata.max.age.ms", "int", 300_000, "Refresh metadata at least this often.", at_least(0)),
+    Key("partitioner", "string", "default", "kafkaproof: default | round-robin | random.",
+        one_of("default", "round-robin", "random")),
+    Key("client.id", "string", "", "A name for logs."),
+)
+
+CONSUMER_KEYS = (
+    Key("group.id", "string", None, "Consumer group (groups arrive with their own issue)."),
+    Key("enable.auto.commit", "bool", True, "Commit offsets in the background."),
+    Key("auto.commit.interval.ms", "int", 5000, "Auto-commit period.", at_least(0)),
+    Key("auto.offset.reset", "string", "latest", "Where to start without a valid position.",
+        one_of("earliest", "latest", "none")),
+    Key("isolation.level", "string", "read_uncommitted", "Transactions arrive with their own issue.",
+        one_of("read_uncommitted", "read_committed")),
+    Key("fetch.min.bytes", "int", 1, "A fetch waits for this many bytes.", at_least(0)),
+    Key("fetch.max.wait.ms", "int", 500, "...but no longer than this.", at_least(0)),
+    Key("max.partition.fetch.bytes", "int", 1 << 20, "Bytes per partition per fetch.", at_least(1)),
+    Key("request.timeout.ms", "int", 30_000, "A request unanswered this long failed.", at_least(1)),
+    Key("retry.backoff.ms", "int", 100, "Pause before a retry.", at_least(0)),
+    Key("max.poll.records", "int", 500, "Records returned by one poll.", at_least(1)),
+    Key("client.id", "string", "", "A name for logs."),
+)
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    acks: int = -1
+    retries: int = INT_MAX
+    delivery_timeout_ms: int = 120_000
+    request_timeout_ms: int = 30_000
+    linger_ms: int = 0
+    batch_size: int = 16384
+    max_in_flight: int = 5
+    idempotence: bool = True
+    retry_backoff_ms: int = 100
+    metadata_max_age_ms: int = 300_000
+    partitioner: str = "default"
+
+    @classmethod
+    def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> ProducerConfig:
+        v = resolve(PRODUCER_KEYS, raw, "producer")
+        acks = -1 if v["acks"] in ("all", "-1") else int(v["acks"])
+        idempotence = v["enable.idempotence"]
+        explicit = "enable.idempotence" in raw
+        # Kafka's ProducerConfig: idempotence needs acks=all, retries > 0 and at most 5 in
+        # flight. Set explicitly, a conflict is an error; by default, it is switched off.
+        problems = []
+        if acks != -1:
+            problems.append(f"acks must be all, not {v['acks']}")
+        if v["retries"] == 0:
+            problems.append("retries must be greater than 0")
+        if v["max.in.flight.requests.per.connection"] > 5:
+            problems.append("max.in.flight.requests.per.connection must be at most 5")
+        if idempotence and problems:
+            if explicit:
+                raise ConfigError(f"enable.idempotence=true: {'; '.join(problems)}")
+            idempotence = False
+        return cls(acks, v["retries"], v["delivery.timeout.ms"], v["request.timeout.ms"], v["linger.ms"],
+                   v["batch.size"], v["max.in.flight.requests.per.connection"], idempotence,
+                   v["retry.backoff.ms"], v["metadata.max.age.ms"], v["partitioner"])
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    auto_offset_reset: str = "latest"
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 500
+    max_partition_fetch_bytes: int = 1 << 20
+    request_timeout_ms: int = 30_000
+    retry_backoff_ms: int = 100
+    max_poll_records: int = 500
+    isolation_level: str = "read_uncommitted"
+
+    @classmethod
+    def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> ConsumerConfig:
+        v = resolve(CONSUMER_KEYS, raw, "consumer")
+        return cls(v["auto.offset.reset"], v["fetch.min.bytes"], v["fetch.max.wait.ms"],
+                   v["max.partition.fetch.bytes"], v["request.timeout.ms"], v["retry.backoff.ms"],
+                   v["max.poll.records"], v["isolation.level"])

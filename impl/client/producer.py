@@ -1,0 +1,358 @@
+"""The producer as a sans-IO state machine (Kafka's KafkaProducer + Sender + RecordAccumulator).
+
+`send()` puts a record in its partition's open batch; batches are sent to the
+partition leader, at most `max.in.flight.requests.per.connection` unanswered per
+broker, retried on retriable errors until `retries` or `delivery.timeout.ms` run out.
+With `enable.idempotence`, batches carry the producer id, epoch and sequence, so a
+retry of a batch that was in fact written is answered with its first offset instead
+of being written again.
+
+Each record's outcome goes to its callback exactly once: ("ok", offset), ("fail", error)
+when it was certainly not written, or ("info", error) when nobody can know (an attempt
+timed out, or failed after the leader may have appended it).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafkaproof.impl.client.config import ProducerConfig
+from kafkaproof.impl.client.partitioner import make_partitioner
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+
+# callback(outcome, partition or None, offset or None, error or None)
+Callback = Callable[[str, TopicPartition | None, int | None, ErrorCode | None], None]
+
+RETRIABLE = {
+    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.REQUEST_TIMED_OUT,
+    ErrorCode.NETWORK_EXCEPTION, ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH,
+    ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.CORRUPT_MESSAGE,
+}
+# Answers after which the batch may be in the log even though it was not acknowledged:
+# the leader appended it, then timed out waiting for the ISR, lost its leadership, or
+# found the ISR too small.
+MAYBE_WRITTEN = {
+    ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.NETWORK_EXCEPTION,
+}
+REFRESH_METADATA = {
+    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.NETWORK_EXCEPTION,
+    ErrorCode.KAFKA_STORAGE_ERROR,
+}
+
+
+@dataclass
+class PendingRecord:
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    callback: Callback
+
+
+@dataclass
+class ProducerBatch:
+    id: int
+    tp: TopicPartition
+    created_ms: int
+    records: list[PendingRecord] = field(default_factory=list)
+    size: int = 0
+    base_seq: int = -1
+    raw: bytes = b""
+    attempts: int = 0
+    maybe_written: bool = False
+    retry_at: int = 0
+
+
+class Producer:
+    def __init__(self, node: str, config: ProducerConfig, bootstrap: list[str], rng: random.Random) -> None:
+        self.node = node
+        self.config = config
+        self.bootstrap = bootstrap
+        self.rng = rng
+        self.partitioner = make_partitioner(config.partitioner, rng)
+        self.metadata: dict[str, list[m.PartitionMetadata]] = {}
+        self.unknown: dict[str, list[tuple[bytes | None, bytes | None, int, Callback]]] = {}
+        self.open: dict[TopicPartition, ProducerBatch] = {}
+        self.queues: dict[TopicPartition, deque[ProducerBatch]] = {}
+        self.inflight: dict[int, ProducerBatch] = {}
+        self.inflight_node: dict[int, str] = {}
+        self.per_node: Counter = Counter()
+        self.producer_id, self.producer_epoch = -1, -1
+        self.next_seq: dict[TopicPartition, int] = {}
+        self._pending_control: dict[int, str] = {}  # correlation id -> "metadata" | "pid"
+        self._corr = 0
+        self._batch_ids = 0
+        self._bootstrap_i = 0
+        self._metadata_wanted = False
+
+    # -- application API ------------------------------------------------------------------
+
+    def start(self, now: int) -> list:
+        fx = Effects()
+        self._request_metadata(now, fx)
+        if self.config.idempotence:
+            self._request_pid(now, fx)
+        return fx.items
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, now: int, callback: Callback) -> list:
+        fx = Effects()
+        if topic not in self.metadata:
+            self.unknown.setdefault(topic, []).append((key, value, now, callback))
+            self._request_metadata(now, fx)
+            return fx.items
+        self._accumulate(topic, key, value, now, callback, fx)
+        self._drain(now, fx)
+        return fx.items
+
+    def _accumulate(self, topic, key, value, now, callback, fx: Effects) -> None:
+        parts = self.metadata[topic]
+        tp = TopicPartition(topic, self.partitioner(topic, key, len(parts)))
+        rec = PendingRecord(key, value, now, callback)
+        size = len(key or b"") + len(value or b"") + 21
+        batch = self.open.get(tp)
+        if batch is not None and batch.size + size > self.config.batch_size:
+            self._close(tp)
+            batch = None
+        if batch is None:
+            self._batch_ids += 1
+            batch = self.open[tp] = ProducerBatch(self._batch_ids, tp, now)
+            fx.timer(("delivery", batch.id), now + self.config.delivery_timeout_ms)
+            if self.config.linger_ms > 0:
+                fx.timer(("linger", tp), now + self.config.linger_ms)
+        batch.records.append(rec)
+        batch.size += size
+        if self.config.linger_ms == 0:
+            self._close(tp)
+
+    def _close(self, tp: TopicPartition) -> None:
+        batch = self.open.pop(tp, None)
+        if batch is not None:
+            self.queues.setdefault(tp, deque()).append(batch)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _next_corr(self) -> int:
+        self._corr += 1
+        return self._corr
+
+    def _leader(self, tp: TopicPartition) -> int:
+        parts = self.metadata.get(tp.topic, [])
+        return parts[tp.partition].leader if tp.partition < len(parts) else m.NO_LEADER
+
+    def _drain(self, now: int, fx: Effects) -> None:
+        for tp in sorted(self.queues):
+            queue = self.queues[tp]
+            while queue:
+                batch = queue[0]
+                if batch.retry_at > now:
+                    fx.timer(("retry", tp), batch.retry_at)
+                    break
+                leader = self._leader(tp)
+                if leader == m.NO_LEADER:
+                    self._request_metadata(now, fx)
+                    break
+                node = m.broker_node(leader)
+                if self.per_node[node] >= self.config.max_in_flight:
+                    break
+                if self.config.idempotence and self.producer_id < 0:
+                    break
+                queue.popleft()
+                self._send_batch(batch, node, now, fx)
+
+    def _send_batch(self, batch: ProducerBatch, node: str, now: int, fx: Effects) -> None:
+        if not batch.raw:
+            pid, epoch, seq = -1, -1, -1
+            if self.config.idempotence:
+                pid, epoch = self.producer_id, self.producer_epoch
+                seq = batch.base_seq = self.next_seq.get(batch.tp, 0)
+                self.next_seq[batch.tp] = seq + len(batch.records)
+            batch.raw = encode_batch(
+                [SimpleRecord(r.value, r.key, r.timestamp) for r in batch.records],
+                producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+            )
+        corr = self._next_corr()
+        batch.attempts += 1
+        fx.send(node, m.ProduceRequest(corr, batch.tp, self.config.acks, self.config.request_timeout_ms, batch.raw))
+        if self.config.acks == 0:
+            # No answer will come: Kafka completes the send as soon as it is on the wire.
+            self._complete(batch, "ok", None, None)
+            return
+        self.inflight[corr] = batch
+        self.inflight_node[corr] = node
+        self.per_node[node] += 1
+        fx.timer(("request-timeout", corr), now + self.config.request_timeout_ms)
+
+    def _complete(self, batch: ProducerBatch, outcome: str, base_offset: int | None, error: ErrorCode | None) -> None:
+        for i, rec in enumerate(batch.records):
+            rec.callback(outcome, batch.tp, None if base_offset is None else base_offset + i, error)
+        batch.records = []
+
+    # -- responses ------------------------------------------------------------------------
+
+    def handle(self, src: str, msg: object, now: int) -> list:
+        fx = Effects()
+        if isinstance(msg, m.ProduceResponse):
+            self._on_produce_response(msg, now, fx)
+        elif isinstance(msg, m.MetadataResponse):
+            self._on_metadata(msg, now, fx)
+        elif isinstance(msg, m.InitProducerIdResponse):
+            self._on_pid(msg, now, fx)
+        self._drain(now, fx)
+        return fx.items
+
+    def _take_inflight(self, corr: int) -> ProducerBatch | None:
+        batch = self.inflight.pop(corr, None)
+        if batch is not None:
+            self.per_node[self.inflight_node.pop(corr)] -= 1
+        return batch
+
+    def _on_produce_response(self, resp: m.ProduceResponse, now: int, fx: Effects) -> None:
+        batch = self._take_inflight(resp.correlation_id)
+        if batch is None or not batch.records:
+            return  # answered after we gave up waiting; the attempt was counted as unknown
+        if resp.error in (ErrorCode.NONE, ErrorCode.DUPLICATE_SEQUENCE_NUMBER):
+            self._complete(batch, "ok", resp.base_offset, None)
+            return
+        self._failed_attempt(batch, resp.error, now, fx)
+
+    def _failed_attempt(self, batch: ProducerBatch, error: ErrorCode, now: int, fx: Effects) -> None:
+        batch.maybe_written |= error in MAYBE_WRITTEN
+        retriable = error in RETRIABLE
+        if error == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER:
+            # An earlier batch of this partition is being retried: this one follows it.
+            retriable = self._earlier_pending(batch)
+        if error in REFRESH_METADATA:
+            self._request_metadata(now, fx)
+        expired = now >= batch.created_ms + self.config.delivery_timeout_ms
+        if retriable and batch.attempts <= self.config.retries and not expired:
+            batch.retry_at = now + self.config.retry_backoff_ms
+            self._requeue(batch)
+            return
+        self._complete(batch, "info" if batch.maybe_written else "fail", None, error)
+        if error in (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID,
+                     ErrorCode.INVALID_PRODUCER_EPOCH):
+            # The sequence is broken for good: start over with a new producer id.
+            self.producer_id = -1
+            self.next_seq.clear()
+            self._request_pid(now, fx)
+
+    def _earlier_pending(self, batch: ProducerBatch) -> bool:
+        others = list(self.queues.get(batch.tp, ())) + [b for b in self.inflight.values() if b.tp == batch.tp]
+        return any(0 <= b.base_seq < batch.base_seq for b in others)
+
+    def _requeue(self, batch: ProducerBatch) -> None:
+        queue = self.queues.setdefault(batch.tp, deque())
+        if self.config.idempotence:
+            # Resend in sequence order, or the broker refuses the later ones.
+            items = sorted([*queue, batch], key=lambda b: (b.base_seq < 0, b.base_seq, b.id))
+            queue.clear()
+            queue.extend(items)
+        else:
+            queue.appendleft(batch)  # Kafka re-enqueues at the front: a reordering source
+
+    # -- metadata and producer id ---------------------------------------------------------
+
+    def _next_bootstrap(self) -> str:
+        node = self.bootstrap[self._bootstrap_i % len(self.bootstrap)]
+        self._bootstrap_i += 1
+        return node
+
+    def _request_metadata(self, now: int, fx: Effects) -> None:
+        if "metadata" in self._pending_control.values():
+            self._metadata_wanted = True
+            return
+        corr = self._next_corr()
+        self._pending_control[corr] = "metadata"
+        fx.send(self._next_bootstrap(), m.MetadataRequest(corr, None))
+        fx.timer(("control-timeout", corr), now + self.config.request_timeout_ms)
+
+    def _request_pid(self, now: int, fx: Effects) -> None:
+        if "pid" in self._pending_control.values():
+            return
+        corr = self._next_corr()
+        self._pending_control[corr] = "pid"
+        fx.send(self._next_bootstrap(), m.InitProducerIdRequest(corr))
+        fx.timer(("control-timeout", corr), now + self.config.request_timeout_ms)
+
+    def _on_metadata(self, resp: m.MetadataResponse, now: int, fx: Effects) -> None:
+        if self._pending_control.pop(resp.correlation_id, None) is None:
+            return
+        by_topic: dict[str, list[m.PartitionMetadata]] = {}
+        for pm in resp.partitions:
+            by_topic.setdefault(pm.tp.topic, []).append(pm)
+        for topic, parts in by_topic.items():
+            self.metadata[topic] = sorted(parts, key=lambda pm: pm.tp.partition)
+        for topic in sorted(self.unknown):
+            if topic in self.metadata:
+                for key, value, ts, cb in self.unknown.pop(topic):
+                    self._accumulate(topic, key, value, ts, cb, fx)
+        wanted = self._metadata_wanted or bool(self.unknown) or any(
+            pm.leader == m.NO_LEADER for parts in self.metadata.values() for pm in parts)
+        self._metadata_wanted = False
+        if wanted:
+            fx.timer(("metadata-retry",), now + self.config.retry_backoff_ms)
+
+    def _on_pid(self, resp: m.InitProducerIdResponse, now: int, fx: Effects) -> None:
+        if self._pending_control.pop(resp.correlation_id, None) is None:
+            return
+        if resp.error != ErrorCode.NONE:
+            fx.timer(("pid-retry",), now + self.config.retry_backoff_ms)
+            return
+        self.producer_id, self.producer_epoch = resp.producer_id, resp.producer_epoch
+        self.next_seq.clear()
+        # Batches that never reached a broker may take new sequence numbers.
+        for queue in self.queues.values():
+            for b in queue:
+                if b.base_seq >= 0 and not b.maybe_written:
+                    b.raw, b.base_seq = b"", -1
+
+    # -- time -----------------------------------------------------------------------------
+
+    def on_timer(self, key: tuple, now: int) -> list:
+        fx = Effects()
+        kind = key[0]
+        if kind == "request-timeout":
+            batch = self._take_inflight(key[1])
+            if batch is not None and batch.records:
+                batch.maybe_written = True  # the request may have been written: unknown
+                self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
+        elif kind == "control-timeout":
+            what = self._pending_control.pop(key[1], None)
+            if what == "metadata":
+                self._request_metadata(now, fx)
+            elif what == "pid":
+                self._request_pid(now, fx)
+        elif kind == "metadata-retry":
+            self._request_metadata(now, fx)
+        elif kind == "pid-retry":
+            self._request_pid(now, fx)
+        elif kind == "linger":
+            self._close(key[1])
+        elif kind == "delivery":
+            self._expire(key[1])
+        self._drain(now, fx)
+        return fx.items
+
+    def _expire(self, batch_id: int) -> None:
+        """delivery.timeout.ms: a batch not yet acknowledged and not in flight fails."""
+        for tp in sorted(self.queues):
+            for b in list(self.queues[tp]):
+                if b.id == batch_id:
+                    self.queues[tp].remove(b)
+                    self._complete(b, "info" if b.maybe_written else "fail", None, ErrorCode.REQUEST_TIMED_OUT)
+        for tp, b in list(self.open.items()):
+            if b.id == batch_id:
+                del self.open[tp]
+                self._complete(b, "fail", None, ErrorCode.REQUEST_TIMED_OUT)
+
+    @property
+    def idle(self) -> bool:
+        return not (self.inflight or self.open or any(self.queues.values()) or self.unknown)

@@ -1,0 +1,1 @@
+"""Controller: broker liveness, topic creation, leader election, ISR changes."""

@@ -1,0 +1,279 @@
+"""The controller as a sans-IO state machine.
+
+Several controller nodes may run; the one holding the store's lease is active, the
+others only watch heartbeats so they can take over. The active controller:
+
+- registers brokers (a broker epoch each time one starts) and fences those whose
+  heartbeats stop for `broker.session.timeout.ms`;
+- creates topics (replica assignment) and adds partitions;
+- elects leaders: clean (the first live ISR member in assignment order) or, with
+  `unclean.leader.election.enable`, any live replica; every election bumps the
+  leader epoch;
+- commits ISR changes proposed by leaders (AlterPartition), fenced by partition epoch;
+- tells brokers over the control plane (LeaderAndIsr, UpdateMetadata).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import replace
+
+from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.controller.store import PRODUCER_ID_BLOCK, ClusterMetadata, MetadataStore
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
+from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, PartitionState, TopicPartition
+
+TICK_MS = 500
+
+
+class Controller:
+    def __init__(self, node_id: int, config: BrokerConfig, store: MetadataStore) -> None:
+        self.id = node_id
+        self.node = m.controller_node(node_id)
+        self.config = config
+        self.store = store
+        self.epoch: int | None = None  # set while active
+        self.partitions: dict[TopicPartition, PartitionState] = {}
+        self.alive: dict[int, int] = {}  # broker id -> last heartbeat (ms), for unfenced brokers
+        self.last_tick = -1
+
+    @property
+    def active(self) -> bool:
+        return self.epoch is not None
+
+    def start(self, now: int) -> list:
+        fx = Effects()
+        self._tick(now, fx)
+        return fx.items
+
+    # -- time -----------------------------------------------------------------------------
+
+    def on_timer(self, key: tuple, now: int) -> list:
+        fx = Effects()
+        if key == ("tick",):
+            self._tick(now, fx)
+        return fx.items
+
+    def _tick(self, now: int, fx: Effects) -> None:
+        if self.last_tick >= 0 and now - self.last_tick > self.config.session_timeout_ms:
+            # We were paused longer than a session: our view of heartbeats is stale, not
+            # the brokers. Give them a fresh grace period instead of fencing everyone.
+            self.alive = {b: now for b in self.alive}
+        self.last_tick = now
+        epoch = self.store.acquire(self.id, now, lease_ms=2 * TICK_MS)
+        if epoch is None:
+            self.epoch = None
+        elif epoch != self.epoch:
+            self._become_active(epoch, now, fx)
+        if self.active:
+            expired = sorted(b for b, seen in self.alive.items() if now - seen > self.config.session_timeout_ms)
+            for b in expired:
+                del self.alive[b]
+                self._on_broker_gone(b, fx)
+        fx.timer(("tick",), now + TICK_MS)
+
+    def _become_active(self, epoch: int, now: int, fx: Effects) -> None:
+        """Failover: load the committed state, assume registered brokers alive for one session."""
+        self.epoch = epoch
+        data = self.store.read()
+        self.partitions = dict(data.partitions)
+        self.alive = {b: self.alive.get(b, now) for b in data.broker_epochs if b in self.alive}
+        self._elect(sorted(self.partitions), fx)
+        self._send_leader_and_isr(sorted(self.partitions), fx, only=None)
+        self._send_metadata(fx)
+
+    # -- messages -------------------------------------------------------------------------
+
+    def handle(self, src: str, msg: object, now: int) -> list:
+        fx = Effects()
+        if isinstance(msg, m.BrokerHeartbeatRequest):
+            self._on_heartbeat(src, msg, now, fx)
+        elif isinstance(msg, m.AlterPartitionRequest):
+            if self.active:
+                self._on_alter_partition(src, msg, fx)
+        else:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"controller cannot handle {type(msg).__name__}")
+        return fx.items
+
+    def _on_heartbeat(self, src: str, req: m.BrokerHeartbeatRequest, now: int, fx: Effects) -> None:
+        b = req.broker_id
+        if not self.active:
+            if b in self.alive or req.broker_epoch >= 0:
+                self.alive[b] = now  # a standby watches, to take over with a warm view
+            return
+        registered = self.store.read().broker_epochs.get(b)
+        if req.broker_epoch >= 0 and req.broker_epoch == registered and b in self.alive:
+            self.alive[b] = now
+            fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, req.broker_epoch), CONTROL_PLANE)
+            return
+        if req.broker_epoch >= 0:
+            # A fenced broker, or one from before a restart: it must register again.
+            fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.STALE_BROKER_EPOCH), CONTROL_PLANE)
+            return
+        if b in self.alive:
+            # Re-registration without a missed session: the broker restarted and lost its
+            # memory. Treat it as failed first, so it is not trusted as leader (Kafka does).
+            del self.alive[b]
+            self._on_broker_gone(b, fx)
+        block: list[int] = []
+
+        def register(data: ClusterMetadata) -> None:
+            data.broker_epochs[b] = data.next_broker_epoch
+            data.next_broker_epoch += 1
+            block.append(data.next_producer_id)
+            data.next_producer_id += PRODUCER_ID_BLOCK
+
+        if not self.store.commit(self.epoch, register):
+            self.epoch = None
+            return
+        self.alive[b] = now
+        epoch = self.store.read().broker_epochs[b]
+        fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, epoch, (block[0], PRODUCER_ID_BLOCK)),
+                CONTROL_PLANE)
+        mine = sorted(tp for tp, st in self.partitions.items() if b in st.replicas)
+        changed = self._elect(mine, fx)
+        self._send_leader_and_isr(mine, fx, only=b)
+        self._send_leader_and_isr(changed, fx, only=None, skip=b)
+        self._send_metadata(fx)
+
+    def _on_alter_partition(self, src: str, req: m.AlterPartitionRequest, fx: Effects) -> None:
+        st = self.partitions.get(req.tp)
+        registered = self.store.read().broker_epochs.get(req.broker_id)
+
+        def answer(error: ErrorCode, state: PartitionState | None = None) -> None:
+            fx.send(src, m.AlterPartitionResponse(req.tp, error, state), CONTROL_PLANE)
+
+        if st is None:
+            return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if registered != req.broker_epoch or req.broker_id not in self.alive:
+            return answer(ErrorCode.STALE_BROKER_EPOCH)
+        if st.leader != req.broker_id or st.leader_epoch != req.leader_epoch:
+            return answer(ErrorCode.FENCED_LEADER_EPOCH)
+        if st.partition_epoch != req.partition_epoch:
+            return answer(ErrorCode.INVALID_UPDATE_VERSION)
+        added = set(req.new_isr) - set(st.isr)
+        if (req.broker_id not in req.new_isr or not set(req.new_isr) <= set(st.replicas)
+                or any(r not in self.alive for r in added)):
+            return answer(ErrorCode.INVALID_REQUEST)  # KIP-841: only live replicas may join
+        new = replace(st, isr=tuple(r for r in st.replicas if r in req.new_isr),
+                      partition_epoch=st.partition_epoch + 1)
+        if not self._commit([new]):
+            return
+        answer(ErrorCode.NONE, new)
+        self._send_metadata(fx)
+
+    # -- admin ----------------------------------------------------------------------------
+
+    def create_topic(self, topic: str, partitions: int, replication_factor: int, now: int,
+                     first_partition: int = 0) -> list:
+        """Create a topic (or, with `first_partition`, add partitions to it)."""
+        if not self.active:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
+        brokers = sorted(self.store.read().broker_epochs)
+        if replication_factor > len(brokers):
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                             f"replication factor {replication_factor} is larger than the {len(brokers)} registered brokers")
+        if partitions < 1:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"{partitions} partitions")
+        existing = [tp for tp in self.partitions if tp.topic == topic]
+        if first_partition == 0 and existing:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {topic!r} already exists")
+        # Kafka starts the round-robin assignment at a random broker; a hash keeps it seeded.
+        start = zlib.crc32(topic.encode()) % len(brokers)
+        new = []
+        for p in range(first_partition, first_partition + partitions):
+            replicas = tuple(brokers[(start + p + j) % len(brokers)] for j in range(replication_factor))
+            live = [r for r in replicas if r in self.alive]
+            leader = live[0] if live else m.NO_LEADER
+            new.append(PartitionState(TopicPartition(topic, p), leader, 0, tuple(live) or replicas, replicas, 0))
+        fx = Effects()
+        if self._commit(new):
+            self._send_leader_and_isr([st.tp for st in new], fx, only=None)
+            self._send_metadata(fx)
+        return fx.items
+
+    def add_partitions(self, topic: str, total: int, now: int) -> list:
+        existing = [tp for tp in self.partitions if tp.topic == topic]
+        if not existing:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {topic!r}")
+        if total <= len(existing):
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"{topic} has {len(existing)} partitions; can only grow")
+        rf = len(self.partitions[existing[0]].replicas)
+        return self.create_topic(topic, total - len(existing), rf, now, first_partition=len(existing))
+
+    # -- elections ------------------------------------------------------------------------
+
+    def _on_broker_gone(self, b: int, fx: Effects) -> None:
+        """Fence broker `b`: move leadership away from it and take it out of every ISR."""
+        changed = []
+        for tp in sorted(self.partitions):
+            st = self.partitions[tp]
+            if st.leader == b:
+                changed.append(self._election(st, exclude=b))
+            elif b in st.isr and len(st.isr) > 1:
+                changed.append(replace(st, isr=tuple(r for r in st.isr if r != b),
+                                       partition_epoch=st.partition_epoch + 1))
+        if changed and self._commit(changed):
+            self._send_leader_and_isr([st.tp for st in changed], fx, only=None)
+        self._send_metadata(fx)
+
+    def _election(self, st: PartitionState, exclude: int | None = None) -> PartitionState:
+        live = [r for r in st.replicas if r in self.alive and r != exclude]
+        clean = [r for r in live if r in st.isr]
+        if clean:
+            isr = tuple(r for r in st.isr if r in self.alive and r != exclude)
+            leader = clean[0]
+        elif live and self.config.unclean_leader_election:
+            # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
+            leader, isr = live[0], (live[0],)
+        else:
+            # No eligible leader: stay offline, remember the last ISR so its members
+            # can lead again when they return (Kafka keeps the last ISR member).
+            leader, isr = m.NO_LEADER, st.isr
+        return replace(st, leader=leader, isr=isr, leader_epoch=st.leader_epoch + 1,
+                       partition_epoch=st.partition_epoch + 1)
+
+    def _elect(self, tps: list[TopicPartition], fx: Effects) -> list[TopicPartition]:
+        """Elect leaders for partitions whose leader is not alive; returns the changed ones."""
+        changed = []
+        for tp in tps:
+            st = self.partitions[tp]
+            if st.leader not in self.alive:
+                new = self._election(st)
+                if new.leader != st.leader:
+                    changed.append(new)
+        if changed and not self._commit(changed):
+            return []
+        return [st.tp for st in changed]
+
+    # -- writing and telling --------------------------------------------------------------
+
+    def _commit(self, states: list[PartitionState]) -> bool:
+        def apply(data: ClusterMetadata) -> None:
+            for st in states:
+                data.partitions[st.tp] = st
+
+        if self.epoch is None or not self.store.commit(self.epoch, apply):
+            self.epoch = None  # deposed: a newer controller holds the store
+            return False
+        for st in states:
+            self.partitions[st.tp] = st
+        return True
+
+    def _send_leader_and_isr(self, tps: list[TopicPartition], fx: Effects, only: int | None,
+                             skip: int | None = None) -> None:
+        by_broker: dict[int, list[PartitionState]] = {}
+        for tp in tps:
+            st = self.partitions[tp]
+            for r in st.replicas:
+                if (only is None or r == only) and r != skip and r in self.alive:
+                    by_broker.setdefault(r, []).append(st)
+        for b in sorted(by_broker):
+            fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b])), CONTROL_PLANE)
+
+    def _send_metadata(self, fx: Effects) -> None:
+        live = tuple(sorted(self.alive))
+        states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
+        for b in live:
+            fx.send(m.broker_node(b), m.UpdateMetadataRequest(self.id, self.epoch, live, states), CONTROL_PLANE)

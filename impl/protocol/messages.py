@@ -1,0 +1,260 @@
+"""Requests and responses exchanged by brokers, controllers and clients.
+
+Kafka's APIs, reduced to the fields the protocol logic reads; one topic-partition
+per request (Kafka batches many, which changes throughput, not semantics). The
+wire codec for real clients (issue: real runtime) maps Kafka's schemas onto these.
+Control-plane messages (LeaderAndIsr, StopReplica, UpdateMetadata, heartbeats,
+AlterPartition) travel on their own channel, as with Kafka's control-plane listener.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from kafkaproof.impl.protocol.errors import ErrorCode
+
+CONSUMER_REPLICA_ID = -1
+NO_LEADER = -1
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+
+
+class TopicPartition(NamedTuple):
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+# --- data plane ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProduceRequest:
+    correlation_id: int
+    tp: TopicPartition
+    acks: int  # 0, 1 or -1 (all)
+    timeout_ms: int
+    records: bytes
+
+
+@dataclass(frozen=True)
+class ProduceResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    base_offset: int = -1
+    log_start_offset: int = -1
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    correlation_id: int
+    tp: TopicPartition
+    replica_id: int  # a broker id for followers, CONSUMER_REPLICA_ID for consumers
+    fetch_offset: int
+    current_leader_epoch: int  # KIP-320: -1 when unknown
+    max_bytes: int
+    max_wait_ms: int
+    min_bytes: int
+    replica_epoch: int = -1  # the follower's broker epoch, to spot restarted followers
+
+
+@dataclass(frozen=True)
+class FetchResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    records: bytes = b""
+    leader_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class OffsetsForLeaderEpochRequest:
+    correlation_id: int
+    tp: TopicPartition
+    replica_id: int
+    current_leader_epoch: int
+    leader_epoch: int  # "where does this epoch end in your log?"
+
+
+@dataclass(frozen=True)
+class OffsetsForLeaderEpochResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    leader_epoch: int = -1
+    end_offset: int = -1
+
+
+@dataclass(frozen=True)
+class ListOffsetsRequest:
+    correlation_id: int
+    tp: TopicPartition
+    timestamp: int  # EARLIEST_TIMESTAMP or LATEST_TIMESTAMP
+    current_leader_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class ListOffsetsResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    offset: int = -1
+    leader_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class PartitionMetadata:
+    tp: TopicPartition
+    leader: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MetadataRequest:
+    correlation_id: int
+    topics: tuple[str, ...] | None = None  # None: every topic
+
+
+@dataclass(frozen=True)
+class MetadataResponse:
+    correlation_id: int
+    brokers: tuple[int, ...]
+    partitions: tuple[PartitionMetadata, ...]
+    unknown_topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitProducerIdRequest:
+    correlation_id: int
+
+
+@dataclass(frozen=True)
+class InitProducerIdResponse:
+    correlation_id: int
+    error: ErrorCode
+    producer_id: int = -1
+    producer_epoch: int = -1
+
+
+# --- control plane ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """The controller's record of one partition. `partition_epoch` versions every change
+    (leader or ISR) so stale AlterPartition requests are fenced (KIP-497)."""
+
+    tp: TopicPartition
+    leader: int
+    leader_epoch: int
+    isr: tuple[int, ...]
+    replicas: tuple[int, ...]
+    partition_epoch: int
+
+
+@dataclass(frozen=True)
+class LeaderAndIsrRequest:
+    controller_id: int
+    controller_epoch: int
+    states: tuple[PartitionState, ...]
+
+
+@dataclass(frozen=True)
+class StopReplicaRequest:
+    controller_id: int
+    controller_epoch: int
+    tps: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True)
+class UpdateMetadataRequest:
+    controller_id: int
+    controller_epoch: int
+    live_brokers: tuple[int, ...]
+    states: tuple[PartitionState, ...]
+
+
+@dataclass(frozen=True)
+class BrokerHeartbeatRequest:
+    broker_id: int
+    broker_epoch: int  # -1 asks to register (after a start or restart)
+
+
+@dataclass(frozen=True)
+class BrokerHeartbeatResponse:
+    controller_id: int
+    controller_epoch: int
+    error: ErrorCode
+    broker_epoch: int = -1
+    producer_id_block: tuple[int, int] = (-1, 0)  # (first id, count), on registration
+
+
+@dataclass(frozen=True)
+class AlterPartitionRequest:
+    broker_id: int
+    broker_epoch: int
+    tp: TopicPartition
+    leader_epoch: int
+    partition_epoch: int
+    new_isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AlterPartitionResponse:
+    tp: TopicPartition
+    error: ErrorCode
+    state: PartitionState | None = None
+
+
+# --- effects of the sans-IO state machines ------------------------------------------------
+
+DATA_PLANE = "data"
+CONTROL_PLANE = "control"
+
+
+@dataclass(frozen=True)
+class Send:
+    dst: str
+    message: object
+    plane: str = DATA_PLANE
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    """Ask to be called back with `key` at time `at` (ms). Setting a key again replaces it."""
+
+    key: tuple
+    at: int
+
+
+Effect = Send | SetTimer
+
+
+@dataclass
+class Effects:
+    """Collects effects while a state machine handles one event."""
+
+    items: list[Effect] = field(default_factory=list)
+
+    def send(self, dst: str, message: object, plane: str = DATA_PLANE) -> None:
+        self.items.append(Send(dst, message, plane))
+
+    def timer(self, key: tuple, at: int) -> None:
+        self.items.append(SetTimer(key, at))
+
+
+def broker_node(broker_id: int) -> str:
+    return f"broker-{broker_id}"
+
+
+def controller_node(controller_id: int) -> str:
+    return f"controller-{controller_id}"

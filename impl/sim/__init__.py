@@ -1,0 +1,1 @@
+"""Deterministic simulator: one seed, one schedule, one run."""

@@ -1,0 +1,343 @@
+"""`Cluster(seed=...)`: brokers, controllers and clients on one simulated clock.
+
+One seeded `random.Random` drives the network and the faults; events run in (time,
+sequence) order, so the same seed and the same calls give the same history, byte
+for byte. The code under test is the production state machines of `impl/`; the
+simulator only moves their messages, fires their timers and breaks things:
+
+- crash / restart a process (its SimDisk keeps the page cache),
+- power loss (only fsynced bytes survive, the last write may tear),
+- pause a process (a GC stall: it runs again later, with stale beliefs),
+- network partitions of any shape, one-way links, either plane alone,
+- message drop, duplication, reordering and extra delay,
+- clock jumps (a process's clock moves; timestamps and time-based rules follow).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable, Mapping
+
+from kafkaproof.impl.broker.broker import Broker
+from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
+from kafkaproof.impl.client.consumer import Consumer
+from kafkaproof.impl.client.producer import Producer
+from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.controller.controller import Controller
+from kafkaproof.impl.controller.store import SimMetadataStore
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
+from kafkaproof.impl.protocol.records import decode_batch
+from kafkaproof.impl.sim.network import PLANES, Network
+from kafkaproof.impl.storage.disk import SimDisk
+from kafkaproof.properties.history import FAIL, INFO, INVOKE, NEMESIS, OK, History
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", errors="backslashreplace")
+
+
+class Cluster:
+    def __init__(self, seed: int = 0, brokers: int = 3, controllers: int = 1,
+                 broker_props: Mapping[str, str | tuple[str, str]] | None = None) -> None:
+        if brokers < 1 or controllers < 1:
+            raise ConfigError(f"a cluster needs at least one broker and one controller (got {brokers}, {controllers})")
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.config = BrokerConfig.from_properties(broker_props or {})
+        self.now = 0
+        self.events = 0
+        self._queue: list[tuple[int, int, str, tuple]] = []
+        self._seq = 0
+        self.network = Network(self.rng)
+        self.store = SimMetadataStore()
+        self.history = History()
+        self.broker_ids = list(range(brokers))
+        self.controller_ids = list(range(controllers))
+        self.disks = {b: SimDisk() for b in self.broker_ids}
+        self.procs: dict[str, object] = {}
+        self.down: set[str] = set()
+        self.incarnation: dict[str, int] = {}
+        self.paused_until: dict[str, int] = {}
+        self.clock_offset: dict[str, int] = {}
+        self._timer_tokens: dict[tuple[str, tuple], int] = {}
+        for c in self.controller_ids:
+            self._spawn(m.controller_node(c), Controller(c, self.config, self.store))
+        for b in self.broker_ids:
+            self._spawn(m.broker_node(b), self._new_broker(b))
+        self.run_until(lambda: len(self.active_controller().alive) == brokers if self.active_controller() else False,
+                       timeout_ms=30_000)
+
+    # -- processes ------------------------------------------------------------------------
+
+    def _new_broker(self, b: int) -> Broker:
+        return Broker(b, self.config, self.disks[b], self.controller_ids)
+
+    def _spawn(self, node: str, proc) -> None:
+        self.network.add_node(node)
+        self.procs[node] = proc
+        self.down.discard(node)
+        self.incarnation[node] = self.incarnation.get(node, 0) + 1
+        if hasattr(proc, "start"):
+            self._apply(node, proc.start(self._local(node)))
+
+    def _local(self, node: str) -> int:
+        return self.now + self.clock_offset.get(node, 0)
+
+    def broker(self, b: int) -> Broker:
+        return self.procs[m.broker_node(b)]
+
+    def active_controller(self) -> Controller | None:
+        for c in self.controller_ids:
+            proc = self.procs.get(m.controller_node(c))
+            if m.controller_node(c) not in self.down and proc.active:
+                return proc
+        return None
+
+    # -- the event loop -------------------------------------------------------------------
+
+    def _push(self, at: int, kind: str, payload: tuple) -> None:
+        heapq.heappush(self._queue, (at, self._seq, kind, payload))
+        self._seq += 1
+
+    def _apply(self, node: str, effects: Iterable) -> None:
+        for fx in effects:
+            if isinstance(fx, Send):
+                for at in self.network.arrivals(node, fx.dst, fx.plane, self.now):
+                    self._push(at, "deliver", (fx.dst, node, fx.message))
+            elif isinstance(fx, SetTimer):
+                key = (node, fx.key)
+                token = self._timer_tokens[key] = self._timer_tokens.get(key, 0) + 1
+                at = max(self.now, fx.at - self.clock_offset.get(node, 0))
+                self._push(at, "timer", (node, fx.key, token, self.incarnation[node]))
+
+    def step(self) -> bool:
+        if not self._queue:
+            return False
+        at, _, kind, payload = heapq.heappop(self._queue)
+        self.now = max(self.now, at)
+        self.events += 1
+        if kind == "call":
+            payload[0]()
+            return True
+        node = payload[0]
+        if node in self.down or node not in self.procs:
+            return True
+        if self.paused_until.get(node, -1) > self.now:
+            self._push(self.paused_until[node], kind, payload)  # runs after the stall, in order
+            return True
+        proc = self.procs[node]
+        if kind == "deliver":
+            _, src, msg = payload
+            self._apply(node, proc.handle(src, msg, self._local(node)))
+        else:
+            _, key, token, inc = payload
+            if inc == self.incarnation[node] and self._timer_tokens.get((node, key)) == token:
+                self._apply(node, proc.on_timer(key, self._local(node)))
+        return True
+
+    def run_for(self, ms: int) -> None:
+        end = self.now + ms
+        while self._queue and self._queue[0][0] <= end:
+            self.step()
+        self.now = max(self.now, end)
+
+    def run_until(self, condition: Callable[[], bool], timeout_ms: int = 60_000) -> bool:
+        end = self.now + timeout_ms
+        while not condition():
+            if not self._queue or self._queue[0][0] > end:
+                self.now = max(self.now, end)
+                return condition()
+            self.step()
+        return True
+
+    def at(self, delay_ms: int, fn: Callable[[], None]) -> None:
+        """Run `fn` (an application action or a fault) `delay_ms` from now."""
+        self._push(self.now + delay_ms, "call", (fn,))
+
+    def every(self, period_ms: int, fn: Callable[[], None], until: int | None = None) -> None:
+        def tick() -> None:
+            if until is None or self.now <= until:
+                fn()
+                self.at(period_ms, tick)
+
+        self.at(period_ms, tick)
+
+    # -- topics ---------------------------------------------------------------------------
+
+    def create_topic(self, topic: str, partitions: int = 1, replication_factor: int | None = None) -> None:
+        rf = replication_factor or self.config.default_replication_factor
+        if rf > len(self.broker_ids):
+            raise ConfigError(f"replication factor {rf} is larger than the {len(self.broker_ids)} brokers"
+                              " (default.replication.factor or the topic's replication factor)")
+        if self.config.min_insync_replicas > rf:
+            raise ConfigError(f"min.insync.replicas={self.config.min_insync_replicas} is larger than the"
+                              f" replication factor {rf}: acks=all writes could never succeed")
+        controller = self.active_controller()
+        if controller is None:
+            raise RuntimeError("no active controller to create the topic")
+        self._apply(controller.node, controller.create_topic(topic, partitions, rf, self.now))
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self.run_until(lambda: all(self.leader(tp) is not None for tp in tps), timeout_ms=10_000)
+
+    def add_partitions(self, topic: str, total: int) -> None:
+        controller = self.active_controller()
+        self._apply(controller.node, controller.add_partitions(topic, total, self.now))
+
+    def state(self, tp: TopicPartition) -> m.PartitionState | None:
+        controller = self.active_controller()
+        return controller.partitions.get(tp) if controller else self.store.read().partitions.get(tp)
+
+    def leader(self, tp: TopicPartition) -> int | None:
+        """The broker that leads `tp` and knows it, or None."""
+        st = self.state(tp)
+        if st is None or st.leader == m.NO_LEADER or m.broker_node(st.leader) in self.down:
+            return None
+        p = self.broker(st.leader).partitions.get(tp)
+        return st.leader if p is not None and p.is_leader and p.leader_epoch == st.leader_epoch else None
+
+    # -- clients --------------------------------------------------------------------------
+
+    def producer(self, name: str, props: Mapping[str, str] | None = None) -> ProducerHandle:
+        node = f"producer-{name}"
+        proc = Producer(node, ProducerConfig.from_properties(props or {}), self._bootstrap(),
+                        random.Random(self.rng.random()))
+        self._spawn(node, proc)
+        return ProducerHandle(self, node, proc)
+
+    def consumer(self, name: str, props: Mapping[str, str] | None = None) -> ConsumerHandle:
+        node = f"consumer-{name}"
+        proc = Consumer(node, ConsumerConfig.from_properties(props or {}), self._bootstrap(),
+                        random.Random(self.rng.random()))
+        self._spawn(node, proc)
+        return ConsumerHandle(self, node, proc)
+
+    def _bootstrap(self) -> list[str]:
+        return [m.broker_node(b) for b in self.broker_ids]
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def _nemesis(self, f: str, value: str) -> None:
+        self.history.add(self.now, NEMESIS, INFO, f, value=value)
+
+    def crash(self, node: str) -> None:
+        """The process dies; a broker's disk keeps its page cache."""
+        self.down.add(node)
+        self._nemesis("crash", node)
+
+    def restart(self, node: str) -> None:
+        if node.startswith("broker-"):
+            self._spawn(node, self._new_broker(int(node.split("-")[1])))
+        elif node.startswith("controller-"):
+            self._spawn(node, Controller(int(node.split("-")[1]), self.config, self.store))
+        else:
+            raise ValueError(f"only brokers and controllers restart, not {node}")
+        self._nemesis("restart", node)
+
+    def power_loss(self, broker: int) -> None:
+        """The machine loses power: the process dies and unfsynced bytes are gone."""
+        node = m.broker_node(broker)
+        self.down.add(node)
+        changed = self.disks[broker].power_loss(self.rng)
+        self._nemesis("power-loss", f"{node} ({len(changed)} files lost data)")
+
+    def pause(self, node: str, ms: int) -> None:
+        self.paused_until[node] = self.now + ms
+        self._nemesis("pause", f"{node} for {ms} ms")
+
+    def partition(self, *groups: Iterable[str], planes: Iterable[str] = PLANES) -> None:
+        groups = [sorted(g) for g in groups]
+        self.network.partition(*groups, planes=planes)
+        self._nemesis("partition", f"{groups} on {','.join(planes)}")
+
+    def cut(self, src: str, dst: str, both_ways: bool = False, planes: Iterable[str] = PLANES) -> None:
+        self.network.cut(src, dst, planes, both_ways)
+        self._nemesis("cut", f"{src} -> {dst}" + (" both ways" if both_ways else "") + f" on {','.join(planes)}")
+
+    def isolate(self, node: str, planes: Iterable[str] = PLANES) -> None:
+        self.network.isolate(node, planes)
+        self._nemesis("isolate", f"{node} on {','.join(planes)}")
+
+    def heal(self) -> None:
+        self.network.heal()
+        self._nemesis("heal", "all links up, no drops")
+
+    def lossy_network(self, drop: float = 0.0, duplicate: float = 0.0, reorder: bool = False,
+                      delay_ms: int = 0) -> None:
+        net = self.network
+        net.drop_rate, net.duplicate_rate, net.reorder, net.extra_delay_ms = drop, duplicate, reorder, delay_ms
+        self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}")
+
+    def clock_jump(self, node: str, ms: int) -> None:
+        self.clock_offset[node] = self.clock_offset.get(node, 0) + ms
+        self._nemesis("clock-jump", f"{node} {ms:+d} ms")
+
+    # -- reading the outcome --------------------------------------------------------------
+
+    def committed(self, tp: TopicPartition) -> list[tuple[int, str | None, str | None]]:
+        """(offset, key, value) of every record below the leader's HW: the final read."""
+        b = self.leader(tp)
+        if b is None:
+            return []
+        p = self.broker(b).partitions[tp]
+        out, offset = [], p.log.log_start_offset
+        while offset < p.hw:
+            data = p.log.read(offset, 1 << 20, max_offset=p.hw)
+            if not data:
+                break
+            pos = 0
+            while pos < len(data):
+                batch = decode_batch(data, pos)
+                pos += batch.header.size
+                if not batch.header.is_control:
+                    out += [(r.offset, _text(r.key), _text(r.value)) for r in batch.records if r.offset >= offset]
+                offset = batch.header.next_offset
+        return out
+
+
+class ProducerHandle:
+    """What an application holds: `send` records history and returns at once."""
+
+    def __init__(self, cluster: Cluster, node: str, proc: Producer) -> None:
+        self.cluster, self.node, self.proc = cluster, node, proc
+        self.outcomes: dict[str, int] = {OK: 0, FAIL: 0, INFO: 0}
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        c = self.cluster
+        c.history.add(c.now, self.node, INVOKE, "send", topic=topic, key=_text(key), value=_text(value))
+
+        def done(outcome: str, tp: TopicPartition | None, offset: int | None, error: ErrorCode | None) -> None:
+            self.outcomes[outcome] += 1
+            c.history.add(c.now, self.node, outcome, "send", topic=topic, key=_text(key), value=_text(value),
+                          partition=tp.partition if tp else None, offset=offset,
+                          error=error.name if error is not None else None)
+
+        c._apply(self.node, self.proc.send(topic, key, value, c._local(self.node), done))
+
+    @property
+    def idle(self) -> bool:
+        return self.proc.idle
+
+
+class ConsumerHandle:
+    def __init__(self, cluster: Cluster, node: str, proc: Consumer) -> None:
+        self.cluster, self.node, self.proc = cluster, node, proc
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self.cluster._apply(self.node, self.proc.assign(tps, self.cluster._local(self.node)))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.proc.seek(tp, offset)
+
+    def poll(self) -> list:
+        c = self.cluster
+        records, effects = self.proc.poll(c._local(self.node))
+        c._apply(self.node, effects)
+        if records:
+            c.history.add(c.now, self.node, INVOKE, "poll")
+            c.history.add(c.now, self.node, OK, "poll", records=tuple(
+                (tp.topic, tp.partition, r.offset, _text(r.key), _text(r.value)) for tp, r in records))
+        return records

@@ -1,0 +1,95 @@
+"""The simulated network: a networkx directed graph of links between nodes.
+
+Each link carries two planes (data and control, as Kafka's separate listeners) that
+can be cut separately, in one direction or both. Links are FIFO like TCP unless a
+reorder fault is on; drop and duplicate faults are per link and per plane.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+import networkx as nx
+from kafkaproof.impl.protocol.messages import CONTROL_PLANE, DATA_PLANE
+
+PLANES = (DATA_PLANE, CONTROL_PLANE)
+BASE_DELAY_MS = (1, 3)
+
+
+class Network:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.graph = nx.DiGraph()
+        self._last_delivery: dict[tuple[str, str, str], int] = {}
+        self.drop_rate = 0.0
+        self.duplicate_rate = 0.0
+        self.reorder = False
+        self.extra_delay_ms = 0
+
+    def add_node(self, node: str) -> None:
+        if node in self.graph:
+            return
+        others = list(self.graph.nodes)
+        self.graph.add_node(node)
+        for other in others:
+            for a, b in ((node, other), (other, node)):
+                self.graph.add_edge(a, b, **{plane: True for plane in PLANES})
+
+    def link_up(self, src: str, dst: str, plane: str) -> bool:
+        return src == dst or self.graph.edges[src, dst][plane]
+
+    def cut(self, src: str, dst: str, planes: Iterable[str] = PLANES, both_ways: bool = True) -> None:
+        for plane in planes:
+            self.graph.edges[src, dst][plane] = False
+            if both_ways:
+                self.graph.edges[dst, src][plane] = False
+
+    def partition(self, *groups: Iterable[str], planes: Iterable[str] = PLANES) -> None:
+        """Cut every link between nodes of different groups; nodes in no group stay connected to all."""
+        sets = [set(g) for g in groups]
+        planes = tuple(planes)
+        for a, b in self.graph.edges:
+            ga = next((i for i, s in enumerate(sets) if a in s), None)
+            gb = next((i for i, s in enumerate(sets) if b in s), None)
+            if ga is not None and gb is not None and ga != gb:
+                for plane in planes:
+                    self.graph.edges[a, b][plane] = False
+
+    def isolate(self, node: str, planes: Iterable[str] = PLANES) -> None:
+        for other in list(self.graph.nodes):
+            if other != node:
+                self.cut(node, other, planes)
+
+    def heal(self) -> None:
+        for a, b in self.graph.edges:
+            for plane in PLANES:
+                self.graph.edges[a, b][plane] = True
+        self.drop_rate = self.duplicate_rate = 0.0
+        self.reorder = False
+        self.extra_delay_ms = 0
+
+    def components(self, plane: str = DATA_PLANE) -> list[set[str]]:
+        """Groups of nodes that can reach each other both ways on `plane`."""
+        up = nx.DiGraph((a, b) for a, b, d in self.graph.edges(data=True) if d[plane])
+        up.add_nodes_from(self.graph.nodes)
+        return sorted((set(c) for c in nx.strongly_connected_components(up)), key=lambda c: sorted(c))
+
+    def arrivals(self, src: str, dst: str, plane: str, now: int) -> list[int]:
+        """When copies of a message sent now arrive: [] lost, [t] normal, [t1, t2] duplicated."""
+        if not self.link_up(src, dst, plane):
+            return []
+        if self.drop_rate and self.rng.random() < self.drop_rate:
+            return []
+        copies = 2 if self.duplicate_rate and self.rng.random() < self.duplicate_rate else 1
+        out = []
+        for _ in range(copies):
+            t = now + self.rng.randint(*BASE_DELAY_MS) + self.extra_delay_ms
+            if self.reorder:
+                t += self.rng.randint(0, 20)
+            else:
+                channel = (src, dst, plane)
+                t = max(t, self._last_delivery.get(channel, 0))  # FIFO, like a TCP connection
+                self._last_delivery[channel] = t
+            out.append(t)
+        return out

@@ -1,0 +1,211 @@
+"""Short deterministic runs, each asserting the outcome the seed notes predict."""
+
+import pytest
+from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
+from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.properties.durability import check_durability
+
+TP = TopicPartition("orders", 0)
+
+
+def cluster(seed=1, brokers=3, rf=3, **props):
+    c = Cluster(seed=seed, brokers=brokers, broker_props={k.replace("_", "."): str(v) for k, v in props.items()})
+    c.create_topic(TP.topic, 1, rf)
+    return c
+
+
+def final_check(c: Cluster):
+    """Heal, restart everything, let replication settle, then judge the history."""
+    c.heal()
+    for node in sorted(c.down):
+        c.restart(node)
+    c.run_until(lambda: c.leader(TP) is not None, 60_000)
+    c.run_for(15_000)
+    return check_durability(c.history, {tuple(TP): c.committed(TP)})
+
+
+def acked(c):
+    return [op for op in c.history.completions("send", "ok")]
+
+
+def followers_cut_off(c: Cluster) -> int:
+    """Stop the followers from fetching; returns the leader."""
+    leader = c.leader(TP)
+    for b in c.broker_ids:
+        if b != leader:
+            c.cut(broker_node(b), broker_node(leader), both_ways=True, planes=("data",))
+    return leader
+
+
+def test_acks_1_and_a_leader_crash_before_replication_loses_an_acknowledged_write():
+    c = cluster(min_insync_replicas=1)
+    p = c.producer("p", {"acks": "1"})
+    leader = followers_cut_off(c)
+    p.send(TP.topic, b"k", b"only-on-the-leader")
+    c.run_for(500)
+    assert [op.value for op in acked(c)] == ["only-on-the-leader"]
+    c.crash(broker_node(leader))
+    c.heal()
+    violations = final_check(c)
+    assert [v.name for v in violations] == ["lost-write"]
+    assert violations[0].op.value == "only-on-the-leader"
+
+
+def test_acks_all_waits_for_the_isr_and_survives_the_same_crash():
+    c = cluster(min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all"})
+    leader = followers_cut_off(c)
+    p.send(TP.topic, b"k", b"must-be-replicated")
+    c.run_for(500)
+    assert acked(c) == []  # in purgatory: the HW cannot pass it
+    c.crash(broker_node(leader))
+    c.heal()
+    assert final_check(c) == []
+
+
+@pytest.mark.parametrize("victim_is_leader", [True, False])
+@pytest.mark.parametrize("fault", ["crash", "power_loss"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_acks_all_rf3_min_isr_2_survives_any_single_broker_failure(fault, victim_is_leader, seed):
+    c = cluster(seed=seed, min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all"})
+    counter = iter(range(10_000))
+    c.every(20, lambda: p.send(TP.topic, b"k", b"v%d" % next(counter)), until=8_000)
+    c.run_for(2_000 + seed * 137)
+    leader = c.leader(TP)
+    victim = leader if victim_is_leader else next(b for b in c.broker_ids if b != leader)
+    if fault == "crash":
+        c.crash(broker_node(victim))
+    else:
+        c.power_loss(victim)
+    c.run_for(12_000)
+    c.restart(broker_node(victim))
+    violations = final_check(c)
+    assert len(acked(c)) > 100
+    assert violations == [], violations[:3]
+    assert c.history.faults()
+
+
+def test_unclean_election_of_a_lagging_replica_loses_committed_writes():
+    c = cluster(brokers=2, rf=2, min_insync_replicas=1, unclean_leader_election_enable="true",
+                replica_lag_time_max_ms=2000)
+    p = c.producer("p", {"acks": "all"})
+    leader = c.leader(TP)
+    follower = next(b for b in c.broker_ids if b != leader)
+    c.cut(broker_node(follower), broker_node(leader), both_ways=True, planes=("data",))
+    c.run_for(5000)  # the follower falls out of the ISR; acks=all now means the leader alone
+    assert c.state(TP).isr == (leader,)
+    p.send(TP.topic, b"k", b"committed-by-the-leader-alone")
+    c.run_for(500)
+    assert [op.value for op in acked(c)] == ["committed-by-the-leader-alone"]
+    c.crash(broker_node(leader))
+    c.heal()
+    c.run_until(lambda: c.leader(TP) == follower, 30_000)  # the out-of-sync replica leads
+    violations = check_durability(c.history, {tuple(TP): c.committed(TP)})
+    assert [v.name for v in violations] == ["lost-write"]
+
+
+def test_without_unclean_election_the_same_run_waits_instead_of_losing():
+    c = cluster(brokers=2, rf=2, min_insync_replicas=1, replica_lag_time_max_ms=2000)
+    p = c.producer("p", {"acks": "all"})
+    leader = c.leader(TP)
+    follower = next(b for b in c.broker_ids if b != leader)
+    c.cut(broker_node(follower), broker_node(leader), both_ways=True, planes=("data",))
+    c.run_for(5000)
+    p.send(TP.topic, b"k", b"committed-by-the-leader-alone")
+    c.run_for(500)
+    c.crash(broker_node(leader))
+    c.heal()
+    c.run_for(15_000)
+    assert c.leader(TP) is None  # offline: no in-sync replica is alive
+    assert final_check(c) == []  # the old leader comes back and leads again
+
+
+def test_min_isr_3_with_a_dead_broker_makes_acks_all_unavailable_not_lossy():
+    c = cluster(min_insync_replicas=3)
+    p = c.producer("p", {"acks": "all", "delivery.timeout.ms": "20000", "request.timeout.ms": "5000"})
+    victim = next(b for b in c.broker_ids if b != c.leader(TP))
+    c.crash(broker_node(victim))
+    c.run_for(12_000)  # the controller fences it; the ISR shrinks to 2
+    assert len(c.state(TP).isr) == 2
+    for i in range(5):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(25_000)
+    fails = c.history.completions("send", "fail")
+    assert acked(c) == [] and len(fails) == 5
+    assert {op.error for op in fails} <= {"NOT_ENOUGH_REPLICAS", "REQUEST_TIMED_OUT"}
+    assert final_check(c) == []
+
+
+def _lost_response_run(idempotence: bool):
+    c = cluster(min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all", "enable.idempotence": str(idempotence).lower(),
+                         "request.timeout.ms": "1000", "max.in.flight.requests.per.connection": "1"})
+    leader = c.leader(TP)
+    c.cut(broker_node(leader), p.node, planes=("data",))  # responses to the producer are lost
+    p.send(TP.topic, b"k", b"sent-once")
+    c.run_for(800)  # written and committed; the answer never arrives
+    c.heal()
+    c.run_for(5000)  # request.timeout.ms passes: the producer retries
+    values = [v for _, _, v in c.committed(TP)]
+    return values, acked(c)
+
+
+def test_retries_without_idempotence_duplicate_after_a_lost_response():
+    values, ok = _lost_response_run(idempotence=False)
+    assert values.count("sent-once") == 2 and len(ok) == 1
+
+
+def test_idempotence_removes_the_duplicate():
+    values, ok = _lost_response_run(idempotence=True)
+    assert values.count("sent-once") == 1 and len(ok) == 1
+
+
+@pytest.mark.parametrize("flush_messages, lost", [(None, True), ("1", False)])
+def test_power_loss_of_all_replicas_loses_acked_unfsynced_writes_even_with_acks_all(flush_messages, lost):
+    props = {"min_insync_replicas": 2}
+    if flush_messages:
+        props["log_flush_interval_messages"] = flush_messages
+    c = cluster(**props)
+    p = c.producer("p", {"acks": "all"})
+    for i in range(20):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(1000)
+    assert len(acked(c)) == 20
+    for b in c.broker_ids:
+        c.power_loss(b)
+    violations = final_check(c)
+    assert bool(violations) == lost
+    if lost:
+        assert {v.name for v in violations} == {"lost-write"}
+
+
+def test_mutation_hw_equal_to_leader_leo_loses_acks_all_writes(monkeypatch):
+    """Break HW advancement (HW = leader LEO, ignoring followers): acks=all is answered
+    before replication, and the crash test above must then find the lost write."""
+    def broken(self):
+        if self.is_leader and self.log.log_end_offset > self.hw:
+            self.hw = self.log.log_end_offset
+            return True
+        return False
+
+    monkeypatch.setattr(Partition, "maybe_advance_hw", broken)
+    c = cluster(min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all"})
+    leader = followers_cut_off(c)
+    p.send(TP.topic, b"k", b"must-be-replicated")
+    c.run_for(500)
+    c.crash(broker_node(leader))
+    c.heal()
+    assert [v.name for v in final_check(c)] == ["lost-write"]
+
+
+def test_bad_cluster_configuration_names_the_key():
+    with pytest.raises(ConfigError, match="replication factor 4 is larger than the 3 brokers"):
+        Cluster(seed=0).create_topic("t", 1, 4)
+    with pytest.raises(ConfigError, match="min.insync.replicas=3 is larger than the replication factor 2"):
+        Cluster(seed=0, broker_props={"min.insync.replicas": "3"}).create_topic("t", 1, 2)
+    with pytest.raises(ConfigError, match="unknown broker configuration key 'min.isr'"):
+        Cluster(seed=0, broker_props={"min.isr": "2"})
