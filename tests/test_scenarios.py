@@ -209,3 +209,30 @@ def test_bad_cluster_configuration_names_the_key():
         Cluster(seed=0, broker_props={"min.insync.replicas": "3"}).create_topic("t", 1, 2)
     with pytest.raises(ConfigError, match="unknown broker configuration key 'min.isr'"):
         Cluster(seed=0, broker_props={"min.isr": "2"})
+
+
+def _kip101_run(legacy: bool):
+    """KIP-101's hazard: a follower that becomes follower of a new leader truncates to its
+    own HW, which lags the leader's by one fetch round; if the new leader then dies, the
+    truncated follower leads without a write that was acknowledged with acks=all."""
+    c = cluster(min_insync_replicas=2, legacy_truncate_to_high_watermark=str(legacy).lower())
+    p = c.producer("p", {"acks": "all"})
+    old = c.state(TP)
+    p.send(TP.topic, b"k", b"acked-by-all")
+    c.run_until(lambda: acked(c), 2000)
+    c.crash(broker_node(old.leader))  # before the followers learn the new HW
+    successor, other = [r for r in old.replicas if r != old.leader]
+    c.cut(broker_node(other), broker_node(successor), both_ways=True, planes=("data",))
+    c.run_until(lambda: c.leader(TP) == successor, 20_000)
+    c.run_for(1000)
+    c.crash(broker_node(successor))
+    c.run_until(lambda: c.leader(TP) == other, 20_000)
+    return final_check(c)
+
+
+def test_legacy_truncate_to_hw_loses_an_acknowledged_write():
+    assert [v.name for v in _kip101_run(legacy=True)] == ["lost-write"]
+
+
+def test_kip101_leader_epochs_keep_it():
+    assert _kip101_run(legacy=False) == []

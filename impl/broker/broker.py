@@ -197,10 +197,10 @@ class Broker:
         self.partitions[tp] = p
         return p
 
-    def _maybe_alter_isr(self, p: Partition, now: int, fx: Effects) -> None:
+    def _maybe_alter_isr(self, p: Partition, now: int, fx: Effects, shrink: bool = True) -> None:
         if p.pending_isr is not None and now - p.pending_since > ALTER_PARTITION_RETRY_MS:
             p.pending_isr = None  # the controller never answered: propose again
-        new_isr = p.isr_to_propose(now)
+        new_isr = p.isr_to_propose(now, shrink)
         if new_isr is None or self.broker_epoch < 0:
             return
         p.pending_isr, p.pending_since = new_isr, now
@@ -279,7 +279,7 @@ class Broker:
         if req.replica_id >= 0 and p.on_follower_fetch(req.replica_id, req.fetch_offset, now):
             self._complete_delayed(p, now, fx)
         if req.replica_id >= 0:
-            self._maybe_alter_isr(p, now, fx)
+            self._maybe_alter_isr(p, now, fx, shrink=False)
         data = self._read_for(p, req)
         if len(data) >= req.min_bytes or req.max_wait_ms <= 0:
             self._answer_fetch(p, src, req, fx, data)

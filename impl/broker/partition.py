@@ -142,13 +142,14 @@ class Partition:
         p.leo, p.last_fetch_ms, p.last_fetch_leader_leo = fetch_offset, now, leader_leo
         return self.maybe_advance_hw()
 
-    def isr_to_propose(self, now: int) -> tuple[int, ...] | None:
-        """A new ISR to send to the controller, or None. One change in flight at a time."""
+    def isr_to_propose(self, now: int, shrink: bool = True) -> tuple[int, ...] | None:
+        """A new ISR to send to the controller, or None. One change in flight at a time.
+        Kafka expands on follower fetches and shrinks from a periodic task (`shrink`)."""
         if not self.is_leader or self.pending_isr is not None:
             return None
         lag = self.config.replica_lag_time_max_ms
         out = {r for r in self.isr if r != self.broker_id
-               and now - self.followers.get(r, FollowerProgress()).last_caught_up_ms > lag}
+               and now - self.followers.get(r, FollowerProgress()).last_caught_up_ms > lag} if shrink else set()
         epoch_start = self.log.epochs.entries[-1][1] if self.log.epochs.entries else 0
         join = {r for r, p in self.followers.items()
                 if r not in self.isr and r in self.replicas and p.leo >= self.hw and p.leo >= epoch_start

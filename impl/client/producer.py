@@ -250,11 +250,13 @@ class Producer:
 
     def _requeue(self, batch: ProducerBatch) -> None:
         queue = self.queues.setdefault(batch.tp, deque())
-        if self.config.idempotence:
-            # Resend in sequence order, or the broker refuses the later ones.
-            items = sorted([*queue, batch], key=lambda b: (b.base_seq < 0, b.base_seq, b.id))
-            queue.clear()
-            queue.extend(items)
+        if self.config.idempotence and batch.base_seq >= 0:
+            # Resend in sequence order, or the broker refuses the later ones. The queue is
+            # already in that order; a retried batch belongs near its front.
+            i = 0
+            while i < len(queue) and 0 <= queue[i].base_seq < batch.base_seq:
+                i += 1
+            queue.insert(i, batch)
         else:
             queue.appendleft(batch)  # Kafka re-enqueues at the front: a reordering source
 

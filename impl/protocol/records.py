@@ -30,6 +30,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from crc32c import crc32c
 from kafkaproof.impl.protocol.errors import CorruptRecordError
@@ -61,6 +62,9 @@ class Compression(IntEnum):
     ZSTD = 4
 
 
+_MAX_CODEC = max(Compression)
+
+
 class TimestampType(IntEnum):
     CREATE_TIME = 0
     LOG_APPEND_TIME = 1
@@ -83,8 +87,7 @@ class SimpleRecord:
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """A decoded record with its absolute offset and timestamp."""
 
     offset: int
@@ -94,9 +97,9 @@ class Record:
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class BatchHeader:
-    """The fixed 61-byte batch header, readable without touching the records."""
+class BatchHeader(NamedTuple):
+    """The fixed 61-byte batch header, readable without touching the records.
+    (A NamedTuple: headers are parsed for every read and append, and tuples are cheap.)"""
 
     base_offset: int
     batch_length: int
@@ -327,7 +330,7 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
             f"unknown magic {header.magic} (only RecordBatch v2, magic 2, is supported)"
             f" (base offset {base_offset})", pos,
         )
-    if header.attributes & _COMPRESSION_MASK > max(Compression):
+    if header.attributes & _COMPRESSION_MASK > _MAX_CODEC:
         raise CorruptRecordError(
             f"unknown compression codec {header.attributes & _COMPRESSION_MASK}"
             f" (base offset {base_offset})", pos,

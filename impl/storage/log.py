@@ -11,7 +11,6 @@ opening a log validates every batch from the segment holding it to the end.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
@@ -206,7 +205,7 @@ class Log:
         for pos, header in headers:
             set_base_offset(buf, pos, offset)
             set_partition_leader_epoch(buf, pos, leader_epoch)
-            stamped.append((pos, dataclasses.replace(header, base_offset=offset, partition_leader_epoch=leader_epoch)))
+            stamped.append((pos, header._replace(base_offset=offset, partition_leader_epoch=leader_epoch)))
             offset += header.last_offset_delta + 1
         self.epochs.assign(leader_epoch, self.log_end_offset)
         return self._append(buf, stamped, now_ms)

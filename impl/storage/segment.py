@@ -6,17 +6,31 @@ As the seed notes say, naming files by their first offset makes lookup cheap: of
 
 from __future__ import annotations
 
+import struct
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kafkaproof.impl.protocol.errors import CorruptRecordError
-from kafkaproof.impl.protocol.records import HEADER_SIZE, BatchHeader, check_batch, parse_header
+from kafkaproof.impl.protocol.records import (
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    BatchHeader,
+    check_batch,
+    parse_header,
+)
 from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
 
 LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX = ".log", ".index", ".timeindex"
 SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, ".txnindex")
 MAX_RELATIVE_OFFSET = (1 << 31) - 1  # index entries hold offsets relative to the base as int32
+# Followers and consumers read on from where their last read ended; remembering where
+# recent batches start spares a scan from the last sparse index entry (Kafka has the
+# page-cached mmap of the index for the same purpose).
+RECENT_STARTS = 64
+_BASE_AND_LENGTH = struct.Struct(">qi")
+_LAST_DELTA = struct.Struct(">i")
 
 
 def segment_file_name(base_offset: int, suffix: str = LOG_SUFFIX) -> str:
@@ -57,6 +71,12 @@ class LogSegment:
         self.first_batch_timestamp = -1  # what log.roll.ms is measured from (Kafka: rollingBasedTimestamp)
         self.created_ms = now_ms
         self._bytes_since_index = 0
+        self._starts: OrderedDict[int, int] = OrderedDict()  # base offset -> position
+
+    def _remember(self, base_offset: int, pos: int) -> None:
+        self._starts[base_offset] = pos
+        if len(self._starts) > RECENT_STARTS:
+            self._starts.popitem(last=False)
 
     # -- reading headers ------------------------------------------------------------------
 
@@ -158,6 +178,7 @@ class LogSegment:
         for rel, header in headers:
             self._note_batch(header)
             self._index_batch(start + rel, header)
+            self._remember(header.base_offset, start + rel)
         self.size = start + len(data)
 
     def on_roll(self) -> None:
@@ -167,6 +188,11 @@ class LogSegment:
 
     def translate(self, offset: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose last offset is >= `offset`."""
+        if offset >= self.next_offset:
+            return None
+        pos = self._starts.get(offset)
+        if pos is not None:
+            return pos, self._header_at(pos)
         _, pos = self.index.lookup(offset)
         for p, header in self.batches(pos):
             if header.last_offset >= offset:
@@ -179,14 +205,25 @@ class LogSegment:
         found = self.translate(offset)
         if found is None:
             return b""
-        start, total = found[0], 0
-        for _, header in self.batches(start):
-            if max_offset is not None and header.last_offset >= max_offset:
+        start, first = found
+        if max_offset is not None and first.last_offset >= max_offset:
+            return b""
+        if first.size > max_bytes:
+            return self._disk.read(self.log_path, start, first.size) if min_one else b""
+        # One read of up to max_bytes, then cut it at the last whole batch that qualifies.
+        buf = self._disk.read(self.log_path, start, min(max_bytes, self.size - start))
+        pos, next_offset, end = 0, offset, len(buf)
+        while pos + HEADER_SIZE <= end:
+            # Only (base offset, length, last offset delta) are needed: skip building a header.
+            base, length = _BASE_AND_LENGTH.unpack_from(buf, pos)
+            size, last = length + LOG_OVERHEAD, base + _LAST_DELTA.unpack_from(buf, pos + 23)[0]
+            if length < 0 or pos + size > end or (max_offset is not None and last >= max_offset):
                 break
-            if total + header.size > max_bytes and (total or not min_one):
-                break
-            total += header.size
-        return self._disk.read(self.log_path, start, total) if total else b""
+            pos += size
+            next_offset = last + 1
+        if start + pos < self.size:
+            self._remember(next_offset, start + pos)
+        return buf[:pos]
 
     def truncate_to(self, offset: int) -> int:
         """Drop every batch whose last offset is >= `offset`; returns bytes dropped."""
@@ -200,6 +237,7 @@ class LogSegment:
     def truncate_at_position(self, pos: int) -> None:
         self._disk.truncate(self.log_path, pos)
         self.size = pos
+        self._starts.clear()
         # Recompute what the cut invalidated: indexes and the end offset and timestamps.
         last_offset = self.base_offset - 1
         self.max_timestamp = self.offset_of_max_timestamp = self.first_batch_timestamp = -1
