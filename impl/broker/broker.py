@@ -431,6 +431,15 @@ class Broker:
         f.phase = "fetching"
         self._fetch_next(tp, now, fx)
 
+    def _on_Disconnected(self, src, msg: m.Disconnected, now, fx) -> None:
+        """A leader we fetch from died: give up on the request at once and back off."""
+        for tp in sorted(self.fetchers):
+            f, p = self.fetchers[tp], self.partitions.get(tp)
+            if f.inflight is not None and p is not None and m.broker_node(p.leader) == msg.node:
+                self._inflight.pop(f.inflight, None)
+                f.inflight = None
+                self._backoff(tp, now, fx)
+
     def _on_FetchResponse(self, src, resp: m.FetchResponse, now, fx) -> None:
         found = self._fetch_answered(resp.correlation_id)
         if found is None:

@@ -36,6 +36,7 @@ class Consumer:
         self.leaders: dict[TopicPartition, tuple[int, int]] = {}  # tp -> (leader, epoch)
         self.errors: list[tuple[TopicPartition, ErrorCode]] = []
         self._requests: dict[int, tuple[str, TopicPartition | None, int]] = {}  # corr -> (kind, tp, offset)
+        self._request_node: dict[int, str] = {}
         self._corr = 0
         self._bootstrap_i = 0
 
@@ -97,6 +98,7 @@ class Consumer:
                                      self.config.fetch_min_bytes)
                 self._requests[corr] = ("fetch", tp, pos.offset)
             pos.inflight = corr
+            self._request_node[corr] = m.broker_node(leader)
             fx.send(m.broker_node(leader), msg)
             fx.timer(("timeout", corr), now + self.config.request_timeout_ms + self.config.fetch_max_wait_ms)
 
@@ -104,6 +106,11 @@ class Consumer:
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
+        if isinstance(msg, m.Disconnected):
+            for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
+                self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
+            return fx.items
+        self._request_node.pop(getattr(msg, "correlation_id", -1), None)
         req = self._requests.pop(getattr(msg, "correlation_id", -1), None)
         if req is None:
             return fx.items
@@ -150,6 +157,7 @@ class Consumer:
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
         if key[0] == "timeout":
+            self._request_node.pop(key[1], None)
             req = self._requests.pop(key[1], None)
             if req is not None and req[1] is not None:
                 pos = self.assignment.get(req[1])

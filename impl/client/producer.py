@@ -205,6 +205,12 @@ class Producer:
             self._on_metadata(msg, now, fx)
         elif isinstance(msg, m.InitProducerIdResponse):
             self._on_pid(msg, now, fx)
+        elif isinstance(msg, m.Disconnected):
+            for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
+                batch = self._take_inflight(corr)
+                if batch.records:
+                    batch.maybe_written = True  # it may have been written before the crash
+                    self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
         self._drain(now, fx)
         return fx.items
 

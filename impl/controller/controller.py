@@ -92,6 +92,8 @@ class Controller:
         elif isinstance(msg, m.AlterPartitionRequest):
             if self.active:
                 self._on_alter_partition(src, msg, fx)
+        elif isinstance(msg, m.Disconnected):
+            pass  # liveness comes from heartbeats and sessions, not from connections
         else:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"controller cannot handle {type(msg).__name__}")
         return fx.items
@@ -99,8 +101,7 @@ class Controller:
     def _on_heartbeat(self, src: str, req: m.BrokerHeartbeatRequest, now: int, fx: Effects) -> None:
         b = req.broker_id
         if not self.active:
-            if b in self.alive or req.broker_epoch >= 0:
-                self.alive[b] = now  # a standby watches, to take over with a warm view
+            self.alive[b] = now  # a standby watches, to take over with a warm view
             return
         registered = self.store.read().broker_epochs.get(b)
         if req.broker_epoch >= 0 and req.broker_epoch == registered and b in self.alive:

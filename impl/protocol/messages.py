@@ -215,6 +215,18 @@ class AlterPartitionResponse:
     state: PartitionState | None = None
 
 
+# --- runtime notifications ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The connection to `node` broke (its process died: the kernel closed its sockets,
+    or a connect was refused). Requests in flight to it will never be answered.
+    A machine that lost power or a network partition gives no such notice."""
+
+    node: str
+
+
 # --- effects of the sans-IO state machines ------------------------------------------------
 
 DATA_PLANE = "data"

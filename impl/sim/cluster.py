@@ -60,6 +60,7 @@ class Cluster:
         self.disks = {b: SimDisk() for b in self.broker_ids}
         self.procs: dict[str, object] = {}
         self.down: set[str] = set()
+        self.machine_off: set[str] = set()  # down without a kernel to refuse connections
         self.incarnation: dict[str, int] = {}
         self.paused_until: dict[str, int] = {}
         self.clock_offset: dict[str, int] = {}
@@ -80,6 +81,7 @@ class Cluster:
         self.network.add_node(node)
         self.procs[node] = proc
         self.down.discard(node)
+        self.machine_off.discard(node)
         self.incarnation[node] = self.incarnation.get(node, 0) + 1
         if hasattr(proc, "start"):
             self._apply(node, proc.start(self._local(node)))
@@ -106,7 +108,12 @@ class Cluster:
     def _apply(self, node: str, effects: Iterable) -> None:
         for fx in effects:
             if isinstance(fx, Send):
-                for at in self.network.arrivals(node, fx.dst, fx.plane, self.now):
+                arrivals = self.network.arrivals(node, fx.dst, fx.plane, self.now)
+                if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
+                    # Connection refused: the sender hears about it at once.
+                    self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst)))
+                    continue
+                for at in arrivals:
                     self._push(at, "deliver", (fx.dst, node, fx.message))
             elif isinstance(fx, SetTimer):
                 key = (node, fx.key)
@@ -224,8 +231,13 @@ class Cluster:
         self.history.add(self.now, NEMESIS, INFO, f, value=value)
 
     def crash(self, node: str) -> None:
-        """The process dies; a broker's disk keeps its page cache."""
+        """The process dies; a broker's disk keeps its page cache. Its peers' connections
+        are closed by its kernel, so they learn of it at once (where the network lets the
+        close through)."""
         self.down.add(node)
+        for peer in sorted(self.procs):
+            if peer != node and peer not in self.down and self.network.link_up(node, peer, PLANES[0]):
+                self._push(self.now + 1, "deliver", (peer, node, m.Disconnected(node)))
         self._nemesis("crash", node)
 
     def restart(self, node: str) -> None:
@@ -241,6 +253,7 @@ class Cluster:
         """The machine loses power: the process dies and unfsynced bytes are gone."""
         node = m.broker_node(broker)
         self.down.add(node)
+        self.machine_off.add(node)
         changed = self.disks[broker].power_loss(self.rng)
         self._nemesis("power-loss", f"{node} ({len(changed)} files lost data)")
 
