@@ -92,6 +92,7 @@ class Producer:
         self._batch_ids = 0
         self._bootstrap_i = 0
         self._metadata_wanted = False
+        self._retry_timers: dict[TopicPartition, int] = {}  # tp -> when its retry timer fires
 
     # -- application API ------------------------------------------------------------------
 
@@ -153,7 +154,9 @@ class Producer:
             while queue:
                 batch = queue[0]
                 if batch.retry_at > now:
-                    fx.timer(("retry", tp), batch.retry_at)
+                    if self._retry_timers.get(tp) != batch.retry_at:
+                        self._retry_timers[tp] = batch.retry_at
+                        fx.timer(("retry", tp), batch.retry_at)
                     break
                 leader = self._leader(tp)
                 if leader == m.NO_LEADER:
