@@ -22,6 +22,7 @@ PRODUCER_KEYS = (
     Key("max.in.flight.requests.per.connection", "int", 5, "Unanswered requests per broker.", at_least(1)),
     Key("enable.idempotence", "bool", True, "Sequence numbers: retries never duplicate (Kafka 3+ default)."),
     Key("retry.backoff.ms", "int", 100, "Pause before a retry.", at_least(0)),
+    Key("max.block.ms", "long", 60_000, "How long send() waits for the topic's metadata.", at_least(0)),
     Key("metadata.max.age.ms", "int", 300_000, "Refresh metadata at least this often.", at_least(0)),
     Key("partitioner", "string", "default", "kafkaproof: default | round-robin | random.",
         one_of("default", "round-robin", "random")),
@@ -59,6 +60,7 @@ class ProducerConfig:
     retry_backoff_ms: int = 100
     metadata_max_age_ms: int = 300_000
     partitioner: str = "default"
+    max_block_ms: int = 60_000
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> ProducerConfig:
@@ -81,7 +83,7 @@ class ProducerConfig:
             idempotence = False
         return cls(acks, v["retries"], v["delivery.timeout.ms"], v["request.timeout.ms"], v["linger.ms"],
                    v["batch.size"], v["max.in.flight.requests.per.connection"], idempotence,
-                   v["retry.backoff.ms"], v["metadata.max.age.ms"], v["partitioner"])
+                   v["retry.backoff.ms"], v["metadata.max.age.ms"], v["partitioner"], v["max.block.ms"])
 
 
 @dataclass(frozen=True)

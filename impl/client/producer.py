@@ -38,9 +38,9 @@ RETRIABLE = {
 # Answers after which the batch may be in the log even though it was not acknowledged:
 # the leader appended it, then timed out waiting for the ISR, lost its leadership, or
 # found the ISR too small.
+# (Timeouts and broken connections decide for themselves; see on_timer and Disconnected.)
 MAYBE_WRITTEN = {
-    ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.NETWORK_EXCEPTION,
+    ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.NOT_LEADER_OR_FOLLOWER,
 }
 REFRESH_METADATA = {
     ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
@@ -67,6 +67,7 @@ class ProducerBatch:
     base_seq: int = -1
     raw: bytes = b""
     attempts: int = 0
+    sent_at: int = -1
     maybe_written: bool = False
     retry_at: int = 0
 
@@ -106,7 +107,9 @@ class Producer:
     def send(self, topic: str, key: bytes | None, value: bytes | None, now: int, callback: Callback) -> list:
         fx = Effects()
         if topic not in self.metadata:
+            # Kafka's send() blocks up to max.block.ms for metadata, then throws.
             self.unknown.setdefault(topic, []).append((key, value, now, callback))
+            fx.timer(("max-block", topic), now + self.config.max_block_ms)
             self._request_metadata(now, fx)
             return fx.items
         self._accumulate(topic, key, value, now, callback, fx)
@@ -183,6 +186,7 @@ class Producer:
             )
         corr = self._next_corr()
         batch.attempts += 1
+        batch.sent_at = now
         fx.send(node, m.ProduceRequest(corr, batch.tp, self.config.acks, self.config.request_timeout_ms, batch.raw))
         if self.config.acks == 0:
             # No answer will come: Kafka completes the send as soon as it is on the wire.
@@ -212,7 +216,8 @@ class Producer:
             for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
                 batch = self._take_inflight(corr)
                 if batch.records:
-                    batch.maybe_written = True  # it may have been written before the crash
+                    # Only a request that left before the crash can have been processed.
+                    batch.maybe_written |= not msg.refused and batch.sent_at < msg.crashed_at
                     self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
         self._drain(now, fx)
         return fx.items
@@ -349,6 +354,14 @@ class Producer:
             self._close(key[1])
         elif kind == "delivery":
             self._expire(key[1])
+        elif kind == "max-block":
+            waiting = self.unknown.get(key[1], [])
+            expired = [r for r in waiting if now - r[2] >= self.config.max_block_ms]
+            self.unknown[key[1]] = [r for r in waiting if now - r[2] < self.config.max_block_ms]
+            for _key, _value, _ts, callback in expired:
+                callback("fail", None, None, ErrorCode.REQUEST_TIMED_OUT)
+            if not self.unknown[key[1]]:
+                del self.unknown[key[1]]
         self._drain(now, fx)
         return fx.items
 

@@ -264,11 +264,13 @@ class Controller:
 
     def _send_leader_and_isr(self, tps: list[TopicPartition], fx: Effects, only: int | None,
                              skip: int | None = None) -> None:
+        # Every replica is told, fenced ones included: a leader whose heartbeats cannot
+        # reach us may still hear us, and must step down.
         by_broker: dict[int, list[PartitionState]] = {}
         for tp in tps:
             st = self.partitions[tp]
             for r in st.replicas:
-                if (only is None or r == only) and r != skip and r in self.alive:
+                if (only is None or r == only) and r != skip:
                     by_broker.setdefault(r, []).append(st)
         for b in sorted(by_broker):
             fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b])), CONTROL_PLANE)

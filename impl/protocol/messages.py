@@ -225,6 +225,8 @@ class Disconnected:
     A machine that lost power or a network partition gives no such notice."""
 
     node: str
+    refused: bool = False  # the request never left: the process was already gone
+    crashed_at: int = -1  # (receiver's clock) requests sent before this may have been processed
 
 
 # --- effects of the sans-IO state machines ------------------------------------------------

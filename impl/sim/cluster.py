@@ -111,7 +111,7 @@ class Cluster:
                 arrivals = self.network.arrivals(node, fx.dst, fx.plane, self.now)
                 if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
                     # Connection refused: the sender hears about it at once.
-                    self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst)))
+                    self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst, refused=True)))
                     continue
                 for at in arrivals:
                     self._push(at, "deliver", (fx.dst, node, fx.message))
@@ -237,7 +237,8 @@ class Cluster:
         self.down.add(node)
         for peer in sorted(self.procs):
             if peer != node and peer not in self.down and self.network.link_up(node, peer, PLANES[0]):
-                self._push(self.now + 1, "deliver", (peer, node, m.Disconnected(node)))
+                notice = m.Disconnected(node, crashed_at=self._local(peer))
+                self._push(self.now + 1, "deliver", (peer, node, notice))
         self._nemesis("crash", node)
 
     def restart(self, node: str) -> None:
