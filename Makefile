@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/sim.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -145,10 +145,10 @@ def test_not_enough_replicas_after_append_when_the_isr_shrinks_while_waiting():
     produce(b)
     # The ISR shrinks to the leader alone (committed by the controller): the HW then
     # passes the write, but fewer replicas than promised hold it.
-    b.handle("controller-0", m.LeaderAndIsrRequest(0, 1, (PartitionState(TP, 0, 4, (0,), (0, 1, 2), 10),)), 0)
-    resp = [r for r in sends(b.on_timer(("delayed", 1), 1000), m.ProduceResponse)]
+    out = b.handle("controller-0", m.LeaderAndIsrRequest(0, 1, (PartitionState(TP, 0, 4, (0,), (0, 1, 2), 10),)), 0)
     assert b.partitions[TP].hw == 1
-    assert resp == [] or resp[0].error == ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    [resp] = sends(out, m.ProduceResponse)
+    assert resp.error == ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND and len(b.purgatory) == 0
 
 
 def test_delayed_fetch_completes_on_new_data():
