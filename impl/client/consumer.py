@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from kafkaproof.impl.client.base import ClientBase
 from kafkaproof.impl.client.config import ConsumerConfig
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode
@@ -25,20 +26,16 @@ class FetchPosition:
     retry_at: int = 0
 
 
-class Consumer:
+class Consumer(ClientBase):
     def __init__(self, node: str, config: ConsumerConfig, bootstrap: list[str], rng: random.Random) -> None:
-        self.node = node
+        super().__init__(node, bootstrap, rng)
         self.config = config
-        self.bootstrap = bootstrap
-        self.rng = rng
         self.assignment: dict[TopicPartition, FetchPosition] = {}
         self.buffer: list[tuple[TopicPartition, Record]] = []
         self.leaders: dict[TopicPartition, tuple[int, int]] = {}  # tp -> (leader, epoch)
         self.errors: list[tuple[TopicPartition, ErrorCode]] = []
         self._requests: dict[int, tuple[str, TopicPartition | None, int]] = {}  # corr -> (kind, tp, offset)
         self._request_node: dict[int, str] = {}
-        self._corr = 0
-        self._bootstrap_i = 0
 
     # -- application API ------------------------------------------------------------------
 
@@ -64,16 +61,11 @@ class Consumer:
 
     # -- requests -------------------------------------------------------------------------
 
-    def _next_corr(self) -> int:
-        self._corr += 1
-        return self._corr
-
     def _request_metadata(self, now: int, fx: Effects) -> None:
         if any(kind == "metadata" for kind, _, _ in self._requests.values()):
             return
         corr = self._next_corr()
-        node = self.bootstrap[self._bootstrap_i % len(self.bootstrap)]
-        self._bootstrap_i += 1
+        node = self._next_bootstrap()
         self._requests[corr] = ("metadata", None, 0)
         fx.send(node, m.MetadataRequest(corr, tuple(sorted({tp.topic for tp in self.assignment}))))
         fx.timer(("timeout", corr), now + self.config.request_timeout_ms)

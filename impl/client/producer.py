@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kafkaproof.impl.client.base import ClientBase
 from kafkaproof.impl.client.config import ProducerConfig
 from kafkaproof.impl.client.partitioner import make_partitioner
 from kafkaproof.impl.protocol import messages as m
@@ -72,12 +73,10 @@ class ProducerBatch:
     retry_at: int = 0
 
 
-class Producer:
+class Producer(ClientBase):
     def __init__(self, node: str, config: ProducerConfig, bootstrap: list[str], rng: random.Random) -> None:
-        self.node = node
+        super().__init__(node, bootstrap, rng)
         self.config = config
-        self.bootstrap = bootstrap
-        self.rng = rng
         self.partitioner = make_partitioner(config.partitioner, rng)
         self.metadata: dict[str, list[m.PartitionMetadata]] = {}
         self.unknown: dict[str, list[tuple[bytes | None, bytes | None, int, Callback]]] = {}
@@ -89,9 +88,7 @@ class Producer:
         self.producer_id, self.producer_epoch = -1, -1
         self.next_seq: dict[TopicPartition, int] = {}
         self._pending_control: dict[int, str] = {}  # correlation id -> "metadata" | "pid"
-        self._corr = 0
         self._batch_ids = 0
-        self._bootstrap_i = 0
         self._metadata_wanted = False
         self._retry_timers: dict[TopicPartition, int] = {}  # tp -> when its retry timer fires
 
@@ -142,10 +139,6 @@ class Producer:
             self.queues.setdefault(tp, deque()).append(batch)
 
     # -- sending --------------------------------------------------------------------------
-
-    def _next_corr(self) -> int:
-        self._corr += 1
-        return self._corr
 
     def _leader(self, tp: TopicPartition) -> int:
         parts = self.metadata.get(tp.topic, [])
@@ -275,11 +268,6 @@ class Producer:
             queue.appendleft(batch)  # Kafka re-enqueues at the front: a reordering source
 
     # -- metadata and producer id ---------------------------------------------------------
-
-    def _next_bootstrap(self) -> str:
-        node = self.bootstrap[self._bootstrap_i % len(self.bootstrap)]
-        self._bootstrap_i += 1
-        return node
 
     def _request_metadata(self, now: int, fx: Effects) -> None:
         if "metadata" in self._pending_control.values():

@@ -209,18 +209,15 @@ class Cluster:
     # -- clients --------------------------------------------------------------------------
 
     def producer(self, name: str, props: Mapping[str, str] | None = None) -> ProducerHandle:
-        node = f"producer-{name}"
-        proc = Producer(node, ProducerConfig.from_properties(props or {}), self._bootstrap(),
-                        random.Random(self.rng.random()))
-        self._spawn(node, proc)
-        return ProducerHandle(self, node, proc)
+        return ProducerHandle(self, *self._client(f"producer-{name}", Producer, ProducerConfig, props))
 
     def consumer(self, name: str, props: Mapping[str, str] | None = None) -> ConsumerHandle:
-        node = f"consumer-{name}"
-        proc = Consumer(node, ConsumerConfig.from_properties(props or {}), self._bootstrap(),
-                        random.Random(self.rng.random()))
+        return ConsumerHandle(self, *self._client(f"consumer-{name}", Consumer, ConsumerConfig, props))
+
+    def _client(self, node: str, cls, config_cls, props) -> tuple[str, object]:
+        proc = cls(node, config_cls.from_properties(props or {}), self._bootstrap(), random.Random(self.rng.random()))
         self._spawn(node, proc)
-        return ConsumerHandle(self, node, proc)
+        return node, proc
 
     def _bootstrap(self) -> list[str]:
         return [m.broker_node(b) for b in self.broker_ids]
