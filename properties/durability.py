@@ -14,18 +14,12 @@ inconsistent-offsets: an acknowledged offset that holds a different value in the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from kafkaproof.properties.history import OK, History, Op
+from kafkaproof.properties.history import OK, History
+from kafkaproof.properties.violation import Violation
 
+# (topic, partition) -> [(offset, key, value)] read back from the healed cluster
 Committed = Mapping[tuple[str, int], list[tuple[int, str | None, str | None]]]
-
-
-@dataclass(frozen=True)
-class Violation:
-    name: str
-    op: Op
-    detail: str
 
 
 def check_durability(history: History, committed: Committed) -> list[Violation]:
@@ -41,10 +35,10 @@ def check_durability(history: History, committed: Committed) -> list[Violation]:
             continue
         tp = (op.topic, op.partition)
         if op.value not in values.get(tp, set()):
-            out.append(Violation("lost-write", op, f"{op.value!r} acked at {op.topic}-{op.partition}@{op.offset},"
+            out.append(Violation("lost-write", (op,), f"{op.value!r} acked at {op.topic}-{op.partition}@{op.offset},"
                                                    " absent from the final log"))
         elif (op.topic, op.partition, op.offset) in at and at[(op.topic, op.partition, op.offset)] != op.value:
-            out.append(Violation("inconsistent-offsets", op,
+            out.append(Violation("inconsistent-offsets", (op,),
                                  f"offset {op.offset} acked for {op.value!r} holds"
                                  f" {at[(op.topic, op.partition, op.offset)]!r}"))
     return out

@@ -50,7 +50,7 @@ def test_acks_1_and_a_leader_crash_before_replication_loses_an_acknowledged_writ
     c.heal()
     violations = final_check(c)
     assert [v.name for v in violations] == ["lost-write"]
-    assert violations[0].op.value == "only-on-the-leader"
+    assert violations[0].ops[0].value == "only-on-the-leader"
 
 
 def test_acks_all_waits_for_the_isr_and_survives_the_same_crash():

@@ -208,11 +208,15 @@ class Cluster:
 
     # -- clients --------------------------------------------------------------------------
 
-    def producer(self, name: str, props: Mapping[str, str] | None = None) -> ProducerHandle:
-        return ProducerHandle(self, *self._client(f"producer-{name}", Producer, ProducerConfig, props))
+    def producer(self, name: str, props: Mapping[str, str] | None = None, process: str | None = None) -> ProducerHandle:
+        """`process`: the name in the history; give a producer and a consumer the same one
+        to model one application that writes and reads (read-your-writes)."""
+        node, proc = self._client(f"producer-{name}", Producer, ProducerConfig, props)
+        return ProducerHandle(self, node, proc, process or node)
 
-    def consumer(self, name: str, props: Mapping[str, str] | None = None) -> ConsumerHandle:
-        return ConsumerHandle(self, *self._client(f"consumer-{name}", Consumer, ConsumerConfig, props))
+    def consumer(self, name: str, props: Mapping[str, str] | None = None, process: str | None = None) -> ConsumerHandle:
+        node, proc = self._client(f"consumer-{name}", Consumer, ConsumerConfig, props)
+        return ConsumerHandle(self, node, proc, process or node)
 
     def _client(self, node: str, cls, config_cls, props) -> tuple[str, object]:
         proc = cls(node, config_cls.from_properties(props or {}), self._bootstrap(), random.Random(self.rng.random()))
@@ -312,17 +316,17 @@ class Cluster:
 class ProducerHandle:
     """What an application holds: `send` records history and returns at once."""
 
-    def __init__(self, cluster: Cluster, node: str, proc: Producer) -> None:
-        self.cluster, self.node, self.proc = cluster, node, proc
+    def __init__(self, cluster: Cluster, node: str, proc: Producer, process: str) -> None:
+        self.cluster, self.node, self.proc, self.process = cluster, node, proc, process
         self.outcomes: dict[str, int] = {OK: 0, FAIL: 0, INFO: 0}
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         c = self.cluster
-        c.history.add(c.now, self.node, INVOKE, "send", topic=topic, key=_text(key), value=_text(value))
+        c.history.add(c.now, self.process, INVOKE, "send", topic=topic, key=_text(key), value=_text(value))
 
         def done(outcome: str, tp: TopicPartition | None, offset: int | None, error: ErrorCode | None) -> None:
             self.outcomes[outcome] += 1
-            c.history.add(c.now, self.node, outcome, "send", topic=topic, key=_text(key), value=_text(value),
+            c.history.add(c.now, self.process, outcome, "send", topic=topic, key=_text(key), value=_text(value),
                           partition=tp.partition if tp else None, offset=offset,
                           error=error.name if error is not None else None)
 
@@ -334,21 +338,23 @@ class ProducerHandle:
 
 
 class ConsumerHandle:
-    def __init__(self, cluster: Cluster, node: str, proc: Consumer) -> None:
-        self.cluster, self.node, self.proc = cluster, node, proc
+    def __init__(self, cluster: Cluster, node: str, proc: Consumer, process: str) -> None:
+        self.cluster, self.node, self.proc, self.process = cluster, node, proc, process
 
     def assign(self, tps: list[TopicPartition]) -> None:
         self.cluster._apply(self.node, self.proc.assign(tps, self.cluster._local(self.node)))
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.proc.seek(tp, offset)
+        self.cluster.history.add(self.cluster.now, self.process, OK, "seek", topic=tp.topic,
+                                 partition=tp.partition, offset=offset)
 
     def poll(self) -> list:
         c = self.cluster
         records, effects = self.proc.poll(c._local(self.node))
         c._apply(self.node, effects)
         if records:
-            c.history.add(c.now, self.node, INVOKE, "poll")
-            c.history.add(c.now, self.node, OK, "poll", records=tuple(
+            c.history.add(c.now, self.process, INVOKE, "poll")
+            c.history.add(c.now, self.process, OK, "poll", records=tuple(
                 (tp.topic, tp.partition, r.offset, _text(r.key), _text(r.value)) for tp, r in records))
         return records
