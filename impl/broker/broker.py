@@ -17,6 +17,7 @@ from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purga
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
+from kafkaproof.impl.protocol.records import parse_header
 from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
 from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.log import Log
@@ -25,6 +26,14 @@ HW_CHECKPOINT = "replication-offset-checkpoint"
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
 ISR_CHECK_INTERVAL_MS = 1000
 ALTER_PARTITION_RETRY_MS = 5000
+
+
+def _last_offset(data: bytes) -> int:
+    pos, last = 0, -1
+    while pos < len(data):
+        header = parse_header(data, pos)
+        pos, last = pos + header.size, header.last_offset
+    return last
 
 
 @dataclass
@@ -301,6 +310,10 @@ class Broker:
             data = b""
         elif data is None:
             data = self._read_for(p, req)
+        if req.replica_id < 0 and data:
+            # Invariant: consumers never see an offset at or above the high watermark.
+            last = _last_offset(data)
+            assert last < p.hw, f"{p.tp}: serving offset {last} to a consumer with HW {p.hw}"
         fx.send(src, m.FetchResponse(req.correlation_id, req.tp, error, p.hw, p.log.log_start_offset, data,
                                      p.leader_epoch))
 
