@@ -64,10 +64,20 @@ def follower_with_epochs(config: BrokerConfig) -> Partition:
 def test_truncation_target_kip279_uses_our_own_end_of_the_leaders_epoch():
     # The leader never saw epoch 2; it answers for epoch 0, which for it ends at 6.
     fixed = follower_with_epochs(BrokerConfig())
-    assert fixed.truncation_target(0, 6) == 5  # our epoch 0 ends at 5: offset 5 is epoch-2 data
+    assert fixed.truncation_target(0, 6) == (5, True)  # our epoch 0 ends at 5: offset 5 is epoch-2 data
     legacy = follower_with_epochs(BrokerConfig(legacy_kip101_without_kip279=True))
-    assert legacy.truncation_target(0, 6) == 6  # keeps offset 5: a divergent record survives
-    assert fixed.truncation_target(2, 7) == 7 and fixed.truncation_target(-1, -1) == 3  # HW fallback
+    assert legacy.truncation_target(0, 6) == (6, True)  # keeps offset 5: a divergent record survives
+    assert fixed.truncation_target(2, 7) == (7, True) and fixed.truncation_target(-1, -1) == (3, True)
+
+
+def test_truncation_asks_again_when_the_leader_answers_an_epoch_we_never_had():
+    # The model checker found this (kip320 variant): the leader answers for epoch 1,
+    # which we never wrote; our epoch 0 ends at 5, so cut there and ask about epoch 0.
+    p = follower_with_epochs(BrokerConfig())
+    assert p.truncation_target(1, 8) == (5, False)
+    p.truncate_to(5)
+    assert p.log.epochs.latest_epoch == 0
+    assert p.truncation_target(0, 3) == (3, True)  # the leader's epoch 0 ends at 3
 
 
 def test_legacy_truncate_to_high_watermark_on_becoming_follower():

@@ -57,6 +57,7 @@ class Broker:
         self.broker_epoch = -1
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
+        self.metadata_version = -1
         self.live_brokers: tuple[int, ...] = ()
         self.pid_next, self.pid_end = -1, -1
         self._corr = 0
@@ -83,7 +84,8 @@ class Broker:
 
     def _heartbeat(self, fx: Effects) -> None:
         for c in self.controllers:
-            fx.send(m.controller_node(c), m.BrokerHeartbeatRequest(self.id, self.broker_epoch), CONTROL_PLANE)
+            fx.send(m.controller_node(c), m.BrokerHeartbeatRequest(self.id, self.broker_epoch, self.metadata_version),
+                    CONTROL_PLANE)
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
@@ -160,15 +162,21 @@ class Broker:
             self.broker_epoch = -1  # fenced: register again with the next heartbeat
 
     def _on_UpdateMetadataRequest(self, src, msg: m.UpdateMetadataRequest, now, fx) -> None:
-        if self._controller_ok(msg.controller_epoch):
-            self.live_brokers = msg.live_brokers
-            for st in msg.states:
-                self.metadata[st.tp] = st
+        if not self._controller_ok(msg.controller_epoch) or msg.version < self.metadata_version:
+            return
+        self.metadata_version = msg.version
+        self.live_brokers = msg.live_brokers
+        for st in msg.states:
+            self.metadata[st.tp] = st
+        # A LeaderAndIsr lost on the way leaves us behind; the full state repairs it.
+        self._apply_states(list(msg.states), now, fx)
 
     def _on_LeaderAndIsrRequest(self, src, msg: m.LeaderAndIsrRequest, now, fx) -> None:
-        if not self._controller_ok(msg.controller_epoch):
-            return
-        for st in msg.states:
+        if self._controller_ok(msg.controller_epoch):
+            self._apply_states(list(msg.states), now, fx)
+
+    def _apply_states(self, states: list[m.PartitionState], now: int, fx: Effects) -> None:
+        for st in states:
             if self.id not in st.replicas:
                 continue
             p = self.partitions.get(st.tp)
@@ -440,9 +448,11 @@ class Broker:
         tp, f, p = found
         if resp.error != ErrorCode.NONE:
             return self._backoff(tp, now, fx)
-        p.truncate_to(p.truncation_target(resp.leader_epoch, resp.end_offset))
-        f.phase = "fetching"
-        self._fetch_next(tp, now, fx)
+        target, agreed = p.truncation_target(resp.leader_epoch, resp.end_offset)
+        p.truncate_to(target)
+        if agreed:
+            f.phase = "fetching"
+        self._fetch_next(tp, now, fx)  # fetch, or ask again about our (new) latest epoch
 
     def _on_Disconnected(self, src, msg: m.Disconnected, now, fx) -> None:
         """A leader we fetch from died: give up on the request at once and back off."""

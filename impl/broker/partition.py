@@ -160,20 +160,25 @@ class Partition:
 
     # -- follower: truncation and appends --------------------------------------------------
 
-    def truncation_target(self, leader_epoch: int, leader_end: int) -> int:
+    def truncation_target(self, leader_epoch: int, leader_end: int) -> tuple[int, bool]:
         """Where to truncate, given the leader's answer to OffsetsForLeaderEpoch for our
-        latest epoch: (largest epoch <= ours it knows, the end offset of that epoch)."""
+        latest epoch (largest epoch <= ours it knows, where that epoch ends there), and
+        whether the logs then agree or we must ask again (AbstractFetcherThread's
+        getOffsetTruncationState)."""
         leo = self.log.log_end_offset
         if leader_epoch == UNDEFINED_EPOCH:
-            return min(self.hw, leo)  # no common epoch known: fall back to the HW
+            return min(self.hw, leo), True  # no common epoch known: fall back to the HW
         if self.config.legacy_kip101_without_kip279:
             # KIP-101 alone: trust the leader's end offset, even when it answered for an
             # older epoch than ours, which can keep a divergent suffix (KIP-279's case).
-            return min(leader_end, leo)
+            return min(leader_end, leo), True
         ours_epoch, ours_end = self.log.epochs.end_offset_for(leader_epoch, leo)
-        if ours_epoch == UNDEFINED_EPOCH:
-            return min(leader_end, leo)
-        return min(leader_end, ours_end, leo)
+        if ours_epoch == leader_epoch:
+            return min(leader_end, ours_end, leo), True
+        # We never wrote the epoch the leader answered for: cut to the end of our largest
+        # smaller epoch and ask again with what is then our latest (KIP-279).
+        target = min(ours_end, leo) if ours_end >= 0 else leo
+        return target, target == leo
 
     def truncate_to(self, offset: int) -> int:
         dropped = self.log.truncate_to(offset)

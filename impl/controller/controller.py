@@ -37,6 +37,7 @@ class Controller:
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self.alive: dict[int, int] = {}  # broker id -> last heartbeat (ms), for unfenced brokers
         self.last_tick = -1
+        self.metadata_version = 0
 
     @property
     def active(self) -> bool:
@@ -107,6 +108,9 @@ class Controller:
         if req.broker_epoch >= 0 and req.broker_epoch == registered and b in self.alive:
             self.alive[b] = now
             fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, req.broker_epoch), CONTROL_PLANE)
+            if req.metadata_version < self._metadata_request().version:
+                # It missed an update (lost on the way): send the current state again.
+                fx.send(src, self._metadata_request(), CONTROL_PLANE)
             return
         if req.broker_epoch >= 0:
             # A fenced broker, or one from before a restart: it must register again.
@@ -275,8 +279,14 @@ class Controller:
         for b in sorted(by_broker):
             fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b])), CONTROL_PLANE)
 
-    def _send_metadata(self, fx: Effects) -> None:
-        live = tuple(sorted(self.alive))
+    def _metadata_request(self) -> m.UpdateMetadataRequest:
         states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
-        for b in live:
-            fx.send(m.broker_node(b), m.UpdateMetadataRequest(self.id, self.epoch, live, states), CONTROL_PLANE)
+        # The version orders snapshots across controllers too: epoch first.
+        version = (self.epoch or 0) << 32 | self.metadata_version
+        return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, version)
+
+    def _send_metadata(self, fx: Effects) -> None:
+        self.metadata_version += 1
+        request = self._metadata_request()
+        for b in request.live_brokers:
+            fx.send(m.broker_node(b), request, CONTROL_PLANE)

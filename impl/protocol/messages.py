@@ -177,16 +177,21 @@ class StopReplicaRequest:
 
 @dataclass(frozen=True)
 class UpdateMetadataRequest:
+    """The whole cluster state. Brokers apply leadership from it too, so a lost
+    LeaderAndIsr is repaired by the next one (as KRaft brokers replay the metadata log)."""
+
     controller_id: int
     controller_epoch: int
     live_brokers: tuple[int, ...]
     states: tuple[PartitionState, ...]
+    version: int = 0
 
 
 @dataclass(frozen=True)
 class BrokerHeartbeatRequest:
     broker_id: int
     broker_epoch: int  # -1 asks to register (after a start or restart)
+    metadata_version: int = -1  # the newest UpdateMetadata applied: the controller resends if behind
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""Exhaustive bounded exploration of the replication model.
+
+Breadth-first over every reachable state (states are tuples, hash-consed in one
+dict), invariants checked in each new state; the first violation comes with the
+shortest trace that reaches it, since BFS visits states in order of depth. With
+symmetry reduction, states that differ only by renaming replicas count once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from kafkaproof.model.replication import NONE, Model, Replica, State
+
+
+@dataclass
+class Result:
+    variant: str
+    transitions: int = 0
+    distinct: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+    invariant: str | None = None
+    detail: str = ""
+    trace: list[tuple[str, State]] = field(default_factory=list)  # (action, state after it)
+    complete: bool = True  # False when max_states cut the search
+
+    @property
+    def holds(self) -> bool:
+        return self.invariant is None
+
+
+def _permute(s: State, p: tuple[int, ...]) -> State:
+    """Rename replica r to p[r] everywhere."""
+    def ren(x: int) -> int:
+        return p[x] if x != NONE else NONE
+
+    reps: list[Replica | None] = [None] * len(p)
+    for r, rep in enumerate(s.replicas):
+        reps[p[r]] = rep._replace(leader=ren(rep.leader), isr=tuple(sorted(ren(x) for x in rep.isr)))
+    return s._replace(replicas=tuple(reps), q_leader=ren(s.q_leader), q_isr=tuple(sorted(ren(x) for x in s.q_isr)))
+
+
+def explore(model: Model, symmetry: bool = False, max_states: int | None = None) -> Result:
+    start = time.perf_counter()
+    perms = list(itertools.permutations(range(model.bounds.replicas))) if symmetry else []
+
+    def canon(s: State) -> State:
+        return min((_permute(s, p) for p in perms), default=s) if perms else s
+
+    init = model.initial()
+    parent: dict[State, tuple[State | None, str, State]] = {canon(init): (None, "Init", init)}
+    queue = deque([(canon(init), init, 0)])
+    result = Result(model.variant)
+
+    def fail(key: State, name: str, detail: str) -> Result:
+        trace = []
+        k: State | None = key
+        while k is not None:
+            prev, action, concrete = parent[k]
+            trace.append((action, concrete))
+            k = prev
+        result.invariant, result.detail, result.trace = name, detail, trace[::-1]
+        return result
+
+    bad = model.invariants(init)
+    if bad:
+        return fail(canon(init), *bad[0])
+    while queue:
+        key, s, depth = queue.popleft()
+        result.depth = max(result.depth, depth)
+        for action, nxt in model.actions(s):
+            result.transitions += 1
+            k = canon(nxt)
+            if k in parent:
+                continue
+            parent[k] = (key, action, nxt)
+            bad = model.invariants(nxt)
+            if bad:
+                result.distinct = len(parent)
+                result.depth = depth + 1
+                result.seconds = time.perf_counter() - start
+                return fail(k, *bad[0])
+            queue.append((k, nxt, depth + 1))
+            if max_states is not None and len(parent) >= max_states:
+                result.complete = False
+                queue.clear()
+                break
+    result.distinct = len(parent)
+    result.seconds = time.perf_counter() - start
+    return result

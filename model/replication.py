@@ -1,0 +1,336 @@
+"""A small reference model of Kafka's replication protocol, explorable exhaustively.
+
+Written in the spirit of the KafkaReplication TLA+ specification
+(hachikuji/kafka-specification) and independently of `impl/` (it imports nothing
+from it). Every protocol step is a named action with its enabling condition; the
+protocol variants change only the steps that differ:
+
+    legacy-hw  a follower truncates to its own high watermark (before KIP-101)
+    kip101     leader epochs: truncate where the leader's answer for our latest epoch
+               says, trusting it even when it answers for an older epoch
+    kip279     KIP-279: truncate to the end of the epoch we *share* with the leader
+    kip320     KIP-279 plus KIP-320: fetches and epoch queries carry the follower's
+               leader epoch; a leader of another epoch refuses them (Kafka today)
+
+State (all tuples, so states hash):
+    replicas[r] = (log, hw, epoch, leader, isr, epochs)
+        log     ((record id, leader epoch), ...)
+        hw      the replica's high watermark (volatile: restarts reset it to a
+                possibly stale checkpoint)
+        epoch, leader, isr   what the replica last learnt from the controller
+        epochs  its leader-epoch cache ((epoch, start offset), ...)
+    quorum = (epoch, leader, isr)      the controller's committed state
+    next_id                            records written so far
+    committed = ((offset, record id), ...)  ghost: every write a leader acknowledged
+
+Time, message loss, duplication and delay are not modelled one by one: any replica
+may take any enabled step at any moment, or never, which covers them. A LeaderAndIsr
+request arriving late is a replica learning the quorum state later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+VARIANTS = ("legacy-hw", "kip101", "kip279", "kip320")
+NONE = -1
+
+
+class Replica(NamedTuple):
+    log: tuple[tuple[int, int], ...]
+    hw: int
+    epoch: int
+    leader: int
+    isr: tuple[int, ...]
+    epochs: tuple[tuple[int, int], ...]
+
+
+class State(NamedTuple):
+    replicas: tuple[Replica, ...]
+    q_epoch: int
+    q_leader: int
+    q_isr: tuple[int, ...]
+    next_id: int
+    committed: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    replicas: int = 3
+    records: int = 2
+    max_epoch: int = 3
+    unclean: bool = False  # unclean.leader.election.enable
+
+
+# --- the leader-epoch cache (the same rules as Kafka's LeaderEpochFileCache) ----------------
+
+
+def assign(epochs, epoch: int, start: int):
+    if epochs and epochs[-1][0] >= epoch:
+        return epochs
+    return tuple((e, o) for e, o in epochs if o < start) + ((epoch, start),)
+
+
+def end_offset_for(epochs, requested: int, leo: int) -> tuple[int, int]:
+    """OffsetsForLeaderEpoch: (largest epoch <= requested, where it ends)."""
+    if requested == NONE or not epochs:
+        return NONE, NONE
+    if requested == epochs[-1][0]:
+        return requested, leo
+    higher = [o for e, o in epochs if e > requested]
+    if not higher:
+        return NONE, NONE
+    floor = [e for e, _ in epochs if e <= requested]
+    return (floor[-1] if floor else requested), higher[0]
+
+
+def truncate(rep: Replica, end: int) -> Replica:
+    end = max(0, min(end, len(rep.log)))
+    return rep._replace(log=rep.log[:end], hw=min(rep.hw, end),
+                        epochs=tuple((e, o) for e, o in rep.epochs if o < end))
+
+
+def with_replica(s: State, r: int, rep: Replica) -> State:
+    return s._replace(replicas=s.replicas[:r] + (rep,) + s.replicas[r + 1 :])
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+class Model:
+    def __init__(self, variant: str = "kip320", bounds: Bounds | None = None) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
+        self.variant = variant
+        self.bounds = bounds or Bounds()
+        self.fencing = variant == "kip320"
+
+    def initial(self) -> State:
+        n = self.bounds.replicas
+        isr = tuple(range(n))
+        reps = tuple(Replica((), 0, 0, 0, isr, ((0, 0),) if r == 0 else ()) for r in range(n))
+        return State(reps, 0, 0, isr, 0, ())
+
+    # A replica "believes it leads" when the last state it learnt names it leader.
+    @staticmethod
+    def believes_leader(s: State, r: int) -> bool:
+        return s.replicas[r].leader == r
+
+    def follows(self, s: State, r: int, leader: int) -> bool:
+        """Does `leader` count `r` as fetching from it? Before KIP-320 a fetch carries no
+        epoch, so any fetch from r counts; with it, only one from the leader's own epoch."""
+        rep = s.replicas[r]
+        return rep.leader == leader and (not self.fencing or rep.epoch == s.replicas[leader].epoch)
+
+    def actions(self, s: State) -> Iterator[tuple[str, State]]:
+        yield from self.controller_elect_leader(s)
+        yield from self.controller_shrink_isr(s)
+        n = self.bounds.replicas
+        for r in range(n):
+            yield from self.become_leader(s, r)
+            yield from self.become_follower_and_truncate(s, r)
+            yield from self.leader_write(s, r)
+            yield from self.follower_replicate(s, r)
+            yield from self.leader_inc_high_watermark(s, r)
+            yield from self.leader_change_isr(s, r)
+            yield from self.restart(s, r)
+
+    # -- controller -------------------------------------------------------------------------
+
+    def controller_elect_leader(self, s: State):
+        """Enabled below the epoch bound. Clean: any ISR member (the controller may see
+        any replica fail, correctly or not). Unclean: any replica at all."""
+        if s.q_epoch >= self.bounds.max_epoch:
+            return
+        candidates = range(self.bounds.replicas) if self.bounds.unclean else s.q_isr
+        for n in candidates:
+            if n == s.q_leader and s.replicas[n].leader != NONE:
+                continue  # re-electing the same leader only matters after it restarted
+            isr = s.q_isr if n in s.q_isr else (n,)
+            yield f"ControllerElectLeader({n})", s._replace(q_epoch=s.q_epoch + 1, q_leader=n, q_isr=isr)
+
+    def controller_shrink_isr(self, s: State):
+        """The controller drops a replica it believes dead from the ISR (never the leader,
+        never the last member)."""
+        for r in s.q_isr:
+            if r != s.q_leader and len(s.q_isr) > 1:
+                yield f"ControllerShrinkIsr({r})", s._replace(q_isr=tuple(x for x in s.q_isr if x != r))
+
+    # -- replicas learn the quorum state (LeaderAndIsr, possibly late) ------------------------
+
+    def become_leader(self, s: State, r: int):
+        rep = s.replicas[r]
+        if s.q_leader != r or rep.epoch >= s.q_epoch:
+            return
+        new = rep._replace(epoch=s.q_epoch, leader=r, isr=s.q_isr,
+                           epochs=assign(rep.epochs, s.q_epoch, len(rep.log)))
+        yield f"BecomeLeader({r}, epoch {s.q_epoch})", with_replica(s, r, new)
+
+    def become_follower_and_truncate(self, s: State, r: int):
+        rep, leader = s.replicas[r], s.q_leader
+        restarted = rep.leader == NONE
+        if leader == r or (rep.epoch >= s.q_epoch and not restarted):
+            return
+        if self.variant == "legacy-hw":
+            new = truncate(rep, rep.hw)
+        else:
+            lead = s.replicas[leader]
+            if not self.believes_leader(s, leader):
+                return  # NOT_LEADER_OR_FOLLOWER: ask again later
+            if self.fencing and lead.epoch != s.q_epoch:
+                return  # KIP-320: a leader not (yet) in our epoch refuses to answer
+            new = self.reconcile(rep, lead)
+        new = new._replace(epoch=s.q_epoch, leader=leader, isr=())
+        yield f"BecomeFollowerAndTruncate({r}, epoch {s.q_epoch}, to {len(new.log)})", with_replica(s, r, new)
+
+    def reconcile(self, rep: Replica, lead: Replica) -> Replica:
+        """OffsetsForLeaderEpoch until the follower's log agrees with the leader's. The
+        leader does not change meanwhile, so the exchange is one atomic step here."""
+        while True:
+            latest = rep.epochs[-1][0] if rep.epochs else NONE
+            e, end = end_offset_for(lead.epochs, latest, len(lead.log))
+            if e == NONE:
+                return truncate(rep, rep.hw)  # nothing in common that we know of
+            if self.variant == "kip101":
+                return truncate(rep, end)  # KIP-101 alone trusts the answer as it is
+            own_e, own_end = end_offset_for(rep.epochs, e, len(rep.log))
+            if own_e == e:
+                return truncate(rep, min(end, own_end))
+            # KIP-279: we never had the epoch the leader answered for. Cut to the end of
+            # our largest smaller epoch and ask again (AbstractFetcherThread does the same).
+            shorter = truncate(rep, own_end)
+            if shorter == rep:
+                return rep
+            rep = shorter
+
+    # -- the data path --------------------------------------------------------------------------
+
+    def leader_write(self, s: State, r: int):
+        """A replica that believes it leads appends a new record in its epoch (a zombie
+        leader, deposed without knowing it, can too)."""
+        if not self.believes_leader(s, r) or s.next_id >= self.bounds.records:
+            return
+        rep = s.replicas[r]
+        new = rep._replace(log=rep.log + ((s.next_id, rep.epoch),))
+        yield f"LeaderWrite({r}, record {s.next_id})", with_replica(s, r, new)._replace(next_id=s.next_id + 1)
+
+    def follower_replicate(self, s: State, f: int):
+        """One fetch: the follower gets the leader's next entry and HW. A fetch past the
+        leader's end is out of range: the follower cuts its log to the leader's end."""
+        rep = s.replicas[f]
+        ldr = rep.leader
+        if ldr in (NONE, f) or not self.believes_leader(s, ldr):
+            return
+        lead = s.replicas[ldr]
+        if self.fencing and lead.epoch != rep.epoch:
+            return  # FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
+        if len(rep.log) > len(lead.log):
+            yield f"FollowerTruncateOutOfRange({f}, to {len(lead.log)})", with_replica(s, f, truncate(rep, len(lead.log)))
+            return
+        log, epochs = rep.log, rep.epochs
+        if len(log) < len(lead.log):
+            entry = lead.log[len(log)]
+            epochs = assign(epochs, entry[1], len(log))
+            log = log + (entry,)
+        hw = max(rep.hw, min(lead.hw, len(log)))
+        new = rep._replace(log=log, hw=hw, epochs=epochs)
+        if new != rep:
+            yield f"FollowerReplicate({f} from {ldr})", with_replica(s, f, new)
+
+    def leader_inc_high_watermark(self, s: State, ldr: int):
+        """HW := the smallest LEO over the leader's ISR, counting only followers that
+        fetch from it. Everything below it is acknowledged (the ghost `committed`)."""
+        if not self.believes_leader(s, ldr):
+            return
+        lead = s.replicas[ldr]
+        ends = [len(lead.log)]
+        for r in lead.isr:
+            if r != ldr:
+                if not self.follows(s, r, ldr):
+                    return
+                ends.append(len(s.replicas[r].log))
+        hw = min(ends)
+        if hw <= lead.hw:
+            return
+        newly = tuple((o, lead.log[o][0]) for o in range(lead.hw, hw))
+        committed = tuple(sorted(set(s.committed) | set(newly)))
+        yield f"LeaderIncHighWatermark({ldr}, to {hw})", with_replica(s, ldr, lead._replace(hw=hw))._replace(
+            committed=committed)
+
+    def leader_change_isr(self, s: State, ldr: int):
+        """LeaderShrinkIsr / LeaderExpandIsr through the controller, which accepts only a
+        change from the leader of the current epoch (the partition epoch check)."""
+        lead = s.replicas[ldr]
+        if not self.believes_leader(s, ldr) or s.q_leader != ldr or s.q_epoch != lead.epoch:
+            return
+        for r in range(self.bounds.replicas):
+            if r == ldr:
+                continue
+            if r in lead.isr:
+                isr = tuple(x for x in lead.isr if x != r)
+                yield f"LeaderShrinkIsr({ldr}, drop {r})", with_replica(s, ldr, lead._replace(isr=isr))._replace(q_isr=isr)
+            elif (self.follows(s, r, ldr) and len(s.replicas[r].log) >= lead.hw
+                  and len(s.replicas[r].log) >= self._epoch_start(lead)):
+                # Kafka also wants the follower past the start of the leader's epoch, so a
+                # leader with a stale HW (just restarted) cannot admit an empty follower.
+                isr = tuple(sorted(lead.isr + (r,)))
+                yield f"LeaderExpandIsr({ldr}, add {r})", with_replica(s, ldr, lead._replace(isr=isr))._replace(q_isr=isr)
+
+    @staticmethod
+    def _epoch_start(lead: Replica) -> int:
+        return next((o for e, o in lead.epochs if e == lead.epoch), 0)
+
+    def restart(self, s: State, r: int):
+        """A process restart: the log and epoch cache are on disk, its role is forgotten
+        (leader NONE until the controller tells it again) and its HW comes back from a
+        checkpoint that may be stale. It keeps the epoch number it had seen: the
+        controller never hands a restarted broker its old epoch again."""
+        rep = s.replicas[r]
+        if rep.leader == NONE:
+            return
+        for hw in range(rep.hw + 1):
+            yield f"Restart({r}, hw checkpoint {hw})", with_replica(s, r, rep._replace(hw=hw, leader=NONE, isr=()))
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    def invariants(self, s: State) -> list[tuple[str, str]]:
+        """(name, what is wrong) for every invariant `s` breaks."""
+        bad = []
+        for r, rep in enumerate(s.replicas):
+            if not 0 <= rep.hw <= len(rep.log):
+                bad.append(("TypeOk", f"replica {r} has HW {rep.hw} beyond its log end {len(rep.log)}"))
+            if any(a[1] > b[1] for a, b in zip(rep.log, rep.log[1:], strict=False)):
+                bad.append(("TypeOk", f"replica {r} has epochs going down in its log"))
+        logs = [rep.log for rep in s.replicas]
+        for a in range(len(logs)):
+            for b in range(a + 1, len(logs)):
+                for i in range(min(len(logs[a]), len(logs[b]))):
+                    if logs[a][i][1] == logs[b][i][1] and logs[a][: i + 1] != logs[b][: i + 1]:
+                        bad.append(("ReplicaLogConsistency",
+                                    f"replicas {a} and {b} hold different logs up to offset {i}, same epoch there"))
+                        break
+        for r in s.q_isr:
+            log = s.replicas[r].log
+            missing = [(o, rid) for o, rid in s.committed if o >= len(log) or log[o][0] != rid]
+            if missing:
+                bad.append(("StrongIsr", f"ISR member {r} lacks acknowledged record(s) {missing} (offset, id)"))
+        leader = s.q_leader
+        lead = s.replicas[leader]
+        if self.believes_leader(s, leader) and lead.epoch == s.q_epoch:
+            missing = [(o, rid) for o, rid in s.committed if o >= len(lead.log) or lead.log[o][0] != rid]
+            if missing:
+                bad.append(("LeaderCompleteness", f"leader {leader} of epoch {s.q_epoch} lacks {missing}"))
+        return bad
+
+
+def describe(s: State) -> str:
+    """One line per replica, for traces."""
+    lines = [f"quorum: epoch {s.q_epoch}, leader {s.q_leader}, isr {list(s.q_isr)};"
+             f" acknowledged {list(s.committed)}"]
+    for r, rep in enumerate(s.replicas):
+        log = " ".join(f"{rid}@e{e}" for rid, e in rep.log) or "-"
+        role = "leader" if rep.leader == r else (f"follows {rep.leader}" if rep.leader != NONE else "restarted")
+        lines.append(f"  r{r}: log [{log}] hw {rep.hw} epoch {rep.epoch} {role}")
+    return "\n".join(lines)
