@@ -32,6 +32,45 @@ def _dump_log(args: argparse.Namespace) -> int:
     return 0 if all_ok else 1
 
 
+def _explore(args: argparse.Namespace) -> int:
+    import json
+
+    from kafkaproof.model.explore import explore
+    from kafkaproof.model.replication import Bounds, Model, describe
+
+    if not 1 <= args.replicas <= 5 or not 0 <= args.records <= 5 or not 0 <= args.max_epoch <= 6:
+        print("kafkaproof explore: bounds must be 1-5 replicas, 0-5 records, 0-6 epochs", file=sys.stderr)
+        return 2
+    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean)
+    result = explore(Model(args.variant, bounds), symmetry=not args.no_symmetry, max_states=args.max_states)
+    summary = {
+        "variant": args.variant, "replicas": args.replicas, "records": args.records,
+        "max_epoch": args.max_epoch, "unclean": args.unclean, "symmetry": not args.no_symmetry,
+        "transitions": result.transitions, "distinct_states": result.distinct, "depth": result.depth,
+        "seconds": round(result.seconds, 2), "complete": result.complete,
+        "holds": result.holds, "invariant": result.invariant, "detail": result.detail,
+        "trace": [action for action, _ in result.trace],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        scope = "every reachable state" if result.complete else f"the first {result.distinct} states (--max-states)"
+        print(f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
+              f"{args.max_epoch}{', unclean election' if args.unclean else ''}; explored {scope}")
+        print(f"transitions {result.transitions}, distinct states {result.distinct}, depth {result.depth}, "
+              f"time {result.seconds:.1f} s")
+        if result.holds:
+            print("every invariant holds (TypeOk, ReplicaLogConsistency, StrongIsr, LeaderCompleteness)")
+        else:
+            print(f"VIOLATED {result.invariant}: {result.detail}")
+            print(f"shortest trace, {len(result.trace) - 1} steps:")
+            for i, (action, state) in enumerate(result.trace):
+                print(f"{i:3d}. {action}")
+                if args.states or i == len(result.trace) - 1:
+                    print("     " + describe(state).replace("\n", "\n     "))
+    return 0 if result.holds else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from kafkaproof.demo import run
 
@@ -52,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", action="store_true", help="print every record too")
     p.set_defaults(func=_dump_log)
 
+    p = sub.add_parser("explore", help="explore every state of the replication model within bounds")
+    p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320"], default="kip320",
+                   help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (today)")
+    p.add_argument("--replicas", type=int, default=3)
+    p.add_argument("--records", type=int, default=2)
+    p.add_argument("--max-epoch", type=int, default=3)
+    p.add_argument("--unclean", action="store_true", help="unclean.leader.election.enable=true")
+    p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
+    p.add_argument("--max-states", type=int, default=None, help="stop after this many distinct states")
+    p.add_argument("--states", action="store_true", help="print the state after every step of a trace")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_explore)
+
     p = sub.add_parser("demo", help="show what one broker's log keeps through crashes")
     p.set_defaults(func=_demo)
     return parser
@@ -59,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `kafkaproof ... | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""The reference model and its explorer: each variant's verdict within small bounds,
+a mutation the explorer must catch, and agreement with impl/ on shared rules."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from kafkaproof.impl.storage import SimDisk
+from kafkaproof.impl.storage.epoch_cache import LeaderEpochCache
+from kafkaproof.model.explore import explore
+from kafkaproof.model.replication import Bounds, Model, end_offset_for
+
+SMALL = Bounds(replicas=2, records=2, max_epoch=3)
+
+
+@pytest.mark.parametrize("variant, steps", [("legacy-hw", 5), ("kip101", 7), ("kip279", 7)])
+def test_older_variants_lose_acknowledged_records(variant, steps):
+    result = explore(Model(variant, SMALL), symmetry=True)
+    assert result.invariant == "StrongIsr" and len(result.trace) - 1 == steps
+    assert result.trace[0][0] == "Init"
+    assert "lacks acknowledged record" in result.detail
+
+
+def test_kip320_holds_within_the_bound():
+    result = explore(Model("kip320", SMALL), symmetry=True)
+    assert result.holds and result.complete
+    assert result.distinct > 30_000 and result.depth >= 15
+
+
+def test_kip320_with_three_replicas_holds_on_a_smaller_bound():
+    result = explore(Model("kip320", Bounds(replicas=3, records=1, max_epoch=2)), symmetry=True)
+    assert result.holds and result.distinct > 1000
+
+
+def test_legacy_hw_is_found_with_three_replicas_too():
+    result = explore(Model("legacy-hw", Bounds(3, 2, 3)), symmetry=True)
+    assert result.invariant == "StrongIsr"
+
+
+def test_unclean_election_breaks_leader_completeness_even_with_kip320():
+    result = explore(Model("kip320", Bounds(2, 1, 2, unclean=True)), symmetry=True)
+    assert result.invariant in ("StrongIsr", "LeaderCompleteness")
+    assert any(a.startswith("ControllerElectLeader") for a, _ in result.trace)
+
+
+def test_symmetry_reduction_keeps_the_verdict_and_saves_states():
+    plain = explore(Model("kip320", Bounds(2, 1, 2)))
+    reduced = explore(Model("kip320", Bounds(2, 1, 2)), symmetry=True)
+    assert plain.holds and reduced.holds and reduced.distinct < plain.distinct
+
+
+def test_mutation_hw_from_the_leader_alone_is_caught(monkeypatch):
+    """Break LeaderIncHighWatermark (HW := leader's log end, ignoring the ISR): the
+    explorer, which says kip320 holds, must now find a violation."""
+    def broken(self, s, ldr):
+        lead = s.replicas[ldr]
+        if self.believes_leader(s, ldr) and len(lead.log) > lead.hw:
+            committed = tuple(sorted(set(s.committed) | {(o, lead.log[o][0]) for o in range(lead.hw, len(lead.log))}))
+            new = s._replace(replicas=s.replicas[:ldr] + (lead._replace(hw=len(lead.log)),) + s.replicas[ldr + 1:],
+                             committed=committed)
+            yield f"LeaderIncHighWatermark({ldr})", new
+
+    monkeypatch.setattr(Model, "leader_inc_high_watermark", broken)
+    assert explore(Model("kip320", SMALL), symmetry=True).invariant is not None
+
+
+def test_mutation_follower_skips_truncation_is_caught(monkeypatch):
+    monkeypatch.setattr(Model, "reconcile", lambda self, rep, lead: rep)
+    result = explore(Model("kip320", SMALL), symmetry=True)
+    assert result.invariant is not None
+
+
+def test_model_and_impl_answer_offsets_for_leader_epoch_alike():
+    rng = random.Random(0)
+    for _ in range(300):
+        starts = sorted(rng.sample(range(20), rng.randint(0, 5)))
+        epochs = tuple(zip(sorted(rng.sample(range(10), len(starts))), starts, strict=True))
+        disk = SimDisk()
+        disk.mkdirs("p")
+        cache = LeaderEpochCache(disk, "p")
+        for e, o in epochs:
+            cache.assign(e, o)
+        leo = 25
+        for requested in range(-1, 11):
+            assert cache.end_offset_for(requested, leo) == end_offset_for(tuple(cache.entries), requested, leo)
+
+
+def test_explore_cli_exit_codes_and_json():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "kafkaproof.cli", "explore", *args],
+                              capture_output=True, text=True)
+
+    bad = run("--variant", "legacy-hw", "--replicas", "2")
+    assert bad.returncode == 1 and "VIOLATED StrongIsr" in bad.stdout and "  1. " in bad.stdout
+    good = run("--variant", "kip320", "--replicas", "2", "--records", "1", "--json")
+    assert good.returncode == 0
+    summary = json.loads(good.stdout)
+    assert summary["holds"] and summary["distinct_states"] > 0 and summary["complete"]
+    assert run("--replicas", "9").returncode == 2
+    assert run("--variant", "kip999").returncode == 2
