@@ -273,3 +273,14 @@ def test_topic_creation_assignment_and_partition_growth():
     assert c.state(TopicPartition("wide", 5)) is not None
     with pytest.raises(KafkaError, match="TOPIC_ALREADY_EXISTS"):
         c.create_topic("wide", 1, 1)
+
+
+def test_kip380_a_restarted_broker_ignores_control_requests_for_its_previous_life():
+    b = Broker(0, BrokerConfig(), SimDisk(), [0])
+    b.broker_epoch = 7  # registered again after a restart
+    stale = m.LeaderAndIsrRequest(0, 1, (PartitionState(TP, 0, 4, (0, 1, 2), (0, 1, 2), 9),), broker_epoch=3)
+    b.handle("controller-0", stale, 0)
+    assert TP not in b.partitions  # a delayed request from before the restart: ignored
+    fresh = m.LeaderAndIsrRequest(0, 1, (PartitionState(TP, 0, 5, (0, 1, 2), (0, 1, 2), 10),), broker_epoch=7)
+    b.handle("controller-0", fresh, 0)
+    assert b.partitions[TP].is_leader and b.partitions[TP].leader_epoch == 5

@@ -236,3 +236,33 @@ def test_legacy_truncate_to_hw_loses_an_acknowledged_write():
 
 def test_kip101_leader_epochs_keep_it():
     assert _kip101_run(legacy=False) == []
+
+
+@pytest.mark.parametrize("flush_messages, lost", [(None, True), ("1", False)])
+def test_last_isr_member_loses_power_and_is_elected_kip966(flush_messages, lost):
+    """Found by the stateful campaign. The ISR shrinks to the leader alone (the
+    followers have the data but lag), the leader loses power and comes back with an
+    empty log, and the controller elects it: it is the last ISR member. The followers
+    truncate to it and every acknowledged write is gone, with acks=all and
+    min.insync.replicas=2. Kafka's answer is KIP-966 (eligible leader replicas and
+    unclean-shutdown detection); fsyncing every message also closes it."""
+    props = {"min_insync_replicas": 2, "replica_lag_time_max_ms": 2000}
+    if flush_messages:
+        props["log_flush_interval_messages"] = flush_messages
+    c = cluster(**props)
+    p = c.producer("p", {"acks": "all"})
+    for i in range(10):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(1000)
+    assert len(acked(c)) == 10
+    leader = c.leader(TP)
+    followers_cut_off(c)
+    c.run_for(5000)
+    assert c.state(TP).isr == (leader,)  # the followers hold the data but left the ISR
+    c.power_loss(leader)
+    c.restart(broker_node(leader))
+    c.heal()
+    c.run_for(5000)
+    assert c.state(TP).leader == leader  # re-elected: the last ISR member
+    violations = final_check(c)
+    assert (len(violations) == 10) == lost and (not violations) == (not lost)

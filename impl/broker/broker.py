@@ -144,9 +144,11 @@ class Broker:
 
     # -- control plane --------------------------------------------------------------------
 
-    def _controller_ok(self, controller_epoch: int) -> bool:
+    def _controller_ok(self, controller_epoch: int, broker_epoch: int | None = None) -> bool:
         if controller_epoch < self.controller_epoch:
             return False  # STALE_CONTROLLER_EPOCH: a deposed controller's message
+        if broker_epoch is not None and broker_epoch != self.broker_epoch:
+            return False  # STALE_BROKER_EPOCH (KIP-380): meant for another life of this broker
         self.controller_epoch = controller_epoch
         return True
 
@@ -162,7 +164,7 @@ class Broker:
             self.broker_epoch = -1  # fenced: register again with the next heartbeat
 
     def _on_UpdateMetadataRequest(self, src, msg: m.UpdateMetadataRequest, now, fx) -> None:
-        if not self._controller_ok(msg.controller_epoch) or msg.version < self.metadata_version:
+        if not self._controller_ok(msg.controller_epoch, msg.broker_epoch) or msg.version < self.metadata_version:
             return
         self.metadata_version = msg.version
         self.live_brokers = msg.live_brokers
@@ -172,7 +174,7 @@ class Broker:
         self._apply_states(list(msg.states), now, fx)
 
     def _on_LeaderAndIsrRequest(self, src, msg: m.LeaderAndIsrRequest, now, fx) -> None:
-        if self._controller_ok(msg.controller_epoch):
+        if self._controller_ok(msg.controller_epoch, msg.broker_epoch):
             self._apply_states(list(msg.states), now, fx)
 
     def _apply_states(self, states: list[m.PartitionState], now: int, fx: Effects) -> None:
@@ -199,7 +201,7 @@ class Broker:
                     self._fetch_next(st.tp, now, fx)
 
     def _on_StopReplicaRequest(self, src, msg: m.StopReplicaRequest, now, fx) -> None:
-        if self._controller_ok(msg.controller_epoch):
+        if self._controller_ok(msg.controller_epoch, msg.broker_epoch):
             for tp in msg.tps:
                 self.fetchers.pop(tp, None)
                 p = self.partitions.get(tp)

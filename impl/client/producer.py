@@ -91,6 +91,7 @@ class Producer(ClientBase):
         self._batch_ids = 0
         self._metadata_wanted = False
         self._retry_timers: dict[TopicPartition, int] = {}  # tp -> when its retry timer fires
+        self._resetting = False  # a broken sequence: waiting for in-flight batches to resolve
 
     # -- application API ------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class Producer(ClientBase):
                     # Only a request that left before the crash can have been processed.
                     batch.maybe_written |= not msg.refused and batch.sent_at < msg.crashed_at
                     self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
+        self._finish_reset(now, fx)
         self._drain(now, fx)
         return fx.items
 
@@ -246,10 +248,29 @@ class Producer(ClientBase):
         self._complete(batch, "info" if batch.maybe_written else "fail", None, error)
         if error in (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID,
                      ErrorCode.INVALID_PRODUCER_EPOCH):
-            # The sequence is broken for good: start over with a new producer id.
+            # The sequence is broken for good: start over with a new producer id, but only
+            # once nothing is in flight (as Kafka's TransactionManager waits before bumping
+            # the epoch, KIP-360), or an old batch could land after newer ones.
             self.producer_id = -1
-            self.next_seq.clear()
-            self._request_pid(now, fx)
+            self._resetting = True
+
+    def _finish_reset(self, now: int, fx: Effects) -> None:
+        if not self._resetting or self.inflight:
+            return
+        self._resetting = False
+        for tp in sorted(self.queues):
+            keep = deque()
+            for b in self.queues[tp]:
+                if b.base_seq >= 0 and b.maybe_written:
+                    # Perhaps written under the old id: resending could duplicate it or
+                    # put it after newer records. Its outcome stays unknown.
+                    self._complete(b, "info", None, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)
+                else:
+                    b.raw, b.base_seq = b"", -1  # never written: it takes a new sequence
+                    keep.append(b)
+            self.queues[tp] = keep
+        self.next_seq.clear()
+        self._request_pid(now, fx)
 
     def _earlier_pending(self, batch: ProducerBatch) -> bool:
         others = list(self.queues.get(batch.tp, ())) + [b for b in self.inflight.values() if b.tp == batch.tp]
@@ -311,12 +332,6 @@ class Producer(ClientBase):
             fx.timer(("pid-retry",), now + self.config.retry_backoff_ms)
             return
         self.producer_id, self.producer_epoch = resp.producer_id, resp.producer_epoch
-        self.next_seq.clear()
-        # Batches that never reached a broker may take new sequence numbers.
-        for queue in self.queues.values():
-            for b in queue:
-                if b.base_seq >= 0 and not b.maybe_written:
-                    b.raw, b.base_seq = b"", -1
 
     # -- time -----------------------------------------------------------------------------
 
@@ -350,6 +365,7 @@ class Producer(ClientBase):
                 callback("fail", None, None, ErrorCode.REQUEST_TIMED_OUT)
             if not self.unknown[key[1]]:
                 del self.unknown[key[1]]
+        self._finish_reset(now, fx)
         self._drain(now, fx)
         return fx.items
 

@@ -108,9 +108,9 @@ class Controller:
         if req.broker_epoch >= 0 and req.broker_epoch == registered and b in self.alive:
             self.alive[b] = now
             fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, req.broker_epoch), CONTROL_PLANE)
-            if req.metadata_version < self._metadata_request().version:
+            if req.metadata_version < self._metadata_request(b).version:
                 # It missed an update (lost on the way): send the current state again.
-                fx.send(src, self._metadata_request(), CONTROL_PLANE)
+                fx.send(src, self._metadata_request(b), CONTROL_PLANE)
             return
         if req.broker_epoch >= 0:
             # A fenced broker, or one from before a restart: it must register again.
@@ -276,17 +276,19 @@ class Controller:
             for r in st.replicas:
                 if (only is None or r == only) and r != skip:
                     by_broker.setdefault(r, []).append(st)
+        epochs = self.store.read().broker_epochs
         for b in sorted(by_broker):
-            fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b])), CONTROL_PLANE)
+            fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b]), epochs.get(b, -1)),
+                    CONTROL_PLANE)
 
-    def _metadata_request(self) -> m.UpdateMetadataRequest:
+    def _metadata_request(self, b: int) -> m.UpdateMetadataRequest:
         states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
         # The version orders snapshots across controllers too: epoch first.
         version = (self.epoch or 0) << 32 | self.metadata_version
-        return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, version)
+        return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, version,
+                                       self.store.read().broker_epochs.get(b, -1))
 
     def _send_metadata(self, fx: Effects) -> None:
         self.metadata_version += 1
-        request = self._metadata_request()
-        for b in request.live_brokers:
-            fx.send(m.broker_node(b), request, CONTROL_PLANE)
+        for b in sorted(self.alive):
+            fx.send(m.broker_node(b), self._metadata_request(b), CONTROL_PLANE)

@@ -161,11 +161,17 @@ class PartitionState:
     partition_epoch: int
 
 
+# Control requests carry the recipient's broker epoch (KIP-380): a broker that restarted
+# (and registered again) ignores requests meant for its previous life, which a slow or
+# duplicating network can still deliver.
+
+
 @dataclass(frozen=True)
 class LeaderAndIsrRequest:
     controller_id: int
     controller_epoch: int
     states: tuple[PartitionState, ...]
+    broker_epoch: int = -1
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,7 @@ class StopReplicaRequest:
     controller_id: int
     controller_epoch: int
     tps: tuple[TopicPartition, ...]
+    broker_epoch: int = -1
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,7 @@ class UpdateMetadataRequest:
     live_brokers: tuple[int, ...]
     states: tuple[PartitionState, ...]
     version: int = 0
+    broker_epoch: int = -1
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,268 @@
+"""Randomized fault campaigns: Hypothesis drives a simulated cluster.
+
+Each example first draws a swarm: which fault kinds this run may use (Groce et al.).
+A workload runs continuously (like Jepsen's clients) while rules inject faults and
+let time pass. Invariants hold after every step (and the broker asserts its own on
+every consumer fetch); at teardown the cluster is healed, every partition is read
+back and every checker judges the whole history. Named configurations say which
+guarantees must hold; the tests and `kafkaproof guarantees` use the same machine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import event, settings, target
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from kafkaproof.impl.protocol.messages import TopicPartition, broker_node, controller_node
+from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.workload import settle
+from kafkaproof.properties import GUARANTEES, check_all
+
+TOPIC = "events"
+PARTITIONS = 2
+FAULTS = ("crash", "power", "partition", "isolate-leader", "isolate-controller", "pause", "drop", "duplicate", "clock")
+
+# Shorter than Kafka's defaults so that ISR changes, retries and timeouts happen within
+# a short run; the guarantees do not depend on these durations.
+COMMON_BROKER = {"replica.lag.time.max.ms": "3000"}
+COMMON_PRODUCER = {"request.timeout.ms": "2000", "delivery.timeout.ms": "20000"}
+
+WITHOUT_POWER_LOSS = tuple(f for f in FAULTS if f != "power")
+
+# name -> (broker props, producer props, guarantees that must hold, anomaly it must show,
+#          the faults its runs draw from)
+#
+# "safe" is Kafka's advice (acks=all, min.insync.replicas=2, idempotence) with Kafka's
+# default flush policy: it survives crashes, not power loss. The campaign found why: when
+# the ISR has shrunk to the leader alone and that leader loses power, it comes back empty
+# and is still elected (the last ISR member); see test_last_isr_member_loses_power...
+# (KIP-966). "safe-fsync" fsyncs every message and survives power loss too.
+SAFE = {"min.insync.replicas": "2"}
+IDEMPOTENT = {"acks": "all", "enable.idempotence": "true"}
+CONFIGS = {
+    "safe": (SAFE, IDEMPOTENT, "all", None, WITHOUT_POWER_LOSS),
+    "safe-fsync": ({**SAFE, "log.flush.interval.messages": "1"}, IDEMPOTENT, "all", None, FAULTS),
+    "safe+power-loss": (SAFE, IDEMPOTENT, (), "lost-write", FAULTS),
+    "acks=1": ({"min.insync.replicas": "1"}, {"acks": "1"}, (), "lost-write", FAULTS),
+    "acks=0": ({"min.insync.replicas": "1"}, {"acks": "0"}, (), "lost-write", FAULTS),
+    "unclean": ({"min.insync.replicas": "1", "unclean.leader.election.enable": "true"},
+                {"acks": "all"}, (), "lost-write", FAULTS),
+    "no-idempotence": ({"min.insync.replicas": "2"},
+                       {"acks": "all", "enable.idempotence": "false", "request.timeout.ms": "300"},
+                       (), "duplicate", FAULTS),
+}
+
+STATS: Counter = Counter()  # faults injected and anomalies found, across examples
+
+
+class ClusterMachine(RuleBasedStateMachine):
+    config = "safe"
+    single_failure = True  # the safe claim is about one broker down at a time
+    record_only = False  # True: count violations instead of failing (for the table)
+
+    @initialize(seed=st.integers(0, 2**32 - 1),
+                swarm=st.sets(st.sampled_from(FAULTS), min_size=1, max_size=4))
+    def setup(self, seed, swarm):
+        broker, producer, _, _, allowed = CONFIGS[self.config]
+        self.swarm = swarm & set(allowed) or {allowed[0]}
+        self.c = Cluster(seed=seed, broker_props={**COMMON_BROKER, **broker})
+        self.c.create_topic(TOPIC, PARTITIONS, 3)
+        self.tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+        self.producer = self.c.producer("app", {**COMMON_PRODUCER, **producer}, process="app")
+        self.consumer = self.c.consumer("app", {"auto.offset.reset": "earliest"}, process="app")
+        self.consumer.assign(self.tps)
+        self.sent = 0
+        self.faults = 0
+        self.leader_hw: dict[tuple, int] = {}  # (broker, tp, epoch) -> HW last seen
+        self.epoch_leader: dict[tuple, int] = {}  # (tp, epoch) -> the broker leading it
+        self.running = True
+        # The workload runs on its own, like Jepsen's clients; rules inject faults and let
+        # time pass, so every example writes and reads whatever its faults are.
+        self.c.every(20, self._produce_one)
+        self.c.every(50, self._poll)
+        for kind in sorted(swarm):
+            event(f"swarm includes {kind}")
+
+    def _fault(self, kind: str) -> None:
+        self.faults += 1
+        STATS[kind] += 1
+        event(f"fault: {kind}")
+        self.c.run_for(500)
+
+    # -- what applications do ----------------------------------------------------------
+
+    def _produce_one(self) -> None:
+        if self.running:
+            self.sent += 1
+            key = b"k%d" % (self.sent % 5) if self.sent % 3 else None
+            self.producer.send(TOPIC, key, b"v%d" % self.sent)
+
+    def _poll(self) -> None:
+        # "No consumer receives an offset at or above the HW" is asserted by the broker on
+        # every consumer fetch it answers (an invariant in the code that owns it).
+        self.consumer.poll()
+
+    @rule(ms=st.sampled_from([100, 1000, 3000, 8000]))
+    def advance(self, ms):
+        self.c.run_for(ms)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _down(self) -> list[int]:
+        return [b for b in self.c.broker_ids if broker_node(b) in self.c.down]
+
+    def _can_fail_another(self) -> bool:
+        return not (self.single_failure and self._down())
+
+    @precondition(lambda self: "crash" in self.swarm)
+    @rule(data=st.data())
+    def crash(self, data):
+        up = [b for b in self.c.broker_ids if b not in self._down()]
+        if up and self._can_fail_another():
+            self.c.crash(broker_node(data.draw(st.sampled_from(up))))
+            self._fault("crash")
+
+    @precondition(lambda self: "power" in self.swarm)
+    @rule(data=st.data())
+    def power_off(self, data):
+        up = [b for b in self.c.broker_ids if b not in self._down()]
+        if up and self._can_fail_another():
+            self.c.power_loss(data.draw(st.sampled_from(up)))
+            self._fault("power")
+
+    @rule()
+    def restart_all(self):
+        for b in self._down():
+            self.c.restart(broker_node(b))
+
+    @precondition(lambda self: "partition" in self.swarm)
+    @rule(data=st.data())
+    def partition(self, data):
+        nodes = [broker_node(b) for b in self.c.broker_ids] + [controller_node(0)]
+        side = data.draw(st.sets(st.sampled_from(nodes), min_size=1, max_size=len(nodes) - 1))
+        self.c.partition(sorted(side), sorted(set(nodes) - side))
+        self._fault("partition")
+
+    @precondition(lambda self: "isolate-leader" in self.swarm)
+    @rule(p=st.integers(0, PARTITIONS - 1))
+    def isolate_leader(self, p):
+        leader = self.c.leader(self.tps[p])
+        if leader is not None:
+            self.c.isolate(broker_node(leader))
+            self._fault("isolate-leader")
+
+    @precondition(lambda self: "isolate-controller" in self.swarm)
+    @rule()
+    def isolate_controller(self):
+        self.c.isolate(controller_node(0))
+        self._fault("isolate-controller")
+
+    @rule()
+    def heal(self):
+        self.c.heal()
+
+    @precondition(lambda self: "pause" in self.swarm)
+    @rule(b=st.integers(0, 2), ms=st.sampled_from([500, 5000, 15000]))
+    def pause(self, b, ms):
+        self.c.pause(broker_node(b), ms)
+        self._fault("pause")
+
+    @precondition(lambda self: "drop" in self.swarm)
+    @rule(rate=st.sampled_from([0.05, 0.3]))
+    def drop(self, rate):
+        self.c.lossy_network(drop=rate)
+        self._fault("drop")
+
+    @precondition(lambda self: "duplicate" in self.swarm)
+    @rule(reorder=st.booleans())
+    def duplicate(self, reorder):
+        self.c.lossy_network(duplicate=0.2, reorder=reorder)
+        self._fault("duplicate")
+
+    @precondition(lambda self: "clock" in self.swarm)
+    @rule(b=st.integers(0, 2), ms=st.sampled_from([-60_000, 3_600_000]))
+    def clock_jump(self, b, ms):
+        self.c.clock_jump(broker_node(b), ms)
+        self._fault("clock")
+
+    # -- invariants, after every step ------------------------------------------------------
+
+    @invariant()
+    def leaders_hws_and_epochs(self):
+        if not hasattr(self, "c"):
+            return
+        for b in self.c.broker_ids:
+            if broker_node(b) in self.c.down:
+                continue
+            for tp, p in self.c.broker(b).partitions.items():
+                if not p.is_leader:
+                    continue
+                key = (b, tp, p.leader_epoch)
+                assert p.hw >= self.leader_hw.get(key, 0), f"HW of {tp} went back on leader {b} in one epoch"
+                self.leader_hw[key] = p.hw
+                first = self.epoch_leader.setdefault((tp, p.leader_epoch), b)
+                assert first == b, f"two leaders ({first}, {b}) of {tp} in epoch {p.leader_epoch}"
+
+    # -- the verdict -------------------------------------------------------------------------
+
+    def teardown(self):
+        if not hasattr(self, "c"):
+            return
+        self.running = False
+        settle(self.c)
+        self.c.run_for(10_000)
+        committed = {tuple(tp): self.c.committed(tp) for tp in self.tps}
+        verdict = check_all(self.c.history, committed)
+        target(float(self.faults), label="faults injected")
+        _, _, must_hold, _, _ = CONFIGS[self.config]
+        STATS["examples"] += 1
+        for guarantee, violations in verdict.items():
+            for v in violations:
+                STATS[v.name] += 1
+                event(f"violation: {v.name}")
+            STATS[f"violated:{guarantee}"] += bool(violations)
+            if self.record_only:
+                continue
+            if violations and (must_hold == "all" or guarantee in must_hold):
+                raise AssertionError(f"[{self.config}] {guarantee} violated: "
+                                     + "; ".join(str(v) for v in violations[:3]))
+
+
+def machine_for(config: str, single_failure: bool = True, record_only: bool = False) -> type[ClusterMachine]:
+    return type(f"Cluster_{config}", (ClusterMachine,),
+                {"config": config, "single_failure": single_failure, "record_only": record_only})
+
+
+def guarantee_table(examples: int) -> dict[str, dict[str, int]]:
+    """For every named configuration, under its fault set (one broker down at a time):
+    how many of `examples` runs violated each guarantee, plus the faults injected."""
+    from hypothesis import HealthCheck, Phase
+
+    table = {}
+    for config in CONFIGS:
+        stats = run_campaign(machine_for(config, record_only=True), max_examples=examples, derandomize=True,
+                             deadline=None, database=None, phases=[Phase.generate],
+                             suppress_health_check=list(HealthCheck))
+        row = {g: stats[f"violated:{g}"] for g in GUARANTEES}
+        row["runs"] = stats["examples"]
+        row["faults"] = sum(stats[k] for k in FAULTS)
+        table[config] = row
+    return table
+
+
+def run_campaign(machine, **overrides) -> Counter:
+    """Run Hypothesis over `machine`; returns what was injected and found."""
+    STATS.clear()
+    run_state_machine_as_test(machine, settings=settings(settings(), stateful_step_count=30, **overrides))
+    return Counter(STATS)
+
+
