@@ -100,7 +100,7 @@ class Consumer(ClientBase):
         fx = Effects()
         if isinstance(msg, m.Disconnected):
             for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
-                self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
+                fx.items += self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
             return fx.items
         self._request_node.pop(getattr(msg, "correlation_id", -1), None)
         req = self._requests.pop(getattr(msg, "correlation_id", -1), None)

@@ -88,6 +88,7 @@ class Producer(ClientBase):
         self.producer_id, self.producer_epoch = -1, -1
         self.next_seq: dict[TopicPartition, int] = {}
         self._pending_control: dict[int, str] = {}  # correlation id -> "metadata" | "pid"
+        self._control_node: dict[int, str] = {}  # correlation id -> the broker asked
         self._batch_ids = 0
         self._metadata_wanted = False
         self._retry_timers: dict[TopicPartition, int] = {}  # tp -> when its retry timer fires
@@ -207,6 +208,8 @@ class Producer(ClientBase):
         elif isinstance(msg, m.InitProducerIdResponse):
             self._on_pid(msg, now, fx)
         elif isinstance(msg, m.Disconnected):
+            for corr in sorted(c for c, node in self._control_node.items() if node == msg.node):
+                fx.items += self.on_timer(("control-timeout", corr), now)  # ask another broker now
             for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
                 batch = self._take_inflight(corr)
                 if batch.records:
@@ -296,7 +299,8 @@ class Producer(ClientBase):
             return
         corr = self._next_corr()
         self._pending_control[corr] = "metadata"
-        fx.send(self._next_bootstrap(), m.MetadataRequest(corr, None))
+        node = self._control_node[corr] = self._next_bootstrap()
+        fx.send(node, m.MetadataRequest(corr, None))
         fx.timer(("control-timeout", corr), now + self.config.request_timeout_ms)
 
     def _request_pid(self, now: int, fx: Effects) -> None:
@@ -304,10 +308,12 @@ class Producer(ClientBase):
             return
         corr = self._next_corr()
         self._pending_control[corr] = "pid"
-        fx.send(self._next_bootstrap(), m.InitProducerIdRequest(corr))
+        node = self._control_node[corr] = self._next_bootstrap()
+        fx.send(node, m.InitProducerIdRequest(corr))
         fx.timer(("control-timeout", corr), now + self.config.request_timeout_ms)
 
     def _on_metadata(self, resp: m.MetadataResponse, now: int, fx: Effects) -> None:
+        self._control_node.pop(resp.correlation_id, None)
         if self._pending_control.pop(resp.correlation_id, None) is None:
             return
         by_topic: dict[str, list[m.PartitionMetadata]] = {}
@@ -326,6 +332,7 @@ class Producer(ClientBase):
             fx.timer(("metadata-retry",), now + self.config.retry_backoff_ms)
 
     def _on_pid(self, resp: m.InitProducerIdResponse, now: int, fx: Effects) -> None:
+        self._control_node.pop(resp.correlation_id, None)
         if self._pending_control.pop(resp.correlation_id, None) is None:
             return
         if resp.error != ErrorCode.NONE:
@@ -344,6 +351,7 @@ class Producer(ClientBase):
                 batch.maybe_written = True  # the request may have been written: unknown
                 self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
         elif kind == "control-timeout":
+            self._control_node.pop(key[1], None)
             what = self._pending_control.pop(key[1], None)
             if what == "metadata":
                 self._request_metadata(now, fx)

@@ -221,6 +221,7 @@ class ClusterMachine(RuleBasedStateMachine):
         settle(self.c)
         self.c.run_for(10_000)
         committed = {tuple(tp): self.c.committed(tp) for tp in self.tps}
+        self._replicas_agree(committed)
         verdict = check_all(self.c.history, committed)
         target(float(self.faults), label="faults injected")
         _, _, must_hold, _, _ = CONFIGS[self.config]
@@ -235,6 +236,18 @@ class ClusterMachine(RuleBasedStateMachine):
             if violations and (must_hold == "all" or guarantee in must_hold):
                 raise AssertionError(f"[{self.config}] {guarantee} violated: "
                                      + "; ".join(str(v) for v in violations[:3]))
+
+
+    def _replicas_agree(self, committed) -> None:
+        """ReplicaLogConsistency (as in the model): below its own HW, every replica holds
+        exactly what the leader holds at the same offsets."""
+        for tp in self.tps:
+            leader = dict((o, v) for o, _, v in committed[tuple(tp)])
+            for b in self.c.broker_ids:
+                for offset, _, value in self.c.replica_records(b, tp):
+                    if offset in leader and leader[offset] != value:
+                        raise AssertionError(f"[{self.config}] replicas diverge: broker {b} has {value!r} at"
+                                             f" {tp}@{offset}, the leader {leader[offset]!r}")
 
 
 def machine_for(config: str, single_failure: bool = True, record_only: bool = False) -> type[ClusterMachine]:

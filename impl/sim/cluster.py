@@ -295,9 +295,13 @@ class Cluster:
     def committed(self, tp: TopicPartition) -> list[tuple[int, str | None, str | None]]:
         """(offset, key, value) of every record below the leader's HW: the final read."""
         b = self.leader(tp)
-        if b is None:
+        return [] if b is None else self.replica_records(b, tp)
+
+    def replica_records(self, broker: int, tp: TopicPartition) -> list[tuple[int, str | None, str | None]]:
+        """(offset, key, value) of the records below one replica's own HW."""
+        p = self.broker(broker).partitions.get(tp)
+        if p is None:
             return []
-        p = self.broker(b).partitions[tp]
         out, offset = [], p.log.log_start_offset
         while offset < p.hw:
             data = p.log.read(offset, 1 << 20, max_offset=p.hw)
