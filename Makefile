@@ -25,6 +25,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/sim.py
+	$(BIN)/python benchmarks/checkers.py
+	$(BIN)/python benchmarks/explore.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
