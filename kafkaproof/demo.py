@@ -136,7 +136,8 @@ def _replicated(console: Console) -> None:
     console.print(
         "acks=1 acknowledges before the followers have a write, so a leader crash loses it. acks=all "
         "waits for the ISR and pays in availability (fewer writes acknowledged while brokers are down). "
-        "In these runs min.insync.replicas=1 lost nothing either: it loses data only when the ISR has "
-        "shrunk to the leader alone and that leader then loses power, a deeper combination of faults "
-        "than these short runs reach (scenario test: test_power_loss_of_all_replicas...)."
+        "Neither acks=all setting lost a write in these runs, but both can: when the ISR has shrunk to "
+        "the leader alone and that leader loses power, it comes back with an empty log and is still "
+        "elected (Kafka's KIP-966 case); min.insync.replicas=2 only stops new writes in that state. "
+        "See `kafkaproof guarantees` and tests/test_scenarios.py::test_last_isr_member_loses_power..."
     )
