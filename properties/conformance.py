@@ -11,25 +11,13 @@ A violation here is a conformance failure: a state the model says cannot happen.
 from __future__ import annotations
 
 from kafkaproof.impl.protocol.messages import NO_LEADER, TopicPartition, broker_node
-from kafkaproof.impl.protocol.records import decode_batch
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.model.replication import NONE, Model, Replica, State
 
 
 def _log(partition) -> tuple[tuple[str | None, int], ...]:
-    out, offset, log = [], partition.log.log_start_offset, partition.log
-    while offset < log.log_end_offset:
-        data = log.read(offset, 1 << 20)
-        if not data:
-            break
-        pos = 0
-        while pos < len(data):
-            batch = decode_batch(data, pos)
-            pos += batch.header.size
-            out += [(r.value.decode() if r.value is not None else None, batch.header.partition_leader_epoch)
-                    for r in batch.records if r.offset >= offset]
-            offset = batch.header.next_offset
-    return tuple(out)
+    return tuple((r.value.decode() if r.value is not None else None, batch.header.partition_leader_epoch)
+                 for batch in partition.log.iter_batches() for r in batch.records)
 
 
 def abstract(c: Cluster, tp: TopicPartition) -> State:

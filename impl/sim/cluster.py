@@ -30,7 +30,6 @@ from kafkaproof.impl.controller.store import SimMetadataStore
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
-from kafkaproof.impl.protocol.records import decode_batch
 from kafkaproof.impl.sim.network import PLANES, Network
 from kafkaproof.impl.storage.disk import SimDisk
 from kafkaproof.properties.history import FAIL, INFO, INVOKE, NEMESIS, OK, History
@@ -302,19 +301,8 @@ class Cluster:
         p = self.broker(broker).partitions.get(tp)
         if p is None:
             return []
-        out, offset = [], p.log.log_start_offset
-        while offset < p.hw:
-            data = p.log.read(offset, 1 << 20, max_offset=p.hw)
-            if not data:
-                break
-            pos = 0
-            while pos < len(data):
-                batch = decode_batch(data, pos)
-                pos += batch.header.size
-                if not batch.header.is_control:
-                    out += [(r.offset, _text(r.key), _text(r.value)) for r in batch.records if r.offset >= offset]
-                offset = batch.header.next_offset
-        return out
+        return [(r.offset, _text(r.key), _text(r.value)) for batch in p.log.iter_batches(max_offset=p.hw)
+                if not batch.header.is_control for r in batch.records]
 
 
 class ProducerHandle:

@@ -11,12 +11,14 @@ opening a log validates every batch from the segment holding it to the end.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.records import (
     BatchHeader,
     Record,
+    RecordBatch,
     check_batch,
     decode_batch,
     set_base_offset,
@@ -314,6 +316,22 @@ class Log:
             if data or seg.next_offset > offset:
                 return data
         return b""
+
+    def iter_batches(self, max_offset: int | None = None) -> Iterator[RecordBatch]:
+        """Every batch from the log start, across segments (a single `read` stops at a
+        segment's end), up to the last batch wholly below `max_offset`."""
+        offset = self.log_start_offset
+        end = self.log_end_offset if max_offset is None else max_offset
+        while offset < end:
+            data = self.read(offset, 1 << 20, max_offset=max_offset)
+            if not data:
+                return
+            pos = 0
+            while pos < len(data):
+                batch = decode_batch(data, pos)
+                pos += batch.header.size
+                offset = batch.header.next_offset
+                yield batch
 
     def read_records(self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None) -> list[Record]:
         """Decoded records at offsets >= `offset` (a read starts at a batch boundary)."""
