@@ -98,5 +98,7 @@ def test_explore_cli_exit_codes_and_json():
     assert good.returncode == 0
     summary = json.loads(good.stdout)
     assert summary["holds"] and summary["distinct_states"] > 0 and summary["complete"]
+    cut = run("--variant", "kip320", "--replicas", "2", "--max-states", "50")
+    assert cut.returncode == 3 and "nothing is proved" in cut.stdout
     assert run("--replicas", "9").returncode == 2
     assert run("--variant", "kip999").returncode == 2
