@@ -70,7 +70,9 @@ def _explore(args: argparse.Namespace) -> int:
                 print(f"{i:3d}. {action}")
                 if args.states or i == len(result.trace) - 1:
                     print("     " + describe(state).replace("\n", "\n     "))
-    return 0 if result.holds else 1
+    if not result.holds:
+        return 1
+    return 0 if result.complete else 3  # 3: unknown, like `verify`'s UNKNOWN
 
 
 def _guarantees(args: argparse.Namespace) -> int:
