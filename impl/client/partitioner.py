@@ -8,12 +8,14 @@ round-robin is the seed notes' 轮询 and what older clients did.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 
 SEED = 0x9747B28C
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the key; keys repeat a lot
 def murmur2(data: bytes) -> int:
     """Kafka's Utils.murmur2: 32-bit signed result."""
     length = len(data)

@@ -108,7 +108,7 @@ class Controller:
         if req.broker_epoch >= 0 and req.broker_epoch == registered and b in self.alive:
             self.alive[b] = now
             fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, req.broker_epoch), CONTROL_PLANE)
-            if req.metadata_version < self._metadata_request(b).version:
+            if req.metadata_version < self._version():
                 # It missed an update (lost on the way): send the current state again.
                 fx.send(src, self._metadata_request(b), CONTROL_PLANE)
             return
@@ -281,11 +281,13 @@ class Controller:
             fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b]), epochs.get(b, -1)),
                     CONTROL_PLANE)
 
+    def _version(self) -> int:
+        """Orders metadata snapshots, across controllers too: controller epoch first."""
+        return (self.epoch or 0) << 32 | self.metadata_version
+
     def _metadata_request(self, b: int) -> m.UpdateMetadataRequest:
         states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
-        # The version orders snapshots across controllers too: epoch first.
-        version = (self.epoch or 0) << 32 | self.metadata_version
-        return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, version,
+        return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, self._version(),
                                        self.store.read().broker_epochs.get(b, -1))
 
     def _send_metadata(self, fx: Effects) -> None:
