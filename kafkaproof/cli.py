@@ -41,11 +41,16 @@ def _explore(args: argparse.Namespace) -> int:
     if not 1 <= args.replicas <= 5 or not 0 <= args.records <= 5 or not 0 <= args.max_epoch <= 6:
         print("kafkaproof explore: bounds must be 1-5 replicas, 0-5 records, 0-6 epochs", file=sys.stderr)
         return 2
-    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean)
+    if not 1 <= args.min_isr <= args.replicas:
+        print("kafkaproof explore: --min-isr must be between 1 and --replicas", file=sys.stderr)
+        return 2
+    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr)
     result = explore(Model(args.variant, bounds), symmetry=not args.no_symmetry, max_states=args.max_states)
     summary = {
         "variant": args.variant, "replicas": args.replicas, "records": args.records,
-        "max_epoch": args.max_epoch, "unclean": args.unclean, "symmetry": not args.no_symmetry,
+        "max_epoch": args.max_epoch, "unclean": args.unclean, "power_loss": args.power_loss,
+        "min_isr": args.min_isr,
+        "symmetry": not args.no_symmetry,
         "transitions": result.transitions, "distinct_states": result.distinct, "depth": result.depth,
         "seconds": round(result.seconds, 2), "complete": result.complete,
         "holds": result.holds, "invariant": result.invariant, "detail": result.detail,
@@ -56,7 +61,8 @@ def _explore(args: argparse.Namespace) -> int:
     else:
         scope = "every reachable state" if result.complete else f"the first {result.distinct} states (--max-states)"
         print(f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
-              f"{args.max_epoch}{', unclean election' if args.unclean else ''}; explored {scope}")
+              f"{args.max_epoch}{', unclean election' if args.unclean else ''}"
+              f"{', power loss' if args.power_loss else ''}, min.insync.replicas={args.min_isr}; explored {scope}")
         print(f"transitions {result.transitions}, distinct states {result.distinct}, depth {result.depth}, "
               f"time {result.seconds:.1f} s")
         if result.holds and not result.complete:
@@ -141,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=2)
     p.add_argument("--max-epoch", type=int, default=3)
     p.add_argument("--unclean", action="store_true", help="unclean.leader.election.enable=true")
+    p.add_argument("--power-loss", action="store_true", help="replicas may lose their unflushed log tail")
+    p.add_argument("--min-isr", type=int, default=1, help="min.insync.replicas for acknowledged writes")
     p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
     p.add_argument("--max-states", type=int, default=None, help="stop after this many distinct states")
     p.add_argument("--states", action="store_true", help="print the state after every step of a trace")

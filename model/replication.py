@@ -62,6 +62,8 @@ class Bounds:
     records: int = 2
     max_epoch: int = 3
     unclean: bool = False  # unclean.leader.election.enable
+    power_loss: bool = False  # may a replica lose its unflushed log tail (Kafka never fsyncs by default)
+    min_isr: int = 1  # min.insync.replicas: acks=all is acknowledged only with this many in the ISR
 
 
 # --- the leader-epoch cache (the same rules as Kafka's LeaderEpochFileCache) ----------------
@@ -136,6 +138,8 @@ class Model:
             yield from self.leader_inc_high_watermark(s, r)
             yield from self.leader_change_isr(s, r)
             yield from self.restart(s, r)
+            if self.bounds.power_loss:
+                yield from self.power_loss(s, r)
 
     # -- controller -------------------------------------------------------------------------
 
@@ -255,6 +259,8 @@ class Model:
         if hw <= lead.hw:
             return
         newly = tuple((o, lead.log[o][0]) for o in range(lead.hw, hw))
+        if len(lead.isr) < self.bounds.min_isr:
+            newly = ()  # the HW moves, but acks=all answers NOT_ENOUGH_REPLICAS_AFTER_APPEND
         committed = tuple(sorted(set(s.committed) | set(newly)))
         yield f"LeaderIncHighWatermark({ldr}, to {hw})", with_replica(s, ldr, lead._replace(hw=hw))._replace(
             committed=committed)
@@ -291,7 +297,31 @@ class Model:
         if rep.leader == NONE:
             return
         for hw in range(rep.hw + 1):
-            yield f"Restart({r}, hw checkpoint {hw})", with_replica(s, r, rep._replace(hw=hw, leader=NONE, isr=()))
+            yield f"Restart({r}, hw checkpoint {hw})", self._rejoin(
+                with_replica(s, r, rep._replace(hw=hw, leader=NONE, isr=())), r)
+
+    @staticmethod
+    def _rejoin(s: State, r: int) -> State:
+        """A broker that registers again is taken out of the ISR by the controller, unless it
+        is the last member (then nobody else could lead: Kafka keeps it, KIP-966's case).
+        It cannot lead an epoch elected before its restart (KIP-380): only a new election
+        can make it leader."""
+        isr = tuple(x for x in s.q_isr if x != r) or s.q_isr
+        rep = s.replicas[r]
+        return with_replica(s, r, rep._replace(epoch=max(rep.epoch, s.q_epoch)))._replace(q_isr=isr)
+
+    def power_loss(self, s: State, r: int):
+        """The machine loses power: with no fsync, any tail of the log may be gone (the
+        epoch cache is a checkpoint, replaced atomically, and is cut to the log on
+        recovery). The process restarts as after a crash."""
+        rep = s.replicas[r]
+        if not rep.log:
+            return
+        for keep in range(len(rep.log)):
+            cut = truncate(rep, keep)
+            for hw in range(cut.hw + 1):
+                yield f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})", self._rejoin(
+                    with_replica(s, r, cut._replace(hw=hw, leader=NONE, isr=())), r)
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -312,6 +342,8 @@ class Model:
                                     f"replicas {a} and {b} hold different logs up to offset {i}, same epoch there"))
                         break
         for r in s.q_isr:
+            if s.replicas[r].leader == NONE:
+                continue  # restarted and not yet back: judged when it leads or follows again
             log = s.replicas[r].log
             missing = [(o, rid) for o, rid in s.committed if o >= len(log) or log[o][0] != rid]
             if missing:
