@@ -141,3 +141,28 @@ def test_pause_delays_but_does_not_reorder_a_process():
     c.run_for(8000)
     assert [v for _, _, v in c.committed(TP)] == [f"v{i}" for i in range(10)]
     assert settle_and_check(c) == []
+
+
+def test_partition_components_follow_the_cut():
+    c = cluster()
+    c.partition([broker_node(0), controller_node(0)], [broker_node(1), broker_node(2)])
+    groups = [g for g in c.network.components() if any(n.startswith("broker") for n in g)]
+    assert {frozenset(g) for g in groups} >= {frozenset({broker_node(0), controller_node(0)}),
+                                              frozenset({broker_node(1), broker_node(2)})}
+    c.heal()
+    assert len(c.network.components()) == 1
+
+
+def test_clean_shutdown_restart_loads_logs_without_scanning_them():
+    c = cluster(min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all"})
+    for i in range(50):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(2000)
+    b = next(x for x in c.broker_ids if x != c.leader(TP))
+    c.shutdown(b)
+    c.restart(broker_node(b))
+    c.run_for(3000)
+    report = c.broker(b).partitions[TP].log.last_recovery
+    assert report.batches_validated == 0 and report.truncations == []  # the recovery point covered it all
+    assert settle_and_check(c) == []

@@ -180,8 +180,16 @@ def test_clean_reopen_loads_without_scanning(disk):
     log.close()
     again = Log.open(disk, DIR, LogConfig(segment_bytes=500), recovery_point=log.recovery_point)
     r = again.last_recovery
-    assert r.segments_recovered == 1 and r.segments_loaded == len(again.segments) - 1
+    assert r.segments_recovered == 0 and r.segments_loaded == len(again.segments) and r.batches_validated == 0
     assert r.truncations == [] and values(again) == values(log)
+
+
+def test_unflushed_tail_after_the_recovery_point_is_still_validated():
+    disk = SimDisk()
+    log = Log.open(disk, DIR, LogConfig(flush_interval_messages=5))
+    fill(log, 12)  # flushed up to 10
+    again = Log.open(disk, DIR, recovery_point=log.recovery_point)
+    assert again.last_recovery.segments_recovered == 1 and again.last_recovery.batches_validated == 12
 
 
 def test_torn_tail_is_cut_and_fsynced_data_survives():

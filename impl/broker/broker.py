@@ -331,16 +331,21 @@ class Broker:
 
     def _complete_delayed(self, p: Partition, now: int, fx: Effects) -> None:
         """Answer every waiting request on `p` whose condition now holds."""
+        reads: dict[int, bytes] = {}  # what a ready fetch read, so it is answered without reading twice
+
         def ready(op) -> bool:
             if isinstance(op, DelayedProduce):
                 return not p.is_leader or p.hw >= op.required_offset
-            return not p.is_leader or len(self._read_for(p, op.request)) >= op.request.min_bytes
+            if not p.is_leader:
+                return True
+            reads[op.id] = self._read_for(p, op.request)
+            return len(reads[op.id]) >= op.request.min_bytes
 
         for op in self.purgatory.pop_where(p.tp, ready):
             if isinstance(op, DelayedProduce):
                 self._answer_produce(p, op, fx)
             else:
-                self._answer_fetch(p, op.src, op.request, fx)
+                self._answer_fetch(p, op.src, op.request, fx, reads.get(op.id))
 
     def _answer_produce(self, p: Partition, op: DelayedProduce, fx: Effects) -> None:
         if not p.is_leader:

@@ -388,7 +388,3 @@ class Producer(ClientBase):
             if b.id == batch_id:
                 del self.open[tp]
                 self._complete(b, "fail", None, ErrorCode.REQUEST_TIMED_OUT)
-
-    @property
-    def idle(self) -> bool:
-        return not (self.inflight or self.open or any(self.queues.values()) or self.unknown)

@@ -285,12 +285,14 @@ class Controller:
         """Orders metadata snapshots, across controllers too: controller epoch first."""
         return (self.epoch or 0) << 32 | self.metadata_version
 
-    def _metadata_request(self, b: int) -> m.UpdateMetadataRequest:
-        states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
+    def _metadata_request(self, b: int, states: tuple[PartitionState, ...] | None = None) -> m.UpdateMetadataRequest:
+        if states is None:
+            states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
         return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, self._version(),
                                        self.store.read().broker_epochs.get(b, -1))
 
     def _send_metadata(self, fx: Effects) -> None:
         self.metadata_version += 1
+        states = tuple(self.partitions[tp] for tp in sorted(self.partitions))  # once, for every broker
         for b in sorted(self.alive):
-            fx.send(m.broker_node(b), self._metadata_request(b), CONTROL_PLANE)
+            fx.send(m.broker_node(b), self._metadata_request(b, states), CONTROL_PLANE)

@@ -241,6 +241,14 @@ class Cluster:
                 self._push(self.now + 1, "deliver", (peer, node, notice))
         self._nemesis("crash", node)
 
+    def shutdown(self, broker: int) -> None:
+        """A clean stop: logs flushed and checkpoints written, as a controlled shutdown does;
+        the restart then loads the logs instead of scanning them."""
+        node = m.broker_node(broker)
+        self.broker(broker).shutdown()
+        self.down.add(node)
+        self._nemesis("shutdown", node)
+
     def restart(self, node: str) -> None:
         if node.startswith("broker-"):
             self._spawn(node, self._new_broker(int(node.split("-")[1])))
@@ -323,10 +331,6 @@ class ProducerHandle:
                           error=error.name if error is not None else None)
 
         c._apply(self.node, self.proc.send(topic, key, value, c._local(self.node), done))
-
-    @property
-    def idle(self) -> bool:
-        return self.proc.idle
 
 
 class ConsumerHandle:

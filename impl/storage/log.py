@@ -118,13 +118,17 @@ class Log:
         first_to_recover = max(0, bisect.bisect_right(bases, recovery_point) - 1)
         recovered: list[LogSegment] = []
         for i, seg in enumerate(segments):
-            if i < first_to_recover:
+            if i <= first_to_recover:
+                # Below the recovery point everything was fsynced: load without validating.
+                # The segment holding the point is validated unless it ends at or below it.
                 try:
                     seg.load()
-                    report.segments_loaded += 1
-                    continue
+                    if i < first_to_recover or seg.next_offset <= recovery_point:
+                        report.segments_loaded += 1
+                        continue
                 except (CorruptIndexError, CorruptRecordError):
-                    report.rebuilt_indexes.append(seg.index.path)
+                    if i < first_to_recover:
+                        report.rebuilt_indexes.append(seg.index.path)
             valid, cut = seg.recover()
             recovered.append(seg)
             report.segments_recovered += 1
