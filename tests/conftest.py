@@ -3,6 +3,7 @@ reproducible and fast; `nightly` runs long randomised campaigns."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -17,3 +18,19 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def hw_from_leader_alone(self):
+    """Mutation: HW := the leader's own log end, ignoring the followers, so acks=all is
+    answered before replication. Several suites must catch it; defined once here."""
+    if self.is_leader and self.log.log_end_offset > self.hw:
+        self.hw = self.log.log_end_offset
+        return True
+    return False
+
+
+@pytest.fixture
+def broken_hw(monkeypatch):
+    from kafkaproof.impl.broker.partition import Partition
+
+    monkeypatch.setattr(Partition, "maybe_advance_hw", hw_from_leader_alone)

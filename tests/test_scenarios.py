@@ -1,7 +1,6 @@
 """Short deterministic runs, each asserting the outcome the seed notes predict."""
 
 import pytest
-from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
@@ -182,16 +181,9 @@ def test_power_loss_of_all_replicas_loses_acked_unfsynced_writes_even_with_acks_
         assert {v.name for v in violations} == {"lost-write"}
 
 
-def test_mutation_hw_equal_to_leader_leo_loses_acks_all_writes(monkeypatch):
+def test_mutation_hw_equal_to_leader_leo_loses_acks_all_writes(broken_hw):
     """Break HW advancement (HW = leader LEO, ignoring followers): acks=all is answered
     before replication, and the crash test above must then find the lost write."""
-    def broken(self):
-        if self.is_leader and self.log.log_end_offset > self.hw:
-            self.hw = self.log.log_end_offset
-            return True
-        return False
-
-    monkeypatch.setattr(Partition, "maybe_advance_hw", broken)
     c = cluster(min_insync_replicas=2)
     p = c.producer("p", {"acks": "all"})
     leader = followers_cut_off(c)

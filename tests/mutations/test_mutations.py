@@ -3,6 +3,7 @@ safe configuration correct must fail under every one of them within its budget; 
 checker or invariant that cannot tell a broken Kafka from a working one proves nothing."""
 
 import pytest
+from conftest import hw_from_leader_alone  # tests/conftest.py: shared with two other suites
 from hypothesis import Phase
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.partition import Partition
@@ -10,14 +11,6 @@ from kafkaproof.impl.broker.producer_state import ProducerStateManager
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.campaign import machine_for, run_campaign
 from kafkaproof.impl.sim.cluster import Cluster
-
-
-def hw_from_leader_alone(self):
-    """HW := the leader's own log end: acks=all answered before any follower has it."""
-    if self.is_leader and self.log.log_end_offset > self.hw:
-        self.hw = self.log.log_end_offset
-        return True
-    return False
 
 
 def follower_never_truncates(self, leader_epoch, leader_end):
