@@ -192,21 +192,31 @@ class Model:
     def reconcile(self, rep: Replica, lead: Replica) -> Replica:
         """OffsetsForLeaderEpoch until the follower's log agrees with the leader's. The
         leader does not change meanwhile, so the exchange is one atomic step here."""
+        *_, last = self.reconcile_steps(rep, lead)
+        return last
+
+    def reconcile_steps(self, rep: Replica, lead: Replica) -> Iterator[Replica]:
+        """The follower after each OffsetsForLeaderEpoch round trip (the implementation
+        truncates once per answer; trace validation checks each cut against these)."""
         while True:
             latest = rep.epochs[-1][0] if rep.epochs else NONE
             e, end = end_offset_for(lead.epochs, latest, len(lead.log))
             if e == NONE:
-                return truncate(rep, rep.hw)  # nothing in common that we know of
+                yield truncate(rep, rep.hw)  # nothing in common that we know of
+                return
             if self.variant == "kip101":
-                return truncate(rep, end)  # KIP-101 alone trusts the answer as it is
+                yield truncate(rep, end)  # KIP-101 alone trusts the answer as it is
+                return
             own_e, own_end = end_offset_for(rep.epochs, e, len(rep.log))
             if own_e == e:
-                return truncate(rep, min(end, own_end))
+                yield truncate(rep, min(end, own_end))
+                return
             # KIP-279: we never had the epoch the leader answered for. Cut to the end of
             # our largest smaller epoch and ask again (AbstractFetcherThread does the same).
             shorter = truncate(rep, own_end)
+            yield shorter
             if shorter == rep:
-                return rep
+                return
             rep = shorter
 
     # -- the data path --------------------------------------------------------------------------
@@ -297,8 +307,14 @@ class Model:
         if rep.leader == NONE:
             return
         for hw in range(rep.hw + 1):
-            yield f"Restart({r}, hw checkpoint {hw})", self._rejoin(
-                with_replica(s, r, rep._replace(hw=hw, leader=NONE, isr=())), r)
+            yield f"Restart({r}, hw checkpoint {hw})", self._rejoin(with_replica(s, r, self.restarted(rep, hw)), r)
+
+    @staticmethod
+    def restarted(rep: Replica, hw: int) -> Replica:
+        """The replica as a restart loads it. Loading cuts epoch entries that start at the
+        log end (Kafka's LogLoader truncates the epoch cache to the log end offset), so an
+        epoch led without a write is forgotten; trace validation found this."""
+        return truncate(rep, len(rep.log))._replace(hw=min(hw, len(rep.log)), leader=NONE, isr=())
 
     @staticmethod
     def _rejoin(s: State, r: int) -> State:
@@ -321,7 +337,7 @@ class Model:
             cut = truncate(rep, keep)
             for hw in range(cut.hw + 1):
                 yield f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})", self._rejoin(
-                    with_replica(s, r, cut._replace(hw=hw, leader=NONE, isr=())), r)
+                    with_replica(s, r, self.restarted(cut, hw)), r)
 
     # -- invariants -----------------------------------------------------------------------------
 

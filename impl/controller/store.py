@@ -38,6 +38,7 @@ class SimMetadataStore:
         self.controller_id = -1
         self.controller_epoch = 0
         self.lease_until = -1
+        self.observers: list[Callable[[ClusterMetadata], None]] = []  # after each commit (trace validation)
 
     def acquire(self, node_id: int, now: int, lease_ms: int) -> int | None:
         """Become or stay the controller; returns the controller epoch, or None."""
@@ -57,4 +58,6 @@ class SimMetadataStore:
         if controller_epoch != self.controller_epoch:
             return False
         change(self.data)
+        for observe in self.observers:
+            observe(self.data)
         return True

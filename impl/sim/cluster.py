@@ -58,6 +58,7 @@ class Cluster:
         self.controller_ids = list(range(controllers))
         self.disks = {b: SimDisk() for b in self.broker_ids}
         self.procs: dict[str, object] = {}
+        self.observers: list[Callable[[str], None]] = []  # called after each process step (trace validation)
         self.down: set[str] = set()
         self.machine_off: set[str] = set()  # down without a kernel to refuse connections
         self.incarnation: dict[str, int] = {}
@@ -141,8 +142,11 @@ class Cluster:
             self._apply(node, proc.handle(src, msg, self._local(node)))
         else:
             _, key, token, inc = payload
-            if inc == self.incarnation[node] and self._timer_tokens.get((node, key)) == token:
-                self._apply(node, proc.on_timer(key, self._local(node)))
+            if inc != self.incarnation[node] or self._timer_tokens.get((node, key)) != token:
+                return True
+            self._apply(node, proc.on_timer(key, self._local(node)))
+        for observe in self.observers:
+            observe(node)
         return True
 
     def run_for(self, ms: int) -> None:
