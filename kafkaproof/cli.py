@@ -36,21 +36,16 @@ def _explore(args: argparse.Namespace) -> int:
     import json
 
     from kafkaproof.model.explore import explore
-    from kafkaproof.model.replication import Bounds, Model, describe
 
-    if not 1 <= args.replicas <= 5 or not 0 <= args.records <= 5 or not 0 <= args.max_epoch <= 6:
-        print("kafkaproof explore: bounds must be 1-5 replicas, 0-5 records, 0-6 epochs", file=sys.stderr)
+    built = _producer_model(args) if args.model == "producer" else _replication_model(args)
+    if isinstance(built, str):
+        print(f"kafkaproof explore: {built}", file=sys.stderr)
         return 2
-    if not 1 <= args.min_isr <= args.replicas:
-        print("kafkaproof explore: --min-isr must be between 1 and --replicas", file=sys.stderr)
-        return 2
-    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr)
-    result = explore(Model(args.variant, bounds), symmetry=not args.no_symmetry, max_states=args.max_states)
+    model, fields, scope_text, invariants = built
+    result = explore(model, symmetry=args.model == "replication" and not args.no_symmetry,
+                     max_states=args.max_states)
     summary = {
-        "variant": args.variant, "replicas": args.replicas, "records": args.records,
-        "max_epoch": args.max_epoch, "unclean": args.unclean, "power_loss": args.power_loss,
-        "min_isr": args.min_isr,
-        "symmetry": not args.no_symmetry,
+        "model": args.model, **fields, "symmetry": args.model == "replication" and not args.no_symmetry,
         "transitions": result.transitions, "distinct_states": result.distinct, "depth": result.depth,
         "seconds": round(result.seconds, 2), "complete": result.complete,
         "holds": result.holds, "invariant": result.invariant, "detail": result.detail,
@@ -60,25 +55,56 @@ def _explore(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         scope = "every reachable state" if result.complete else f"the first {result.distinct} states (--max-states)"
-        print(f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
-              f"{args.max_epoch}{', unclean election' if args.unclean else ''}"
-              f"{', power loss' if args.power_loss else ''}, min.insync.replicas={args.min_isr}; explored {scope}")
+        print(f"{scope_text}; explored {scope}")
         print(f"transitions {result.transitions}, distinct states {result.distinct}, depth {result.depth}, "
               f"time {result.seconds:.1f} s")
         if result.holds and not result.complete:
             print("no violation in the states explored, but the search was cut: nothing is proved")
         elif result.holds:
-            print("every invariant holds (TypeOk, ReplicaLogConsistency, StrongIsr, LeaderCompleteness)")
+            print(f"every invariant holds ({', '.join(invariants)})")
         else:
             print(f"VIOLATED {result.invariant}: {result.detail}")
             print(f"shortest trace, {len(result.trace) - 1} steps:")
             for i, (action, state) in enumerate(result.trace):
                 print(f"{i:3d}. {action}")
                 if args.states or i == len(result.trace) - 1:
-                    print("     " + describe(state).replace("\n", "\n     "))
+                    print("     " + model.describe(state).replace("\n", "\n     "))
     if not result.holds:
         return 1
     return 0 if result.complete else 3  # 3: unknown, like `verify`'s UNKNOWN
+
+
+def _replication_model(args: argparse.Namespace):
+    from kafkaproof.model.replication import Bounds, Model
+
+    if not 1 <= args.replicas <= 5 or not 0 <= args.records <= 5 or not 0 <= args.max_epoch <= 6:
+        return "bounds must be 1-5 replicas, 0-5 records, 0-6 epochs"
+    if not 1 <= args.min_isr <= args.replicas:
+        return "--min-isr must be between 1 and --replicas"
+    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr)
+    fields = {"variant": args.variant, "replicas": args.replicas, "records": args.records,
+              "max_epoch": args.max_epoch, "unclean": args.unclean, "power_loss": args.power_loss,
+              "min_isr": args.min_isr}
+    text = (f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
+            f"{args.max_epoch}{', unclean election' if args.unclean else ''}"
+            f"{', power loss' if args.power_loss else ''}, min.insync.replicas={args.min_isr}")
+    return Model(args.variant, bounds), fields, text, ("TypeOk", "ReplicaLogConsistency", "StrongIsr",
+                                                       "LeaderCompleteness")
+
+
+def _producer_model(args: argparse.Namespace):
+    from kafkaproof.model.producer import ProducerBounds, ProducerModel
+
+    if not 0 <= args.records <= 5 or not 1 <= args.max_in_flight <= 10 or not 0 <= args.retries <= 5:
+        return "bounds must be 0-5 records, 1-10 requests in flight, 0-5 retries"
+    bounds = ProducerBounds(args.records, args.idempotence == "true", args.max_in_flight, args.retries)
+    try:
+        model = ProducerModel(bounds)
+    except ValueError as exc:
+        return str(exc)
+    fields = {"variant": model.variant, "records": args.records, "enable_idempotence": bounds.idempotence,
+              "max_in_flight": args.max_in_flight, "retries": args.retries}
+    return model, fields, f"{model.variant}: {args.records} records", ("NoDuplicates", "SendOrder")
 
 
 def _guarantees(args: argparse.Namespace) -> int:
@@ -140,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", action="store_true", help="print every record too")
     p.set_defaults(func=_dump_log)
 
-    p = sub.add_parser("explore", help="explore every state of the replication model within bounds")
+    p = sub.add_parser("explore", help="explore every state of a model (replication or producer) within bounds")
+    p.add_argument("--model", choices=["replication", "producer"], default="replication",
+                   help="replication: leaders, ISR, HW, truncation; producer: retries, in-flight requests, "
+                        "idempotence")
     p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320"], default="kip320",
                    help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (today)")
     p.add_argument("--replicas", type=int, default=3)
@@ -149,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unclean", action="store_true", help="unclean.leader.election.enable=true")
     p.add_argument("--power-loss", action="store_true", help="replicas may lose their unflushed log tail")
     p.add_argument("--min-isr", type=int, default=1, help="min.insync.replicas for acknowledged writes")
+    p.add_argument("--idempotence", choices=["true", "false"], default="true",
+                   help="producer model: enable.idempotence")
+    p.add_argument("--max-in-flight", type=int, default=5,
+                   help="producer model: max.in.flight.requests.per.connection")
+    p.add_argument("--retries", type=int, default=2, help="producer model: retries the search may spend")
     p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
     p.add_argument("--max-states", type=int, default=None, help="stop after this many distinct states")
     p.add_argument("--states", action="store_true", help="print the state after every step of a trace")

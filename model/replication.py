@@ -339,6 +339,10 @@ class Model:
                 yield f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})", self._rejoin(
                     with_replica(s, r, self.restarted(cut, hw)), r)
 
+    @staticmethod
+    def describe(s: State) -> str:
+        return describe(s)
+
     # -- invariants -----------------------------------------------------------------------------
 
     def invariants(self, s: State) -> list[tuple[str, str]]:

@@ -113,3 +113,66 @@ def test_explore_cli_exit_codes_and_json():
     assert cut.returncode == 3 and "nothing is proved" in cut.stdout
     assert run("--replicas", "9").returncode == 2
     assert run("--variant", "kip999").returncode == 2
+
+
+# -- the producer model: retries, in-flight requests, idempotence ---------------------------
+
+from kafkaproof.model.producer import ProducerBounds, ProducerModel  # noqa: E402
+
+
+class OrderOnly(ProducerModel):
+    """Judge only SendOrder, so the search looks past the (shorter) duplicate."""
+
+    def invariants(self, s):
+        return [bad for bad in super().invariants(s) if bad[0] == "SendOrder"]
+
+
+def test_retries_without_idempotence_duplicate_after_a_lost_answer():
+    result = explore(ProducerModel(ProducerBounds(records=2, idempotence=False, max_in_flight=1, retries=1)))
+    assert result.invariant == "NoDuplicates"
+    assert [a for a, _ in result.trace] == ["Init", "Send(record 0)", "BrokerAppends(record 0), answer lost",
+                                            "ProducerRetries(record 0)", "BrokerAppends(record 0)"]
+
+
+def test_two_requests_in_flight_without_idempotence_reorder_on_a_retry():
+    result = explore(OrderOnly(ProducerBounds(records=2, idempotence=False, max_in_flight=2, retries=1)))
+    assert result.invariant == "SendOrder" and "[1, 0]" in result.detail
+
+
+def test_one_request_in_flight_keeps_order_even_without_idempotence():
+    result = explore(OrderOnly(ProducerBounds(records=3, idempotence=False, max_in_flight=1, retries=2)))
+    assert result.holds and result.complete and result.distinct > 20
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 5])
+def test_idempotence_keeps_order_and_removes_duplicates_up_to_five_in_flight(in_flight):
+    result = explore(ProducerModel(ProducerBounds(records=4, idempotence=True, max_in_flight=in_flight, retries=3)))
+    assert result.holds and result.complete and result.distinct > 100
+
+
+def test_idempotence_without_dedupe_is_caught():
+    """Mutation: the broker appends a sequence it already has."""
+    class NoDedupe(ProducerModel):
+        def broker_handle(self, s):
+            for action, nxt in super().broker_handle(s):
+                if action.startswith("BrokerDeduplicates"):
+                    action, nxt = action.replace("Deduplicates", "Appends"), nxt._replace(log=nxt.log + (s.wire[0][0],))
+                yield action, nxt
+
+    result = explore(NoDedupe(ProducerBounds(records=2, idempotence=True, max_in_flight=1, retries=1)))
+    assert result.invariant == "NoDuplicates"
+
+
+def test_idempotence_with_six_in_flight_is_refused_as_kafka_refuses_it():
+    with pytest.raises(ValueError, match="<= 5"):
+        ProducerModel(ProducerBounds(idempotence=True, max_in_flight=6))
+
+
+def test_cli_explores_the_producer_model():
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "explore", "--model", "producer", "--idempotence",
+                          "false", "--max-in-flight", "1", "--json"], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["invariant"] == "NoDuplicates"
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "explore", "--model", "producer"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "every invariant holds (NoDuplicates, SendOrder)" in out.stdout

@@ -1,0 +1,5 @@
+"""`python -m kafkaproof ...` is the `kafkaproof` command."""
+
+from kafkaproof.cli import main
+
+raise SystemExit(main())
