@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purgatory
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, GroupCoordinator
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
@@ -54,6 +55,7 @@ class Broker:
         self.partitions: dict[TopicPartition, Partition] = {}
         self.fetchers: dict[TopicPartition, FetcherState] = {}
         self.purgatory = Purgatory()
+        self.groups = GroupCoordinator(broker_id, config, self._complete_delayed)
         self.broker_epoch = -1
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
@@ -110,6 +112,8 @@ class Broker:
                 f.inflight = None
                 self._inflight.pop(corr, None)
                 self._fetch_next(tp, now, fx)
+        elif kind.startswith("group-"):
+            self.groups.on_timer(key, now, fx)
         elif kind == "fetch-backoff":
             f = self.fetchers.get(key[1])
             if f is not None and f.inflight is None:
@@ -192,9 +196,12 @@ class Broker:
             elif st.leader == self.id:
                 self.fetchers.pop(st.tp, None)
                 p.make_leader(st, now)
+                if st.tp.topic == OFFSETS_TOPIC:
+                    self.groups.become_leader(p, now, fx)
                 self._complete_delayed(p, now, fx)
             else:
                 self._fail_delayed_produce(p, fx)
+                self.groups.resign(st.tp, fx)
                 p.make_follower(st)
                 self.fetchers[st.tp] = FetcherState("fetching" if self.config.legacy_truncate_to_hw else "truncating")
                 if st.leader != m.NO_LEADER:
@@ -207,6 +214,7 @@ class Broker:
                 p = self.partitions.get(tp)
                 if p is not None:
                     self._fail_delayed_produce(p, fx)
+                    self.groups.resign(tp, fx)
                     p.leader = m.NO_LEADER
 
     def _open_partition(self, tp: TopicPartition, now: int) -> Partition:
@@ -346,6 +354,8 @@ class Broker:
                 self._answer_produce(p, op, fx)
             else:
                 self._answer_fetch(p, op.src, op.request, fx, reads.get(op.id))
+        if p.tp.topic == OFFSETS_TOPIC:
+            self.groups.on_hw(p, now, fx)
 
     def _answer_produce(self, p: Partition, op: DelayedProduce, fx: Effects) -> None:
         if not p.is_leader:
@@ -374,6 +384,29 @@ class Broker:
             self._answer_produce(p, op, fx)
         else:
             self._answer_fetch(p, op.src, op.request, fx)
+
+    # -- consumer groups: the coordinator (impl/coordinator/group.py) ---------------------
+
+    def _on_FindCoordinatorRequest(self, src, req: m.FindCoordinatorRequest, now, fx) -> None:
+        self.groups.find_coordinator(src, req, self.metadata, fx)
+
+    def _on_JoinGroupRequest(self, src, req: m.JoinGroupRequest, now, fx) -> None:
+        self.groups.join(src, req, now, fx)
+
+    def _on_SyncGroupRequest(self, src, req: m.SyncGroupRequest, now, fx) -> None:
+        self.groups.sync(src, req, now, fx)
+
+    def _on_HeartbeatRequest(self, src, req: m.HeartbeatRequest, now, fx) -> None:
+        self.groups.heartbeat(src, req, now, fx)
+
+    def _on_LeaveGroupRequest(self, src, req: m.LeaveGroupRequest, now, fx) -> None:
+        self.groups.leave(src, req, now, fx)
+
+    def _on_OffsetCommitRequest(self, src, req: m.OffsetCommitRequest, now, fx) -> None:
+        self.groups.commit(src, req, now, fx)
+
+    def _on_OffsetFetchRequest(self, src, req: m.OffsetFetchRequest, now, fx) -> None:
+        self.groups.fetch_offsets(src, req, fx)
 
     # -- data plane: other requests -------------------------------------------------------
 

@@ -23,6 +23,16 @@ BROKER_KEYS = LOG_KEYS + (
     Key("replica.high.watermark.checkpoint.interval.ms", "long", 5000, "HW checkpoint period.", at_least(1)),
     Key("broker.heartbeat.interval.ms", "int", 2000, "Broker to controller heartbeats.", at_least(1)),
     Key("broker.session.timeout.ms", "int", 9000, "A broker silent this long is fenced.", at_least(1)),
+    Key("offsets.topic.num.partitions", "int", 50, "Partitions of __consumer_offsets.", at_least(1)),
+    Key("offsets.topic.replication.factor", "int", 3, "Replicas of __consumer_offsets.", at_least(1)),
+    Key("offsets.commit.timeout.ms", "int", 5000, "An offset commit waits this long for replication.",
+        at_least(1)),
+    Key("group.initial.rebalance.delay.ms", "int", 3000, "Wait for more members before a new group's first"
+        " rebalance.", at_least(0)),
+    Key("group.min.session.timeout.ms", "int", 6000, "Smallest session.timeout.ms a member may ask for.",
+        at_least(0)),
+    Key("group.max.session.timeout.ms", "int", 1_800_000, "Largest session.timeout.ms a member may ask for.",
+        at_least(0)),
     Key("legacy.truncate.to.high.watermark", "bool", False,
         "Pre-KIP-101: a new follower truncates to its high watermark."),
     Key("legacy.kip101.without.kip279", "bool", False,
@@ -47,6 +57,12 @@ class BrokerConfig:
     hw_checkpoint_interval_ms: int = 5000
     heartbeat_interval_ms: int = 2000
     session_timeout_ms: int = 9000
+    offsets_topic_partitions: int = 50
+    offsets_topic_replication_factor: int = 3
+    offsets_commit_timeout_ms: int = 5000
+    group_initial_rebalance_delay_ms: int = 3000
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
@@ -69,6 +85,12 @@ class BrokerConfig:
             hw_checkpoint_interval_ms=v["replica.high.watermark.checkpoint.interval.ms"],
             heartbeat_interval_ms=v["broker.heartbeat.interval.ms"],
             session_timeout_ms=v["broker.session.timeout.ms"],
+            offsets_topic_partitions=v["offsets.topic.num.partitions"],
+            offsets_topic_replication_factor=v["offsets.topic.replication.factor"],
+            offsets_commit_timeout_ms=v["offsets.commit.timeout.ms"],
+            group_initial_rebalance_delay_ms=v["group.initial.rebalance.delay.ms"],
+            group_min_session_timeout_ms=v["group.min.session.timeout.ms"],
+            group_max_session_timeout_ms=v["group.max.session.timeout.ms"],
             legacy_truncate_to_hw=v["legacy.truncate.to.high.watermark"],
             legacy_kip101_without_kip279=v["legacy.kip101.without.kip279"],
             legacy_no_fetch_epoch_fencing=v["legacy.no.fetch.epoch.fencing"],

@@ -12,6 +12,15 @@ def _acks(v: str) -> str | None:
     return None if v in ("all", "-1", "0", "1") else "must be one of all, -1, 0, 1"
 
 
+def _strategies(v: list[str]) -> str | None:
+    from kafkaproof.impl.client.assignors import ASSIGNORS
+
+    bad = [x for x in v if x not in ASSIGNORS]
+    if not v or bad:
+        return f"must list assignors among {', '.join(ASSIGNORS)}" + (f" (not {', '.join(bad)})" if bad else "")
+    return None
+
+
 PRODUCER_KEYS = (
     Key("acks", "string", "all", "Replicas that must have a write before it is acknowledged.", _acks),
     Key("retries", "int", INT_MAX, "Resends of a failed batch.", at_least(0)),
@@ -30,8 +39,8 @@ PRODUCER_KEYS = (
 )
 
 CONSUMER_KEYS = (
-    Key("group.id", "string", None, "Consumer group (groups arrive with their own issue)."),
-    Key("enable.auto.commit", "bool", True, "Commit offsets in the background."),
+    Key("group.id", "string", None, "Consumer group; without one, no subscribe and no commits."),
+    Key("enable.auto.commit", "bool", True, "Commit the positions of returned records at poll, periodically."),
     Key("auto.commit.interval.ms", "int", 5000, "Auto-commit period.", at_least(0)),
     Key("auto.offset.reset", "string", "latest", "Where to start without a valid position.",
         one_of("earliest", "latest", "none")),
@@ -43,6 +52,14 @@ CONSUMER_KEYS = (
     Key("request.timeout.ms", "int", 30_000, "A request unanswered this long failed.", at_least(1)),
     Key("retry.backoff.ms", "int", 100, "Pause before a retry.", at_least(0)),
     Key("max.poll.records", "int", 500, "Records returned by one poll.", at_least(1)),
+    Key("session.timeout.ms", "int", 45_000, "The coordinator drops a member silent this long.", at_least(1)),
+    Key("heartbeat.interval.ms", "int", 3000, "Heartbeats to the group coordinator.", at_least(1)),
+    Key("max.poll.interval.ms", "int", 300_000, "A member that does not poll this long leaves its group.",
+        at_least(1)),
+    Key("partition.assignment.strategy", "list", ["range", "cooperative-sticky"],
+        "Assignors, preferred first: range, roundrobin, sticky, cooperative-sticky.", _strategies),
+    Key("metadata.max.age.ms", "int", 300_000, "Refresh metadata (new topics, partitions) this often.",
+        at_least(0)),
     Key("client.id", "string", "", "A name for logs."),
 )
 
@@ -96,10 +113,21 @@ class ConsumerConfig:
     retry_backoff_ms: int = 100
     max_poll_records: int = 500
     isolation_level: str = "read_uncommitted"
+    group_id: str | None = None
+    enable_auto_commit: bool = False  # Kafka: true by default, but only with a group.id
+    auto_commit_interval_ms: int = 5000
+    session_timeout_ms: int = 45_000
+    heartbeat_interval_ms: int = 3000
+    max_poll_interval_ms: int = 300_000
+    assignment_strategy: tuple[str, ...] = ("range", "cooperative-sticky")
+    metadata_max_age_ms: int = 300_000
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> ConsumerConfig:
         v = resolve(CONSUMER_KEYS, raw, "consumer")
         return cls(v["auto.offset.reset"], v["fetch.min.bytes"], v["fetch.max.wait.ms"],
                    v["max.partition.fetch.bytes"], v["request.timeout.ms"], v["retry.backoff.ms"],
-                   v["max.poll.records"], v["isolation.level"])
+                   v["max.poll.records"], v["isolation.level"], v["group.id"] or None,
+                   v["enable.auto.commit"] and bool(v["group.id"]), v["auto.commit.interval.ms"],
+                   v["session.timeout.ms"], v["heartbeat.interval.ms"], v["max.poll.interval.ms"],
+                   tuple(v["partition.assignment.strategy"]), v["metadata.max.age.ms"])

@@ -1,9 +1,11 @@
-"""The consumer as a sans-IO state machine: manual assignment, poll, position, seek.
+"""The consumer as a sans-IO state machine: assign or subscribe, poll, seek, commit.
 
 It fetches each assigned partition from its leader (followers never serve reads),
 carrying the leader epoch it knows (KIP-320) so a stale leader cannot serve it.
-Its position only moves forward unless the application seeks. Groups and offset
-commits arrive with the consumer-groups issue; `assign` is the seam they will use.
+Its position only moves forward unless the application seeks. With a group.id it can
+`subscribe` (topics or a pattern) and let its group assign partitions
+(impl/client/membership.py), and commit offsets: the committed offset of a partition
+is the *next* one to read, i.e. the position after the records poll has returned.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from kafkaproof.impl.client.base import ClientBase
 from kafkaproof.impl.client.config import ConsumerConfig
+from kafkaproof.impl.client.membership import CommitCallback, GroupMembership, RebalanceListener
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
@@ -24,6 +27,7 @@ class FetchPosition:
     offset: int | None = None  # None until reset by auto.offset.reset
     inflight: int | None = None  # correlation id of the outstanding fetch or list-offsets
     retry_at: int = 0
+    ready: bool = True  # False while the group's committed offset is being fetched
 
 
 class Consumer(ClientBase):
@@ -36,13 +40,81 @@ class Consumer(ClientBase):
         self.errors: list[tuple[TopicPartition, ErrorCode]] = []
         self._requests: dict[int, tuple[str, TopicPartition | None, int]] = {}  # corr -> (kind, tp, offset)
         self._request_node: dict[int, str] = {}
+        self.partition_counts: dict[str, int] = {}  # from metadata
+        self.consumed: dict[TopicPartition, int] = {}  # position after the records poll returned
+        self.group = GroupMembership(self, config.group_id) if config.group_id else None
+        self._next_auto_commit = 0
+        self._now = 0
+        self._fx: Effects | None = None  # effects of the call in progress (for listeners' commits)
 
     # -- application API ------------------------------------------------------------------
 
     def assign(self, tps: list[TopicPartition], now: int) -> list:
-        self.assignment = {tp: self.assignment.get(tp, FetchPosition()) for tp in tps}
+        self.set_assignment(tps, from_group=False)
         fx = Effects()
         self._request_metadata(now, fx)
+        return fx.items
+
+    def subscribe(self, now: int, topics: list[str] | None = None, pattern: str | None = None,
+                  listener: RebalanceListener | None = None) -> list:
+        if self.group is None:
+            raise ValueError("subscribe needs a group.id (InvalidGroupIdException in Kafka)")
+        self.group.subscribe(topics, pattern, listener)
+        fx = Effects()
+        self._request_metadata(now, fx)
+        fx.timer(("metadata-refresh",), now + self.config.metadata_max_age_ms)
+        fx.timer(("heartbeat",), now + self.config.heartbeat_interval_ms)
+        return fx.items
+
+    def set_assignment(self, tps: list[TopicPartition], from_group: bool) -> None:
+        """Keep the positions of partitions we keep; new ones start from the group's
+        committed offset (from_group) or auto.offset.reset."""
+        self.assignment = {tp: self.assignment.get(tp) or FetchPosition(ready=not from_group) for tp in tps}
+        self.buffer = [(tp, r) for tp, r in self.buffer if tp in self.assignment]
+        self.consumed = {tp: o for tp, o in self.consumed.items() if tp in self.assignment}
+
+    def committed_positions(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            pos = self.assignment.get(tp)
+            if pos is None or pos.ready:
+                continue
+            pos.ready = True
+            if offset >= 0:
+                pos.offset = offset
+                self.consumed[tp] = offset
+            elif self.config.auto_offset_reset == "none":
+                self.errors.append((tp, ErrorCode.OFFSET_OUT_OF_RANGE))  # NoOffsetForPartitionException
+                pos.ready = False
+
+    def commit(self, now: int, callback: CommitCallback, offsets: dict[TopicPartition, int] | None = None,
+               sync: bool = True) -> list:
+        """commitSync (sync: retried until it succeeds or fails for good) or commitAsync.
+        Without offsets: the positions after everything poll has returned."""
+        if self.group is None:
+            raise ValueError("commit needs a group.id")
+        fx = Effects()
+        self.group.commit(dict(self.consumed) if offsets is None else offsets, callback, sync, now, fx)
+        return fx.items
+
+    def auto_commit(self, force: bool = False) -> None:
+        """enable.auto.commit: at poll, every auto.commit.interval.ms, commit the positions of
+        the records earlier polls returned (asynchronously); and before a rebalance."""
+        if not self.config.enable_auto_commit or self.group is None or self._fx is None or not self.consumed:
+            return
+        if force or self._now >= self._next_auto_commit:
+            self._next_auto_commit = self._now + self.config.auto_commit_interval_ms
+            self.group.commit(dict(self.consumed), self.on_auto_commit, False, self._now, self._fx)
+
+    def on_auto_commit(self, error: ErrorCode, offsets: dict[TopicPartition, int]) -> None:
+        """Replaced by the simulator to record auto commits in the history."""
+
+    def close(self, now: int) -> list:
+        fx = Effects()
+        self._now, self._fx = now, fx
+        self.auto_commit(force=True)
+        if self.group is not None:
+            self.group.leave(now, fx)
+        self._fx = None
         return fx.items
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
@@ -53,10 +125,19 @@ class Consumer(ClientBase):
         return self.assignment[tp].offset
 
     def poll(self, now: int) -> tuple[list[tuple[TopicPartition, Record]], list]:
-        """Records fetched so far (at most max.poll.records); starts fetches as needed."""
+        """Records fetched so far (at most max.poll.records); starts fetches as needed.
+        With a group: first the group's work (join, sync, revoke) and the auto commit of
+        what earlier polls returned, as Kafka's poll does."""
         fx = Effects()
+        self._now, self._fx = now, fx
+        if self.group is not None:
+            self.auto_commit()
+            self.group.poll(now, fx)
         self._fetch_all(now, fx)
         out, self.buffer = self.buffer[: self.config.max_poll_records], self.buffer[self.config.max_poll_records :]
+        for tp, r in out:
+            self.consumed[tp] = max(self.consumed.get(tp, 0), r.offset + 1)
+        self._fx = None
         return out, fx.items
 
     # -- requests -------------------------------------------------------------------------
@@ -67,13 +148,16 @@ class Consumer(ClientBase):
         corr = self._next_corr()
         node = self._next_bootstrap()
         self._requests[corr] = ("metadata", None, 0)
-        fx.send(node, m.MetadataRequest(corr, tuple(sorted({tp.topic for tp in self.assignment}))))
+        topics: tuple[str, ...] | None = tuple(sorted({tp.topic for tp in self.assignment}))
+        if self.group is not None and self.group.subscribed:
+            topics = None if self.group.pattern is not None else tuple(sorted(set(topics) | set(self.group.topics)))
+        fx.send(node, m.MetadataRequest(corr, topics))
         fx.timer(("timeout", corr), now + self.config.request_timeout_ms)
 
     def _fetch_all(self, now: int, fx: Effects) -> None:
         for tp in sorted(self.assignment):
             pos = self.assignment[tp]
-            if pos.inflight is not None or pos.retry_at > now:
+            if pos.inflight is not None or pos.retry_at > now or not pos.ready:
                 continue
             leader, epoch = self.leaders.get(tp, (m.NO_LEADER, -1))
             if leader == m.NO_LEADER:
@@ -102,14 +186,26 @@ class Consumer(ClientBase):
             for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
                 fx.items += self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
             return fx.items
-        self._request_node.pop(getattr(msg, "correlation_id", -1), None)
-        req = self._requests.pop(getattr(msg, "correlation_id", -1), None)
+        corr = getattr(msg, "correlation_id", -1)
+        self._request_node.pop(corr, None)
+        if self.group is not None and corr in self.group.requests:
+            self._now, self._fx = now, fx
+            self.group.handle(corr, msg, now, fx)
+            self._fx = None
+            return fx.items
+        req = self._requests.pop(corr, None)
         if req is None:
             return fx.items
         kind, tp, offset = req
         if isinstance(msg, m.MetadataResponse):
+            counts: dict[str, int] = {}
             for pm in msg.partitions:
                 self.leaders[pm.tp] = (pm.leader, pm.leader_epoch)
+                counts[pm.tp.topic] = max(counts.get(pm.tp.topic, 0), pm.tp.partition + 1)
+            known = {} if self._wants_all() else dict(self.partition_counts)
+            self.partition_counts = {t: n for t, n in {**known, **counts}.items() if t not in msg.unknown_topics}
+            if self.group is not None:
+                self.group.on_metadata()
             return fx.items
         pos = self.assignment.get(tp)
         if pos is None or pos.inflight != msg.correlation_id:
@@ -146,9 +242,28 @@ class Consumer(ClientBase):
             self._request_metadata(now, fx)
         pos.retry_at = now + self.config.retry_backoff_ms
 
+    def _wants_all(self) -> bool:
+        return self.group is not None and self.group.pattern is not None
+
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        if key[0] == "timeout":
+        self._now, self._fx = now, fx
+        try:
+            self._on_timer(key, now, fx)
+        finally:
+            self._fx = None
+        return fx.items
+
+    def _on_timer(self, key: tuple, now: int, fx: Effects) -> None:
+        if key[0] == "heartbeat" and self.group is not None:
+            self.group.heartbeat(now, fx)
+        elif key[0] == "metadata-refresh":
+            self._request_metadata(now, fx)
+            fx.timer(key, now + self.config.metadata_max_age_ms)
+        elif key[0] == "timeout" and self.group is not None and key[1] in self.group.requests:
+            self._request_node.pop(key[1], None)
+            self.group.timeout(key[1], now, fx)
+        elif key[0] == "timeout":
             self._request_node.pop(key[1], None)
             req = self._requests.pop(key[1], None)
             if req is not None and req[1] is not None:
@@ -156,4 +271,3 @@ class Consumer(ClientBase):
                 if pos is not None and pos.inflight == key[1]:
                     pos.inflight = None
                     self._on_error(req[1], pos, ErrorCode.NETWORK_EXCEPTION, now, fx)
-        return fx.items

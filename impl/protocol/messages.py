@@ -145,6 +145,119 @@ class InitProducerIdResponse:
     producer_epoch: int = -1
 
 
+# --- consumer groups (the group coordinator lives in the broker) -----------------------------
+
+
+@dataclass(frozen=True)
+class FindCoordinatorRequest:
+    correlation_id: int
+    key: str  # the group.id
+
+
+@dataclass(frozen=True)
+class FindCoordinatorResponse:
+    correlation_id: int
+    error: ErrorCode
+    node_id: int = -1
+
+
+@dataclass(frozen=True)
+class JoinGroupRequest:
+    correlation_id: int
+    group_id: str
+    member_id: str  # "" on a first join: the coordinator names the member
+    session_timeout_ms: int
+    rebalance_timeout_ms: int  # the member's max.poll.interval.ms
+    protocols: tuple[str, ...]  # assignors the member supports, preferred first
+    subscription: tuple[str, ...]  # topics
+    owned: tuple[TopicPartition, ...] = ()  # what it holds now (cooperative rebalancing)
+    group_instance_id: str | None = None  # static membership (KIP-345)
+
+
+@dataclass(frozen=True)
+class JoinGroupResponse:
+    correlation_id: int
+    error: ErrorCode
+    generation: int = -1
+    protocol: str = ""
+    leader: str = ""
+    member_id: str = ""
+    # for the leader only: every member's (member id, subscribed topics, owned partitions)
+    members: tuple[tuple[str, tuple[str, ...], tuple[TopicPartition, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncGroupRequest:
+    correlation_id: int
+    group_id: str
+    generation: int
+    member_id: str
+    assignments: tuple[tuple[str, tuple[TopicPartition, ...]], ...] = ()  # from the leader only
+
+
+@dataclass(frozen=True)
+class SyncGroupResponse:
+    correlation_id: int
+    error: ErrorCode
+    assignment: tuple[TopicPartition, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeartbeatRequest:
+    correlation_id: int
+    group_id: str
+    generation: int
+    member_id: str
+
+
+@dataclass(frozen=True)
+class HeartbeatResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class LeaveGroupRequest:
+    correlation_id: int
+    group_id: str
+    member_id: str
+
+
+@dataclass(frozen=True)
+class LeaveGroupResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class OffsetCommitRequest:
+    correlation_id: int
+    group_id: str
+    generation: int  # -1 with member "" for a consumer outside any group generation
+    member_id: str
+    offsets: tuple[tuple[TopicPartition, int], ...]  # the next offset to read, per partition
+
+
+@dataclass(frozen=True)
+class OffsetCommitResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class OffsetFetchRequest:
+    correlation_id: int
+    group_id: str
+    tps: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True)
+class OffsetFetchResponse:
+    correlation_id: int
+    error: ErrorCode
+    offsets: tuple[tuple[TopicPartition, int], ...] = ()  # -1: nothing committed
+
+
 # --- control plane ------------------------------------------------------------------------
 
 

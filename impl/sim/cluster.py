@@ -27,6 +27,7 @@ from kafkaproof.impl.client.producer import Producer
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import SimMetadataStore
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
@@ -219,7 +220,17 @@ class Cluster:
 
     def consumer(self, name: str, props: Mapping[str, str] | None = None, process: str | None = None) -> ConsumerHandle:
         node, proc = self._client(f"consumer-{name}", Consumer, ConsumerConfig, props)
+        if proc.group is not None:
+            self._ensure_offsets_topic()
         return ConsumerHandle(self, node, proc, process or node)
+
+    def _ensure_offsets_topic(self) -> None:
+        """Kafka creates __consumer_offsets on the first FindCoordinator; so does the cluster
+        when the first consumer with a group.id appears."""
+        controller = self.active_controller()
+        if controller is not None and not any(tp.topic == OFFSETS_TOPIC for tp in controller.partitions):
+            self.create_topic(OFFSETS_TOPIC, self.config.offsets_topic_partitions,
+                              min(self.config.offsets_topic_replication_factor, len(self.broker_ids)))
 
     def _client(self, node: str, cls, config_cls, props) -> tuple[str, object]:
         proc = cls(node, config_cls.from_properties(props or {}), self._bootstrap(), random.Random(self.rng.random()))
@@ -338,8 +349,69 @@ class ProducerHandle:
 
 
 class ConsumerHandle:
+    """What an application holds. Group events (assigned / revoked / lost, with the
+    generation) and commits (with their offsets) go into the history, for the group checkers."""
+
     def __init__(self, cluster: Cluster, node: str, proc: Consumer, process: str) -> None:
         self.cluster, self.node, self.proc, self.process = cluster, node, proc, process
+        proc.on_auto_commit = lambda error, offsets: self._commit_done("auto", error, offsets)
+        self.listener = None
+
+    def _record(self, type: str, f: str, tps_offsets, value: str | None = None, error: str | None = None) -> None:
+        c = self.cluster
+        c.history.add(c.now, self.process, type, f, value=value, error=error, records=tuple(
+            (tp.topic, tp.partition, offset, None, None) for tp, offset in tps_offsets))
+
+    def subscribe(self, topics: list[str] | None = None, pattern: str | None = None, listener=None) -> None:
+        self.listener = listener
+        c = self.cluster
+        c._apply(self.node, self.proc.subscribe(c._local(self.node), topics, pattern, self))
+
+    # The consumer calls these (as Kafka's ConsumerRebalanceListener); they record and pass on.
+    def on_partitions_revoked(self, tps: list[TopicPartition]) -> None:
+        self._group_event("revoked", tps, "on_partitions_revoked")
+
+    def on_partitions_assigned(self, tps: list[TopicPartition]) -> None:
+        self._group_event("assigned", tps, "on_partitions_assigned")
+
+    def on_partitions_lost(self, tps: list[TopicPartition]) -> None:
+        self._group_event("lost", tps, "on_partitions_lost")
+
+    def _group_event(self, f: str, tps: list[TopicPartition], callback: str) -> None:
+        group = self.proc.group
+        self._record(OK, f, [(tp, -1) for tp in tps], value=f"{group.generation} {group.member_id}")
+        if f == "assigned":  # the whole assignment of this generation, for the exclusivity checker
+            self._record(OK, "owns", [(tp, -1) for tp in group.owned], value=f"{group.generation} {group.member_id}")
+        if self.listener is not None and hasattr(self.listener, callback):
+            getattr(self.listener, callback)(tps)
+
+    def commit(self, sync: bool = True, offsets: dict[TopicPartition, int] | None = None,
+               on_done: Callable[[ErrorCode], None] | None = None) -> None:
+        """commitSync / commitAsync of the positions after what poll returned (or `offsets`)."""
+        c = self.cluster
+        what = dict(self.proc.consumed) if offsets is None else offsets
+        kind = "sync" if sync else "async"
+        self._record(INVOKE, "commit", sorted(what.items()), value=kind)
+
+        def done(error: ErrorCode, committed: dict[TopicPartition, int]) -> None:
+            self._commit_done(kind, error, committed, invoked=True)
+            if on_done is not None:
+                on_done(error)
+
+        c._apply(self.node, self.proc.commit(c._local(self.node), done, what, sync))
+
+    def _commit_done(self, kind: str, error: ErrorCode, offsets: dict[TopicPartition, int],
+                     invoked: bool = False) -> None:
+        group = self.proc.group
+        if not invoked:
+            self._record(INVOKE, "commit", sorted(offsets.items()), value=kind)
+        self._record(OK if error == ErrorCode.NONE else FAIL, "commit", sorted(offsets.items()),
+                     value=f"{kind} {group.generation if group else -1}",
+                     error=None if error == ErrorCode.NONE else error.name)
+
+    def close(self) -> None:
+        c = self.cluster
+        c._apply(self.node, self.proc.close(c._local(self.node)))
 
     def assign(self, tps: list[TopicPartition]) -> None:
         self.cluster._apply(self.node, self.proc.assign(tps, self.cluster._local(self.node)))

@@ -1,0 +1,1 @@
+"""Coordinators that live in the broker: consumer groups (and, later, transactions)."""

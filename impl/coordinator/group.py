@@ -1,0 +1,405 @@
+"""The group coordinator: consumer group membership, rebalances and committed offsets.
+
+It lives in every broker and serves the groups whose `__consumer_offsets` partition
+that broker leads (the partition is `abs(group.id.hashCode()) % offsets.topic.num.partitions`,
+as Kafka computes it). Everything it must remember is written to that partition as
+records - the offset commits and each generation's group metadata - and only answered
+once the partition's high watermark covers them, so a new leader (coordinator
+failover) rebuilds every group by reading the log (Kafka's GroupMetadataManager).
+
+Group states (Kafka's): Empty -> PreparingRebalance (members rejoin; those that do not
+within the rebalance timeout are dropped) -> CompletingRebalance (the leader member
+computes the assignment and sends it with SyncGroup) -> Stable. A member whose
+heartbeats stop for session.timeout.ms is removed and the others rebalance. Every
+request names a generation: one from an older generation is ILLEGAL_GENERATION, from
+an unknown member UNKNOWN_MEMBER_ID, during a rebalance REBALANCE_IN_PROGRESS.
+
+Not modelled: static membership (group.instance.id), log compaction of the offsets
+topic (the loader keeps the last record per key, so correctness does not need it),
+offset expiry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
+from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+
+OFFSETS_TOPIC = "__consumer_offsets"
+EMPTY, PREPARING, COMPLETING, STABLE = "Empty", "PreparingRebalance", "CompletingRebalance", "Stable"
+
+
+def java_string_hash(s: str) -> int:
+    h = 0
+    for ch in s.encode("utf-16-be").decode("utf-16-be"):
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def partition_for(group_id: str, partitions: int) -> int:
+    """Kafka's GroupMetadataManager.partitionFor: Utils.abs(groupId.hashCode) % n."""
+    return (java_string_hash(group_id) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class Member:
+    member_id: str
+    client: str  # the node its requests come from
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocols: tuple[str, ...]
+    subscription: tuple[str, ...]
+    owned: tuple[TopicPartition, ...] = ()
+    assignment: tuple[TopicPartition, ...] = ()
+    join: int | None = None  # correlation id of a JoinGroup waiting for the rebalance
+    sync: int | None = None  # correlation id of a SyncGroup waiting for the leader
+
+    def record(self) -> list:
+        return [self.member_id, self.client, self.session_timeout_ms, self.rebalance_timeout_ms,
+                list(self.protocols), list(self.subscription), [list(tp) for tp in self.assignment]]
+
+    @classmethod
+    def from_record(cls, r: list) -> Member:
+        return cls(r[0], r[1], r[2], r[3], tuple(r[4]), tuple(r[5]),
+                   assignment=tuple(TopicPartition(t, p) for t, p in r[6]))
+
+
+@dataclass
+class Group:
+    group_id: str
+    tp: TopicPartition  # its __consumer_offsets partition
+    state: str = EMPTY
+    generation: int = 0
+    protocol: str = ""
+    leader: str = ""
+    members: dict[str, Member] = field(default_factory=dict)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    join_deadline: int = 0
+
+
+@dataclass
+class PendingWrite:
+    tp: TopicPartition
+    required: int  # the HW must reach this
+    deadline: int
+    id: int
+    done: Callable[[ErrorCode, Effects], None]
+
+
+class GroupCoordinator:
+    def __init__(self, broker_id: int, config: BrokerConfig,
+                 wake: Callable[[Partition, int, Effects], None]) -> None:
+        self.broker_id = broker_id
+        self.config = config
+        self.wake = wake  # the broker: answer what waits on a partition that just grew (and call on_hw)
+        self.groups: dict[str, Group] = {}
+        self.leading: dict[TopicPartition, Partition] = {}  # offsets partitions we lead, loaded
+        self.pending: list[PendingWrite] = []
+        self._member_seq = 0
+        self.rebalances = 0  # completed joins, for tests and benchmarks
+
+    # -- which groups are ours -------------------------------------------------------------
+
+    def tp_for(self, group_id: str) -> TopicPartition:
+        return TopicPartition(OFFSETS_TOPIC, partition_for(group_id, self.config.offsets_topic_partitions))
+
+    def _group(self, group_id: str) -> tuple[Group | None, ErrorCode]:
+        """The group if we coordinate it (creating it empty on first use)."""
+        tp = self.tp_for(group_id)
+        if tp not in self.leading:
+            return None, ErrorCode.NOT_COORDINATOR
+        g = self.groups.get(group_id)
+        if g is None:
+            g = self.groups[group_id] = Group(group_id, tp)
+        return g, ErrorCode.NONE
+
+    def become_leader(self, p: Partition, now: int, fx: Effects) -> None:
+        """Load every group of this offsets partition from its log (coordinator failover)."""
+        self.leading[p.tp] = p
+        for group_id in [g for g, grp in self.groups.items() if grp.tp == p.tp]:
+            del self.groups[group_id]
+        for batch in p.log.iter_batches():
+            for r in batch.records:
+                self._replay(p.tp, json.loads(r.key), json.loads(r.value) if r.value is not None else None)
+        for g in self.groups.values():
+            if g.tp == p.tp:
+                for member in g.members.values():
+                    fx.timer(("group-session", g.group_id, member.member_id), now + member.session_timeout_ms)
+
+    def _replay(self, tp: TopicPartition, key: list, value) -> None:
+        g = self.groups.get(key[1]) or self.groups.setdefault(key[1], Group(key[1], tp))
+        if key[0] == "offset":
+            g.offsets[TopicPartition(key[2], key[3])] = value["offset"]
+        elif key[0] == "group":
+            g.generation, g.protocol, g.leader = value["generation"], value["protocol"], value["leader"]
+            g.members = {r[0]: Member.from_record(r) for r in value["members"]}
+            g.state = STABLE if g.members else EMPTY
+
+    def resign(self, tp: TopicPartition, fx: Effects) -> None:
+        """No longer the leader of `tp`: its groups go to the next coordinator."""
+        if self.leading.pop(tp, None) is None:
+            return
+        for group_id in [g for g, grp in self.groups.items() if grp.tp == tp]:
+            g = self.groups.pop(group_id)
+            for member in g.members.values():
+                self._answer_waiting(member, ErrorCode.NOT_COORDINATOR, fx)
+        for w in [w for w in self.pending if w.tp == tp]:
+            self.pending.remove(w)
+            w.done(ErrorCode.NOT_COORDINATOR, fx)
+
+    # -- writing to __consumer_offsets -------------------------------------------------------
+
+    def _write(self, g: Group, entries: list[tuple[list, object]], now: int, fx: Effects,
+               done: Callable[[ErrorCode, Effects], None]) -> None:
+        p = self.leading[g.tp]
+        records = [SimpleRecord(key=json.dumps(k).encode(), value=json.dumps(v).encode(), timestamp=now)
+                   for k, v in entries]
+        try:
+            info, _ = p.append_as_leader(encode_batch(records), -1, now)
+        except KafkaError as exc:
+            done(ErrorCode.NOT_COORDINATOR if exc.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+                 else ErrorCode.COORDINATOR_NOT_AVAILABLE, fx)
+            return
+        self._member_seq += 1
+        w = PendingWrite(g.tp, info.last_offset + 1, now + self.config.offsets_commit_timeout_ms,
+                         self._member_seq, done)
+        self.pending.append(w)
+        fx.timer(("group-write-timeout", w.id), w.deadline)
+        self.wake(p, now, fx)
+
+    def on_hw(self, p: Partition, now: int, fx: Effects) -> None:
+        for w in [w for w in self.pending if w.tp == p.tp and p.hw >= w.required]:
+            self.pending.remove(w)
+            w.done(ErrorCode.NONE, fx)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def find_coordinator(self, src: str, req: m.FindCoordinatorRequest, metadata, fx: Effects) -> None:
+        st = metadata.get(self.tp_for(req.key))
+        if st is None or st.leader == m.NO_LEADER:
+            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        else:
+            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.NONE, st.leader))
+
+    def join(self, src: str, req: m.JoinGroupRequest, now: int, fx: Effects) -> None:
+        def fail(error: ErrorCode) -> None:
+            fx.send(src, m.JoinGroupResponse(req.correlation_id, error, member_id=req.member_id))
+
+        g, error = self._group(req.group_id)
+        if g is None:
+            return fail(error)
+        if not self.config.group_min_session_timeout_ms <= req.session_timeout_ms <= \
+                self.config.group_max_session_timeout_ms:
+            return fail(ErrorCode.INVALID_SESSION_TIMEOUT)
+        if g.members and not self._candidates(list(g.members.values()), req.protocols):
+            return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        if req.member_id and req.member_id not in g.members:
+            return fail(ErrorCode.UNKNOWN_MEMBER_ID)
+        member_id = req.member_id
+        if not member_id:
+            self._member_seq += 1
+            member_id = f"{src}-{self.broker_id}.{self._member_seq}"
+        member = g.members.get(member_id)
+        if member is None:
+            member = g.members[member_id] = Member(member_id, src, req.session_timeout_ms,
+                                                   req.rebalance_timeout_ms, req.protocols, req.subscription)
+        member.client, member.protocols, member.subscription = src, req.protocols, req.subscription
+        member.session_timeout_ms, member.rebalance_timeout_ms = req.session_timeout_ms, req.rebalance_timeout_ms
+        member.owned, member.join = req.owned, req.correlation_id
+        fx.timer(("group-session", g.group_id, member_id), now + member.session_timeout_ms)
+        if g.state != PREPARING:
+            self._prepare_rebalance(g, now, fx)
+        self._maybe_complete_join(g, now, fx)
+
+    def _prepare_rebalance(self, g: Group, now: int, fx: Effects) -> None:
+        if g.state == COMPLETING:
+            for member in g.members.values():  # their SyncGroup will not be answered now
+                if member.sync is not None:
+                    fx.send(member.client, m.SyncGroupResponse(member.sync, ErrorCode.REBALANCE_IN_PROGRESS))
+                    member.sync = None
+        first = g.state == EMPTY
+        g.state = PREPARING
+        timeout = max((mb.rebalance_timeout_ms for mb in g.members.values()), default=0)
+        # A new group waits group.initial.rebalance.delay.ms for more members (Kafka's
+        # InitialDelayedJoin), so a starting application does not rebalance once per member.
+        delay = min(self.config.group_initial_rebalance_delay_ms, timeout) if first else timeout
+        g.join_deadline = now + delay
+        fx.timer(("group-join", g.group_id), g.join_deadline)
+
+    def _maybe_complete_join(self, g: Group, now: int, fx: Effects, expired: bool = False) -> None:
+        if g.state != PREPARING:
+            return
+        waiting_initial = now < g.join_deadline and g.generation == 0 and not expired
+        if not expired and (waiting_initial or any(mb.join is None for mb in g.members.values())):
+            return
+        for mb in [mb for mb in g.members.values() if mb.join is None]:
+            del g.members[mb.member_id]  # did not rejoin within the rebalance timeout
+        g.generation += 1
+        self.rebalances += 1
+        if not g.members:
+            g.state, g.protocol, g.leader = EMPTY, "", ""
+            self._write(g, [(["group", g.group_id], self._group_record(g))], now, fx, lambda e, fx: None)
+            return
+        members = sorted(g.members.values(), key=lambda mb: mb.member_id)
+        g.protocol = self._select_protocol(members)
+        if g.leader not in g.members:
+            g.leader = members[0].member_id
+        g.state = COMPLETING
+        everyone = tuple((mb.member_id, mb.subscription, mb.owned) for mb in members)
+        for mb in members:
+            fx.send(mb.client, m.JoinGroupResponse(mb.join, ErrorCode.NONE, g.generation, g.protocol, g.leader,
+                                                   mb.member_id, everyone if mb.member_id == g.leader else ()))
+            mb.join = None
+            fx.timer(("group-session", g.group_id, mb.member_id), now + mb.session_timeout_ms)
+
+    @staticmethod
+    def _candidates(members: list[Member], protocols: tuple[str, ...] = ()) -> list[str]:
+        sets = [set(mb.protocols) for mb in members] + ([set(protocols)] if protocols else [])
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def _select_protocol(self, members: list[Member]) -> str:
+        """Kafka's vote: each member votes for its most preferred protocol that all support."""
+        candidates = set(self._candidates(members))
+        votes: dict[str, int] = {}
+        for mb in members:
+            choice = next(p for p in mb.protocols if p in candidates)
+            votes[choice] = votes.get(choice, 0) + 1
+        return max(sorted(votes), key=lambda p: votes[p])
+
+    def _group_record(self, g: Group) -> dict:
+        return {"generation": g.generation, "protocol": g.protocol, "leader": g.leader,
+                "members": [mb.record() for mb in sorted(g.members.values(), key=lambda mb: mb.member_id)]}
+
+    def _check_member(self, g: Group, member_id: str, generation: int) -> ErrorCode:
+        if member_id not in g.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation != g.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
+    def sync(self, src: str, req: m.SyncGroupRequest, now: int, fx: Effects) -> None:
+        def answer(error: ErrorCode, assignment: tuple = ()) -> None:
+            fx.send(src, m.SyncGroupResponse(req.correlation_id, error, assignment))
+
+        g, error = self._group(req.group_id)
+        if g is None:
+            return answer(error)
+        error = self._check_member(g, req.member_id, req.generation)
+        if error != ErrorCode.NONE:
+            return answer(error)
+        if g.state == PREPARING:
+            return answer(ErrorCode.REBALANCE_IN_PROGRESS)
+        member = g.members[req.member_id]
+        if g.state == STABLE:
+            return answer(ErrorCode.NONE, member.assignment)
+        member.client, member.sync = src, req.correlation_id
+        if req.member_id != g.leader:
+            return
+        assignments = dict(req.assignments)
+        generation = g.generation
+        for mb in g.members.values():
+            mb.assignment = tuple(assignments.get(mb.member_id, ()))
+
+        def stored(error: ErrorCode, fx: Effects) -> None:
+            if g.generation != generation or g.state != COMPLETING or g.group_id not in self.groups:
+                return  # a newer rebalance (or a resignation) answered the waiting members
+            if error != ErrorCode.NONE:
+                for mb in g.members.values():
+                    self._answer_waiting(mb, error, fx)
+                return
+            g.state = STABLE
+            for mb in g.members.values():
+                if mb.sync is not None:
+                    fx.send(mb.client, m.SyncGroupResponse(mb.sync, ErrorCode.NONE, mb.assignment))
+                    mb.sync = None
+
+        self._write(g, [(["group", g.group_id], self._group_record(g))], now, fx, stored)
+
+    def heartbeat(self, src: str, req: m.HeartbeatRequest, now: int, fx: Effects) -> None:
+        g, error = self._group(req.group_id)
+        if g is not None:
+            error = self._check_member(g, req.member_id, req.generation)
+            if error == ErrorCode.NONE:
+                member = g.members[req.member_id]
+                fx.timer(("group-session", g.group_id, member.member_id), now + member.session_timeout_ms)
+                if g.state == PREPARING:
+                    error = ErrorCode.REBALANCE_IN_PROGRESS
+        fx.send(src, m.HeartbeatResponse(req.correlation_id, error))
+
+    def leave(self, src: str, req: m.LeaveGroupRequest, now: int, fx: Effects) -> None:
+        g, error = self._group(req.group_id)
+        if g is not None:
+            error = ErrorCode.NONE if req.member_id in g.members else ErrorCode.UNKNOWN_MEMBER_ID
+            if error == ErrorCode.NONE:
+                self._remove(g, req.member_id, now, fx)
+        fx.send(src, m.LeaveGroupResponse(req.correlation_id, error))
+
+    def _remove(self, g: Group, member_id: str, now: int, fx: Effects) -> None:
+        member = g.members.pop(member_id)
+        self._answer_waiting(member, ErrorCode.UNKNOWN_MEMBER_ID, fx)
+        if g.state in (STABLE, COMPLETING):
+            self._prepare_rebalance(g, now, fx)
+        if g.state == PREPARING:
+            self._maybe_complete_join(g, now, fx, expired=not g.members)
+
+    @staticmethod
+    def _answer_waiting(member: Member, error: ErrorCode, fx: Effects) -> None:
+        if member.join is not None:
+            fx.send(member.client, m.JoinGroupResponse(member.join, error, member_id=member.member_id))
+            member.join = None
+        if member.sync is not None:
+            fx.send(member.client, m.SyncGroupResponse(member.sync, error))
+            member.sync = None
+
+    def commit(self, src: str, req: m.OffsetCommitRequest, now: int, fx: Effects) -> None:
+        def answer(error: ErrorCode, fx: Effects = fx) -> None:
+            fx.send(src, m.OffsetCommitResponse(req.correlation_id, error))
+
+        g, error = self._group(req.group_id)
+        if g is None:
+            return answer(error)
+        if req.generation >= 0 or g.members:
+            # A member's commit must come from the current generation (a standalone
+            # consumer, generation -1, may commit only to a group without members).
+            error = self._check_member(g, req.member_id, req.generation)
+            if error == ErrorCode.NONE and g.state == COMPLETING:
+                error = ErrorCode.REBALANCE_IN_PROGRESS
+            if error != ErrorCode.NONE:
+                return answer(error)
+        offsets = dict(req.offsets)
+
+        def stored(error: ErrorCode, fx: Effects) -> None:
+            if error == ErrorCode.NONE and g.group_id in self.groups:
+                g.offsets.update(offsets)
+            answer(error, fx)
+
+        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
+                    now, fx, stored)
+
+    def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, fx: Effects) -> None:
+        g, error = self._group(req.group_id)
+        offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in req.tps) if g is not None else ()
+        fx.send(src, m.OffsetFetchResponse(req.correlation_id, error, offsets))
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def on_timer(self, key: tuple, now: int, fx: Effects) -> None:
+        if key[0] == "group-join":
+            g = self.groups.get(key[1])
+            if g is not None and g.state == PREPARING and now >= g.join_deadline:
+                self._maybe_complete_join(g, now, fx, expired=True)
+        elif key[0] == "group-session":
+            g = self.groups.get(key[1])
+            if g is not None and key[2] in g.members and g.members[key[2]].join is None:
+                self._remove(g, key[2], now, fx)  # no heartbeat for session.timeout.ms
+        elif key[0] == "group-write-timeout":
+            for w in [w for w in self.pending if w.id == key[1]]:
+                self.pending.remove(w)
+                w.done(ErrorCode.REQUEST_TIMED_OUT, fx)
