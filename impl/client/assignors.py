@@ -76,34 +76,40 @@ def round_robin_assign(members: Mapping[str, Subscription], partitions: Mapping[
 
 
 def sticky_assign(members: Mapping[str, Subscription], partitions: Mapping[str, int]) -> Assignment:
-    """Balanced (member counts differ by at most one among members with the same
-    subscriptions) and sticky: a member keeps what it owned, up to its fair share."""
+    """Balanced and sticky: every member keeps what it owned, the unowned partitions go
+    to the least loaded subscribers, then single partitions move from the most to the
+    least loaded member able to take them until no two differ by more than one (Kafka's
+    StickyAssignor does the same in spirit: balance first, then as few moves as possible)."""
     out: Assignment = {m: [] for m in members}
     if not members:
         return out
     every = _all_partitions(members, partitions)
     valid = set(every)
-    floor, extra = divmod(len(every), len(members))
     taken: set[TopicPartition] = set()
-    # Members that owned more keep more: they take the "one extra" slots first.
-    order = sorted(members, key=lambda m: (-len(members[m].owned), m))
-    for member in order:
+    for member in sorted(members):
         sub = members[member]
         keep = [tp for tp in sorted(sub.owned) if tp in valid and tp.topic in sub.topics and tp not in taken]
-        quota = floor + (1 if extra > 0 else 0)
-        kept = keep[:quota]
-        if len(kept) > floor:
-            extra -= 1
-        out[member] = kept
-        taken.update(kept)
+        out[member] = keep
+        taken.update(keep)
     for tp in every:
-        if tp in taken:
-            continue
         eligible = [m for m in members if tp.topic in members[m].topics]
-        if eligible:
-            member = min(eligible, key=lambda m: (len(out[m]), m))
-            out[member].append(tp)
-            taken.add(tp)
+        if tp not in taken and eligible:
+            out[min(eligible, key=lambda m: (len(out[m]), m))].append(tp)
+    while True:  # each move lowers the sum of squared loads, so this ends
+        move = None
+        for donor in sorted(members, key=lambda m: (-len(out[m]), m)):
+            for tp in sorted(out[donor], reverse=True):
+                takers = [m for m in members if tp.topic in members[m].topics and len(out[m]) < len(out[donor]) - 1]
+                if takers:
+                    move = donor, tp, min(takers, key=lambda m: (len(out[m]), m))
+                    break
+            if move:
+                break
+        if move is None:
+            break
+        donor, tp, taker = move
+        out[donor].remove(tp)
+        out[taker].append(tp)
     return {m: sorted(tps) for m, tps in out.items()}
 
 
