@@ -114,7 +114,7 @@ def _guarantees(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from kafkaproof.impl.sim.campaign import CONFIGS, guarantee_table
-    from kafkaproof.properties import GUARANTEES
+    from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
 
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)

@@ -10,6 +10,7 @@ import gc
 
 from kafkaproof.properties.duplicates import check_duplicates
 from kafkaproof.properties.durability import Committed, check_durability
+from kafkaproof.properties.groups import check_commits, check_consumption, check_group_exclusivity
 from kafkaproof.properties.history import History
 from kafkaproof.properties.monotonic import check_monotonic_reads
 from kafkaproof.properties.order import check_send_order
@@ -17,17 +18,26 @@ from kafkaproof.properties.read_your_writes import check_read_your_writes
 from kafkaproof.properties.violation import Violation
 
 # guarantee -> the anomaly names that violate it (DESIGN.md's table)
-GUARANTEES = {
+CLUSTER_GUARANTEES = {
     "durability": ("lost-write", "inconsistent-offsets"),
     "exactly-once": ("duplicate",),
     "read-your-writes": ("read-your-writes",),
     "monotonic-reads": ("nonmonotonic-poll", "poll-skip"),
     "partition-order": ("nonmonotonic-send",),
 }
+GROUP_GUARANTEES = {
+    "group-exclusivity": ("shared-partition",),
+    "committed-offsets": ("offset-regression", "lost-commit"),
+    "consumer-no-loss": ("unseen",),
+    "consumer-no-duplicates": ("redelivered",),
+}
+GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES}
 
 
-def check_all(history: History, committed: Committed) -> dict[str, list[Violation]]:
-    """Every checker over one history: guarantee -> its violations (empty if it held)."""
+def check_all(history: History, committed: Committed,
+              final_offsets: dict[tuple[str, int], int] | None = None) -> dict[str, list[Violation]]:
+    """Every checker over one history: guarantee -> its violations (empty if it held).
+    `final_offsets`: a group's committed offsets read back at the end, if any."""
     # The checkers build large acyclic maps; the cyclic GC would rescan the whole
     # history again and again while they do (a third of the time at 1M ops).
     was_enabled = gc.isenabled()
@@ -35,11 +45,12 @@ def check_all(history: History, committed: Committed) -> dict[str, list[Violatio
     try:
         found = (check_durability(history, committed) + check_duplicates(history, committed)
                  + check_read_your_writes(history) + check_monotonic_reads(history, committed)
-                 + check_send_order(history))
+                 + check_send_order(history) + check_group_exclusivity(history)
+                + check_commits(history, final_offsets) + check_consumption(history, committed))
     finally:
         if was_enabled:
             gc.enable()
     return {g: [v for v in found if v.name in names] for g, names in GUARANTEES.items()}
 
 
-__all__ = ["GUARANTEES", "Committed", "History", "Violation", "check_all"]
+__all__ = ["CLUSTER_GUARANTEES", "GROUP_GUARANTEES", "GUARANTEES", "Committed", "History", "Violation", "check_all"]

@@ -113,3 +113,58 @@ def test_history_round_trips_through_json_lines():
     h = history(*sent("p", "a", 0), ("poll", "c", [(0, 0, "a")]))
     again = History.from_jsonl(h.to_jsonl())
     assert again.ops == h.ops
+
+
+# -- consumer groups -----------------------------------------------------------------------------
+
+from kafkaproof.properties.groups import check_commits, check_consumption, check_group_exclusivity  # noqa: E402
+
+
+def group_history(*steps):
+    """steps: ("owns", process, generation, [partitions]) / ("commit", process, generation,
+    {partition: offset}, type) / ("process", process, [(partition, offset)])."""
+    h = History()
+    for t, step in enumerate(steps):
+        kind, process = step[0], step[1]
+        if kind == "owns":
+            h.add(t, process, "ok", "owns", value=f"{step[2]} {process}-id",
+                  records=tuple(("t", p, -1, None, None) for p in step[3]))
+        elif kind == "commit":
+            recs = tuple(("t", p, o, None, None) for p, o in step[3].items())
+            h.add(t, process, "invoke", "commit", value="sync", records=recs)
+            h.add(t, process, step[4], "commit", value=f"sync {step[2]}", records=recs)
+        elif kind == "process":
+            h.add(t, process, "ok", "process", records=tuple(("t", p, o, None, None) for p, o in step[2]))
+    return h
+
+
+def test_two_owners_in_one_generation_but_not_across_generations():
+    ok = group_history(("owns", "a", 1, [0, 1]), ("owns", "b", 1, [2]), ("owns", "b", 2, [0]), ("owns", "a", 2, [1]))
+    assert check_group_exclusivity(ok) == []
+    bad = group_history(("owns", "a", 3, [0, 1]), ("owns", "b", 3, [1]))
+    found = check_group_exclusivity(bad)
+    assert [v.name for v in found] == ["shared-partition"] and "t-1" in found[0].detail
+
+
+def test_committed_offsets_regressing_in_a_generation_or_lost_at_the_end():
+    ok = group_history(("commit", "a", 1, {0: 5}, "ok"), ("commit", "a", 1, {0: 9}, "ok"),
+                       ("commit", "b", 2, {0: 7}, "fail"))
+    assert check_commits(ok, {("t", 0): 9}) == []
+    regress = group_history(("commit", "a", 1, {0: 9}, "ok"), ("commit", "a", 1, {0: 5}, "ok"))
+    assert [v.name for v in check_commits(regress)] == ["offset-regression"]
+    assert [v.name for v in check_commits(ok, {("t", 0): 5})] == ["lost-commit"]
+    assert check_commits(ok, None) == []  # no final read: only regressions are judged
+
+
+def test_unseen_and_redelivered_records():
+    final = log("v0", "v1", "v2")
+    ok = group_history(("owns", "a", 1, [0]), ("process", "a", [(0, 0), (0, 1)]), ("process", "b", [(0, 2)]))
+    assert check_consumption(ok, final) == []
+    twice = group_history(("owns", "a", 1, [0]), ("process", "a", [(0, 0), (0, 1), (0, 2)]),
+                          ("process", "b", [(0, 1)]))
+    assert [v.name for v in check_consumption(twice, final)] == ["redelivered"]
+    missing = group_history(("owns", "a", 1, [0]), ("process", "a", [(0, 0), (0, 2)]))
+    found = check_consumption(missing, final)
+    assert [v.name for v in found] == ["unseen"] and "t-0@1" in found[0].detail
+    # a topic no group consumed is nobody's loss
+    assert check_consumption(group_history(("process", "a", [(0, 0)])), final) == []

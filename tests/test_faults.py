@@ -166,3 +166,35 @@ def test_clean_shutdown_restart_loads_logs_without_scanning_them():
     report = c.broker(b).partitions[TP].log.last_recovery
     assert report.batches_validated == 0 and report.truncations == []  # the recovery point covered it all
     assert settle_and_check(c) == []
+
+
+def test_a_restarted_broker_never_takes_a_response_meant_for_its_previous_life(monkeypatch):
+    """A broker crashed and restarted at once still receives the fetch responses its
+    previous process was waiting for. Their correlation ids must not match the new
+    process's requests, or one partition's records land in another's log. The group
+    campaign found it with this schedule: a producer's records in __consumer_offsets."""
+    from kafkaproof.impl.sim import group_campaign
+
+    monkeypatch.setattr(group_campaign, "event", lambda *a, **k: None)
+    m = group_campaign.GroupMachine()
+    m.setup(seed=0)
+    m.add_partitions()
+    m.new_matching_topic()
+    m.crash_coordinator()
+    m.add_partitions()
+    m.restart_brokers()
+    m.add_partitions()
+    m.advance(500)
+    for _ in range(3):
+        m.crash_coordinator()
+    m.new_matching_topic()
+    m.restart_brokers()
+    m.c.run_for(20_000)
+    c = m.c
+    for tp in sorted(c.broker(0).metadata):
+        for b in c.broker_ids:
+            for _, key, value in c.replica_records(b, tp):
+                if tp.topic == "__consumer_offsets":
+                    assert key.startswith("["), (tp, b, key)  # the coordinator's JSON keys only
+                else:
+                    assert value.startswith("v"), (tp, b, value)

@@ -46,7 +46,8 @@ class FetcherState:
 
 
 class Broker:
-    def __init__(self, broker_id: int, config: BrokerConfig, disk: Disk, controllers: list[int]) -> None:
+    def __init__(self, broker_id: int, config: BrokerConfig, disk: Disk, controllers: list[int],
+                 incarnation: int = 0) -> None:
         self.id = broker_id
         self.node = m.broker_node(broker_id)
         self.config = config
@@ -62,7 +63,10 @@ class Broker:
         self.metadata_version = -1
         self.live_brokers: tuple[int, ...] = ()
         self.pid_next, self.pid_end = -1, -1
-        self._corr = 0
+        # Correlation ids never repeat across restarts: a response to the previous process
+        # (still in flight when this one started) must not match one of our requests.
+        # Over TCP it could not arrive at all: the new process has new connections.
+        self._corr = incarnation << 32
         self._inflight: dict[int, TopicPartition] = {}
         self._hw_checkpoint = {tuple(k): int(v) for *k, v in self._read_checkpoint(HW_CHECKPOINT)}
         self._recovery_points = {tuple(k): int(v) for *k, v in self._read_checkpoint(RECOVERY_CHECKPOINT)}

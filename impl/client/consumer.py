@@ -257,6 +257,8 @@ class Consumer(ClientBase):
     def _on_timer(self, key: tuple, now: int, fx: Effects) -> None:
         if key[0] == "heartbeat" and self.group is not None:
             self.group.heartbeat(now, fx)
+        elif key[0] == "find-coordinator" and self.group is not None:
+            self.group.retry_find(now, fx)
         elif key[0] == "metadata-refresh":
             self._request_metadata(now, fx)
             fx.timer(key, now + self.config.metadata_max_age_ms)

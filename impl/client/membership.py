@@ -190,7 +190,10 @@ class GroupMembership:
 
     def timeout(self, corr: int, now: int, fx: Effects) -> None:
         kind, ctx = self.requests.pop(corr)
-        self.coordinator = None if kind != "find" else self.coordinator
+        if kind == "find":
+            fx.timer(("find-coordinator",), now + self.config.retry_backoff_ms)
+        else:
+            self.coordinator = None  # unanswered: look for the coordinator again
         if kind in ("join", "sync"):
             self.state = "unjoined" if self.generation < 0 else "stable"
             self.rejoin_needed = True
@@ -203,8 +206,15 @@ class GroupMembership:
             return True
         return False
 
+    def retry_find(self, now: int, fx: Effects) -> None:
+        if self.coordinator is None:
+            self._find_coordinator(now, fx)
+
     def _on_find(self, ctx, msg: m.FindCoordinatorResponse, now: int, fx: Effects) -> None:
         if msg.error != ErrorCode.NONE:
+            # No coordinator yet (its partition has no leader): ask again soon, even if
+            # the application is blocked in commitSync and does not poll.
+            fx.timer(("find-coordinator",), now + self.config.retry_backoff_ms)
             return
         self.coordinator = m.broker_node(msg.node_id)
         queued, self.queued_commits = self.queued_commits, []

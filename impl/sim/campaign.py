@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node, controller_node
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.workload import settle
-from kafkaproof.properties import GUARANTEES, check_all
+from kafkaproof.properties import CLUSTER_GUARANTEES, check_all
 
 TOPIC = "events"
 PARTITIONS = 2
@@ -265,7 +265,7 @@ def guarantee_table(examples: int) -> dict[str, dict[str, int]]:
         stats = run_campaign(machine_for(config, record_only=True), max_examples=examples, derandomize=True,
                              deadline=None, database=None, phases=[Phase.generate],
                              suppress_health_check=list(HealthCheck))
-        row = {g: stats[f"violated:{g}"] for g in GUARANTEES}
+        row = {g: stats[f"violated:{g}"] for g in CLUSTER_GUARANTEES}
         row["runs"] = stats["examples"]
         row["faults"] = sum(stats[k] for k in FAULTS)
         table[config] = row

@@ -76,7 +76,8 @@ class Cluster:
     # -- processes ------------------------------------------------------------------------
 
     def _new_broker(self, b: int) -> Broker:
-        return Broker(b, self.config, self.disks[b], self.controller_ids)
+        return Broker(b, self.config, self.disks[b], self.controller_ids,
+                      incarnation=self.incarnation.get(m.broker_node(b), 0))
 
     def _spawn(self, node: str, proc) -> None:
         self.network.add_node(node)

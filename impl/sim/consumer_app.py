@@ -1,0 +1,88 @@
+"""An application in a consumer group: poll, process, commit - with one of the commit
+strategies the seed notes compare. Processing is recorded in the history (`process`),
+so the group checkers can tell what the application actually handled.
+
+    after        process the records poll returned, then commitSync: at-least-once
+    before       commitSync the new positions, then process (only if the commit held):
+                 at-most-once
+    auto         enable.auto.commit; process synchronously within the poll loop
+    auto-async   enable.auto.commit; hand records to a worker that processes them
+                 later, as an application with a thread pool does: the next poll's
+                 auto commit can cover records not yet processed
+    async        process, then commitAsync (no retry; a later commit covers a failed one)
+"""
+
+from __future__ import annotations
+
+from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.sim.cluster import Cluster, ConsumerHandle
+from kafkaproof.properties.history import OK
+
+STRATEGIES = ("after", "before", "auto", "auto-async", "async")
+
+
+class ConsumerApp:
+    def __init__(self, cluster: Cluster, name: str, strategy: str, props: dict, topics: list[str] | None = None,
+                 pattern: str | None = None, poll_interval_ms: int = 100, worker_delay_ms: int = 300) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown commit strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
+        self.c, self.strategy = cluster, strategy
+        auto = "true" if strategy.startswith("auto") else "false"
+        self.consumer: ConsumerHandle = cluster.consumer(name, {**props, "enable.auto.commit": auto})
+        self.consumer.subscribe(topics, pattern)
+        self.worker_delay_ms = worker_delay_ms
+        self.committing = False  # blocked in commitSync
+        self.stalled_until = 0  # the application is busy (a slow batch): it does not poll
+        self.stopped = False
+        self.on_processed = None  # a test's hook: called after each processed batch
+        cluster.every(poll_interval_ms, self.tick)
+
+    @property
+    def alive(self) -> bool:
+        return not self.stopped and self.consumer.node not in self.c.down
+
+    def tick(self) -> None:
+        if not self.alive or self.committing or self.c.now < self.stalled_until:
+            return
+        records = self.consumer.poll()
+        if not records:
+            return
+        rows = tuple((tp.topic, tp.partition, r.offset, None, None) for tp, r in records)
+        if self.strategy == "before":
+            self._commit(then=lambda ok: ok and self._process(rows))
+        elif self.strategy == "auto-async":
+            self.c.at(self.worker_delay_ms, lambda: self._process(rows))
+        else:
+            self._process(rows)
+            if self.strategy == "after":
+                self._commit()
+            elif self.strategy == "async" and self.alive:
+                self.consumer.commit(sync=False)
+
+    def _commit(self, then=None) -> None:
+        if not self.alive:
+            return
+        self.committing = True
+
+        def done(error: ErrorCode) -> None:
+            self.committing = False
+            if then is not None:
+                then(error == ErrorCode.NONE)
+
+        self.consumer.commit(sync=True, on_done=done)
+
+    def _process(self, rows: tuple) -> None:
+        if self.alive:  # a crashed application processes nothing more
+            self.c.history.add(self.c.now, self.consumer.process, OK, "process", records=rows)
+            if self.on_processed is not None:
+                self.on_processed()
+
+    # -- what the tests do to it ------------------------------------------------------------------
+
+    def stall(self, ms: int) -> None:
+        """A slow batch: no poll for `ms` (past max.poll.interval.ms, the member leaves)."""
+        self.stalled_until = self.c.now + ms
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.stopped = True
