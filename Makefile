@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sim.py
 	$(BIN)/python benchmarks/checkers.py
 	$(BIN)/python benchmarks/explore.py
+	$(BIN)/python benchmarks/rebalance.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -37,11 +37,20 @@ def _explore(args: argparse.Namespace) -> int:
 
     from kafkaproof.model.explore import explore
 
-    built = _producer_model(args) if args.model == "producer" else _replication_model(args)
+    built = {"producer": _producer_model, "group": _group_model}.get(args.model, _replication_model)(args)
     if isinstance(built, str):
         print(f"kafkaproof explore: {built}", file=sys.stderr)
         return 2
     model, fields, scope_text, invariants = built
+    if args.invariant:
+        unknown = set(args.invariant) - set(invariants)
+        if unknown:
+            print(f"kafkaproof explore: no invariant {', '.join(sorted(unknown))} in this model"
+                  f" (it has {', '.join(invariants)})", file=sys.stderr)
+            return 2
+        judge = model.invariants
+        model.invariants = lambda s: [bad for bad in judge(s) if bad[0] in args.invariant]
+        invariants = tuple(i for i in invariants if i in args.invariant)
     result = explore(model, symmetry=args.model == "replication" and not args.no_symmetry,
                      max_states=args.max_states)
     summary = {
@@ -92,6 +101,18 @@ def _replication_model(args: argparse.Namespace):
                                                        "LeaderCompleteness")
 
 
+def _group_model(args: argparse.Namespace):
+    from kafkaproof.model.groups import GroupBounds, GroupModel
+
+    if not 1 <= args.records <= 5 or not 1 <= args.members <= 3:
+        return "bounds must be 1-5 records and 1-3 members"
+    model = GroupModel(args.strategy, GroupBounds(args.records, args.members, args.max_epoch))
+    fields = {"variant": model.variant, "records": args.records, "members": args.members,
+              "max_generation": args.max_epoch, "strategy": args.strategy}
+    text = f"{model.variant}: {args.records} records, {args.members} members, generations <= {args.max_epoch}"
+    return model, fields, text, ("NoDuplicates", "NoLoss")
+
+
 def _producer_model(args: argparse.Namespace):
     from kafkaproof.model.producer import ProducerBounds, ProducerModel
 
@@ -113,18 +134,32 @@ def _guarantees(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from kafkaproof.impl.sim.campaign import CONFIGS, guarantee_table
-    from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
-
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)
         return 2
-    table = guarantee_table(args.examples)
+    if args.groups:
+        from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
+        from kafkaproof.impl.sim.group_campaign import GROUP_CONFIGS, group_guarantee_table
+        from kafkaproof.properties import GROUP_GUARANTEES as GUARANTEES
+
+        table = group_guarantee_table(args.examples)
+        notes = {name: f"{DESCRIPTIONS[c[0]]}; {c[1]} assignor" for name, c in GROUP_CONFIGS.items()}
+        footer = ("faults, drawn per run: members join, leave, crash and stall past max.poll.interval.ms;"
+                  " the coordinator or another broker crashes; a matching topic appears; partitions are added")
+    else:
+        from kafkaproof.impl.sim.campaign import CONFIGS, guarantee_table
+        from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
+
+        table = guarantee_table(args.examples)
+        notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
+        footer = ("faults, drawn per run (swarm): one broker down at a time (crash, or power loss except for"
+                  " 'safe'), partitions, isolated leader or controller, pauses, drops, duplicates, clock jumps")
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
-    out = Table(title=f"Guarantees by configuration ({args.examples} Hypothesis runs each)")
-    out.add_column("configuration")
+    kind = "commit strategy" if args.groups else "configuration"
+    out = Table(title=f"Guarantees by {kind} ({args.examples} Hypothesis runs each)")
+    out.add_column(kind)
     for g in GUARANTEES:
         out.add_column(g)
     out.add_column("faults", justify="right")
@@ -134,10 +169,8 @@ def _guarantees(args: argparse.Namespace) -> int:
     console = Console(width=max(110, Console().width))
     console.print(out)
     for config in table:
-        console.print(f"  {config}: {_describe_config(CONFIGS[config])}", highlight=False)
-    console.print("  faults, drawn per run (swarm): one broker down at a time (crash, or power loss except for"
-                  " 'safe'), partitions, isolated leader or controller, pauses, drops, duplicates, clock jumps",
-                  highlight=False)
+        console.print(f"  {config}: {notes[config]}", highlight=False)
+    console.print("  " + footer, highlight=False)
     return 0
 
 
@@ -166,10 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", action="store_true", help="print every record too")
     p.set_defaults(func=_dump_log)
 
-    p = sub.add_parser("explore", help="explore every state of a model (replication or producer) within bounds")
-    p.add_argument("--model", choices=["replication", "producer"], default="replication",
+    p = sub.add_parser("explore", help="explore every state of a model (replication, producer, group) within bounds")
+    p.add_argument("--model", choices=["replication", "producer", "group"], default="replication",
                    help="replication: leaders, ISR, HW, truncation; producer: retries, in-flight requests, "
-                        "idempotence")
+                        "idempotence; group: a consumer group's commits, rebalances and crashes")
     p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320"], default="kip320",
                    help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (today)")
     p.add_argument("--replicas", type=int, default=3)
@@ -183,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=5,
                    help="producer model: max.in.flight.requests.per.connection")
     p.add_argument("--retries", type=int, default=2, help="producer model: retries the search may spend")
+    p.add_argument("--strategy", choices=["after", "before", "auto-async"], default="after",
+                   help="group model: commit after processing, before it, or auto commit with asynchronous"
+                        " processing")
+    p.add_argument("--members", type=int, default=2, help="group model: consumers in the group")
+    p.add_argument("--invariant", action="append", default=[],
+                   help="check only this invariant (repeatable), e.g. NoLoss")
     p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
     p.add_argument("--max-states", type=int, default=None, help="stop after this many distinct states")
     p.add_argument("--states", action="store_true", help="print the state after every step of a trace")
@@ -191,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("guarantees", help="run every named configuration through random faults; print the table")
     p.add_argument("--examples", type=int, default=20, help="Hypothesis runs per configuration")
+    p.add_argument("--groups", action="store_true",
+                   help="consumer groups: one row per commit strategy instead of per broker/producer configuration")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarantees)
 

@@ -176,3 +176,58 @@ def test_cli_explores_the_producer_model():
     out = subprocess.run([sys.executable, "-m", "kafkaproof", "explore", "--model", "producer"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "every invariant holds (NoDuplicates, SendOrder)" in out.stdout
+
+
+# -- the consumer group model: commits, rebalances, crashes, zombies ------------------------
+
+from kafkaproof.model.groups import GroupBounds, GroupModel  # noqa: E402
+
+
+def only(model, name):
+    judge = model.invariants
+    model.invariants = lambda s: [bad for bad in judge(s) if bad[0] == name]
+    return model
+
+
+@pytest.mark.parametrize("strategy, holds, breaks", [
+    ("after", "NoLoss", "NoDuplicates"),  # at-least-once
+    ("before", "NoDuplicates", "NoLoss"),  # at-most-once
+])
+def test_each_commit_strategy_keeps_one_guarantee_and_breaks_the_other(strategy, holds, breaks):
+    bounds = GroupBounds(records=3, members=3, max_generation=3)
+    kept = explore(only(GroupModel(strategy, bounds), holds))
+    assert kept.holds and kept.complete and kept.distinct > 1000
+    assert explore(only(GroupModel(strategy, bounds), breaks)).invariant == breaks
+
+
+def test_auto_commit_with_asynchronous_processing_loses_records():
+    result = explore(only(GroupModel("auto-async"), "NoLoss"))
+    assert result.invariant == "NoLoss"
+    assert [a.split("(")[0] for a, _ in result.trace] == ["Init", "Rebalance", "Poll", "Poll", "Crash"]
+
+
+def test_without_generation_fencing_a_zombie_commit_breaks_at_most_once():
+    """Mutation: the coordinator accepts commits from any generation. A zombie (the owner
+    before a rebalance) moves the committed offset back under the new owner's feet, and
+    at-most-once processes a record twice."""
+    class NoFencing(GroupModel):
+        @staticmethod
+        def accepts(s, mb):
+            return True
+
+    bounds = GroupBounds(records=3, members=2)
+    assert explore(only(GroupModel("before", bounds), "NoDuplicates")).holds
+    result = explore(only(NoFencing("before", bounds), "NoDuplicates"))
+    assert result.invariant == "NoDuplicates"
+
+
+def test_cli_explores_the_group_model():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "kafkaproof", "explore", "--model", "group", *args],
+                              capture_output=True, text=True)
+
+    out = run("--strategy", "before")
+    assert out.returncode == 1 and "VIOLATED NoLoss" in out.stdout
+    out = run("--strategy", "after", "--invariant", "NoLoss")
+    assert out.returncode == 0 and "every invariant holds (NoLoss)" in out.stdout
+    assert run("--invariant", "StrongIsr").returncode == 2

@@ -19,6 +19,10 @@ from kafkaproof.impl.sim.cluster import Cluster, ConsumerHandle
 from kafkaproof.properties.history import OK
 
 STRATEGIES = ("after", "before", "auto", "auto-async", "async")
+DESCRIPTIONS = {"after": "process, then commitSync", "before": "commitSync, then process",
+                "auto": "enable.auto.commit, processing within the poll loop",
+                "auto-async": "enable.auto.commit, processing on a worker after poll returns",
+                "async": "process, then commitAsync"}
 
 
 class ConsumerApp:

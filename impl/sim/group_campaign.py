@@ -222,6 +222,22 @@ def group_machine_for(config: str, record_only: bool = False) -> type[GroupMachi
     return type(f"Group_{config}", (GroupMachine,), {"config": config, "record_only": record_only})
 
 
+def group_guarantee_table(examples: int) -> dict[str, dict[str, int]]:
+    """For every commit strategy: how many of `examples` runs violated each group guarantee."""
+    from hypothesis import HealthCheck, Phase
+
+    table = {}
+    for config in GROUP_CONFIGS:
+        stats = run_group_campaign(group_machine_for(config, record_only=True), max_examples=examples,
+                                   derandomize=True, deadline=None, database=None, phases=[Phase.generate],
+                                   suppress_health_check=list(HealthCheck))
+        row = {g: stats[f"violated:{g}"] for g in GROUP_GUARANTEES}
+        row["runs"] = stats["examples"]
+        row["faults"] = sum(stats[k] for k in FAULTS)
+        table[config] = row
+    return table
+
+
 def run_group_campaign(machine, **overrides) -> Counter:
     STATS.clear()
     run_state_machine_as_test(machine, settings=settings(settings(), stateful_step_count=20, **overrides))
