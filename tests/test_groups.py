@@ -265,3 +265,26 @@ def test_cooperative_members_keep_what_does_not_move_eager_ones_give_everything_
             assert len(revoked) <= 1 and set(ms[0].proc.group.owned) <= before
         else:
             assert len(revoked) >= len(before)
+
+
+def test_a_listener_commits_before_its_partitions_move_so_the_next_owner_redelivers_nothing():
+    c = cluster()
+    c.create_topic("t", 2, 3)
+    p = c.producer("p")
+    c.every(20, lambda: p.send("t", None, b"x"), until=12_000)
+    a = member(c, "a")
+    results = []
+
+    class CommitOnRevoke:
+        def on_partitions_revoked(self, tps):
+            a.commit(on_done=results.append)  # commitSync of what was processed so far
+
+    a.listener = CommitOnRevoke()
+    drive(c, [a], 4000)
+    b = member(c, "b")
+    drive(c, [a, b], 10_000)
+    assert results and results[0] == ErrorCode.NONE  # still our generation while it rebalances
+    moved = set(b.proc.group.owned)
+    assert moved
+    seen_by_a = {(tp, o) for tp, o in a.seen}
+    assert not [x for x in b.seen if x in seen_by_a]  # b starts where a committed
