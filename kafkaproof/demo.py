@@ -85,6 +85,7 @@ def run(console: Console | None = None) -> int:
     for line in bit_flip_report:
         console.print(f"  [dim]{line}[/dim]", highlight=False)
     _replicated(console)
+    _groups(console)
     with tempfile.TemporaryDirectory() as tmp:
         log = _fill(RealDisk(tmp), LogConfig(segment_bytes=SEGMENT_BYTES))
         log.close()
@@ -141,3 +142,24 @@ def _replicated(console: Console) -> None:
         "elected (Kafka's KIP-966 case); min.insync.replicas=2 only stops new writes in that state. "
         "See `kafkaproof guarantees` and tests/test_scenarios.py::test_last_isr_member_loses_power..."
     )
+
+
+def _groups(console: Console) -> None:
+    from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS, crash_at_worst_moment
+
+    console.print("\n[bold]Consumer groups:[/bold] one partition, two members; the owner crashes at the worst"
+                  " moment for its commit strategy and the other member takes over")
+    table = Table(title="What the application saw (group checkers)")
+    for col in ("commit strategy", "records processed twice", "records never processed", "delivery"):
+        table.add_column(col, justify="left" if col in ("commit strategy", "delivery") else "right")
+    for strategy, semantics in (("after", "at-least-once"), ("before", "at-most-once"),
+                                ("auto", "at-least-once"), ("auto-async", "loses records")):
+        _, found = crash_at_worst_moment(strategy)
+        twice = sum(v.name == "redelivered" for v in found)
+        never = sum(v.name == "unseen" for v in found)
+        table.add_row(DESCRIPTIONS[strategy], f"[yellow]{twice}[/yellow]" if twice else "0",
+                      f"[red]{never}[/red]" if never else "0", semantics)
+    console.print(table)
+    console.print("Commit after processing never loses a record but may process one twice; commit before "
+                  "never processes twice but may lose. See `kafkaproof guarantees --groups` and "
+                  "`kafkaproof explore --model group`.")

@@ -15,7 +15,9 @@ so the group checkers can tell what the application actually handled.
 from __future__ import annotations
 
 from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster, ConsumerHandle
+from kafkaproof.properties.groups import check_consumption
 from kafkaproof.properties.history import OK
 
 STRATEGIES = ("after", "before", "auto", "auto-async", "async")
@@ -90,3 +92,46 @@ class ConsumerApp:
     def close(self) -> None:
         self.consumer.close()
         self.stopped = True
+
+
+# The moment that hurts each strategy most (see crash_at_worst_moment).
+WORST_MOMENT = {"after": "processed", "before": "committing", "auto": "processed", "auto-async": "auto-committed",
+                "async": "processed"}
+
+
+def crash_at_worst_moment(strategy: str, seed: int = 1) -> tuple[Cluster, list]:
+    """One partition, two members of a group (the second idle). The first member crashes
+    at the moment that hurts its strategy most: right after processing a batch (before it
+    commits), while its commitSync is in flight, or right after an auto commit. The second
+    takes over. Returns the cluster and what the group checker found (unseen, redelivered)."""
+    c = Cluster(seed=seed, broker_props={"offsets.topic.num.partitions": "3", "group.initial.rebalance.delay.ms": "0"})
+    c.create_topic("t", 1, 3)
+    p = c.producer("p")
+    sent = iter(range(10**6))
+    c.every(20, lambda: p.send("t", None, b"v%d" % next(sent)), until=8000)
+    props = {"group.id": "app", "auto.offset.reset": "earliest", "session.timeout.ms": "6000",
+             "heartbeat.interval.ms": "1000", "partition.assignment.strategy": "range", "max.poll.records": "5"}
+    first = ConsumerApp(c, "first", strategy, props, topics=["t"])
+    c.run_for(3000)
+    second = ConsumerApp(c, "second", strategy, props, topics=["t"])
+    c.run_for(1000)
+    crashed = []
+
+    def kill() -> None:
+        if not crashed:
+            c.crash(first.consumer.node)
+            crashed.append(c.now)
+
+    moment = WORST_MOMENT[strategy]
+    if moment == "processed":
+        first.on_processed = kill
+    else:
+        def watch() -> None:
+            ops = [op for op in c.history.ops[-10:] if op.process == first.consumer.process and op.f == "commit"]
+            if ops and ops[-1].type == ("invoke" if moment == "committing" else "ok"):
+                kill()
+        c.every(1, watch, until=9000)
+    c.run_for(30_000)
+    if not crashed or not second.consumer.proc.group.owned:
+        raise RuntimeError(f"{strategy}: the scenario did not unfold (crashed={bool(crashed)})")
+    return c, check_consumption(c.history, {("t", 0): c.committed(TopicPartition("t", 0))})
