@@ -174,6 +174,88 @@ def _guarantees(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from kafkaproof.check import build_setup, run_check, summarize
+    from kafkaproof.counterexample import save
+    from kafkaproof.impl.config import ConfigError
+
+    if args.runs < 1 or args.jobs < 1:
+        print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds)
+    except ConfigError as exc:
+        print(f"kafkaproof check: {exc}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s", total=args.runs)
+        results = run_check(setup, args.runs, args.seed, args.jobs, progress=lambda: bar.advance(task))
+    table = summarize(results)
+    by_seed = {r.seed: r for r in results}
+    for guarantee, row in table.items():
+        row["counterexample"] = None
+        if row["first_violating_seed"] is not None and not args.no_save:
+            path = save(args.out, setup, by_seed[row["first_violating_seed"]], guarantee)
+            row["counterexample"] = str(path)
+    violated = any(row["violated"] for row in table.values())
+    if args.json:
+        print(json.dumps({"setup": {"broker": setup.broker, "producer": setup.producer, "consumer": setup.consumer,
+                                    "faults": list(setup.faults), "seconds": setup.seconds},
+                          "runs": args.runs, "seed": args.seed, "guarantees": table}, indent=2))
+        return 1 if violated else 0
+    out = Table(title=f"kafkaproof check: {args.runs} runs, seeds {args.seed}..{args.seed + args.runs - 1},"
+                      f" faults {','.join(setup.faults)}")
+    for col in ("guarantee", "runs", "verdict", "first violating seed", "counterexample"):
+        out.add_column(col, overflow="fold")
+    for guarantee, row in table.items():
+        verdict = (f"[red]VIOLATED {row['violated']}/{row['runs']}[/red] ({', '.join(row['anomalies'])})"
+                   if row["violated"] else "held")
+        seed = "" if row["first_violating_seed"] is None else str(row["first_violating_seed"])
+        out.add_row(guarantee, str(row["runs"]), verdict, seed, row["counterexample"] or "")
+    Console(width=max(120, Console().width)).print(out)
+    settings = ", ".join(f"{k}={v}" for scope in (setup.broker, setup.producer, setup.consumer)
+                         for k, v in sorted(scope.items())) or "Kafka's defaults"
+    print(f"configuration: {settings}")
+    if violated:
+        print("replay a counterexample with: kafkaproof replay FILE")
+    return 1 if violated else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from kafkaproof.counterexample import InvalidCounterexample, replay, timeline
+
+    try:
+        reproduced, why, history, violation = replay(args.file)
+    except InvalidCounterexample as exc:
+        print(f"kafkaproof replay: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    out = Table(title=f"{violation['guarantee']}: {violation['name']} - {violation.get('detail', '')}")
+    for col in ("ms", "lane", "event"):
+        out.add_column(col)
+    for time, lane, event, witness in timeline(history, violation["witness"]):
+        out.add_row(str(time), lane, f"[bold red]{event}  <- witness[/bold red]" if witness else event)
+    Console(width=max(120, Console().width)).print(out)
+    fix = violation.get("fix")
+    if fix:
+        changes = ", ".join(f"{c['scope']} {c['key']}={c['value']}" for c in fix["changes"])
+        print(f"fix: {changes} ({fix['verified']})")
+    if reproduced:
+        print(f"reproduced: the same history and the same {violation['name']} violation")
+        return 0
+    print(f"NOT reproduced: {why}")
+    return 1
+
+
 def _describe_config(config) -> str:
     broker, producer = config[0], config[1]
     return ", ".join(f"{k}={v}" for k, v in {**broker, **producer}.items())
@@ -234,6 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="consumer groups: one row per commit strategy instead of per broker/producer configuration")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarantees)
+
+    p = sub.add_parser("check", help="random fault runs on the simulated cluster with your configuration;"
+                                      " which guarantees held")
+    p.add_argument("--broker", help="server.properties")
+    p.add_argument("--producer", help="producer.properties")
+    p.add_argument("--consumer", help="consumer.properties")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key (broker, producer or consumer: the key says which)")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock (default: all)")
+    p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes (same results as serial)")
+    p.add_argument("--out", default="counterexamples", help="where to save counterexamples")
+    p.add_argument("--no-save", action="store_true", help="do not save counterexamples")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
+    p.add_argument("file")
+    p.set_defaults(func=_replay)
 
     p = sub.add_parser("demo", help="show what one broker's log keeps through crashes")
     p.set_defaults(func=_demo)

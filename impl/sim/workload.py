@@ -28,6 +28,9 @@ class Workload:
     faults: tuple[str, ...] = FAULT_KINDS
     producer_props: dict = field(default_factory=dict)
     consumer_props: dict = field(default_factory=lambda: {"auto.offset.reset": "earliest"})
+    # Producer i and consumer i are one application ("app-i" in the history), so
+    # read-your-writes has something to judge.
+    shared_process: bool = False
 
 
 def run_workload(c: Cluster, w: Workload, duration_ms: int) -> Cluster:
@@ -35,12 +38,12 @@ def run_workload(c: Cluster, w: Workload, duration_ms: int) -> Cluster:
     tps = [TopicPartition(w.topic, p) for p in range(w.partitions)]
     end = c.now + duration_ms
     for i in range(w.producers):
-        p = c.producer(str(i), w.producer_props)
+        p = c.producer(str(i), w.producer_props, process=f"app-{i}" if w.shared_process else None)
         counter = iter(range(10**9))
         c.every(w.send_interval_ms, lambda p=p, i=i, n=counter: p.send(
             w.topic, b"k%d" % c.rng.randrange(16), b"%d-%d" % (i, next(n))), until=end)
     for i in range(w.consumers):
-        consumer = c.consumer(str(i), w.consumer_props)
+        consumer = c.consumer(str(i), w.consumer_props, process=f"app-{i}" if w.shared_process else None)
         consumer.assign(tps)
         c.every(w.poll_interval_ms, consumer.poll, until=end)
     if w.faults:

@@ -1,0 +1,153 @@
+"""`kafkaproof check`: what does this configuration guarantee under faults?
+
+A check is N independent runs on the simulated cluster, run i with seed S+i: producers
+and consumers work while a nemesis draws faults of the chosen kinds; then the cluster
+is healed, every partition read back, and every checker judges the history. A run is a
+pure function of (setup, seed), so runs can go to parallel processes and come back
+identical, and a violating run is saved as a counterexample file that `kafkaproof
+replay` re-executes (kafkaproof/counterexample.py).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import asdict, dataclass, field
+
+from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig
+from kafkaproof.impl.client.config import (
+    CONSUMER_KEYS,
+    PRODUCER_KEYS,
+    ConsumerConfig,
+    ProducerConfig,
+)
+from kafkaproof.impl.config import ConfigError, parse_properties
+from kafkaproof.impl.protocol.messages import TopicPartition
+from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.workload import FAULT_KINDS, Workload, run_workload, settle
+from kafkaproof.properties import CLUSTER_GUARANTEES, check_all
+from kafkaproof.properties.history import History
+
+TOPIC = "events"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a run depends on besides its seed (JSON-able: it goes into counterexamples)."""
+
+    broker: dict[str, str] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+    consumer: dict[str, str] = field(default_factory=dict)
+    faults: tuple[str, ...] = FAULT_KINDS
+    seconds: int = 30
+
+    def slug(self) -> str:
+        """A short name for file names: the settings that differ from Kafka's defaults."""
+        parts = [f"{k}={v}" for scope in (self.broker, self.producer, self.consumer) for k, v in sorted(scope.items())]
+        text = "_".join(parts) or "defaults"
+        return "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in text)[:80]
+
+    def changed(self, scope: str, key: str, value: str) -> Setup:
+        return Setup(**{**asdict(self), scope: {**getattr(self, scope), key: value}, "faults": self.faults})
+
+
+def _names(keys) -> set[str]:
+    return {k.name for k in keys}
+
+
+def build_setup(broker_file: str | None = None, producer_file: str | None = None,
+                consumer_file: str | None = None, sets: list[str] | tuple[str, ...] = (),
+                faults: str | None = None, seconds: int = 30) -> Setup:
+    """Read .properties files and key=value overrides; every key is checked against its
+    scope now, so a typo is a clear error before anything runs (ConfigError)."""
+    scopes: dict[str, dict[str, tuple[str, str]]] = {"broker": {}, "producer": {}, "consumer": {}}
+    for scope, path in (("broker", broker_file), ("producer", producer_file), ("consumer", consumer_file)):
+        if path is not None:
+            try:
+                text = pathlib.Path(path).read_text()
+            except OSError as exc:
+                raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+            scopes[scope].update(parse_properties(text, path))
+    known = {"broker": _names(BROKER_KEYS), "producer": _names(PRODUCER_KEYS), "consumer": _names(CONSUMER_KEYS)}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        targets = [scope for scope in scopes if key in known[scope]]
+        if not targets:
+            raise ConfigError(f"--set {key}: not a broker, producer or consumer configuration key")
+        for scope in targets:  # e.g. request.timeout.ms applies to producers and consumers
+            scopes[scope][key] = (value.strip(), f"--set {key}")
+    BrokerConfig.from_properties(scopes["broker"])
+    ProducerConfig.from_properties(scopes["producer"])
+    ConsumerConfig.from_properties(scopes["consumer"])
+    kinds = FAULT_KINDS if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
+    bad = [f for f in kinds if f not in FAULT_KINDS]
+    if bad or not kinds:
+        raise ConfigError(f"--faults: unknown fault kind(s) {', '.join(bad) or '(none given)'};"
+                          f" choose from {', '.join(FAULT_KINDS)}")
+    if seconds < 5:
+        raise ConfigError("--seconds must be at least 5")
+    plain = {scope: {k: v for k, (v, _) in entries.items()} for scope, entries in scopes.items()}
+    return Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    violations: dict[str, list[dict]]  # guarantee -> [{name, detail, witness: [op indices]}]
+    faults: int
+    ops: int
+    history: History | None = None  # kept only when asked (counterexamples)
+
+    @property
+    def violated(self) -> list[str]:
+        return [g for g, vs in self.violations.items() if vs]
+
+
+def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
+    c = Cluster(seed=seed, broker_props=setup.broker)
+    w = Workload(topic=TOPIC, partitions=2, producers=2, consumers=2, faults=setup.faults,
+                 fault_interval_ms=4000, producer_props=dict(setup.producer),
+                 consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True)
+    run_workload(c, w, setup.seconds * 1000)
+    settle(c)
+    committed = {(TOPIC, p): c.committed(TopicPartition(TOPIC, p)) for p in range(w.partitions)}
+    verdict = check_all(c.history, committed)
+    violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
+                  for g, vs in verdict.items() if g in CLUSTER_GUARANTEES}
+    return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
+                     c.history if keep_history else None)
+
+
+def _run_plain(args: tuple[Setup, int]) -> RunResult:
+    return run_one(*args)
+
+
+def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None) -> list[RunResult]:
+    """Runs seed, seed+1, ...; in `jobs` processes when > 1 (same results, same order)."""
+    seeds = [seed + i for i in range(runs)]
+    results: list[RunResult] = []
+    if jobs <= 1:
+        for s in seeds:
+            results.append(run_one(setup, s))
+            if progress is not None:
+                progress()
+        return results
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for result in pool.map(_run_plain, [(setup, s) for s in seeds]):
+            results.append(result)
+            if progress is not None:
+                progress()
+    return results
+
+
+def summarize(results: list[RunResult]) -> dict[str, dict]:
+    table = {}
+    for g in CLUSTER_GUARANTEES:
+        bad = [r for r in results if r.violations.get(g)]
+        table[g] = {"runs": len(results), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
+                    "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]})}
+    return table

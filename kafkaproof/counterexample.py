@@ -1,0 +1,174 @@
+"""Counterexample files: save a violating run, load one (with clear errors), replay it.
+
+Format 1 (DESIGN.md): kafkaproof version, the setup (broker / producer / consumer
+properties, fault kinds, duration), the seed, the fault schedule (the nemesis ops of the
+run), the whole history, the violated guarantee with the anomaly and its witness ops,
+and the configuration change that fixes it on the same seed, if one was found. A run is
+a pure function of (setup, seed), so replaying re-executes it and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from dataclasses import asdict
+
+from kafkaproof import __version__
+from kafkaproof.check import RunResult, Setup, run_one
+from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.sim.workload import FAULT_KINDS
+from kafkaproof.properties import CLUSTER_GUARANTEES
+from kafkaproof.properties.history import NEMESIS, History
+
+FORMAT = 1
+
+# Changes that remove each anomaly's usual cause, tried one by one on the same seed.
+FIXES = {
+    "lost-write": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false"),
+                   ("broker", "min.insync.replicas", "2"), ("broker", "log.flush.interval.messages", "1")],
+    "inconsistent-offsets": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false")],
+    "duplicate": [("producer", "enable.idempotence", "true"), ("producer", "acks", "all")],
+    "nonmonotonic-send": [("producer", "enable.idempotence", "true"), ("producer", "acks", "all"),
+                          ("producer", "max.in.flight.requests.per.connection", "1")],
+    "read-your-writes": [("producer", "acks", "all")],
+    "nonmonotonic-poll": [("producer", "acks", "all")],
+    "poll-skip": [("producer", "acks", "all")],
+}
+
+
+class InvalidCounterexample(ValueError):
+    """The file cannot be replayed; the message says which field and what was expected."""
+
+
+def find_fix(setup: Setup, seed: int, guarantee: str, anomaly: str) -> dict | None:
+    """The first single change (and then all of them together) under which the same seed
+    no longer violates `guarantee`; None if none does."""
+    candidates = [(scope, key, value) for scope, key, value in FIXES.get(anomaly, ())
+                  if getattr(setup, scope).get(key) != value]
+    tries = [[c] for c in candidates] + ([candidates] if len(candidates) > 1 else [])
+    for changes in tries:
+        fixed = setup
+        for scope, key, value in changes:
+            fixed = fixed.changed(scope, key, value)
+        try:
+            still = run_one(fixed, seed).violations.get(guarantee)
+        except ConfigError:
+            continue  # e.g. idempotence without acks=all: Kafka refuses it too
+        if not still:
+            return {"changes": [{"scope": s, "key": k, "value": v} for s, k, v in changes],
+                    "verified": f"seed {seed} with this change: {guarantee} held"}
+    return None
+
+
+def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarantee: str,
+         with_fix: bool = True) -> pathlib.Path:
+    if result.history is None:
+        result = run_one(setup, result.seed, keep_history=True)
+    violation = result.violations[guarantee][0]
+    ops = [asdict(op) for op in result.history.ops]
+    doc = {
+        "format": FORMAT, "kafkaproof": __version__,
+        "setup": {**asdict(setup), "faults": list(setup.faults)},
+        "seed": result.seed,
+        "schedule": [{"time": op["time"], "fault": op["f"], "what": op["value"]} for op in ops
+                     if op["process"] == NEMESIS],
+        "violation": {"guarantee": guarantee, **violation},
+        "fix": find_fix(setup, result.seed, guarantee, violation["name"]) if with_fix else None,
+        "history": ops,
+    }
+    text = json.dumps(doc, indent=1, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    path = pathlib.Path(directory) / f"{guarantee}-{setup.slug()}-{digest}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _need(doc: dict, key: str, kind, where: str = "") -> object:
+    if key not in doc:
+        raise InvalidCounterexample(f"missing field {where}{key!r}")
+    value = doc[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise InvalidCounterexample(f"field {where}{key!r} must be {expected}, not {type(value).__name__}")
+    return value
+
+
+def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
+    try:
+        text = pathlib.Path(path).read_text()
+    except OSError as exc:
+        raise InvalidCounterexample(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidCounterexample(f"{path}: not JSON (not even UTF-8 text)") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidCounterexample(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict):
+        raise InvalidCounterexample(f"{path}: expected a JSON object")
+    if _need(doc, "format", int) != FORMAT:
+        raise InvalidCounterexample(f"field 'format' is {doc['format']}; this kafkaproof reads format {FORMAT}")
+    s = _need(doc, "setup", dict)
+    for scope in ("broker", "producer", "consumer"):
+        entries = _need(s, scope, dict, "setup.")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
+            raise InvalidCounterexample(f"field 'setup.{scope}' must map keys to string values")
+    faults = _need(s, "faults", list, "setup.")
+    if not faults or any(f not in FAULT_KINDS for f in faults):
+        raise InvalidCounterexample(f"field 'setup.faults' must list fault kinds among {', '.join(FAULT_KINDS)}")
+    seconds = _need(s, "seconds", int, "setup.")
+    seed = _need(doc, "seed", int)
+    v = _need(doc, "violation", dict)
+    if _need(v, "guarantee", str, "violation.") not in CLUSTER_GUARANTEES:
+        raise InvalidCounterexample(f"field 'violation.guarantee' must be one of {', '.join(CLUSTER_GUARANTEES)}")
+    _need(v, "name", str, "violation.")
+    _need(v, "witness", list, "violation.")
+    ops = _need(doc, "history", list)
+    try:
+        history = History.from_jsonl("\n".join(json.dumps(op) for op in ops))
+    except TypeError as exc:
+        raise InvalidCounterexample(f"field 'history' holds an op that is not one: {exc}") from None
+    setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds)
+    return setup, seed, {**v, "fix": doc.get("fix")}, history
+
+
+def replay(path: str | pathlib.Path) -> tuple[bool, str, History, dict]:
+    """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation)."""
+    setup, seed, recorded, old_history = load(path)
+    result = run_one(setup, seed, keep_history=True)
+    found = result.violations.get(recorded["guarantee"], [])
+    same = [v for v in found if v["name"] == recorded["name"] and v["witness"] == recorded["witness"]]
+    if same and result.history.to_jsonl() == old_history.to_jsonl():
+        return True, "", result.history, recorded
+    if same:
+        return False, "the same violation, but the history differs from the recorded one", result.history, recorded
+    if found:
+        return False, (f"{recorded['guarantee']} is still violated, but as {found[0]['name']}: {found[0]['detail']}"
+                       f" (recorded: {recorded['name']}: {recorded.get('detail', '')})"), result.history, recorded
+    return False, f"{recorded['guarantee']} held in the re-execution", result.history, recorded
+
+
+def timeline(history: History, witness: list[int], context: int = 6) -> list[tuple[int, str, str, bool]]:
+    """(time, lane, event, is witness): every fault, the witness ops and the ops around them."""
+    keep = set(witness)
+    for i in witness:
+        keep.update(range(max(0, i - context), min(len(history.ops), i + context + 1)))
+    rows = []
+    for op in history.ops:
+        if op.index not in keep and op.process != NEMESIS:
+            continue
+        if op.process == NEMESIS:
+            event = f"{op.f} {op.value or ''}".strip()
+        elif op.f == "send":
+            where = f" -> {op.topic}-{op.partition}@{op.offset}" if op.partition is not None else ""
+            event = f"send {op.value!r} {op.type}{where}{' ' + op.error if op.error else ''}"
+        elif op.f == "poll":
+            got = ", ".join(f"{t}-{p}@{o}={v!r}" for t, p, o, _, v in op.records[:4])
+            more = f" (+{len(op.records) - 4})" if len(op.records) > 4 else ""
+            event = f"poll {op.type} {got}{more}"
+        else:
+            event = f"{op.f} {op.type} {op.value or ''}".strip()
+        rows.append((op.time, op.process, event, op.index in witness))
+    return rows

@@ -1,0 +1,106 @@
+"""`kafkaproof check` and `kafkaproof replay`: configuration errors, verdicts, parallel
+runs equal to serial ones, counterexamples that replay, and files that do not."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from kafkaproof.impl.config import ConfigError
+
+from kafkaproof.check import build_setup, run_check, summarize
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kafkaproof", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sets": ["acks=2"]}, "acks"),
+    ({"sets": ["ackss=all"]}, "ackss"),
+    ({"sets": ["acks"]}, "key=value"),
+    ({"faults": "crash,meteor"}, "meteor"),
+    ({"broker_file": "/nonexistent/server.properties"}, "server.properties"),
+])
+def test_bad_configuration_is_a_clear_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        build_setup(**kwargs)
+
+
+def test_a_properties_file_with_a_bad_value_names_file_line_and_key(tmp_path):
+    f = tmp_path / "server.properties"
+    f.write_text("# broker\nmin.insync.replicas=two\n")
+    out = cli("check", "--broker", str(f), "--runs", "1")
+    assert out.returncode == 2
+    assert "server.properties:2" in out.stderr and "min.insync.replicas" in out.stderr
+
+
+def test_set_routes_each_key_to_its_scope():
+    s = build_setup(sets=["acks=1", "min.insync.replicas=2", "request.timeout.ms=5000", "auto.offset.reset=latest"])
+    assert s.producer == {"acks": "1", "request.timeout.ms": "5000"}
+    assert s.broker == {"min.insync.replicas": "2"}
+    assert s.consumer == {"request.timeout.ms": "5000", "auto.offset.reset": "latest"}
+
+
+def test_parallel_runs_equal_serial_runs():
+    setup = build_setup(sets=["acks=1"], faults="crash,partition", seconds=10)
+    serial = run_check(setup, 4, seed=3)
+    parallel = run_check(setup, 4, seed=3, jobs=2)
+    assert [(r.seed, r.violations, r.ops) for r in serial] == [(r.seed, r.violations, r.ops) for r in parallel]
+    assert summarize(serial) == summarize(parallel)
+
+
+@pytest.fixture(scope="module")
+def acks1_check(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("cx")
+    out = cli("check", "--set", "acks=1", "--runs", "4", "--seconds", "20", "--out", str(out_dir), "--json")
+    return out, out_dir
+
+
+def test_acks_1_is_caught_and_its_counterexamples_saved(acks1_check):
+    out, out_dir = acks1_check
+    assert out.returncode == 1
+    result = json.loads(out.stdout)
+    violated = {g: row for g, row in result["guarantees"].items() if row["violated"]}
+    assert violated  # acks=1 under crashes and power loss: something breaks
+    for row in violated.values():
+        assert row["counterexample"] and row["first_violating_seed"] is not None
+    assert len(list(out_dir.glob("*.json"))) == len(violated)
+
+
+def test_a_saved_counterexample_replays_exactly(acks1_check):
+    _, out_dir = acks1_check
+    path = sorted(out_dir.glob("*.json"))[0]
+    out = cli("replay", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "reproduced" in out.stdout and "<- witness" in out.stdout
+
+
+def test_replay_of_garbage_or_an_edited_file_is_exit_2_naming_the_field(acks1_check, tmp_path):
+    _, out_dir = acks1_check
+    doc = json.loads(sorted(out_dir.glob("*.json"))[0].read_text())
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\xffnot json")
+    out = cli("replay", str(garbage))
+    assert out.returncode == 2 and "not JSON" in out.stderr
+    for edit, field in ((lambda d: d.pop("seed"), "'seed'"),
+                        (lambda d: d.__setitem__("seed", "seven"), "'seed' must be int"),
+                        (lambda d: d["setup"].__setitem__("faults", ["meteor"]), "setup.faults"),
+                        (lambda d: d.__setitem__("format", 9), "format")):
+        edited = json.loads(json.dumps(doc))
+        edit(edited)
+        path = tmp_path / "edited.json"
+        path.write_text(json.dumps(edited))
+        out = cli("replay", str(path))
+        assert out.returncode == 2 and field in out.stderr, (field, out.stderr)
+
+
+def test_replay_of_a_violation_that_no_longer_happens_is_exit_1(acks1_check, tmp_path):
+    _, out_dir = acks1_check
+    path = sorted(out_dir.glob("*.json"))[0]
+    doc = json.loads(path.read_text())
+    doc["seed"] += 1000  # another run: not this violation
+    edited = tmp_path / "moved.json"
+    edited.write_text(json.dumps(doc))
+    out = cli("replay", str(edited))
+    assert out.returncode == 1 and "NOT reproduced" in out.stdout
