@@ -154,7 +154,7 @@ def _groups(console: Console) -> None:
         never = sum(v.name == "unseen" for v in found)
         table.add_row(DESCRIPTIONS[strategy], f"[yellow]{twice}[/yellow]" if twice else "0",
                       f"[red]{never}[/red]" if never else "0", semantics)
-    console.print(table)
+    Console(width=max(120, console.width)).print(table)
     console.print("Commit after processing never loses a record but may process one twice; commit before "
                   "never processes twice but may lose. See `kafkaproof guarantees --groups` and "
                   "`kafkaproof explore --model group`.")
