@@ -11,7 +11,7 @@ replay` re-executes (kafkaproof/counterexample.py).
 from __future__ import annotations
 
 import pathlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig
 from kafkaproof.impl.client.config import (
@@ -39,6 +39,8 @@ class Setup:
     consumer: dict[str, str] = field(default_factory=dict)
     faults: tuple[str, ...] = FAULT_KINDS
     seconds: int = 30
+    skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
+    max_sends: int | None = None  # set by shrinking: sends of all producers together
 
     def slug(self) -> str:
         """A short name for file names: the settings that differ from Kafka's defaults."""
@@ -47,7 +49,7 @@ class Setup:
         return "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in text)[:80]
 
     def changed(self, scope: str, key: str, value: str) -> Setup:
-        return Setup(**{**asdict(self), scope: {**getattr(self, scope), key: value}, "faults": self.faults})
+        return replace(self, **{scope: {**getattr(self, scope), key: value}})
 
 
 def _names(keys) -> set[str]:
@@ -109,7 +111,8 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     c = Cluster(seed=seed, broker_props=setup.broker)
     w = Workload(topic=TOPIC, partitions=2, producers=2, consumers=2, faults=setup.faults,
                  fault_interval_ms=4000, producer_props=dict(setup.producer),
-                 consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True)
+                 consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True,
+                 skip_faults=setup.skip_faults, max_sends=setup.max_sends)
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     committed = {(TOPIC, p): c.committed(TopicPartition(TOPIC, p)) for p in range(w.partitions)}

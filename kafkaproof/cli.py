@@ -228,6 +228,48 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if violated else 0
 
 
+def _hunt(args: argparse.Namespace) -> int:
+    import json
+
+    from kafkaproof.check import build_setup
+    from kafkaproof.counterexample import save
+    from kafkaproof.hunt import hunt
+    from kafkaproof.impl.config import ConfigError
+    from kafkaproof.properties import CLUSTER_GUARANTEES
+
+    if args.guarantee not in CLUSTER_GUARANTEES:
+        print(f"kafkaproof hunt: --guarantee must be one of {', '.join(CLUSTER_GUARANTEES)}", file=sys.stderr)
+        return 2
+    if args.budget <= 0:
+        print("kafkaproof hunt: --budget must be positive", file=sys.stderr)
+        return 2
+    try:
+        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds)
+    except ConfigError as exc:
+        print(f"kafkaproof hunt: {exc}", file=sys.stderr)
+        return 2
+    h = hunt(setup, args.guarantee, args.budget, args.seed)
+    if not h.found:
+        print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
+              f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"
+              f" within {h.seconds_spent:.1f} s")
+        return 0
+    path = save(args.out, h.setup, h.result, args.guarantee)
+    v = h.result.violations[args.guarantee][0]
+    summary = {"guarantee": args.guarantee, "seed": h.result.seed, "seeds_tried": h.seeds_tried,
+               "anomaly": v["name"], "detail": v["detail"], "first_found": str(h.first_size),
+               "shrunk": str(h.shrunk_size), "shrink_runs": h.shrink_runs, "seconds": round(h.seconds_spent, 2),
+               "counterexample": str(path)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"found {v['name']} at seed {h.result.seed} after {h.seeds_tried} run(s): {v['detail']}")
+        print(f"shrunk from {h.first_size} to {h.shrunk_size} ({h.shrink_runs} shrink runs,"
+              f" {h.seconds_spent:.1f} s in all)")
+        print(f"saved {path}; replay it with: kafkaproof replay {path}")
+    return 1
+
+
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -333,6 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-save", action="store_true", help="do not save counterexamples")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("hunt", help="search for a violation of one guarantee, shrink it, save it")
+    p.add_argument("--guarantee", required=True,
+                   help="durability, exactly-once, read-your-writes, monotonic-reads or partition-order")
+    p.add_argument("--broker", help="server.properties")
+    p.add_argument("--producer", help="producer.properties")
+    p.add_argument("--consumer", help="consumer.properties")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--faults", help="comma-separated fault kinds (default: all)")
+    p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run before shrinking")
+    p.add_argument("--budget", type=float, default=60, help="wall seconds to search")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="counterexamples")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_hunt)
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
     p.add_argument("file")

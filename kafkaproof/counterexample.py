@@ -69,7 +69,7 @@ def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarant
     ops = [asdict(op) for op in result.history.ops]
     doc = {
         "format": FORMAT, "kafkaproof": __version__,
-        "setup": {**asdict(setup), "faults": list(setup.faults)},
+        "setup": {**asdict(setup), "faults": list(setup.faults), "skip_faults": list(setup.skip_faults)},
         "seed": result.seed,
         "schedule": [{"time": op["time"], "fault": op["f"], "what": op["value"]} for op in ops
                      if op["process"] == NEMESIS],
@@ -130,7 +130,13 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         history = History.from_jsonl("\n".join(json.dumps(op) for op in ops))
     except TypeError as exc:
         raise InvalidCounterexample(f"field 'history' holds an op that is not one: {exc}") from None
-    setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds)
+    skip = s.get("skip_faults", [])
+    max_sends = s.get("max_sends")
+    if not isinstance(skip, list) or not all(isinstance(i, int) for i in skip):
+        raise InvalidCounterexample("field 'setup.skip_faults' must be a list of integers")
+    if max_sends is not None and (not isinstance(max_sends, int) or max_sends < 0):
+        raise InvalidCounterexample("field 'setup.max_sends' must be a non-negative integer or null")
+    setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends)
     return setup, seed, {**v, "fix": doc.get("fix")}, history
 
 

@@ -104,3 +104,25 @@ def test_replay_of_a_violation_that_no_longer_happens_is_exit_1(acks1_check, tmp
     edited.write_text(json.dumps(doc))
     out = cli("replay", str(edited))
     assert out.returncode == 1 and "NOT reproduced" in out.stdout
+
+
+def test_hunt_finds_shrinks_saves_and_the_file_replays(tmp_path):
+    out = cli("hunt", "--guarantee", "durability", "--set", "acks=1", "--budget", "30", "--out", str(tmp_path),
+              "--json")
+    assert out.returncode == 1, out.stderr
+    result = json.loads(out.stdout)
+    first = [int(x.split()[0]) for x in result["first_found"].split(", ")]
+    shrunk = [int(x.split()[0]) for x in result["shrunk"].split(", ")]
+    assert all(b <= a for a, b in zip(first, shrunk, strict=True)) and shrunk != first  # smaller, still violating
+    assert cli("replay", result["counterexample"]).returncode == 0
+
+
+def test_hunt_without_a_violation_says_what_it_searched():
+    out = cli("hunt", "--guarantee", "durability", "--set", "min.insync.replicas=2", "--faults", "crash",
+              "--budget", "3", "--seconds", "10")
+    assert out.returncode == 0 and "no durability violation in" in out.stdout and "seeds 0.." in out.stdout
+
+
+def test_hunt_refuses_an_unknown_guarantee():
+    out = cli("hunt", "--guarantee", "speed")
+    assert out.returncode == 2 and "--guarantee must be one of" in out.stderr

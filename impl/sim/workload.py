@@ -31,32 +31,53 @@ class Workload:
     # Producer i and consumer i are one application ("app-i" in the history), so
     # read-your-writes has something to judge.
     shared_process: bool = False
+    # For shrinking: faults drawn but not injected (by their position in the draw order),
+    # and a cap on the sends of all producers together.
+    skip_faults: tuple[int, ...] = ()
+    max_sends: int | None = None
 
 
 def run_workload(c: Cluster, w: Workload, duration_ms: int) -> Cluster:
     c.create_topic(w.topic, w.partitions, w.replication_factor)
     tps = [TopicPartition(w.topic, p) for p in range(w.partitions)]
     end = c.now + duration_ms
+    sends = [0]
+
+    def send(p, i, n) -> None:
+        key = b"k%d" % c.rng.randrange(16)
+        if w.max_sends is None or sends[0] < w.max_sends:
+            sends[0] += 1
+            p.send(w.topic, key, b"%d-%d" % (i, next(n)))
+
     for i in range(w.producers):
         p = c.producer(str(i), w.producer_props, process=f"app-{i}" if w.shared_process else None)
         counter = iter(range(10**9))
-        c.every(w.send_interval_ms, lambda p=p, i=i, n=counter: p.send(
-            w.topic, b"k%d" % c.rng.randrange(16), b"%d-%d" % (i, next(n))), until=end)
+        c.every(w.send_interval_ms, lambda p=p, i=i, n=counter: send(p, i, n), until=end)
     for i in range(w.consumers):
         consumer = c.consumer(str(i), w.consumer_props, process=f"app-{i}" if w.shared_process else None)
         consumer.assign(tps)
         c.every(w.poll_interval_ms, consumer.poll, until=end)
     if w.faults:
-        c.every(w.fault_interval_ms, lambda: _random_fault(c, w), until=end - w.fault_interval_ms)
+        drawn = [0]
+
+        def fault() -> None:
+            drawn[0] += 1
+            _random_fault(c, w, inject=drawn[0] - 1 not in w.skip_faults)
+
+        c.every(w.fault_interval_ms, fault, until=end - w.fault_interval_ms)
     c.run_for(duration_ms)
     return c
 
 
-def _random_fault(c: Cluster, w: Workload) -> None:
+def _random_fault(c: Cluster, w: Workload, inject: bool = True) -> None:
+    """Draw a fault and inject it. With inject=False the same random numbers are drawn
+    (so the rest of the run draws what it would have) but nothing happens."""
     kind = c.rng.choice(w.faults)
     brokers = [broker_node(b) for b in c.broker_ids]
     nodes = brokers + [controller_node(x) for x in c.controller_ids]
     last = c.rng.randint(1000, w.fault_interval_ms)
+    if not inject:
+        c = _Inert(c)
     if kind in ("crash", "power"):
         up = [b for b in c.broker_ids if broker_node(b) not in c.down]
         if not up:
@@ -79,6 +100,19 @@ def _random_fault(c: Cluster, w: Workload) -> None:
         c.at(last, c.heal)
     elif kind == "clock":
         c.clock_jump(c.rng.choice(nodes), c.rng.choice([-60_000, 60_000, 3_600_000]))
+
+
+class _Inert:
+    """A cluster stand-in for a skipped fault: reads pass through, faults do nothing."""
+
+    def __init__(self, c: Cluster) -> None:
+        self._c = c
+
+    def __getattr__(self, name):
+        if name in ("crash", "power_loss", "restart", "partition", "heal", "pause", "lossy_network", "clock_jump",
+                    "at"):
+            return lambda *a, **k: None
+        return getattr(self._c, name)
 
 
 def settle(c: Cluster, ms: int = 20_000) -> None:

@@ -1,0 +1,66 @@
+"""How fast `kafkaproof hunt` finds and shrinks a counterexample, per unsafe choice.
+
+For each entry: over 10 starting seeds, the median wall seconds to the first violating
+run, the median seconds including shrinking, and the shrunk size against the first-found
+size (simulated seconds, faults, sends). Then peak RSS.
+Aims: acks=1 loss <= 2 s, unclean election loss <= 5 s.
+
+    python benchmarks/hunt.py [--starts 10] [--budget 60]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _util import peak_rss_mb, report  # noqa: E402
+
+from kafkaproof.check import build_setup  # noqa: E402
+from kafkaproof.hunt import hunt  # noqa: E402
+
+ENTRIES = [
+    ("acks=1 loses acknowledged writes", "durability", ["acks=1"], None),
+    ("unclean election loses acknowledged writes", "durability",
+     ["unclean.leader.election.enable=true", "min.insync.replicas=1"], "crash,partition,drop"),
+    ("retries without idempotence duplicate", "exactly-once", ["enable.idempotence=false"], None),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=60)
+    args = parser.parse_args()
+    for name, guarantee, sets, faults in ENTRIES:
+        setup = build_setup(sets=sets, faults=faults)
+        to_first, total, first_sizes, shrunk_sizes, missed = [], [], [], [], 0
+        for start in range(args.starts):
+            t0 = time.perf_counter()
+            found = hunt(setup, guarantee, args.budget, seed=start * 1000, shrink=False)
+            if not found.found:
+                missed += 1
+                continue
+            to_first.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            shrunk = hunt(setup, guarantee, args.budget, seed=found.result.seed)
+            total.append(to_first[-1] + time.perf_counter() - t0)
+            first_sizes.append(shrunk.first_size)
+            shrunk_sizes.append(shrunk.shrunk_size)
+        report(f"{name}: median seconds to the first counterexample", statistics.median(to_first) if to_first
+               else float("nan"), "s")
+        report(f"{name}: median seconds including shrinking", statistics.median(total) if total else float("nan"),
+               "s")
+        for field in ("seconds", "faults", "sends"):
+            if first_sizes:
+                report(f"{name}: median {field}, first found -> shrunk",
+                       statistics.median(getattr(s, field) for s in first_sizes))
+                report(f"{name}: median {field} after shrinking",
+                       statistics.median(getattr(s, field) for s in shrunk_sizes))
+        report(f"{name}: starts without a counterexample within the budget", missed)
+    report("peak RSS", peak_rss_mb(), "MB")
+
+
+if __name__ == "__main__":
+    main()
