@@ -23,7 +23,8 @@ from kafkaproof.hunt import hunt  # noqa: E402
 ENTRIES = [
     ("acks=1 loses acknowledged writes", "durability", ["acks=1"], None),
     ("unclean election loses acknowledged writes", "durability",
-     ["unclean.leader.election.enable=true", "min.insync.replicas=1"], "crash,partition,drop"),
+     ["unclean.leader.election.enable=true", "min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
+     "crash,partition,drop"),
     ("retries without idempotence duplicate", "exactly-once", ["enable.idempotence=false"], None),
 ]
 

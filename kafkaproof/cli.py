@@ -270,6 +270,18 @@ def _hunt(args: argparse.Namespace) -> int:
     return 1
 
 
+def _catalogue(args: argparse.Namespace) -> int:
+    from kafkaproof.catalogue import ENTRIES, build
+
+    names = [e[0] for e in ENTRIES]
+    unknown = [n for n in args.only if n not in names]
+    if unknown:
+        print(f"kafkaproof catalogue: no entry {', '.join(unknown)}; entries: {', '.join(names)}", file=sys.stderr)
+        return 2
+    saved = build(args.out, args.budget, args.only or None)
+    return 0 if len(saved) == len(args.only or names) else 1
+
+
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -390,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="counterexamples")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_hunt)
+
+    p = sub.add_parser("catalogue", help="hunt one shrunk counterexample per unsafe choice into counterexamples/")
+    p.add_argument("--out", default="counterexamples")
+    p.add_argument("--budget", type=float, default=120, help="wall seconds to search, per entry")
+    p.add_argument("--only", action="append", default=[], help="just this entry (repeatable)")
+    p.set_defaults(func=_catalogue)
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
     p.add_argument("file")

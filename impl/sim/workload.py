@@ -115,11 +115,29 @@ class _Inert:
         return getattr(self._c, name)
 
 
-def settle(c: Cluster, ms: int = 20_000) -> None:
+def settle(c: Cluster, ms: int = 20_000, converge_ms: int = 60_000) -> None:
     """Heal the network, restart the brokers and controllers that are down (a crashed
-    client stays dead: a new instance would be a new client), let replication catch up."""
+    client stays dead: a new instance would be a new client), let replication catch up:
+    `ms`, then until every leader's high watermark has reached its log end (a follower
+    whose fetch was dropped waits replica.socket.timeout.ms, 30 s by default, before it
+    asks again; reading before that would call a write lost that is only late)."""
     c.heal()
     for node in sorted(c.down):
         if node.startswith(("broker-", "controller-")):
             c.restart(node)
     c.run_for(ms)
+    c.run_until(lambda: _converged(c), timeout_ms=converge_ms)
+
+
+def _converged(c: Cluster) -> bool:
+    controller = c.active_controller()
+    if controller is None:
+        return False
+    for tp in controller.partitions:
+        leader = c.leader(tp)
+        if leader is None:
+            return False
+        p = c.broker(leader).partitions[tp]
+        if p.hw < p.log.log_end_offset:
+            return False
+    return True
