@@ -19,7 +19,7 @@ from kafkaproof.check import RunResult, Setup, run_one
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.sim.workload import FAULT_KINDS
 from kafkaproof.properties import CLUSTER_GUARANTEES
-from kafkaproof.properties.history import NEMESIS, History
+from kafkaproof.properties.history import CONTROLLER, NEMESIS, History
 
 FORMAT = 1
 
@@ -166,10 +166,12 @@ def timeline(history: History, witness: list[int], context: int = 6) -> list[tup
         keep.update(range(max(0, i - context), min(len(history.ops), i + context + 1)))
     rows = []
     for op in history.ops:
-        if op.index not in keep and op.process != NEMESIS:
+        if op.index not in keep and op.process not in (NEMESIS, CONTROLLER):
             continue
         if op.process == NEMESIS:
             event = f"{op.f} {op.value or ''}".strip()
+        elif op.process == CONTROLLER:
+            event = f"{op.topic}-{op.partition}: {op.value}"
         elif op.f == "send":
             where = f" -> {op.topic}-{op.partition}@{op.offset}" if op.partition is not None else ""
             event = f"send {op.value!r} {op.type}{where}{' ' + op.error if op.error else ''}"

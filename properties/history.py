@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 NEMESIS = "nemesis"
+CONTROLLER = "controller"  # leader / epoch / ISR changes, recorded for timelines
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
 from kafkaproof.impl.sim.network import PLANES, Network
 from kafkaproof.impl.storage.disk import SimDisk
-from kafkaproof.properties.history import FAIL, INFO, INVOKE, NEMESIS, OK, History
+from kafkaproof.properties.history import CONTROLLER, FAIL, INFO, INVOKE, NEMESIS, OK, History
 
 
 def _text(data: bytes | None) -> str | None:
@@ -55,6 +55,8 @@ class Cluster:
         self.network = Network(self.rng)
         self.store = SimMetadataStore()
         self.history = History()
+        self._recorded: dict[TopicPartition, tuple] = {}
+        self.store.observers.append(self._record_partition_states)
         self.broker_ids = list(range(brokers))
         self.controller_ids = list(range(controllers))
         self.disks = {b: SimDisk() for b in self.broker_ids}
@@ -240,6 +242,20 @@ class Cluster:
 
     def _bootstrap(self) -> list[str]:
         return [m.broker_node(b) for b in self.broker_ids]
+
+    def _record_partition_states(self, metadata) -> None:
+        """Leader, epoch and ISR changes go into the history (process "controller"), so a
+        timeline can show them beside the faults and client operations. Internal topics
+        are left out."""
+        for tp in sorted(metadata.partitions):
+            st = metadata.partitions[tp]
+            state = (st.leader, st.leader_epoch, st.isr)
+            if tp.topic.startswith("__") or self._recorded.get(tp) == state:
+                continue
+            self._recorded[tp] = state
+            leader = st.leader if st.leader != m.NO_LEADER else "none"
+            self.history.add(self.now, CONTROLLER, INFO, "partition-state", topic=tp.topic, partition=tp.partition,
+                             value=f"leader {leader} epoch {st.leader_epoch} isr {list(st.isr)}")
 
     # -- faults ---------------------------------------------------------------------------
 
