@@ -20,6 +20,8 @@ ENTRIES = [
     # election (or a stale HW) to matter; Kafka's 30 s default needs longer runs.
     ("unclean-leader-election", "durability", ["unclean.leader.election.enable=true", "min.insync.replicas=1",
                                                "replica.lag.time.max.ms=3000"], "crash,partition,drop"),
+    ("acks-0-fire-and-forget", "durability", ["acks=0"], "crash,partition,drop"),
+    ("replication-factor-1", "durability", ["default.replication.factor=1"], "power"),
     ("retries-without-idempotence", "exactly-once", ["enable.idempotence=false"], "drop,duplicate,partition"),
     ("reordering-without-idempotence", "partition-order", ["enable.idempotence=false"], "drop,partition"),
 ]

@@ -109,7 +109,10 @@ class RunResult:
 
 def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     c = Cluster(seed=seed, broker_props=setup.broker)
-    w = Workload(topic=TOPIC, partitions=2, producers=2, consumers=2, faults=setup.faults,
+    # Replication factor 3 unless the user sets default.replication.factor (Kafka's own
+    # default is 1, which no one runs in production).
+    rf = int(setup.broker.get("default.replication.factor", "3"))
+    w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=2, consumers=2, faults=setup.faults,
                  fault_interval_ms=4000, producer_props=dict(setup.producer),
                  consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)

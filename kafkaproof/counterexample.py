@@ -26,6 +26,7 @@ FORMAT = 1
 # Changes that remove each anomaly's usual cause, tried one by one on the same seed.
 FIXES = {
     "lost-write": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false"),
+                   ("broker", "default.replication.factor", "3"),
                    ("broker", "min.insync.replicas", "2"), ("broker", "log.flush.interval.messages", "1")],
     "inconsistent-offsets": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false")],
     "duplicate": [("producer", "enable.idempotence", "true"), ("producer", "acks", "all")],
