@@ -286,17 +286,33 @@ def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from kafkaproof.counterexample import InvalidCounterexample, replay, timeline
+    from kafkaproof.counterexample import (
+        InvalidCounterexample,
+        replay,
+        timeline,
+        timeline_html,
+        timeline_svg,
+    )
 
     try:
         reproduced, why, history, violation = replay(args.file)
     except InvalidCounterexample as exc:
         print(f"kafkaproof replay: {args.file}: {exc}", file=sys.stderr)
         return 2
-    out = Table(title=f"{violation['guarantee']}: {violation['name']} - {violation.get('detail', '')}")
+    title = f"{violation['guarantee']}: {violation['name']} - {violation.get('detail', '')}"
+    rows = timeline(history, violation["witness"])
+    for path, render in ((args.svg, timeline_svg), (args.html, timeline_html)):
+        if path:
+            try:
+                with open(path, "w") as f:
+                    f.write(render(rows, title))
+            except OSError as exc:
+                print(f"kafkaproof replay: {path}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+    out = Table(title=title)
     for col in ("ms", "lane", "event"):
         out.add_column(col)
-    for time, lane, event, witness in timeline(history, violation["witness"]):
+    for time, lane, event, witness in rows:
         out.add_row(str(time), lane, f"[bold red]{event}  <- witness[/bold red]" if witness else event)
     Console(width=max(120, Console().width)).print(out)
     fix = violation.get("fix")
@@ -411,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
     p.add_argument("file")
+    p.add_argument("--svg", help="also write the timeline as SVG here")
+    p.add_argument("--html", help="also write the timeline (SVG and a table) as HTML here")
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("demo", help="show what one broker's log keeps through crashes")

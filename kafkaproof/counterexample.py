@@ -184,3 +184,42 @@ def timeline(history: History, witness: list[int], context: int = 6) -> list[tup
             event = f"{op.f} {op.type} {op.value or ''}".strip()
         rows.append((op.time, op.process, event, op.index in witness))
     return rows
+
+
+def timeline_svg(rows: list[tuple[int, str, str, bool]], title: str) -> str:
+    """The timeline as SVG: one lane per process (faults, the controller, each client),
+    time left to right, witness ops in red; hover an event for its text."""
+    from html import escape
+
+    lanes = sorted({lane for _, lane, _, _ in rows}, key=lambda x: (x not in (NEMESIS, CONTROLLER), x))
+    end = max((t for t, *_ in rows), default=0) or 1
+    left, width, lane_h = 110, 1100, 28
+    height = 50 + lane_h * len(lanes)
+    colour = {NEMESIS: "#e67e22", CONTROLLER: "#2e86c1"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" height="{height}"'
+           f' font-family="monospace" font-size="11">',
+           f'<text x="10" y="16" font-size="13">{escape(title)}</text>']
+    for i, lane in enumerate(lanes):
+        y = 40 + i * lane_h
+        out.append(f'<text x="10" y="{y + 4}">{escape(lane)}</text>'
+                   f'<line x1="{left}" y1="{y}" x2="{left + width}" y2="{y}" stroke="#ddd"/>')
+    for t, lane, event, witness in rows:
+        x = left + width * t / end
+        y = 40 + lanes.index(lane) * lane_h
+        fill = "#c0392b" if witness else colour.get(lane, "#7f8c8d")
+        r = 6 if witness else 3.5
+        out.append(f'<circle cx="{x:.1f}" cy="{y}" r="{r}" fill="{fill}"><title>{t} ms {escape(lane)}:'
+                   f' {escape(event)}</title></circle>')
+    out.append(f'<text x="{left}" y="{height - 6}">0 ms</text>'
+               f'<text x="{left + width - 60}" y="{height - 6}">{end} ms</text></svg>')
+    return "\n".join(out)
+
+
+def timeline_html(rows: list[tuple[int, str, str, bool]], title: str) -> str:
+    from html import escape
+
+    table = "\n".join(f'<tr{" class=w" if w else ""}><td>{t}</td><td>{escape(lane)}</td><td>{escape(e)}</td></tr>'
+                      for t, lane, e, w in rows)
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)}</title><style>"
+            "body{font-family:monospace} td{padding:1px 8px} tr.w{color:#c0392b;font-weight:bold}</style></head>"
+            f"<body><h3>{escape(title)}</h3>{timeline_svg(rows, title)}<table>{table}</table></body></html>")

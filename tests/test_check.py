@@ -126,3 +126,15 @@ def test_hunt_without_a_violation_says_what_it_searched():
 def test_hunt_refuses_an_unknown_guarantee():
     out = cli("hunt", "--guarantee", "speed")
     assert out.returncode == 2 and "--guarantee must be one of" in out.stderr
+
+
+def test_replay_draws_the_timeline_as_svg_and_html(acks1_check, tmp_path):
+    _, out_dir = acks1_check
+    path = sorted(out_dir.glob("*.json"))[0]
+    svg, html = tmp_path / "t.svg", tmp_path / "t.html"
+    out = cli("replay", str(path), "--svg", str(svg), "--html", str(html))
+    assert out.returncode == 0
+    drawing = svg.read_text()
+    assert drawing.startswith("<svg") and drawing.count("<circle") > 3 and "#c0392b" in drawing  # witness in red
+    assert "<html>" in html.read_text() and "<svg" in html.read_text()
+    assert cli("replay", str(path), "--svg", "/nonexistent/dir/t.svg").returncode == 2
