@@ -13,7 +13,7 @@ from kafkaproof.check import build_setup
 from kafkaproof.counterexample import save
 from kafkaproof.hunt import hunt
 
-# (entry name, guarantee, --set overrides, fault kinds or None for all)
+# (entry name, guarantee, --set overrides, fault kinds or None for all, commit strategy)
 ENTRIES = [
     ("acks-1-leader-failure", "durability", ["acks=1"], "crash,partition,drop"),
     # replica.lag.time.max.ms=3000: the ISR must shrink within a short run for an unclean
@@ -22,6 +22,8 @@ ENTRIES = [
                                                "replica.lag.time.max.ms=3000"], "crash,partition,drop"),
     ("acks-0-fire-and-forget", "durability", ["acks=0"], "crash,partition,drop"),
     ("replication-factor-1", "durability", ["default.replication.factor=1"], "power"),
+    ("commit-before-processing", "consumer-no-loss", [], "crash,member", "before"),
+    ("auto-commit-crash-redelivers", "consumer-no-duplicates", [], "member", "auto"),
     ("retries-without-idempotence", "exactly-once", ["enable.idempotence=false"], "drop,duplicate,partition"),
     ("reordering-without-idempotence", "partition-order", ["enable.idempotence=false"], "drop,partition"),
 ]
@@ -31,10 +33,10 @@ def build(directory: str | pathlib.Path = "counterexamples", budget_s: float = 1
           only: list[str] | None = None, log=print) -> list[pathlib.Path]:
     out = []
     directory = pathlib.Path(directory)
-    for name, guarantee, sets, faults in ENTRIES:
+    for name, guarantee, sets, faults, *strategy in ENTRIES:
         if only and name not in only:
             continue
-        setup = build_setup(sets=sets, faults=faults)
+        setup = build_setup(sets=sets, faults=faults, strategy=strategy[0] if strategy else None)
         h = hunt(setup, guarantee, budget_s)
         if not h.found:
             log(f"{name}: no {guarantee} violation within {budget_s:.0f} s ({h.seeds_tried} runs)")

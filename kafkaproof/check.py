@@ -24,7 +24,7 @@ from kafkaproof.impl.config import ConfigError, parse_properties
 from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.workload import FAULT_KINDS, Workload, run_workload, settle
-from kafkaproof.properties import CLUSTER_GUARANTEES, check_all
+from kafkaproof.properties import CLUSTER_GUARANTEES, GROUP_GUARANTEES, check_all
 from kafkaproof.properties.history import History
 
 TOPIC = "events"
@@ -41,6 +41,7 @@ class Setup:
     seconds: int = 30
     skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
     max_sends: int | None = None  # set by shrinking: sends of all producers together
+    strategy: str | None = None  # a consumer group application with this commit strategy
 
     def slug(self) -> str:
         """A short name for file names: the settings that differ from Kafka's defaults."""
@@ -48,8 +49,15 @@ class Setup:
         text = "_".join(parts) or "defaults"
         return "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in text)[:80]
 
-    def changed(self, scope: str, key: str, value: str) -> Setup:
+    def changed(self, scope: str, key: str | None, value: str) -> Setup:
+        """The setup with one property (scope broker / producer / consumer) or the commit
+        strategy (scope "strategy", no key) changed."""
+        if scope == "strategy":
+            return replace(self, strategy=value)
         return replace(self, **{scope: {**getattr(self, scope), key: value}})
+
+    def has(self, scope: str, key: str | None, value: str) -> bool:
+        return self.strategy == value if scope == "strategy" else getattr(self, scope).get(key) == value
 
 
 def _names(keys) -> set[str]:
@@ -58,7 +66,7 @@ def _names(keys) -> set[str]:
 
 def build_setup(broker_file: str | None = None, producer_file: str | None = None,
                 consumer_file: str | None = None, sets: list[str] | tuple[str, ...] = (),
-                faults: str | None = None, seconds: int = 30) -> Setup:
+                faults: str | None = None, seconds: int = 30, strategy: str | None = None) -> Setup:
     """Read .properties files and key=value overrides; every key is checked against its
     scope now, so a typo is a clear error before anything runs (ConfigError)."""
     scopes: dict[str, dict[str, tuple[str, str]]] = {"broker": {}, "producer": {}, "consumer": {}}
@@ -83,15 +91,20 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
     BrokerConfig.from_properties(scopes["broker"])
     ProducerConfig.from_properties(scopes["producer"])
     ConsumerConfig.from_properties(scopes["consumer"])
-    kinds = FAULT_KINDS if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
-    bad = [f for f in kinds if f not in FAULT_KINDS]
+    from kafkaproof.impl.sim.consumer_app import STRATEGIES
+
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ConfigError(f"--commit-strategy {strategy}: one of {', '.join(STRATEGIES)}")
+    allowed = FAULT_KINDS + (("member",) if strategy else ())
+    kinds = allowed if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
+    bad = [f for f in kinds if f not in allowed]
     if bad or not kinds:
         raise ConfigError(f"--faults: unknown fault kind(s) {', '.join(bad) or '(none given)'};"
-                          f" choose from {', '.join(FAULT_KINDS)}")
+                          f" choose from {', '.join(allowed)}")
     if seconds < 5:
         raise ConfigError("--seconds must be at least 5")
     plain = {scope: {k: v for k, (v, _) in entries.items()} for scope, entries in scopes.items()}
-    return Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds)
+    return Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
 
 
 @dataclass
@@ -107,21 +120,56 @@ class RunResult:
         return [g for g, vs in self.violations.items() if vs]
 
 
+def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
+    """Two members of a consumer group process the topic with the setup's commit strategy;
+    with the "member" fault, every 4 s a member that owns partitions crashes and a new
+    one joins."""
+    from kafkaproof.impl.sim.consumer_app import ConsumerApp
+
+    group = setup.consumer.get("group.id", "app")
+    props = {"auto.offset.reset": "earliest", **setup.consumer, "group.id": group}
+    apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
+
+    def member_fault() -> None:
+        owners = [a for a in apps if a.alive and a.consumer.proc.group.owned]
+        if owners:
+            c.crash(c.rng.choice(owners).consumer.node)
+            apps.append(ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC]))
+
+    if "member" in setup.faults:
+        c.at(2000, lambda: c.every(4000, member_fault, until=end_ms - 4000))
+    return group
+
+
+def _final_offsets(c: Cluster, group: str) -> dict[tuple[str, int], int]:
+    from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
+
+    tp = TopicPartition(OFFSETS_TOPIC, partition_for(group, c.config.offsets_topic_partitions))
+    leader = c.leader(tp)
+    g = c.broker(leader).groups.groups.get(group) if leader is not None else None
+    return {tuple(t): o for t, o in g.offsets.items()} if g is not None else {}
+
+
 def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     c = Cluster(seed=seed, broker_props=setup.broker)
+    group = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else None
     # Replication factor 3 unless the user sets default.replication.factor (Kafka's own
     # default is 1, which no one runs in production).
     rf = int(setup.broker.get("default.replication.factor", "3"))
-    w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=2, consumers=2, faults=setup.faults,
+    w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=2, consumers=2,
+                 faults=tuple(f for f in setup.faults if f in FAULT_KINDS),
                  fault_interval_ms=4000, producer_props=dict(setup.producer),
                  consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
+    if group is not None:
+        c.run_for(30_000)  # the group catches up and commits
     committed = {(TOPIC, p): c.committed(TopicPartition(TOPIC, p)) for p in range(w.partitions)}
-    verdict = check_all(c.history, committed)
+    verdict = check_all(c.history, committed, _final_offsets(c, group) if group is not None else None)
+    judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {})}
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
-                  for g, vs in verdict.items() if g in CLUSTER_GUARANTEES}
+                  for g, vs in verdict.items() if g in judged}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
                      c.history if keep_history else None)
 
@@ -152,7 +200,7 @@ def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None) 
 
 def summarize(results: list[RunResult]) -> dict[str, dict]:
     table = {}
-    for g in CLUSTER_GUARANTEES:
+    for g in [g for g in {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES} if results and g in results[0].violations]:
         bad = [r for r in results if r.violations.get(g)]
         table[g] = {"runs": len(results), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
                     "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]})}

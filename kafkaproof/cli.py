@@ -189,7 +189,8 @@ def _check(args: argparse.Namespace) -> int:
         print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
         return 2
     try:
-        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds)
+        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,
+                            args.commit_strategy)
     except ConfigError as exc:
         print(f"kafkaproof check: {exc}", file=sys.stderr)
         return 2
@@ -222,7 +223,7 @@ def _check(args: argparse.Namespace) -> int:
     Console(width=max(120, Console().width)).print(out)
     settings = ", ".join(f"{k}={v}" for scope in (setup.broker, setup.producer, setup.consumer)
                          for k, v in sorted(scope.items())) or "Kafka's defaults"
-    print(f"configuration: {settings}")
+    print(f"configuration: {settings}" + (f"; consumer group committing {setup.strategy}" if setup.strategy else ""))
     if violated:
         print("replay a counterexample with: kafkaproof replay FILE")
     return 1 if violated else 0
@@ -235,16 +236,20 @@ def _hunt(args: argparse.Namespace) -> int:
     from kafkaproof.counterexample import save
     from kafkaproof.hunt import hunt
     from kafkaproof.impl.config import ConfigError
-    from kafkaproof.properties import CLUSTER_GUARANTEES
+    from kafkaproof.properties import GROUP_GUARANTEES, GUARANTEES
 
-    if args.guarantee not in CLUSTER_GUARANTEES:
-        print(f"kafkaproof hunt: --guarantee must be one of {', '.join(CLUSTER_GUARANTEES)}", file=sys.stderr)
+    if args.guarantee in GROUP_GUARANTEES and not args.commit_strategy:
+        print("kafkaproof hunt: group guarantees need --commit-strategy", file=sys.stderr)
+        return 2
+    if args.guarantee not in GUARANTEES:
+        print(f"kafkaproof hunt: --guarantee must be one of {', '.join(GUARANTEES)}", file=sys.stderr)
         return 2
     if args.budget <= 0:
         print("kafkaproof hunt: --budget must be positive", file=sys.stderr)
         return 2
     try:
-        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds)
+        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,
+                            args.commit_strategy)
     except ConfigError as exc:
         print(f"kafkaproof hunt: {exc}", file=sys.stderr)
         return 2
@@ -399,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock (default: all)")
     p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (same results as serial)")
+    p.add_argument("--commit-strategy", choices=["after", "before", "auto", "auto-async", "async"],
+                   help="also run a consumer group application that commits this way (adds the group"
+                        " guarantees and the 'member' fault: a member crashes, a new one joins)")
     p.add_argument("--out", default="counterexamples", help="where to save counterexamples")
     p.add_argument("--no-save", action="store_true", help="do not save counterexamples")
     p.add_argument("--json", action="store_true")
@@ -406,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hunt", help="search for a violation of one guarantee, shrink it, save it")
     p.add_argument("--guarantee", required=True,
-                   help="durability, exactly-once, read-your-writes, monotonic-reads or partition-order")
+                   help="durability, exactly-once, read-your-writes, monotonic-reads, partition-order;"
+                        " with --commit-strategy also group-exclusivity, committed-offsets, consumer-no-loss,"
+                        " consumer-no-duplicates")
     p.add_argument("--broker", help="server.properties")
     p.add_argument("--producer", help="producer.properties")
     p.add_argument("--consumer", help="consumer.properties")
@@ -414,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", help="comma-separated fault kinds (default: all)")
     p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run before shrinking")
     p.add_argument("--budget", type=float, default=60, help="wall seconds to search")
+    p.add_argument("--commit-strategy", choices=["after", "before", "auto", "auto-async", "async"],
+                   help="also run a consumer group application that commits this way (adds the group"
+                        " guarantees and the 'member' fault: a member crashes, a new one joins)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="counterexamples")
     p.add_argument("--json", action="store_true")

@@ -18,7 +18,7 @@ from kafkaproof import __version__
 from kafkaproof.check import RunResult, Setup, run_one
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.sim.workload import FAULT_KINDS
-from kafkaproof.properties import CLUSTER_GUARANTEES
+from kafkaproof.properties import GUARANTEES
 from kafkaproof.properties.history import CONTROLLER, NEMESIS, History
 
 FORMAT = 1
@@ -35,6 +35,8 @@ FIXES = {
     "read-your-writes": [("producer", "acks", "all")],
     "nonmonotonic-poll": [("producer", "acks", "all")],
     "poll-skip": [("producer", "acks", "all")],
+    "unseen": [("strategy", None, "after")],
+    "redelivered": [],
 }
 
 
@@ -46,7 +48,7 @@ def find_fix(setup: Setup, seed: int, guarantee: str, anomaly: str) -> dict | No
     """The first single change (and then all of them together) under which the same seed
     no longer violates `guarantee`; None if none does."""
     candidates = [(scope, key, value) for scope, key, value in FIXES.get(anomaly, ())
-                  if getattr(setup, scope).get(key) != value]
+                  if not setup.has(scope, key, value)]
     tries = [[c] for c in candidates] + ([candidates] if len(candidates) > 1 else [])
     for changes in tries:
         fixed = setup
@@ -120,13 +122,17 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
             raise InvalidCounterexample(f"field 'setup.{scope}' must map keys to string values")
     faults = _need(s, "faults", list, "setup.")
-    if not faults or any(f not in FAULT_KINDS for f in faults):
-        raise InvalidCounterexample(f"field 'setup.faults' must list fault kinds among {', '.join(FAULT_KINDS)}")
+    kinds = FAULT_KINDS + ("member",)
+    if not faults or any(f not in kinds for f in faults):
+        raise InvalidCounterexample(f"field 'setup.faults' must list fault kinds among {', '.join(kinds)}")
+    strategy = s.get("strategy")
+    if strategy is not None and not isinstance(strategy, str):
+        raise InvalidCounterexample("field 'setup.strategy' must be a commit strategy name or null")
     seconds = _need(s, "seconds", int, "setup.")
     seed = _need(doc, "seed", int)
     v = _need(doc, "violation", dict)
-    if _need(v, "guarantee", str, "violation.") not in CLUSTER_GUARANTEES:
-        raise InvalidCounterexample(f"field 'violation.guarantee' must be one of {', '.join(CLUSTER_GUARANTEES)}")
+    if _need(v, "guarantee", str, "violation.") not in GUARANTEES:
+        raise InvalidCounterexample(f"field 'violation.guarantee' must be one of {', '.join(GUARANTEES)}")
     _need(v, "name", str, "violation.")
     _need(v, "witness", list, "violation.")
     ops = _need(doc, "history", list)
@@ -140,7 +146,8 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         raise InvalidCounterexample("field 'setup.skip_faults' must be a list of integers")
     if max_sends is not None and (not isinstance(max_sends, int) or max_sends < 0):
         raise InvalidCounterexample("field 'setup.max_sends' must be a non-negative integer or null")
-    setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends)
+    setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends,
+                  strategy)
     return setup, seed, {**v, "fix": doc.get("fix")}, history
 
 

@@ -7,14 +7,14 @@ import pytest
 
 from kafkaproof.catalogue import ENTRIES
 from kafkaproof.check import run_one
-from kafkaproof.counterexample import load, replay
+from kafkaproof.counterexample import FIXES, load, replay
 
 FILES = sorted((pathlib.Path(__file__).parent.parent / "counterexamples").glob("*.json"))
 
 
 def test_the_catalogue_has_every_entry():
     names = {f.name.split("--")[0] for f in FILES}
-    assert names == {name for name, *_ in ENTRIES}
+    assert names == {entry[0] for entry in ENTRIES}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name.split("--")[0])
@@ -22,7 +22,9 @@ def test_counterexample_replays_and_its_fix_holds(path):
     reproduced, why, _, violation = replay(path)
     assert reproduced, why
     fix = violation["fix"]
-    assert fix is not None, "every catalogue entry names the change that fixes it"
+    if fix is None:  # only where no configuration can help (processing must be idempotent)
+        assert FIXES[violation["name"]] == []
+        return
     setup, seed, _, _ = load(path)
     for change in fix["changes"]:
         setup = setup.changed(change["scope"], change["key"], change["value"])
