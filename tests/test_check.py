@@ -138,3 +138,16 @@ def test_replay_draws_the_timeline_as_svg_and_html(acks1_check, tmp_path):
     assert drawing.startswith("<svg") and drawing.count("<circle") > 3 and "#c0392b" in drawing  # witness in red
     assert "<html>" in html.read_text() and "<svg" in html.read_text()
     assert cli("replay", str(path), "--svg", "/nonexistent/dir/t.svg").returncode == 2
+
+
+def test_a_commit_strategy_adds_the_group_guarantees_and_the_member_fault():
+    setup = build_setup(strategy="before", faults="crash,member", seconds=10)
+    assert setup.strategy == "before" and "member" in setup.faults
+    table = summarize(run_check(setup, 1, seed=0))
+    assert {"group-exclusivity", "committed-offsets", "consumer-no-loss", "consumer-no-duplicates"} <= set(table)
+    with pytest.raises(ConfigError, match="member"):
+        build_setup(faults="member")  # a group fault needs a group
+    with pytest.raises(ConfigError, match="commit-strategy"):
+        build_setup(strategy="sometimes")
+    out = cli("hunt", "--guarantee", "consumer-no-loss")
+    assert out.returncode == 2 and "--commit-strategy" in out.stderr
