@@ -102,7 +102,7 @@ class GroupCoordinator:
         self.groups: dict[str, Group] = {}
         self.leading: dict[TopicPartition, Partition] = {}  # offsets partitions we lead, loaded
         self.pending: list[PendingWrite] = []
-        self._member_seq = 0
+        self._seq = 0  # numbers new member ids and pending writes
         self.rebalances = 0  # completed joins, for tests and benchmarks
 
     # -- which groups are ours -------------------------------------------------------------
@@ -167,9 +167,9 @@ class GroupCoordinator:
             done(ErrorCode.NOT_COORDINATOR if exc.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
                  else ErrorCode.COORDINATOR_NOT_AVAILABLE, fx)
             return
-        self._member_seq += 1
+        self._seq += 1
         w = PendingWrite(g.tp, info.last_offset + 1, now + self.config.offsets_commit_timeout_ms,
-                         self._member_seq, done)
+                         self._seq, done)
         self.pending.append(w)
         fx.timer(("group-write-timeout", w.id), w.deadline)
         self.wake(p, now, fx)
@@ -204,8 +204,8 @@ class GroupCoordinator:
             return fail(ErrorCode.UNKNOWN_MEMBER_ID)
         member_id = req.member_id
         if not member_id:
-            self._member_seq += 1
-            member_id = f"{src}-{self.broker_id}.{self._member_seq}"
+            self._seq += 1
+            member_id = f"{src}-{self.broker_id}.{self._seq}"
         member = g.members.get(member_id)
         if member is None:
             member = g.members[member_id] = Member(member_id, src, req.session_timeout_ms,
