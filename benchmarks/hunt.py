@@ -21,7 +21,7 @@ from kafkaproof.check import build_setup  # noqa: E402
 from kafkaproof.hunt import hunt  # noqa: E402
 
 ENTRIES = [
-    ("acks=1 loses acknowledged writes", "durability", ["acks=1"], None),
+    ("acks=1 loses acknowledged writes", "durability", ["acks=1"], "crash,partition,drop"),
     ("unclean election loses acknowledged writes", "durability",
      ["unclean.leader.election.enable=true", "min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
      "crash,partition,drop"),
