@@ -44,8 +44,6 @@ class Consumer(ClientBase):
         self.consumed: dict[TopicPartition, int] = {}  # position after the records poll returned
         self.group = GroupMembership(self, config.group_id) if config.group_id else None
         self._next_auto_commit = 0
-        self._now = 0
-        self._fx: Effects | None = None  # effects of the call in progress (for listeners' commits)
 
     # -- application API ------------------------------------------------------------------
 
@@ -96,25 +94,23 @@ class Consumer(ClientBase):
         self.group.commit(dict(self.consumed) if offsets is None else offsets, callback, sync, now, fx)
         return fx.items
 
-    def auto_commit(self, force: bool = False) -> None:
+    def auto_commit(self, now: int, fx: Effects, force: bool = False) -> None:
         """enable.auto.commit: at poll, every auto.commit.interval.ms, commit the positions of
         the records earlier polls returned (asynchronously); and before a rebalance."""
-        if not self.config.enable_auto_commit or self.group is None or self._fx is None or not self.consumed:
+        if not self.config.enable_auto_commit or self.group is None or not self.consumed:
             return
-        if force or self._now >= self._next_auto_commit:
-            self._next_auto_commit = self._now + self.config.auto_commit_interval_ms
-            self.group.commit(dict(self.consumed), self.on_auto_commit, False, self._now, self._fx)
+        if force or now >= self._next_auto_commit:
+            self._next_auto_commit = now + self.config.auto_commit_interval_ms
+            self.group.commit(dict(self.consumed), self.on_auto_commit, False, now, fx)
 
     def on_auto_commit(self, error: ErrorCode, offsets: dict[TopicPartition, int]) -> None:
         """Replaced by the simulator to record auto commits in the history."""
 
     def close(self, now: int) -> list:
         fx = Effects()
-        self._now, self._fx = now, fx
-        self.auto_commit(force=True)
+        self.auto_commit(now, fx, force=True)
         if self.group is not None:
             self.group.leave(now, fx)
-        self._fx = None
         return fx.items
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
@@ -129,15 +125,13 @@ class Consumer(ClientBase):
         With a group: first the group's work (join, sync, revoke) and the auto commit of
         what earlier polls returned, as Kafka's poll does."""
         fx = Effects()
-        self._now, self._fx = now, fx
         if self.group is not None:
-            self.auto_commit()
+            self.auto_commit(now, fx)
             self.group.poll(now, fx)
         self._fetch_all(now, fx)
         out, self.buffer = self.buffer[: self.config.max_poll_records], self.buffer[self.config.max_poll_records :]
         for tp, r in out:
             self.consumed[tp] = max(self.consumed.get(tp, 0), r.offset + 1)
-        self._fx = None
         return out, fx.items
 
     # -- requests -------------------------------------------------------------------------
@@ -189,9 +183,7 @@ class Consumer(ClientBase):
         corr = getattr(msg, "correlation_id", -1)
         self._request_node.pop(corr, None)
         if self.group is not None and corr in self.group.requests:
-            self._now, self._fx = now, fx
             self.group.handle(corr, msg, now, fx)
-            self._fx = None
             return fx.items
         req = self._requests.pop(corr, None)
         if req is None:
@@ -247,14 +239,6 @@ class Consumer(ClientBase):
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        self._now, self._fx = now, fx
-        try:
-            self._on_timer(key, now, fx)
-        finally:
-            self._fx = None
-        return fx.items
-
-    def _on_timer(self, key: tuple, now: int, fx: Effects) -> None:
         if key[0] == "heartbeat" and self.group is not None:
             self.group.heartbeat(now, fx)
         elif key[0] == "find-coordinator" and self.group is not None:
@@ -273,3 +257,4 @@ class Consumer(ClientBase):
                 if pos is not None and pos.inflight == key[1]:
                     pos.inflight = None
                     self._on_error(req[1], pos, ErrorCode.NETWORK_EXCEPTION, now, fx)
+        return fx.items

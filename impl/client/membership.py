@@ -139,7 +139,7 @@ class GroupMembership:
             self._lose_all()
         cooperative = self.protocol == COOPERATIVE or self.config.assignment_strategy[0] == COOPERATIVE
         if self.owned and not cooperative:
-            self._revoke(list(self.owned))  # eager: give everything back before rejoining
+            self._revoke(list(self.owned), now, fx)  # eager: give everything back before rejoining
         self.rejoin_needed = False
         self.state = "joining"
         self.joined_topics = self.subscribed_topics()
@@ -158,9 +158,9 @@ class GroupMembership:
 
     # -- partitions changing hands ------------------------------------------------------------------
 
-    def _revoke(self, tps: list[TopicPartition]) -> None:
+    def _revoke(self, tps: list[TopicPartition], now: int, fx: Effects) -> None:
         if self.config.enable_auto_commit:
-            self.consumer.auto_commit(force=True)  # Kafka commits before revoking (onJoinPrepare)
+            self.consumer.auto_commit(now, fx, force=True)  # Kafka commits before revoking (onJoinPrepare)
         if self.listener is not None and tps:
             self.listener.on_partitions_revoked(sorted(tps))
         self.owned = tuple(tp for tp in self.owned if tp not in tps)
@@ -261,7 +261,7 @@ class GroupMembership:
         revoked = [tp for tp in self.owned if tp not in new]
         added = sorted(new - set(self.owned))
         if revoked:
-            self._revoke(revoked)
+            self._revoke(revoked, now, fx)
             self.rejoin_needed = True  # cooperative: the freed partitions move in a second rebalance
         self.owned = tuple(sorted(new))
         self.consumer.set_assignment(list(self.owned), from_group=True)
