@@ -141,15 +141,6 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     return group
 
 
-def _final_offsets(c: Cluster, group: str) -> dict[tuple[str, int], int]:
-    from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
-
-    tp = TopicPartition(OFFSETS_TOPIC, partition_for(group, c.config.offsets_topic_partitions))
-    leader = c.leader(tp)
-    g = c.broker(leader).groups.groups.get(group) if leader is not None else None
-    return {tuple(t): o for t, o in g.offsets.items()} if g is not None else {}
-
-
 def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     c = Cluster(seed=seed, broker_props=setup.broker)
     group = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else None
@@ -166,7 +157,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     if group is not None:
         c.run_for(30_000)  # the group catches up and commits
     committed = {(TOPIC, p): c.committed(TopicPartition(TOPIC, p)) for p in range(w.partitions)}
-    verdict = check_all(c.history, committed, _final_offsets(c, group) if group is not None else None)
+    verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
     judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {})}
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
                   for g, vs in verdict.items() if g in judged}

@@ -3,7 +3,6 @@ four assignors in action, offset commits stored in __consumer_offsets, coordinat
 failover, and the errors that fence a member out of its group."""
 
 import pytest
-from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
@@ -186,11 +185,11 @@ def test_coordinator_failover_keeps_groups_and_offsets():
     committed = {tp: o for op in c.history.ops if op.f == "commit" and op.type == "ok"
                  for t, p, o, _, _ in op.records for tp in [TopicPartition(t, p)]}
     assert sum(committed.values()) == 20
-    coordinator = c.leader(TopicPartition(OFFSETS_TOPIC, partition_for(GROUP, 3)))
+    coordinator = c.coordinator(GROUP)
     gen = ms[0].proc.group.generation
     c.crash(broker_node(coordinator))
     drive(c, ms, 15_000)  # the controller notices after broker.session.timeout.ms
-    new = c.leader(TopicPartition(OFFSETS_TOPIC, partition_for(GROUP, 3)))
+    new = c.coordinator(GROUP)
     assert new is not None and new != coordinator
     group = c.broker(new).groups.groups[GROUP]
     assert group.offsets == committed  # reloaded from the log

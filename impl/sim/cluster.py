@@ -27,7 +27,7 @@ from kafkaproof.impl.client.producer import Producer
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import SimMetadataStore
-from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
@@ -335,6 +335,17 @@ class Cluster:
         """(offset, key, value) of every record below the leader's HW: the final read."""
         b = self.leader(tp)
         return [] if b is None else self.replica_records(b, tp)
+
+    def coordinator(self, group_id: str) -> int | None:
+        """The broker coordinating `group_id`: the leader of its __consumer_offsets partition."""
+        return self.leader(TopicPartition(OFFSETS_TOPIC,
+                                          partition_for(group_id, self.config.offsets_topic_partitions)))
+
+    def group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        """The group's committed offsets as its coordinator holds them: the final read."""
+        b = self.coordinator(group_id)
+        g = self.broker(b).groups.groups.get(group_id) if b is not None else None
+        return {tuple(tp): o for tp, o in g.offsets.items()} if g is not None else {}
 
     def replica_records(self, broker: int, tp: TopicPartition) -> list[tuple[int, str | None, str | None]]:
         """(offset, key, value) of the records below one replica's own HW."""

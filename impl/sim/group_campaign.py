@@ -23,7 +23,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.consumer_app import ConsumerApp
@@ -32,8 +31,7 @@ from kafkaproof.properties import GROUP_GUARANTEES, check_all
 
 GROUP = "app"
 PATTERN = "events.*"
-OFFSETS_PARTITIONS = 3
-BROKER = {"offsets.topic.num.partitions": str(OFFSETS_PARTITIONS), "group.initial.rebalance.delay.ms": "0",
+BROKER = {"offsets.topic.num.partitions": "3", "group.initial.rebalance.delay.ms": "0",
           "min.insync.replicas": "2", "replica.lag.time.max.ms": "3000"}
 CONSUMER = {"group.id": GROUP, "auto.offset.reset": "earliest", "session.timeout.ms": "6000",
             "heartbeat.interval.ms": "1000", "max.poll.interval.ms": "5000", "metadata.max.age.ms": "2000",
@@ -129,7 +127,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     @rule()
     def crash_coordinator(self):
-        leader = self.c.leader(TopicPartition(OFFSETS_TOPIC, partition_for(GROUP, OFFSETS_PARTITIONS)))
+        leader = self.c.coordinator(GROUP)
         if leader is not None and not self._brokers_down():
             self.c.crash(broker_node(leader))
             self._fault("coordinator-crash")
@@ -186,11 +184,6 @@ class GroupMachine(RuleBasedStateMachine):
 
     # -- the verdict ---------------------------------------------------------------------------------
 
-    def final_offsets(self) -> dict[tuple[str, int], int] | None:
-        leader = self.c.leader(TopicPartition(OFFSETS_TOPIC, partition_for(GROUP, OFFSETS_PARTITIONS)))
-        g = self.c.broker(leader).groups.groups.get(GROUP) if leader is not None else None
-        return {tuple(tp): o for tp, o in g.offsets.items()} if g is not None else {}
-
     def teardown(self):
         if not hasattr(self, "c"):
             return
@@ -203,7 +196,7 @@ class GroupMachine(RuleBasedStateMachine):
         self.c.run_for(40_000)  # rebalances settle and the group catches up
         tps = [TopicPartition(t, p) for t, n in sorted(self.topics.items()) for p in range(n)]
         committed = {tuple(tp): self.c.committed(tp) for tp in tps}
-        verdict = check_all(self.c.history, committed, self.final_offsets())
+        verdict = check_all(self.c.history, committed, self.c.group_offsets(GROUP))
         target(float(self.faults), label="faults injected")
         STATS["examples"] += 1
         _, _, must_hold, _ = GROUP_CONFIGS[self.config]
