@@ -7,9 +7,9 @@ happened, and a coordinator that does not bump the generation is caught."""
 import hashlib
 
 import pytest
-from hypothesis import HealthCheck, Phase
 from kafkaproof.impl.coordinator.group import GroupCoordinator
 from kafkaproof.impl.sim import group_campaign
+from kafkaproof.impl.sim.campaign import RECORDING
 from kafkaproof.impl.sim.group_campaign import GROUP_CONFIGS, group_machine_for, run_group_campaign
 
 EXAMPLES = 40
@@ -19,8 +19,7 @@ KINDS = ("member-crash", "member-stall", "member-close", "coordinator-crash", "b
 
 def campaign(config, record_only=True, examples=EXAMPLES):
     return run_group_campaign(group_machine_for(config, record_only=record_only), max_examples=examples,
-                              derandomize=True, deadline=None, database=None, phases=[Phase.generate],
-                              suppress_health_check=list(HealthCheck))
+                              **RECORDING)
 
 
 @pytest.mark.parametrize("config", list(GROUP_CONFIGS))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import event, settings, target
+from hypothesis import HealthCheck, Phase, event, settings, target
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -255,27 +255,35 @@ def machine_for(config: str, single_failure: bool = True, record_only: bool = Fa
                 {"config": config, "single_failure": single_failure, "record_only": record_only})
 
 
-def guarantee_table(examples: int) -> dict[str, dict[str, int]]:
-    """For every named configuration, under its fault set (one broker down at a time):
-    how many of `examples` runs violated each guarantee, plus the faults injected."""
-    from hypothesis import HealthCheck, Phase
+# Settings for counting violations over a fixed budget rather than stopping at the first:
+# the same examples every time, no shrinking, no example database.
+RECORDING = {"derandomize": True, "deadline": None, "database": None, "phases": [Phase.generate],
+             "suppress_health_check": list(HealthCheck)}
 
+
+def guarantee_rows(machines: dict[str, type[RuleBasedStateMachine]], guarantees, fault_kinds, examples: int,
+                   steps: int = 30) -> dict[str, dict[str, int]]:
+    """For each named record-only machine: how many of `examples` runs violated each
+    guarantee, how many runs there were, and the faults injected."""
     table = {}
-    for config in CONFIGS:
-        stats = run_campaign(machine_for(config, record_only=True), max_examples=examples, derandomize=True,
-                             deadline=None, database=None, phases=[Phase.generate],
-                             suppress_health_check=list(HealthCheck))
-        row = {g: stats[f"violated:{g}"] for g in CLUSTER_GUARANTEES}
+    for name, machine in machines.items():
+        stats = run_campaign(machine, steps, max_examples=examples, **RECORDING)
+        row = {g: stats[f"violated:{g}"] for g in guarantees}
         row["runs"] = stats["examples"]
-        row["faults"] = sum(stats[k] for k in FAULTS)
-        table[config] = row
+        row["faults"] = sum(stats[k] for k in fault_kinds)
+        table[name] = row
     return table
 
 
-def run_campaign(machine, **overrides) -> Counter:
-    """Run Hypothesis over `machine`; returns what was injected and found."""
+def guarantee_table(examples: int) -> dict[str, dict[str, int]]:
+    """For every named configuration, under its fault set (one broker down at a time)."""
+    return guarantee_rows({c: machine_for(c, record_only=True) for c in CONFIGS}, CLUSTER_GUARANTEES, FAULTS,
+                          examples)
+
+
+def run_campaign(machine, steps: int = 30, **overrides) -> Counter:
+    """Run Hypothesis over `machine` (at most `steps` rules per example); returns what
+    was injected and found."""
     STATS.clear()
-    run_state_machine_as_test(machine, settings=settings(settings(), stateful_step_count=30, **overrides))
+    run_state_machine_as_test(machine, settings=settings(settings(), stateful_step_count=steps, **overrides))
     return Counter(STATS)
-
-

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import event, settings, target
+from hypothesis import event, target
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -21,9 +21,9 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
+from kafkaproof.impl.sim.campaign import STATS, guarantee_rows, run_campaign
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.consumer_app import ConsumerApp
 from kafkaproof.impl.sim.workload import settle
@@ -49,7 +49,7 @@ GROUP_CONFIGS = {
     "auto-commit-async": ("auto-async", "roundrobin", ("group-exclusivity", "committed-offsets"), "unseen"),
 }
 
-STATS: Counter = Counter()
+STEPS = 20  # rules per example: each group run is longer than a cluster run
 
 
 class GroupMachine(RuleBasedStateMachine):
@@ -217,21 +217,9 @@ def group_machine_for(config: str, record_only: bool = False) -> type[GroupMachi
 
 def group_guarantee_table(examples: int) -> dict[str, dict[str, int]]:
     """For every commit strategy: how many of `examples` runs violated each group guarantee."""
-    from hypothesis import HealthCheck, Phase
-
-    table = {}
-    for config in GROUP_CONFIGS:
-        stats = run_group_campaign(group_machine_for(config, record_only=True), max_examples=examples,
-                                   derandomize=True, deadline=None, database=None, phases=[Phase.generate],
-                                   suppress_health_check=list(HealthCheck))
-        row = {g: stats[f"violated:{g}"] for g in GROUP_GUARANTEES}
-        row["runs"] = stats["examples"]
-        row["faults"] = sum(stats[k] for k in FAULTS)
-        table[config] = row
-    return table
+    machines = {config: group_machine_for(config, record_only=True) for config in GROUP_CONFIGS}
+    return guarantee_rows(machines, GROUP_GUARANTEES, FAULTS, examples, STEPS)
 
 
 def run_group_campaign(machine, **overrides) -> Counter:
-    STATS.clear()
-    run_state_machine_as_test(machine, settings=settings(settings(), stateful_step_count=20, **overrides))
-    return Counter(STATS)
+    return run_campaign(machine, STEPS, **overrides)
