@@ -181,18 +181,14 @@ def _check(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from kafkaproof.check import build_setup, run_check, summarize
+    from kafkaproof.check import run_check, summarize
     from kafkaproof.counterexample import save
-    from kafkaproof.impl.config import ConfigError
 
     if args.runs < 1 or args.jobs < 1:
         print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
         return 2
-    try:
-        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,
-                            args.commit_strategy)
-    except ConfigError as exc:
-        print(f"kafkaproof check: {exc}", file=sys.stderr)
+    setup = _setup_from(args)
+    if setup is None:
         return 2
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=args.json) as bar:
@@ -232,10 +228,8 @@ def _check(args: argparse.Namespace) -> int:
 def _hunt(args: argparse.Namespace) -> int:
     import json
 
-    from kafkaproof.check import build_setup
     from kafkaproof.counterexample import save
     from kafkaproof.hunt import hunt
-    from kafkaproof.impl.config import ConfigError
     from kafkaproof.properties import GROUP_GUARANTEES, GUARANTEES
 
     if args.guarantee in GROUP_GUARANTEES and not args.commit_strategy:
@@ -247,11 +241,8 @@ def _hunt(args: argparse.Namespace) -> int:
     if args.budget <= 0:
         print("kafkaproof hunt: --budget must be positive", file=sys.stderr)
         return 2
-    try:
-        setup = build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,
-                            args.commit_strategy)
-    except ConfigError as exc:
-        print(f"kafkaproof hunt: {exc}", file=sys.stderr)
+    setup = _setup_from(args)
+    if setup is None:
         return 2
     h = hunt(setup, args.guarantee, args.budget, args.seed)
     if not h.found:
@@ -342,6 +333,35 @@ def _demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def _setup_arguments(p: argparse.ArgumentParser) -> None:
+    """What a run depends on besides its seed (kafkaproof.check.Setup): check and hunt.
+    build_setup checks the values, so the parser imports nothing heavy."""
+    p.add_argument("--broker", help="server.properties")
+    p.add_argument("--producer", help="producer.properties")
+    p.add_argument("--consumer", help="consumer.properties")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key (broker, producer or consumer: the key says which)")
+    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock, and member"
+                                    " with --commit-strategy (default: all)")
+    p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
+    p.add_argument("--commit-strategy", metavar="after|before|auto|auto-async|async",
+                   help="also run a consumer group application that commits this way (adds the group"
+                        " guarantees and the 'member' fault: a member crashes, a new one joins)")
+
+
+def _setup_from(args: argparse.Namespace):
+    """The Setup the arguments describe, or None after saying what is wrong."""
+    from kafkaproof.check import build_setup
+    from kafkaproof.impl.config import ConfigError
+
+    try:
+        return build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,
+                           args.commit_strategy)
+    except ConfigError as exc:
+        print(f"kafkaproof {args.command}: {exc}", file=sys.stderr)
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kafkaproof",
@@ -394,19 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="random fault runs on the simulated cluster with your configuration;"
                                       " which guarantees held")
-    p.add_argument("--broker", help="server.properties")
-    p.add_argument("--producer", help="producer.properties")
-    p.add_argument("--consumer", help="consumer.properties")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one key (broker, producer or consumer: the key says which)")
+    _setup_arguments(p)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
-    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock (default: all)")
-    p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (same results as serial)")
-    p.add_argument("--commit-strategy", choices=["after", "before", "auto", "auto-async", "async"],
-                   help="also run a consumer group application that commits this way (adds the group"
-                        " guarantees and the 'member' fault: a member crashes, a new one joins)")
     p.add_argument("--out", default="counterexamples", help="where to save counterexamples")
     p.add_argument("--no-save", action="store_true", help="do not save counterexamples")
     p.add_argument("--json", action="store_true")
@@ -417,18 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="durability, exactly-once, read-your-writes, monotonic-reads, partition-order;"
                         " with --commit-strategy also group-exclusivity, committed-offsets, consumer-no-loss,"
                         " consumer-no-duplicates")
-    p.add_argument("--broker", help="server.properties")
-    p.add_argument("--producer", help="producer.properties")
-    p.add_argument("--consumer", help="consumer.properties")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--faults", help="comma-separated fault kinds (default: all)")
-    p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run before shrinking")
+    _setup_arguments(p)
     p.add_argument("--budget", type=float, default=60, help="wall seconds to search")
-    p.add_argument("--commit-strategy", choices=["after", "before", "auto", "auto-async", "async"],
-                   help="also run a consumer group application that commits this way (adds the group"
-                        " guarantees and the 'member' fault: a member crashes, a new one joins)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="counterexamples")
+    p.add_argument("--seed", type=int, default=0, help="first seed to try")
+    p.add_argument("--out", default="counterexamples", help="where to save the counterexample")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_hunt)
 
