@@ -15,9 +15,10 @@ from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.model.replication import NONE, Model, Replica, State
 
 
-def _log(partition) -> tuple[tuple[str | None, int], ...]:
+def log_entries(log, start: int = 0) -> tuple[tuple[str | None, int], ...]:
+    """The model's view of a log from offset `start`: (value, leader epoch) per record."""
     return tuple((r.value.decode() if r.value is not None else None, batch.header.partition_leader_epoch)
-                 for batch in partition.log.iter_batches() for r in batch.records)
+                 for batch in log.iter_batches(start=start) for r in batch.records if r.offset >= start)
 
 
 def abstract(c: Cluster, tp: TopicPartition) -> State:
@@ -29,7 +30,7 @@ def abstract(c: Cluster, tp: TopicPartition) -> State:
             replicas.append(Replica((), 0, NONE, NONE, (), ()))
             continue
         leader = p.leader if p.leader != NO_LEADER else NONE
-        replicas.append(Replica(_log(p), p.hw, p.leader_epoch, leader, p.isr, tuple(p.log.epochs.entries)))
+        replicas.append(Replica(log_entries(p.log), p.hw, p.leader_epoch, leader, p.isr, tuple(p.log.epochs.entries)))
     committed = tuple(sorted((op.offset, op.value) for op in c.history.completions("send", "ok")
                              if op.topic == tp.topic and op.partition == tp.partition and op.offset is not None))
     return State(tuple(replicas), st.leader_epoch, st.leader if st.leader != NO_LEADER else NONE,

@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.protocol.messages import NO_LEADER, TopicPartition, broker_node
-from kafkaproof.impl.protocol.records import decode_batch
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.model.replication import NONE, Model, Replica, assign, truncate
+from kafkaproof.properties.conformance import log_entries
 
 
 @dataclass
@@ -84,24 +84,9 @@ class TraceValidator:
         elif len(prior) == end:
             entries = prior
         else:
-            entries = prior + self._read(log, len(prior))
+            entries = prior + log_entries(log, len(prior))
         leader = p.leader if p.leader != NO_LEADER else NONE
         return Replica(entries, p.hw, p.leader_epoch, leader, tuple(p.isr), tuple(log.epochs.entries))
-
-    @staticmethod
-    def _read(log, start: int) -> tuple[tuple[str | None, int], ...]:
-        out = []
-        offset = start
-        while offset < log.log_end_offset:
-            data = log.read(offset, 1 << 20)
-            pos = 0
-            while pos < len(data):
-                batch = decode_batch(data, pos)
-                pos += batch.header.size
-                out += [(r.value.decode() if r.value is not None else None, batch.header.partition_leader_epoch)
-                        for r in batch.records if r.offset >= offset]
-            offset = start + len(out)
-        return tuple(out)
 
     # -- the hook -------------------------------------------------------------------------
 

@@ -321,10 +321,10 @@ class Log:
                 return data
         return b""
 
-    def iter_batches(self, max_offset: int | None = None) -> Iterator[RecordBatch]:
-        """Every batch from the log start, across segments (a single `read` stops at a
-        segment's end), up to the last batch wholly below `max_offset`."""
-        offset = self.log_start_offset
+    def iter_batches(self, max_offset: int | None = None, start: int = 0) -> Iterator[RecordBatch]:
+        """Every batch from the log start (or from the one holding `start`), across segments
+        (a single `read` stops at a segment's end), up to the last batch wholly below `max_offset`."""
+        offset = max(start, self.log_start_offset)
         end = self.log_end_offset if max_offset is None else max_offset
         while offset < end:
             data = self.read(offset, 1 << 20, max_offset=max_offset)
