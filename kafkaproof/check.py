@@ -28,6 +28,7 @@ from kafkaproof.properties import CLUSTER_GUARANTEES, GROUP_GUARANTEES, check_al
 from kafkaproof.properties.history import History
 
 TOPIC = "events"
+FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
     return Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
 
 
+def fault_draws(setup: Setup) -> int:
+    """How many faults the workload draws in a run (what shrinking may skip by index)."""
+    return max(0, setup.seconds * 1000 // FAULT_INTERVAL_MS - 1)
+
+
 @dataclass
 class RunResult:
     seed: int
@@ -122,8 +128,8 @@ class RunResult:
 
 def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     """Two members of a consumer group process the topic with the setup's commit strategy;
-    with the "member" fault, every 4 s a member that owns partitions crashes and a new
-    one joins."""
+    with the "member" fault, every FAULT_INTERVAL_MS a member that owns partitions crashes
+    and a new one joins."""
     from kafkaproof.impl.sim.consumer_app import ConsumerApp
 
     group = setup.consumer.get("group.id", "app")
@@ -137,7 +143,8 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
             apps.append(ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC]))
 
     if "member" in setup.faults:
-        c.at(2000, lambda: c.every(4000, member_fault, until=end_ms - 4000))
+        c.at(FAULT_INTERVAL_MS // 2,
+             lambda: c.every(FAULT_INTERVAL_MS, member_fault, until=end_ms - FAULT_INTERVAL_MS))
     return group
 
 
@@ -149,7 +156,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     rf = int(setup.broker.get("default.replication.factor", "3"))
     w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=2, consumers=2,
                  faults=tuple(f for f in setup.faults if f in FAULT_KINDS),
-                 fault_interval_ms=4000, producer_props=dict(setup.producer),
+                 fault_interval_ms=FAULT_INTERVAL_MS, producer_props=dict(setup.producer),
                  consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)
     run_workload(c, w, setup.seconds * 1000)

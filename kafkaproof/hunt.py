@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from kafkaproof.check import RunResult, Setup, run_one
+from kafkaproof.check import RunResult, Setup, fault_draws, run_one
 
 
 @dataclass
@@ -85,8 +85,7 @@ def _shrink(h: Hunt, guarantee: str, budget_s: float) -> None:
     for seconds in range(5, h.setup.seconds, 5):  # 1. the shortest run that still shows it
         if attempt(replace(h.setup, seconds=seconds)):
             break
-    drawn = max(0, (h.setup.seconds * 1000) // 4000 - 1)  # fault draws happen every 4 s, not in the last 4 s
-    for i in reversed(range(drawn)):  # 2. each fault: is it needed?
+    for i in reversed(range(fault_draws(h.setup))):  # 2. each fault: is it needed?
         if i not in h.setup.skip_faults:
             attempt(replace(h.setup, skip_faults=tuple(sorted(h.setup.skip_faults + (i,)))))
     sends = size_of(h.setup, h.result).sends  # 3. fewer client operations
