@@ -35,7 +35,7 @@ def _dump_log(args: argparse.Namespace) -> int:
 def _explore(args: argparse.Namespace) -> int:
     import json
 
-    from kafkaproof.model.explore import explore
+    from kafkaproof.model.explore import explore, restrict
 
     built = {"producer": _producer_model, "group": _group_model}.get(args.model, _replication_model)(args)
     if isinstance(built, str):
@@ -48,8 +48,7 @@ def _explore(args: argparse.Namespace) -> int:
             print(f"kafkaproof explore: no invariant {', '.join(sorted(unknown))} in this model"
                   f" (it has {', '.join(invariants)})", file=sys.stderr)
             return 2
-        judge = model.invariants
-        model.invariants = lambda s: [bad for bad in judge(s) if bad[0] in args.invariant]
+        restrict(model, args.invariant)
         invariants = tuple(i for i in invariants if i in args.invariant)
     result = explore(model, symmetry=args.model == "replication" and not args.no_symmetry,
                      max_states=args.max_states)

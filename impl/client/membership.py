@@ -68,7 +68,6 @@ class GroupMembership:
         self.fatal: ErrorCode | None = None
         self.requests: dict[int, tuple[str, object]] = {}  # corr -> (kind, context)
         self.queued_commits: list[tuple[dict[TopicPartition, int], CommitCallback, bool]] = []
-        self.rebalances = 0  # completed SyncGroups, for tests
 
     # -- the application's side ---------------------------------------------------------------
 
@@ -256,7 +255,6 @@ class GroupMembership:
                 self.state = "unjoined"
             return
         self.state = "stable"
-        self.rebalances += 1
         new = set(msg.assignment)
         revoked = [tp for tp in self.owned if tp not in new]
         added = sorted(new - set(self.owned))

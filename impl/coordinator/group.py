@@ -103,7 +103,6 @@ class GroupCoordinator:
         self.leading: dict[TopicPartition, Partition] = {}  # offsets partitions we lead, loaded
         self.pending: list[PendingWrite] = []
         self._seq = 0  # numbers new member ids and pending writes
-        self.rebalances = 0  # completed joins, for tests and benchmarks
 
     # -- which groups are ours -------------------------------------------------------------
 
@@ -242,7 +241,6 @@ class GroupCoordinator:
         for mb in [mb for mb in g.members.values() if mb.join is None]:
             del g.members[mb.member_id]  # did not rejoin within the rebalance timeout
         g.generation += 1
-        self.rebalances += 1
         if not g.members:
             g.state, g.protocol, g.leader = EMPTY, "", ""
             self._write(g, [(["group", g.group_id], self._group_record(g))], now, fx, lambda e, fx: None)
