@@ -33,12 +33,20 @@ BROKER_KEYS = LOG_KEYS + (
         at_least(0)),
     Key("group.max.session.timeout.ms", "int", 1_800_000, "Largest session.timeout.ms a member may ask for.",
         at_least(0)),
+    Key("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state.", at_least(1)),
+    Key("transaction.state.log.replication.factor", "int", 3, "Replicas of __transaction_state.", at_least(1)),
+    Key("transaction.max.timeout.ms", "int", 900_000, "Largest transaction.timeout.ms a producer may ask for.",
+        at_least(1)),
+    Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10_000,
+        "How often the coordinator aborts transactions older than their timeout.", at_least(1)),
     Key("legacy.truncate.to.high.watermark", "bool", False,
         "Pre-KIP-101: a new follower truncates to its high watermark."),
     Key("legacy.kip101.without.kip279", "bool", False,
         "KIP-101 epochs but not KIP-279's fix for fast leader changes."),
     Key("legacy.no.fetch.epoch.fencing", "bool", False,
         "Pre-KIP-320: fetches do not carry or check the leader epoch."),
+    Key("legacy.transactions.without.kip890", "bool", False,
+        "Pre-KIP-890: no partition verification, no epoch bump per transaction."),
 )
 
 
@@ -63,9 +71,14 @@ class BrokerConfig:
     group_initial_rebalance_delay_ms: int = 3000
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1_800_000
+    transaction_state_partitions: int = 50
+    transaction_state_replication_factor: int = 3
+    transaction_max_timeout_ms: int = 900_000
+    transaction_cleanup_interval_ms: int = 10_000
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
+    legacy_transactions_without_kip890: bool = False
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> BrokerConfig:
@@ -91,7 +104,12 @@ class BrokerConfig:
             group_initial_rebalance_delay_ms=v["group.initial.rebalance.delay.ms"],
             group_min_session_timeout_ms=v["group.min.session.timeout.ms"],
             group_max_session_timeout_ms=v["group.max.session.timeout.ms"],
+            transaction_state_partitions=v["transaction.state.log.num.partitions"],
+            transaction_state_replication_factor=v["transaction.state.log.replication.factor"],
+            transaction_max_timeout_ms=v["transaction.max.timeout.ms"],
+            transaction_cleanup_interval_ms=v["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
             legacy_truncate_to_hw=v["legacy.truncate.to.high.watermark"],
             legacy_kip101_without_kip279=v["legacy.kip101.without.kip279"],
             legacy_no_fetch_epoch_fencing=v["legacy.no.fetch.epoch.fencing"],
+            legacy_transactions_without_kip890=v["legacy.transactions.without.kip890"],
         )

@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kafkaproof.impl.broker.config import BrokerConfig
-from kafkaproof.impl.broker.producer_state import BatchMetadata, ProducerStateManager
+from kafkaproof.impl.broker.producer_state import BatchMetadata, CompletedTxn, ProducerStateManager
 from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import NO_LEADER, PartitionState, TopicPartition
-from kafkaproof.impl.protocol.records import parse_header
+from kafkaproof.impl.protocol.records import ControlRecordType, control_batch, parse_header
 from kafkaproof.impl.storage.epoch_cache import UNDEFINED_EPOCH
 from kafkaproof.impl.storage.log import AppendInfo, Log
+from kafkaproof.impl.storage.txn_index import AbortedTxn
 
 
 @dataclass
@@ -46,7 +47,34 @@ class Partition:
         self.pending_isr: tuple[int, ...] | None = None  # an AlterPartition in flight
         self.pending_since = 0
         self.producers = ProducerStateManager()
-        self.producers.rebuild(log.batch_headers())
+        self.unreplicated: list[CompletedTxn] = []  # ended, but the marker is not below the HW yet
+        self._rebuild_producers()
+
+    def _rebuild_producers(self) -> None:
+        """Producer state, open transactions and the aborted-transaction index, from the log."""
+        done = self.producers.rebuild((h, self.log.marker(h) if h.is_control else None)
+                                      for h in self.log.batch_headers())
+        self.log.rewrite_aborted([AbortedTxn(t.producer_id, t.first_offset, t.marker_offset) for t in done if t.aborted])
+        self.unreplicated = [t for t in done if t.marker_offset >= self.hw]
+
+    def _note_appended(self, headers, marker_of) -> None:
+        for h in headers:
+            txn = self.producers.update(h, marker_of(h) if h.is_control else None)
+            if txn is not None:
+                if txn.aborted:
+                    self.log.append_aborted(AbortedTxn(txn.producer_id, txn.first_offset, txn.marker_offset,
+                                                       self.lso))
+                self.unreplicated.append(txn)
+
+    @property
+    def lso(self) -> int:
+        """The last stable offset: read_committed consumers read below it. The HW, or the
+        first offset of a transaction still open, or ended by a marker not yet replicated
+        (Kafka's firstUnstableOffset: until then its outcome could still be lost)."""
+        self.unreplicated = [t for t in self.unreplicated if t.marker_offset >= self.hw]
+        first = self.producers.first_unstable_offset()
+        candidates = [self.hw] + [t.first_offset for t in self.unreplicated]
+        return min(candidates + ([first] if first is not None else []))
 
     # -- role changes ---------------------------------------------------------------------
 
@@ -95,14 +123,30 @@ class Partition:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                              f"ISR {list(self.isr)} is smaller than min.insync.replicas={self.config.min_insync_replicas}")
         header = parse_header(data)
+        if header.is_control:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not write control batches")
         duplicate = self.producers.check(header)
         if duplicate is not None:
             return None, duplicate
         info = self.log.append_as_leader(data, self.leader_epoch, now)
-        for h in info.headers:
-            self.producers.update(h)
+        self._note_appended(info.headers, None)
         self.maybe_advance_hw()
         return info, None
+
+    def append_marker(self, producer_id: int, epoch: int, coordinator_epoch: int, commit: bool,
+                      now: int) -> AppendInfo:
+        """Write a COMMIT or ABORT marker for the coordinator (WriteTxnMarkers); raises KafkaError."""
+        if not self.is_leader:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"broker {self.broker_id} does not lead {self.tp}")
+        bumped = not self.config.legacy_transactions_without_kip890
+        self.producers.check_marker(producer_id, epoch, coordinator_epoch, bumped)
+        kind = ControlRecordType.COMMIT if commit else ControlRecordType.ABORT
+        data = control_batch(kind, producer_id=producer_id, producer_epoch=epoch,
+                             coordinator_epoch=coordinator_epoch, timestamp=now)
+        info = self.log.append_as_leader(data, self.leader_epoch, now)
+        self._note_appended(info.headers, lambda h: (kind, coordinator_epoch))
+        self.maybe_advance_hw()
+        return info
 
     def enough_replicas_after_append(self) -> bool:
         return len(self.isr) >= self.config.min_insync_replicas
@@ -184,12 +228,11 @@ class Partition:
         dropped = self.log.truncate_to(offset)
         if dropped:
             self.hw = min(self.hw, self.log.log_end_offset)
-            self.producers.rebuild(self.log.batch_headers())
+            self._rebuild_producers()
         return dropped
 
     def append_as_follower(self, data: bytes, leader_hw: int, now: int) -> None:
         if data:
             info = self.log.append_as_follower(data, now)
-            for h in info.headers:
-                self.producers.update(h)
+            self._note_appended(info.headers, self.log.marker)
         self.hw = max(self.hw, min(leader_hw, self.log.log_end_offset))

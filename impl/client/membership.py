@@ -272,7 +272,8 @@ class GroupMembership:
     def _fetch_committed(self, tps: list[TopicPartition], now: int, fx: Effects) -> None:
         corr = self.consumer._next_corr()
         self._send(corr, ("offsets", (self.generation, tuple(tps))),
-                   m.OffsetFetchRequest(corr, self.group_id, tuple(tps)), now, fx)
+                   m.OffsetFetchRequest(corr, self.group_id, tuple(tps),
+                                        self.consumer.config.isolation_level == "read_committed"), now, fx)
 
     def _on_offsets(self, ctx, msg: m.OffsetFetchResponse, now: int, fx: Effects) -> None:
         generation, tps = ctx

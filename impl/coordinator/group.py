@@ -21,31 +21,19 @@ offset expiry.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.coordinator.state_log import Done, StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
-from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
+from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
-from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+from kafkaproof.impl.protocol.records import ControlRecordType
 
 OFFSETS_TOPIC = "__consumer_offsets"
 EMPTY, PREPARING, COMPLETING, STABLE = "Empty", "PreparingRebalance", "CompletingRebalance", "Stable"
-
-
-def java_string_hash(s: str) -> int:
-    h = 0
-    for ch in s.encode("utf-16-be").decode("utf-16-be"):
-        h = (31 * h + ord(ch)) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def partition_for(group_id: str, partitions: int) -> int:
-    """Kafka's GroupMetadataManager.partitionFor: Utils.abs(groupId.hashCode) % n."""
-    return (java_string_hash(group_id) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -84,25 +72,21 @@ class Group:
     join_deadline: int = 0
 
 
-@dataclass
-class PendingWrite:
-    tp: TopicPartition
-    required: int  # the HW must reach this
-    deadline: int
-    id: int
-    done: Callable[[ErrorCode, Effects], None]
-
-
 class GroupCoordinator:
     def __init__(self, broker_id: int, config: BrokerConfig,
                  wake: Callable[[Partition, int, Effects], None]) -> None:
         self.broker_id = broker_id
         self.config = config
-        self.wake = wake  # the broker: answer what waits on a partition that just grew (and call on_hw)
+        self.log = StateLog(wake, config.offsets_commit_timeout_ms, "group-write-timeout", self._next_id)
         self.groups: dict[str, Group] = {}
-        self.leading: dict[TopicPartition, Partition] = {}  # offsets partitions we lead, loaded
-        self.pending: list[PendingWrite] = []
+        # Offsets committed inside a transaction (TxnOffsetCommit), by (group, producer id):
+        # they count once the transaction's COMMIT marker is written, and vanish on ABORT.
+        self.txn_offsets: dict[tuple[str, int], dict[TopicPartition, int]] = {}
         self._seq = 0  # numbers new member ids and pending writes
+
+    def _next_id(self) -> int:
+        self._seq += 1
+        return self._seq
 
     # -- which groups are ours -------------------------------------------------------------
 
@@ -112,7 +96,7 @@ class GroupCoordinator:
     def _group(self, group_id: str) -> tuple[Group | None, ErrorCode]:
         """The group if we coordinate it (creating it empty on first use)."""
         tp = self.tp_for(group_id)
-        if tp not in self.leading:
+        if tp not in self.log.leading:
             return None, ErrorCode.NOT_COORDINATOR
         g = self.groups.get(group_id)
         if g is None:
@@ -121,12 +105,18 @@ class GroupCoordinator:
 
     def become_leader(self, p: Partition, now: int, fx: Effects) -> None:
         """Load every group of this offsets partition from its log (coordinator failover)."""
-        self.leading[p.tp] = p
-        for group_id in [g for g, grp in self.groups.items() if grp.tp == p.tp]:
-            del self.groups[group_id]
-        for batch in p.log.iter_batches():
-            for r in batch.records:
-                self._replay(p.tp, json.loads(r.key), json.loads(r.value) if r.value is not None else None)
+        self.log.leading[p.tp] = p
+        self._forget(p.tp)
+        for key, value, header in StateLog.entries(p):
+            if header.is_control:
+                commit = p.log.marker(header)[0] == ControlRecordType.COMMIT
+                self._end_txn_offsets(p.tp, header.producer_id, commit)
+            elif header.is_transactional:
+                tp = TopicPartition(key[2], key[3])
+                self.txn_offsets.setdefault((key[1], header.producer_id), {})[tp] = value["offset"]
+                self.groups.get(key[1]) or self.groups.setdefault(key[1], Group(key[1], p.tp))
+            else:
+                self._replay(p.tp, key, value)
         for g in self.groups.values():
             if g.tp == p.tp:
                 for member in g.members.values():
@@ -141,42 +131,43 @@ class GroupCoordinator:
             g.members = {r[0]: Member.from_record(r) for r in value["members"]}
             g.state = STABLE if g.members else EMPTY
 
+    def _forget(self, tp: TopicPartition) -> list[Group]:
+        gone = [g for g in self.groups.values() if g.tp == tp]
+        for g in gone:
+            del self.groups[g.group_id]
+        for key in [k for k in self.txn_offsets if self.tp_for(k[0]) == tp]:
+            del self.txn_offsets[key]
+        return gone
+
     def resign(self, tp: TopicPartition, fx: Effects) -> None:
         """No longer the leader of `tp`: its groups go to the next coordinator."""
-        if self.leading.pop(tp, None) is None:
+        if tp not in self.log.leading:
             return
-        for group_id in [g for g, grp in self.groups.items() if grp.tp == tp]:
-            g = self.groups.pop(group_id)
+        for g in self._forget(tp):
             for member in g.members.values():
                 self._answer_waiting(member, ErrorCode.NOT_COORDINATOR, fx)
-        for w in [w for w in self.pending if w.tp == tp]:
-            self.pending.remove(w)
-            w.done(ErrorCode.NOT_COORDINATOR, fx)
+        self.log.resign(tp, fx)  # after the groups are gone: their pending writes see that
 
     # -- writing to __consumer_offsets -------------------------------------------------------
 
-    def _write(self, g: Group, entries: list[tuple[list, object]], now: int, fx: Effects,
-               done: Callable[[ErrorCode, Effects], None]) -> None:
-        p = self.leading[g.tp]
-        records = [SimpleRecord(key=json.dumps(k).encode(), value=json.dumps(v).encode(), timestamp=now)
-                   for k, v in entries]
-        try:
-            info, _ = p.append_as_leader(encode_batch(records), -1, now)
-        except KafkaError as exc:
-            done(ErrorCode.NOT_COORDINATOR if exc.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
-                 else ErrorCode.COORDINATOR_NOT_AVAILABLE, fx)
-            return
-        self._seq += 1
-        w = PendingWrite(g.tp, info.last_offset + 1, now + self.config.offsets_commit_timeout_ms,
-                         self._seq, done)
-        self.pending.append(w)
-        fx.timer(("group-write-timeout", w.id), w.deadline)
-        self.wake(p, now, fx)
+    def _write(self, g: Group, entries: list[tuple[list, object]], now: int, fx: Effects, done: Done) -> None:
+        self.log.write(g.tp, entries, now, fx, done)
 
     def on_hw(self, p: Partition, now: int, fx: Effects) -> None:
-        for w in [w for w in self.pending if w.tp == p.tp and p.hw >= w.required]:
-            self.pending.remove(w)
-            w.done(ErrorCode.NONE, fx)
+        self.log.on_hw(p, fx)
+
+    def _end_txn_offsets(self, tp: TopicPartition, producer_id: int, commit: bool) -> None:
+        for key in sorted(k for k in self.txn_offsets if k[1] == producer_id and self.tp_for(k[0]) == tp):
+            offsets = self.txn_offsets.pop(key)
+            g = self.groups.get(key[0])
+            if commit and g is not None:
+                g.offsets.update(offsets)
+
+    def on_txn_marker(self, tp: TopicPartition, producer_id: int, commit: bool) -> None:
+        """A transaction marker on one of our offsets partitions is committed (Kafka's
+        GroupMetadataManager.handleTxnCompletion)."""
+        if tp in self.log.leading:
+            self._end_txn_offsets(tp, producer_id, commit)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -203,8 +194,7 @@ class GroupCoordinator:
             return fail(ErrorCode.UNKNOWN_MEMBER_ID)
         member_id = req.member_id
         if not member_id:
-            self._seq += 1
-            member_id = f"{src}-{self.broker_id}.{self._seq}"
+            member_id = f"{src}-{self.broker_id}.{self._next_id()}"
         member = g.members.get(member_id)
         if member is None:
             member = g.members[member_id] = Member(member_id, src, req.session_timeout_ms,
@@ -381,9 +371,36 @@ class GroupCoordinator:
         self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
                     now, fx, stored)
 
+    def txn_commit(self, src: str, req: m.TxnOffsetCommitRequest, now: int, fx: Effects) -> None:
+        """Offsets as part of a transaction: written with the producer's id and epoch (a
+        fenced producer's write fails), counted only when its COMMIT marker arrives."""
+        def answer(error: ErrorCode, fx: Effects = fx) -> None:
+            fx.send(src, m.TxnOffsetCommitResponse(req.correlation_id, error))
+
+        g, error = self._group(req.group_id)
+        if g is None:
+            return answer(error)
+        if req.generation >= 0:  # KIP-447: a zombie of an older generation is fenced here
+            error = self._check_member(g, req.member_id, req.generation)
+            if error != ErrorCode.NONE:
+                return answer(error)
+        offsets = dict(req.offsets)
+
+        def stored(error: ErrorCode, fx: Effects) -> None:
+            if error == ErrorCode.NONE and g.group_id in self.groups:
+                self.txn_offsets.setdefault((g.group_id, req.producer_id), {}).update(offsets)
+            answer(error, fx)
+
+        self.log.write(g.tp, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
+                       now, fx, stored, producer=(req.producer_id, req.producer_epoch))
+
     def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, fx: Effects) -> None:
         g, error = self._group(req.group_id)
         offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in req.tps) if g is not None else ()
+        if g is not None and req.require_stable and any(
+                k[0] == g.group_id and tp in pending for k, pending in self.txn_offsets.items() for tp in req.tps):
+            # KIP-447: a transaction may still commit newer offsets; ask again later.
+            error, offsets = ErrorCode.UNSTABLE_OFFSET_COMMIT, ()
         fx.send(src, m.OffsetFetchResponse(req.correlation_id, error, offsets))
 
     # -- timers --------------------------------------------------------------------------------
@@ -398,6 +415,4 @@ class GroupCoordinator:
             if g is not None and key[2] in g.members and g.members[key[2]].join is None:
                 self._remove(g, key[2], now, fx)  # no heartbeat for session.timeout.ms
         elif key[0] == "group-write-timeout":
-            for w in [w for w in self.pending if w.id == key[1]]:
-                self.pending.remove(w)
-                w.done(ErrorCode.REQUEST_TIMED_OUT, fx)
+            self.log.timed_out(key[1], fx)

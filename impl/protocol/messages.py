@@ -38,6 +38,7 @@ class ProduceRequest:
     acks: int  # 0, 1 or -1 (all)
     timeout_ms: int
     records: bytes
+    transactional_id: str | None = None  # lets the leader verify the partition is in the transaction (KIP-890)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class FetchRequest:
     max_wait_ms: int
     min_bytes: int
     replica_epoch: int = -1  # the follower's broker epoch, to spot restarted followers
+    isolation_level: int = 0  # READ_UNCOMMITTED: up to the HW; READ_COMMITTED: up to the LSO
+
+
+READ_UNCOMMITTED, READ_COMMITTED = 0, 1
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class FetchResponse:
     log_start_offset: int = -1
     records: bytes = b""
     leader_epoch: int = -1
+    last_stable_offset: int = -1
+    aborted: tuple[tuple[int, int], ...] = ()  # read_committed: (producer id, first offset) of aborted txns
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class ListOffsetsRequest:
     tp: TopicPartition
     timestamp: int  # EARLIEST_TIMESTAMP or LATEST_TIMESTAMP
     current_leader_epoch: int = -1
+    isolation_level: int = 0  # LATEST is the LSO for READ_COMMITTED
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,8 @@ class MetadataResponse:
 @dataclass(frozen=True)
 class InitProducerIdRequest:
     correlation_id: int
+    transactional_id: str | None = None  # with one, the transaction coordinator answers
+    transaction_timeout_ms: int = -1
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,11 @@ class InitProducerIdResponse:
 @dataclass(frozen=True)
 class FindCoordinatorRequest:
     correlation_id: int
-    key: str  # the group.id
+    key: str  # the group.id, or the transactional.id
+    key_type: int = 0  # GROUP or TRANSACTION
+
+
+GROUP, TRANSACTION = 0, 1
 
 
 @dataclass(frozen=True)
@@ -249,6 +263,7 @@ class OffsetFetchRequest:
     correlation_id: int
     group_id: str
     tps: tuple[TopicPartition, ...]
+    require_stable: bool = False  # KIP-447: read_committed consumers wait for pending transactional commits
 
 
 @dataclass(frozen=True)
@@ -256,6 +271,92 @@ class OffsetFetchResponse:
     correlation_id: int
     error: ErrorCode
     offsets: tuple[tuple[TopicPartition, int], ...] = ()  # -1: nothing committed
+
+
+# --- transactions (the transaction coordinator lives in the broker) -------------------------
+
+
+@dataclass(frozen=True)
+class AddPartitionsToTxnRequest:
+    correlation_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    tps: tuple[TopicPartition, ...]
+    verify_only: bool = False  # KIP-890: a leader asking "is this partition in the transaction?"
+
+
+@dataclass(frozen=True)
+class AddPartitionsToTxnResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class AddOffsetsToTxnRequest:
+    correlation_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    group_id: str
+
+
+@dataclass(frozen=True)
+class AddOffsetsToTxnResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class EndTxnRequest:
+    correlation_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    committed: bool
+
+
+@dataclass(frozen=True)
+class EndTxnResponse:
+    correlation_id: int
+    error: ErrorCode
+    producer_id: int = -1  # KIP-890: the epoch the next transaction uses (bumped per transaction)
+    producer_epoch: int = -1
+
+
+@dataclass(frozen=True)
+class WriteTxnMarkersRequest:
+    correlation_id: int
+    tp: TopicPartition
+    producer_id: int
+    producer_epoch: int
+    coordinator_epoch: int
+    committed: bool
+
+
+@dataclass(frozen=True)
+class WriteTxnMarkersResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class TxnOffsetCommitRequest:
+    correlation_id: int
+    transactional_id: str
+    group_id: str
+    producer_id: int
+    producer_epoch: int
+    generation: int  # KIP-447: the consumer's group generation fences zombies
+    member_id: str
+    offsets: tuple[tuple[TopicPartition, int], ...]
+
+
+@dataclass(frozen=True)
+class TxnOffsetCommitResponse:
+    correlation_id: int
+    error: ErrorCode
 
 
 # --- control plane ------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from kafkaproof.impl.client.producer import Producer
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import SimMetadataStore
-from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, partition_for
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
+from kafkaproof.impl.coordinator.state_log import partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition

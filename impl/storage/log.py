@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.records import (
     BatchHeader,
+    ControlRecordType,
     Record,
     RecordBatch,
     check_batch,
     decode_batch,
+    parse_control_record,
     set_base_offset,
     set_partition_leader_epoch,
 )
@@ -29,6 +31,7 @@ from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.epoch_cache import FILE_NAME as EPOCH_FILE
 from kafkaproof.impl.storage.epoch_cache import LeaderEpochCache
 from kafkaproof.impl.storage.index import CorruptIndexError
+from kafkaproof.impl.storage.txn_index import AbortedTxn
 from kafkaproof.impl.storage.segment import (
     LOG_SUFFIX,
     MAX_RELATIVE_OFFSET,
@@ -347,6 +350,34 @@ class Log:
             out += [r for r in batch.records if r.offset >= offset]
             pos += batch.header.size
         return out
+
+    def marker(self, header: BatchHeader) -> tuple[ControlRecordType, int]:
+        """(type, coordinator epoch) of the transaction marker that `header` heads."""
+        batch = decode_batch(self.read(header.base_offset, header.size))
+        return parse_control_record(batch.records[0])
+
+    # -- aborted transactions (.txnindex) -------------------------------------------------
+
+    def append_aborted(self, txn: AbortedTxn) -> None:
+        self.segment_for(txn.last_offset).txn_index.append(txn)
+
+    def aborted_transactions(self, start: int, end: int) -> list[AbortedTxn]:
+        """Aborted transactions with data in [start, end): their marker is at or after
+        `start`, so they are indexed in the segment holding `start` or a later one (a long
+        transaction's marker may be several segments on: no early stop)."""
+        out: list[AbortedTxn] = []
+        i = max(0, bisect.bisect_right(self._bases, start) - 1)
+        for seg in self.segments[i:]:
+            out += [t for t in seg.txn_index.entries() if t.last_offset >= start and t.first_offset < end]
+        return out
+
+    def rewrite_aborted(self, txns: list[AbortedTxn]) -> None:
+        """Recovery: make the index say what the log says (an index write may not have
+        survived a crash that the marker did, or the other way round)."""
+        for seg in self.segments:
+            mine = [t for t in txns if self.segment_for(t.last_offset) is seg]
+            if [t[:3] for t in seg.txn_index.entries()] != [t[:3] for t in mine]:
+                seg.txn_index.rewrite(mine)
 
     def batch_headers(self):
         """Every batch header from the log start (for rebuilding producer state)."""

@@ -21,9 +21,10 @@ from kafkaproof.impl.protocol.records import (
 )
 from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from kafkaproof.impl.storage.txn_index import TxnIndex
 
-LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX = ".log", ".index", ".timeindex"
-SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, ".txnindex")
+LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX = ".log", ".index", ".timeindex", ".txnindex"
+SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 MAX_RELATIVE_OFFSET = (1 << 31) - 1  # index entries hold offsets relative to the base as int32
 # Followers and consumers read on from where their last read ended; remembering where
 # recent batches start spares a scan from the last sparse index entry (Kafka has the
@@ -64,6 +65,7 @@ class LogSegment:
                 disk.create(f"{dir}/{segment_file_name(base_offset, suffix)}")
         self.index = OffsetIndex(disk, f"{dir}/{segment_file_name(base_offset, INDEX_SUFFIX)}", base_offset)
         self.time_index = TimeIndex(disk, f"{dir}/{segment_file_name(base_offset, TIME_INDEX_SUFFIX)}", base_offset)
+        self.txn_index = TxnIndex(disk, f"{dir}/{segment_file_name(base_offset, TXN_INDEX_SUFFIX)}")
         self.size = disk.size(self.log_path)
         self.next_offset = base_offset
         self.max_timestamp = -1
@@ -247,14 +249,16 @@ class LogSegment:
         self.next_offset = last_offset + 1
         self.index.truncate_to(self.next_offset)
         self.time_index.truncate_to(self.next_offset)
+        self.txn_index.truncate_to(self.next_offset)
 
     def flush(self) -> None:
         self._disk.fsync(self.log_path)
         self.index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def delete(self) -> None:
-        for path in (self.log_path, self.index.path, self.time_index.path):
+        for path in (self.log_path, self.index.path, self.time_index.path, self.txn_index.path):
             if self._disk.exists(path):
                 self._disk.delete(path)
 
