@@ -15,6 +15,7 @@ from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purgatory
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, GroupCoordinator
+from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC, TransactionCoordinator
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
@@ -26,6 +27,7 @@ from kafkaproof.impl.storage.log import Log
 HW_CHECKPOINT = "replication-offset-checkpoint"
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
 ISR_CHECK_INTERVAL_MS = 1000
+MARKER_WRITE_TIMEOUT_MS = 30_000  # markers are appended with acks=all and Kafka's request.timeout.ms
 ALTER_PARTITION_RETRY_MS = 5000
 
 
@@ -57,6 +59,9 @@ class Broker:
         self.fetchers: dict[TopicPartition, FetcherState] = {}
         self.purgatory = Purgatory()
         self.groups = GroupCoordinator(broker_id, config, self._complete_delayed)
+        self.txns = TransactionCoordinator(broker_id, config, self._complete_delayed, self._allocate_pid,
+                                           self._leader_of, self._next_corr, self.groups.tp_for)
+        self._verifying: dict[int, tuple[str, m.ProduceRequest]] = {}  # KIP-890 checks with the coordinator
         self.broker_epoch = -1
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
@@ -82,6 +87,7 @@ class Broker:
         fx.timer(("heartbeat",), now + self.config.heartbeat_interval_ms)
         fx.timer(("isr-check",), now + ISR_CHECK_INTERVAL_MS)
         fx.timer(("checkpoint",), now + self.config.hw_checkpoint_interval_ms)
+        self.txns.start(now, fx)
         return fx.items
 
     def _next_corr(self) -> int:
@@ -118,6 +124,12 @@ class Broker:
                 self._fetch_next(tp, now, fx)
         elif kind.startswith("group-"):
             self.groups.on_timer(key, now, fx)
+        elif kind.startswith("txn-"):
+            self.txns.on_timer(key, now, fx)
+        elif kind == "verify-timeout":
+            pending = self._verifying.pop(key[1], None)
+            if pending is not None:  # the coordinator did not answer: the producer retries
+                self._reply_produce(pending[0], pending[1], ErrorCode.NOT_ENOUGH_REPLICAS, fx)
         elif kind == "fetch-backoff":
             f = self.fetchers.get(key[1])
             if f is not None and f.inflight is None:
@@ -202,10 +214,12 @@ class Broker:
                 p.make_leader(st, now)
                 if st.tp.topic == OFFSETS_TOPIC:
                     self.groups.become_leader(p, now, fx)
+                elif st.tp.topic == TXN_STATE_TOPIC:
+                    self.txns.become_leader(p, now, fx)
                 self._complete_delayed(p, now, fx)
             else:
                 self._fail_delayed_produce(p, fx)
-                self.groups.resign(st.tp, fx)
+                self._resign(st.tp, fx)
                 p.make_follower(st)
                 self.fetchers[st.tp] = FetcherState("fetching" if self.config.legacy_truncate_to_hw else "truncating")
                 if st.leader != m.NO_LEADER:
@@ -218,8 +232,12 @@ class Broker:
                 p = self.partitions.get(tp)
                 if p is not None:
                     self._fail_delayed_produce(p, fx)
-                    self.groups.resign(tp, fx)
+                    self._resign(tp, fx)
                     p.leader = m.NO_LEADER
+
+    def _resign(self, tp: TopicPartition, fx: Effects) -> None:
+        self.groups.resign(tp, fx)
+        self.txns.resign(tp, fx)
 
     def _open_partition(self, tp: TopicPartition, now: int) -> Partition:
         log = Log.open(self.disk, str(tp), self.config.log, recovery_point=self._recovery_points.get(tuple(tp), 0),
@@ -252,23 +270,29 @@ class Broker:
 
     # -- data plane: produce --------------------------------------------------------------
 
-    def _on_ProduceRequest(self, src, req: m.ProduceRequest, now, fx) -> None:
-        def reply(error: ErrorCode, base_offset: int = -1, message: str = "") -> None:
-            if req.acks != 0:  # acks=0: Kafka sends no response at all
-                fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset, message=message))
+    def _reply_produce(self, src: str, req: m.ProduceRequest, error: ErrorCode, fx: Effects, base_offset: int = -1,
+                       message: str = "") -> None:
+        if req.acks != 0:  # acks=0: Kafka sends no response at all
+            fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset, message=message))
 
+    def _on_ProduceRequest(self, src, req: m.ProduceRequest, now, fx) -> None:
         if req.acks not in (0, 1, -1):
-            return reply(ErrorCode.INVALID_REQUIRED_ACKS, message=f"acks={req.acks}")
+            return self._reply_produce(src, req, ErrorCode.INVALID_REQUIRED_ACKS, fx, message=f"acks={req.acks}")
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            return reply(ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata
-                         else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            return self._reply_produce(src, req, ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata
+                                       else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, fx)
+        if self._needs_verification(p, req):
+            return self._verify(src, req, now, fx)
+        self._produce(src, req, p, now, fx)
+
+    def _produce(self, src: str, req: m.ProduceRequest, p: Partition, now: int, fx: Effects) -> None:
         try:
             info, duplicate = p.append_as_leader(req.records, req.acks, now)
         except CorruptRecordError as exc:
-            return reply(ErrorCode.CORRUPT_MESSAGE, message=exc.reason)
+            return self._reply_produce(src, req, ErrorCode.CORRUPT_MESSAGE, fx, message=exc.reason)
         except KafkaError as exc:
-            return reply(exc.code, message=exc.reason)
+            return self._reply_produce(src, req, exc.code, fx, message=exc.reason)
         if duplicate is not None:
             # Already in the log: answer with the original offset. For acks=all it must
             # also be committed; if not yet, wait like the original would have.
@@ -277,10 +301,98 @@ class Broker:
             base, required = info.first_offset, info.last_offset + 1
             self._complete_delayed(p, now, fx)
         if req.acks != -1 or p.hw >= required:
-            return reply(ErrorCode.NONE, base)
+            return self._reply_produce(src, req, ErrorCode.NONE, fx, base)
         op = DelayedProduce(self.purgatory.next_id(), src, req, base, required, now + req.timeout_ms)
         self.purgatory.add(op)
         fx.timer(("delayed", op.id), op.deadline)
+
+    # -- transactions: the leader's side -------------------------------------------------
+
+    def _needs_verification(self, p: Partition, req: m.ProduceRequest) -> bool:
+        """KIP-890 part 1: a transaction's first write to a partition must be confirmed by
+        its coordinator, or a late write of an ended transaction would open a new one."""
+        if self.config.legacy_transactions_without_kip890 or req.transactional_id is None:
+            return False
+        try:
+            h = parse_header(req.records)
+        except CorruptRecordError:
+            return False  # refused by the append, with its reason
+        return h.is_transactional and not p.producers.in_transaction(h.producer_id, h.producer_epoch)
+
+    def _verify(self, src: str, req: m.ProduceRequest, now: int, fx: Effects) -> None:
+        h = parse_header(req.records)
+        leader = self._leader_of(self.txns.tp_for(req.transactional_id))
+        if leader == m.NO_LEADER:
+            return self._reply_produce(src, req, ErrorCode.NOT_ENOUGH_REPLICAS, fx)
+        corr = self._next_corr()
+        self._verifying[corr] = (src, req)
+        fx.send(m.broker_node(leader), m.AddPartitionsToTxnRequest(
+            corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=True))
+        fx.timer(("verify-timeout", corr), now + req.timeout_ms)
+
+    def _on_AddPartitionsToTxnResponse(self, src, resp: m.AddPartitionsToTxnResponse, now, fx) -> None:
+        pending = self._verifying.pop(resp.correlation_id, None)
+        if pending is None:
+            return
+        src, req = pending
+        p = self.partitions.get(req.tp)
+        if resp.error != ErrorCode.NONE:
+            # Not part of the transaction (an ended one's late write), or the coordinator
+            # could not say: refuse; a live producer learns it is out of step.
+            error = resp.error if resp.error in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_TXN_STATE,
+                                                  ErrorCode.INVALID_PRODUCER_ID_MAPPING) \
+                else ErrorCode.NOT_ENOUGH_REPLICAS
+            return self._reply_produce(src, req, error, fx)
+        if p is None or not p.is_leader:
+            return self._reply_produce(src, req, ErrorCode.NOT_LEADER_OR_FOLLOWER, fx)
+        self._produce(src, req, p, now, fx)
+
+    def _on_WriteTxnMarkersRequest(self, src, req: m.WriteTxnMarkersRequest, now, fx) -> None:
+        def answer(error: ErrorCode, fx: Effects) -> None:
+            if error == ErrorCode.NONE and req.tp.topic == OFFSETS_TOPIC:
+                self.groups.on_txn_marker(req.tp, req.producer_id, req.committed)
+            fx.send(src, m.WriteTxnMarkersResponse(req.correlation_id, req.tp, error))
+
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            return answer(ErrorCode.NOT_LEADER_OR_FOLLOWER, fx)
+        try:
+            info = p.append_marker(req.producer_id, req.producer_epoch, req.coordinator_epoch, req.committed, now)
+        except KafkaError as exc:
+            return answer(exc.code, fx)
+        self._complete_delayed(p, now, fx)
+        if p.hw > info.last_offset:
+            return answer(ErrorCode.NONE, fx)
+        # Markers are written with acks=all: answered once replicated.
+        op = DelayedProduce(self.purgatory.next_id(), src, req, info.first_offset, info.last_offset + 1,
+                            now + MARKER_WRITE_TIMEOUT_MS, answer=answer)
+        self.purgatory.add(op)
+        fx.timer(("delayed", op.id), op.deadline)
+
+    def _on_WriteTxnMarkersResponse(self, src, resp: m.WriteTxnMarkersResponse, now, fx) -> None:
+        self.txns.on_marker_response(resp, now, fx)
+
+    def _on_AddPartitionsToTxnRequest(self, src, req: m.AddPartitionsToTxnRequest, now, fx) -> None:
+        self.txns.add_partitions(src, req, now, fx)
+
+    def _on_AddOffsetsToTxnRequest(self, src, req: m.AddOffsetsToTxnRequest, now, fx) -> None:
+        self.txns.add_offsets(src, req, now, fx)
+
+    def _on_EndTxnRequest(self, src, req: m.EndTxnRequest, now, fx) -> None:
+        self.txns.end_txn(src, req, now, fx)
+
+    def _on_TxnOffsetCommitRequest(self, src, req: m.TxnOffsetCommitRequest, now, fx) -> None:
+        self.groups.txn_commit(src, req, now, fx)
+
+    def _allocate_pid(self) -> int:
+        if self.pid_next < 0 or self.pid_next >= self.pid_end:
+            return -1
+        pid, self.pid_next = self.pid_next, self.pid_next + 1
+        return pid
+
+    def _leader_of(self, tp: TopicPartition) -> int:
+        st = self.metadata.get(tp)
+        return st.leader if st is not None else m.NO_LEADER
 
     # -- data plane: fetch ----------------------------------------------------------------
 
@@ -322,8 +434,12 @@ class Broker:
     def _read_for(self, p: Partition, req: m.FetchRequest) -> bytes:
         if not p.log.log_start_offset <= req.fetch_offset <= p.log.log_end_offset:
             return b""
-        # Consumers read only below the HW; followers read everything the leader has.
-        max_offset = None if req.replica_id >= 0 else p.hw
+        # Followers read everything the leader has; consumers only below the HW, or below
+        # the last stable offset with isolation.level=read_committed.
+        if req.replica_id >= 0:
+            max_offset = None
+        else:
+            max_offset = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
         return p.log.read(req.fetch_offset, req.max_bytes, max_offset=max_offset)
 
     def _answer_fetch(self, p: Partition, src: str, req: m.FetchRequest, fx: Effects, data: bytes | None = None) -> None:
@@ -336,8 +452,12 @@ class Broker:
             # Invariant: consumers never see an offset at or above the high watermark.
             last = _last_offset(data)
             assert last < p.hw, f"{p.tp}: serving offset {last} to a consumer with HW {p.hw}"
+        aborted: tuple = ()
+        if req.isolation_level == m.READ_COMMITTED and data:
+            aborted = tuple((t.producer_id, t.first_offset)
+                            for t in p.log.aborted_transactions(req.fetch_offset, _last_offset(data) + 1))
         fx.send(src, m.FetchResponse(req.correlation_id, req.tp, error, p.hw, p.log.log_start_offset, data,
-                                     p.leader_epoch))
+                                     p.leader_epoch, p.lso, aborted))
 
     # -- purgatory ------------------------------------------------------------------------
 
@@ -360,6 +480,8 @@ class Broker:
                 self._answer_fetch(p, op.src, op.request, fx, reads.get(op.id))
         if p.tp.topic == OFFSETS_TOPIC:
             self.groups.on_hw(p, now, fx)
+        elif p.tp.topic == TXN_STATE_TOPIC:
+            self.txns.on_hw(p, fx)
 
     def _answer_produce(self, p: Partition, op: DelayedProduce, fx: Effects) -> None:
         if not p.is_leader:
@@ -372,12 +494,18 @@ class Broker:
             error = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
         else:
             error = ErrorCode.NONE
+        if op.answer is not None:
+            op.answer(error, fx)
+            return
         base = op.base_offset if error == ErrorCode.NONE else -1
         fx.send(op.src, m.ProduceResponse(op.request.correlation_id, op.request.tp, error, base))
 
     def _fail_delayed_produce(self, p: Partition, fx: Effects) -> None:
         for op in self.purgatory.pop_where(p.tp, lambda op: isinstance(op, DelayedProduce)):
-            fx.send(op.src, m.ProduceResponse(op.request.correlation_id, p.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+            if op.answer is not None:
+                op.answer(ErrorCode.NOT_LEADER_OR_FOLLOWER, fx)
+            else:
+                fx.send(op.src, m.ProduceResponse(op.request.correlation_id, p.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
 
     def _expire(self, op_id: int, now: int, fx: Effects) -> None:
         op = self.purgatory.pop_id(op_id)
@@ -392,7 +520,13 @@ class Broker:
     # -- consumer groups: the coordinator (impl/coordinator/group.py) ---------------------
 
     def _on_FindCoordinatorRequest(self, src, req: m.FindCoordinatorRequest, now, fx) -> None:
-        self.groups.find_coordinator(src, req, self.metadata, fx)
+        """The coordinator of a group or a transactional id: the leader of its partition."""
+        tp = self.txns.tp_for(req.key) if req.key_type == m.TRANSACTION else self.groups.tp_for(req.key)
+        leader = self._leader_of(tp)
+        if leader == m.NO_LEADER:
+            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        else:
+            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.NONE, leader))
 
     def _on_JoinGroupRequest(self, src, req: m.JoinGroupRequest, now, fx) -> None:
         self.groups.join(src, req, now, fx)
@@ -419,7 +553,8 @@ class Broker:
         if p is None or not p.is_leader:
             fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
             return
-        offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else p.hw
+        latest = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
+        offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else latest
         fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
 
     def _on_MetadataRequest(self, src, req: m.MetadataRequest, now, fx) -> None:
@@ -446,10 +581,13 @@ class Broker:
         fx.send(src, m.OffsetsForLeaderEpochResponse(req.correlation_id, req.tp, ErrorCode.NONE, epoch, end))
 
     def _on_InitProducerIdRequest(self, src, req: m.InitProducerIdRequest, now, fx) -> None:
-        if self.pid_next < 0 or self.pid_next >= self.pid_end:
+        if req.transactional_id is not None:
+            self.txns.init_producer_id(src, req, now, fx)
+            return
+        pid = self._allocate_pid()
+        if pid < 0:
             fx.send(src, m.InitProducerIdResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
             return
-        pid, self.pid_next = self.pid_next, self.pid_next + 1
         fx.send(src, m.InitProducerIdResponse(req.correlation_id, ErrorCode.NONE, pid, 0))
 
     # -- replica fetcher (follower side) --------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kafkaproof.impl.protocol.messages import FetchRequest, ProduceRequest, TopicPartition
 
@@ -22,6 +23,9 @@ class DelayedProduce:
     base_offset: int
     required_offset: int  # the HW must reach this (last offset + 1)
     deadline: int
+    # How to answer, when not with a ProduceResponse (a transaction marker's writer):
+    # called with the error and the broker's Effects.
+    answer: Callable[[Any, Any], None] | None = None
 
 
 @dataclass

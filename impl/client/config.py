@@ -36,6 +36,9 @@ PRODUCER_KEYS = (
     Key("partitioner", "string", "default", "kafkaproof: default | round-robin | random.",
         one_of("default", "round-robin", "random")),
     Key("client.id", "string", "", "A name for logs."),
+    Key("transactional.id", "string", None, "Makes the producer transactional (needs idempotence)."),
+    Key("transaction.timeout.ms", "int", 60_000, "The coordinator aborts a transaction open this long.",
+        at_least(1)),
 )
 
 CONSUMER_KEYS = (
@@ -44,7 +47,7 @@ CONSUMER_KEYS = (
     Key("auto.commit.interval.ms", "int", 5000, "Auto-commit period.", at_least(0)),
     Key("auto.offset.reset", "string", "latest", "Where to start without a valid position.",
         one_of("earliest", "latest", "none")),
-    Key("isolation.level", "string", "read_uncommitted", "Transactions arrive with their own issue.",
+    Key("isolation.level", "string", "read_uncommitted", "read_committed: only committed transactions, below the LSO.",
         one_of("read_uncommitted", "read_committed")),
     Key("fetch.min.bytes", "int", 1, "A fetch waits for this many bytes.", at_least(0)),
     Key("fetch.max.wait.ms", "int", 500, "...but no longer than this.", at_least(0)),
@@ -78,6 +81,8 @@ class ProducerConfig:
     metadata_max_age_ms: int = 300_000
     partitioner: str = "default"
     max_block_ms: int = 60_000
+    transactional_id: str | None = None
+    transaction_timeout_ms: int = 60_000
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> ProducerConfig:
@@ -94,13 +99,19 @@ class ProducerConfig:
             problems.append("retries must be greater than 0")
         if v["max.in.flight.requests.per.connection"] > 5:
             problems.append("max.in.flight.requests.per.connection must be at most 5")
+        transactional_id = v["transactional.id"] or None
+        if transactional_id is not None and (problems or not idempotence):
+            # Kafka: "Cannot set a transactional.id without also enabling idempotence."
+            raise ConfigError(f"transactional.id={transactional_id} needs idempotence: "
+                              + ("; ".join(problems) if problems else "enable.idempotence is false"))
         if idempotence and problems:
             if explicit:
                 raise ConfigError(f"enable.idempotence=true: {'; '.join(problems)}")
             idempotence = False
         return cls(acks, v["retries"], v["delivery.timeout.ms"], v["request.timeout.ms"], v["linger.ms"],
                    v["batch.size"], v["max.in.flight.requests.per.connection"], idempotence,
-                   v["retry.backoff.ms"], v["metadata.max.age.ms"], v["partitioner"], v["max.block.ms"])
+                   v["retry.backoff.ms"], v["metadata.max.age.ms"], v["partitioner"], v["max.block.ms"],
+                   transactional_id, v["transaction.timeout.ms"])
 
 
 @dataclass(frozen=True)

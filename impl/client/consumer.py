@@ -11,6 +11,7 @@ is the *next* one to read, i.e. the position after the records poll has returned
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from kafkaproof.impl.client.base import ClientBase
@@ -19,7 +20,24 @@ from kafkaproof.impl.client.membership import CommitCallback, GroupMembership, R
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
-from kafkaproof.impl.protocol.records import Record, decode_batch
+from kafkaproof.impl.protocol.records import Record, RecordBatch, decode_batch
+
+
+def visible_batches(batches: Iterable[RecordBatch], aborted: Iterable[tuple[int, int]] = ()) -> Iterator[RecordBatch]:
+    """The data batches a consumer returns: no markers, and none of an aborted
+    transaction - (producer id, first offset) as the broker lists them for
+    read_committed - from its first offset until its producer's next marker
+    (Kafka's Fetcher.CompletedFetch)."""
+    upcoming = sorted(aborted, key=lambda a: a[1])
+    aborting: set[int] = set()
+    for batch in batches:
+        h = batch.header
+        while upcoming and upcoming[0][1] <= h.last_offset:
+            aborting.add(upcoming.pop(0)[0])
+        if h.is_control:
+            aborting.discard(h.producer_id)  # its transaction ends here
+        elif not (h.is_transactional and h.producer_id in aborting):
+            yield batch
 
 
 @dataclass
@@ -44,6 +62,7 @@ class Consumer(ClientBase):
         self.consumed: dict[TopicPartition, int] = {}  # position after the records poll returned
         self.group = GroupMembership(self, config.group_id) if config.group_id else None
         self._next_auto_commit = 0
+        self.isolation = m.READ_COMMITTED if config.isolation_level == "read_committed" else m.READ_UNCOMMITTED
 
     # -- application API ------------------------------------------------------------------
 
@@ -160,12 +179,12 @@ class Consumer(ClientBase):
             corr = self._next_corr()
             if pos.offset is None:
                 ts = m.EARLIEST_TIMESTAMP if self.config.auto_offset_reset == "earliest" else m.LATEST_TIMESTAMP
-                msg: object = m.ListOffsetsRequest(corr, tp, ts, epoch)
+                msg: object = m.ListOffsetsRequest(corr, tp, ts, epoch, self.isolation)
                 self._requests[corr] = ("list", tp, -1)
             else:
                 msg = m.FetchRequest(corr, tp, m.CONSUMER_REPLICA_ID, pos.offset, epoch,
                                      self.config.max_partition_fetch_bytes, self.config.fetch_max_wait_ms,
-                                     self.config.fetch_min_bytes)
+                                     self.config.fetch_min_bytes, isolation_level=self.isolation)
                 self._requests[corr] = ("fetch", tp, pos.offset)
             pos.inflight = corr
             self._request_node[corr] = m.broker_node(leader)
@@ -208,21 +227,25 @@ class Consumer(ClientBase):
         elif isinstance(msg, m.ListOffsetsResponse):
             pos.offset = msg.offset
         elif isinstance(msg, m.FetchResponse) and offset == pos.offset:
-            self._take_records(tp, pos, msg.records)
+            self._take_records(tp, pos, msg.records, msg.aborted)
         return fx.items
 
-    def _take_records(self, tp: TopicPartition, pos: FetchPosition, data: bytes) -> None:
+    def _take_records(self, tp: TopicPartition, pos: FetchPosition, data: bytes,
+                      aborted: tuple[tuple[int, int], ...] = ()) -> None:
         at = 0
+        batches = []
         while at < len(data):
             try:
                 batch = decode_batch(data, at)
             except CorruptRecordError:
                 self.errors.append((tp, ErrorCode.CORRUPT_MESSAGE))
-                return
+                break
             at += batch.header.size
-            if not batch.header.is_control:
-                self.buffer += [(tp, r) for r in batch.records if r.offset >= pos.offset]
-            pos.offset = max(pos.offset, batch.header.next_offset)
+            batches.append(batch)
+        for batch in visible_batches(batches, aborted):
+            self.buffer += [(tp, r) for r in batch.records if r.offset >= pos.offset]
+        if batches:
+            pos.offset = max(pos.offset, batches[-1].header.next_offset)
 
     def _on_error(self, tp: TopicPartition, pos: FetchPosition, error: ErrorCode, now: int, fx: Effects) -> None:
         if error == ErrorCode.OFFSET_OUT_OF_RANGE:

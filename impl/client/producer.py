@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from kafkaproof.impl.client.base import ClientBase
 from kafkaproof.impl.client.config import ProducerConfig
 from kafkaproof.impl.client.partitioner import make_partitioner
+from kafkaproof.impl.client.transactions import ABORTABLE, ABORTING, FATAL, TransactionManager
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
@@ -93,18 +94,71 @@ class Producer(ClientBase):
         self._metadata_wanted = False
         self._retry_timers: dict[TopicPartition, int] = {}  # tp -> when its retry timer fires
         self._resetting = False  # a broken sequence: waiting for in-flight batches to resolve
+        self.txn = TransactionManager(self) if config.transactional_id else None
 
     # -- application API ------------------------------------------------------------------
 
     def start(self, now: int) -> list:
         fx = Effects()
         self._request_metadata(now, fx)
-        if self.config.idempotence:
-            self._request_pid(now, fx)
+        if self.config.idempotence and self.txn is None:
+            self._request_pid(now, fx)  # a transactional producer gets its id in init_transactions
         return fx.items
+
+    # -- transactions (impl/client/transactions.py) ----------------------------------------
+
+    def init_transactions(self, now: int, done) -> list:
+        fx = Effects()
+        self.txn.init(done, now, fx)
+        return fx.items
+
+    def begin_transaction(self) -> None:
+        self.txn.begin()
+
+    def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], group: tuple[str, int, str],
+                                    now: int, done) -> list:
+        fx = Effects()
+        self.txn.send_offsets(offsets, group, done, now, fx)
+        return fx.items
+
+    def commit_transaction(self, now: int, done) -> list:
+        fx = Effects()
+        self.txn.commit(done, now, fx)
+        self._drain(now, fx)
+        return fx.items
+
+    def abort_transaction(self, now: int, done) -> list:
+        fx = Effects()
+        self.txn.abort(done, now, fx)
+        return fx.items
+
+    def has_unfinished(self) -> bool:
+        return bool(self.open or self.inflight or any(self.queues.values()) or self.unknown)
+
+    def fail_unsent(self, error: ErrorCode) -> None:
+        """An abort: batches not yet sent fail (those in flight are waited for)."""
+        for tp in sorted(self.open):
+            self._complete(self.open.pop(tp), "fail", None, error)
+        for tp in sorted(self.queues):
+            while self.queues[tp]:
+                b = self.queues[tp].popleft()
+                self._complete(b, "info" if b.maybe_written else "fail", None, error)
+        for topic in sorted(self.unknown):
+            for _key, _value, _ts, callback in self.unknown.pop(topic):
+                callback("fail", None, None, error)
+
+    def new_epoch(self, producer_id: int, epoch: int) -> None:
+        """A new producer id or epoch: sequence numbers start again from 0."""
+        self.producer_id, self.producer_epoch = producer_id, epoch
+        self.next_seq.clear()
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, now: int, callback: Callback) -> list:
         fx = Effects()
+        if self.txn is not None and self.txn.state in (ABORTABLE, FATAL):
+            callback("fail", None, None, self.txn.error)  # Kafka's send() throws the pending error
+            return fx.items
+        if self.txn is not None:
+            self.txn._require("in-transaction")
         if topic not in self.metadata:
             # Kafka's send() blocks up to max.block.ms for metadata, then throws.
             self.unknown.setdefault(topic, []).append((key, value, now, callback))
@@ -132,6 +186,8 @@ class Producer(ClientBase):
                 fx.timer(("linger", tp), now + self.config.linger_ms)
         batch.records.append(rec)
         batch.size += size
+        if self.txn is not None:
+            self.txn.wants(tp, now, fx)
         if self.config.linger_ms == 0:
             self._close(tp)
 
@@ -163,6 +219,8 @@ class Producer(ClientBase):
                 node = m.broker_node(leader)
                 if self.per_node[node] >= self.config.max_in_flight:
                     break
+                if self.txn is not None and not self.txn.sendable(tp):
+                    break  # waits for AddPartitionsToTxn
                 if self.config.idempotence and self.producer_id < 0:
                     break
                 queue.popleft()
@@ -177,12 +235,13 @@ class Producer(ClientBase):
                 self.next_seq[batch.tp] = seq + len(batch.records)
             batch.raw = encode_batch(
                 [SimpleRecord(r.value, r.key, r.timestamp) for r in batch.records],
-                producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                producer_id=pid, producer_epoch=epoch, base_sequence=seq, is_transactional=self.txn is not None,
             )
         corr = self._next_corr()
         batch.attempts += 1
         batch.sent_at = now
-        fx.send(node, m.ProduceRequest(corr, batch.tp, self.config.acks, self.config.request_timeout_ms, batch.raw))
+        fx.send(node, m.ProduceRequest(corr, batch.tp, self.config.acks, self.config.request_timeout_ms, batch.raw,
+                                       self.config.transactional_id))
         if self.config.acks == 0:
             # No answer will come: Kafka completes the send as soon as it is on the wire.
             self._complete(batch, "ok", None, None)
@@ -193,15 +252,19 @@ class Producer(ClientBase):
         fx.timer(("request-timeout", corr), now + self.config.request_timeout_ms)
 
     def _complete(self, batch: ProducerBatch, outcome: str, base_offset: int | None, error: ErrorCode | None) -> None:
-        for i, rec in enumerate(batch.records):
+        records, batch.records = batch.records, []
+        if self.txn is not None and outcome != "ok":
+            self.txn.batch_failed(error, outcome == "info")
+        for i, rec in enumerate(records):
             rec.callback(outcome, batch.tp, None if base_offset is None else base_offset + i, error)
-        batch.records = []
 
     # -- responses ------------------------------------------------------------------------
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
-        if isinstance(msg, m.ProduceResponse):
+        if self.txn is not None and self.txn.owns(getattr(msg, "correlation_id", None)):
+            self.txn.handle(msg, now, fx)
+        elif isinstance(msg, m.ProduceResponse):
             self._on_produce_response(msg, now, fx)
         elif isinstance(msg, m.MetadataResponse):
             self._on_metadata(msg, now, fx)
@@ -209,7 +272,8 @@ class Producer(ClientBase):
             self._on_pid(msg, now, fx)
         elif isinstance(msg, m.Disconnected):
             for corr in sorted(c for c, node in self._control_node.items() if node == msg.node):
-                fx.items += self.on_timer(("control-timeout", corr), now)  # ask another broker now
+                kind = "txn-timeout" if self.txn is not None and self.txn.owns(corr) else "control-timeout"
+                fx.items += self.on_timer((kind, corr), now)  # ask another broker now
             for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
                 batch = self._take_inflight(corr)
                 if batch.records:
@@ -218,6 +282,8 @@ class Producer(ClientBase):
                     self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
         self._finish_reset(now, fx)
         self._drain(now, fx)
+        if self.txn is not None:
+            self.txn.poll(now, fx)
         return fx.items
 
     def _take_inflight(self, corr: int) -> ProducerBatch | None:
@@ -237,7 +303,7 @@ class Producer(ClientBase):
 
     def _failed_attempt(self, batch: ProducerBatch, error: ErrorCode, now: int, fx: Effects) -> None:
         batch.maybe_written |= error in MAYBE_WRITTEN
-        retriable = error in RETRIABLE
+        retriable = error in RETRIABLE and not (self.txn is not None and self.txn.state == ABORTING)
         if error == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER:
             # An earlier batch of this partition is being retried: this one follows it.
             retriable = self._earlier_pending(batch)
@@ -249,8 +315,8 @@ class Producer(ClientBase):
             self._requeue(batch)
             return
         self._complete(batch, "info" if batch.maybe_written else "fail", None, error)
-        if error in (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID,
-                     ErrorCode.INVALID_PRODUCER_EPOCH):
+        if self.txn is None and error in (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID,
+                                          ErrorCode.INVALID_PRODUCER_EPOCH):
             # The sequence is broken for good: start over with a new producer id, but only
             # once nothing is in flight (as Kafka's TransactionManager waits before bumping
             # the epoch, KIP-360), or an old batch could land after newer ones.
@@ -357,6 +423,9 @@ class Producer(ClientBase):
                 self._request_metadata(now, fx)
             elif what == "pid":
                 self._request_pid(now, fx)
+        elif kind == "txn-timeout":
+            if self.txn is not None and self.txn.owns(key[1]):
+                self.txn.handle(None, now, fx)
         elif kind == "metadata-retry":
             self._request_metadata(now, fx)
         elif kind == "pid-retry":
@@ -375,6 +444,8 @@ class Producer(ClientBase):
                 del self.unknown[key[1]]
         self._finish_reset(now, fx)
         self._drain(now, fx)
+        if self.txn is not None:
+            self.txn.poll(now, fx)
         return fx.items
 
     def _expire(self, batch_id: int) -> None:

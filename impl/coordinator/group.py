@@ -171,13 +171,6 @@ class GroupCoordinator:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def find_coordinator(self, src: str, req: m.FindCoordinatorRequest, metadata, fx: Effects) -> None:
-        st = metadata.get(self.tp_for(req.key))
-        if st is None or st.leader == m.NO_LEADER:
-            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
-        else:
-            fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.NONE, st.leader))
-
     def join(self, src: str, req: m.JoinGroupRequest, now: int, fx: Effects) -> None:
         def fail(error: ErrorCode) -> None:
             fx.send(src, m.JoinGroupResponse(req.correlation_id, error, member_id=req.member_id))

@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable, Mapping
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
-from kafkaproof.impl.client.consumer import Consumer
+from kafkaproof.impl.client.consumer import Consumer, visible_batches
 from kafkaproof.impl.client.producer import Producer
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import SimMetadataStore
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.state_log import partition_for
+from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
@@ -220,21 +221,25 @@ class Cluster:
         """`process`: the name in the history; give a producer and a consumer the same one
         to model one application that writes and reads (read-your-writes)."""
         node, proc = self._client(f"producer-{name}", Producer, ProducerConfig, props)
+        if proc.txn is not None:
+            self._ensure_internal_topic(TXN_STATE_TOPIC, self.config.transaction_state_partitions,
+                                        self.config.transaction_state_replication_factor)
         return ProducerHandle(self, node, proc, process or node)
 
     def consumer(self, name: str, props: Mapping[str, str] | None = None, process: str | None = None) -> ConsumerHandle:
         node, proc = self._client(f"consumer-{name}", Consumer, ConsumerConfig, props)
         if proc.group is not None:
-            self._ensure_offsets_topic()
+            self._ensure_internal_topic(OFFSETS_TOPIC, self.config.offsets_topic_partitions,
+                                        self.config.offsets_topic_replication_factor)
         return ConsumerHandle(self, node, proc, process or node)
 
-    def _ensure_offsets_topic(self) -> None:
-        """Kafka creates __consumer_offsets on the first FindCoordinator; so does the cluster
-        when the first consumer with a group.id appears."""
+    def _ensure_internal_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
+        """Kafka creates __consumer_offsets / __transaction_state on the first FindCoordinator;
+        so does the cluster when the first consumer with a group.id or the first
+        transactional producer appears."""
         controller = self.active_controller()
-        if controller is not None and not any(tp.topic == OFFSETS_TOPIC for tp in controller.partitions):
-            self.create_topic(OFFSETS_TOPIC, self.config.offsets_topic_partitions,
-                              min(self.config.offsets_topic_replication_factor, len(self.broker_ids)))
+        if controller is not None and not any(tp.topic == topic for tp in controller.partitions):
+            self.create_topic(topic, partitions, min(replication_factor, len(self.broker_ids)))
 
     def _client(self, node: str, cls, config_cls, props) -> tuple[str, object]:
         proc = cls(node, config_cls.from_properties(props or {}), self._bootstrap(), random.Random(self.rng.random()))
@@ -349,32 +354,105 @@ class Cluster:
         return {tuple(tp): o for tp, o in g.offsets.items()} if g is not None else {}
 
     def replica_records(self, broker: int, tp: TopicPartition) -> list[tuple[int, str | None, str | None]]:
-        """(offset, key, value) of the records below one replica's own HW."""
+        """(offset, key, value) of the records one replica would serve a read_committed
+        consumer: below its own HW and last stable offset, aborted transactions left out
+        (without transactions, simply everything below the HW)."""
         p = self.broker(broker).partitions.get(tp)
         if p is None:
             return []
-        return [(r.offset, _text(r.key), _text(r.value)) for batch in p.log.iter_batches(max_offset=p.hw)
-                if not batch.header.is_control for r in batch.records]
+        end = p.lso
+        aborted = [(t.producer_id, t.first_offset) for t in p.log.aborted_transactions(0, end)]
+        return [(r.offset, _text(r.key), _text(r.value))
+                for batch in visible_batches(p.log.iter_batches(max_offset=end), aborted) for r in batch.records]
 
 
 class ProducerHandle:
-    """What an application holds: `send` records history and returns at once."""
+    """What an application holds: `send` records history and returns at once.
+
+    Transactional producers: a transaction is one history op, f="txn", invoked at
+    begin_transaction and completed ok (committed), fail (aborted) or info (unknown: the
+    producer was fenced or failed mid-way), with every value it sent in `records`.
+    Its sends are recorded as f="txn-send": their "ok" means written, not committed."""
 
     def __init__(self, cluster: Cluster, node: str, proc: Producer, process: str) -> None:
         self.cluster, self.node, self.proc, self.process = cluster, node, proc, process
         self.outcomes: dict[str, int] = {OK: 0, FAIL: 0, INFO: 0}
+        self.txn_sends: list[list] | None = None  # [topic, partition, offset, key, value] of the open txn
+        self.txn_count = 0
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         c = self.cluster
-        c.history.add(c.now, self.process, INVOKE, "send", topic=topic, key=_text(key), value=_text(value))
+        f = "send" if self.txn_sends is None else "txn-send"
+        c.history.add(c.now, self.process, INVOKE, f, topic=topic, key=_text(key), value=_text(value))
+        entry = [topic, -1, -1, _text(key), _text(value)]
+        if self.txn_sends is not None:
+            self.txn_sends.append(entry)
 
         def done(outcome: str, tp: TopicPartition | None, offset: int | None, error: ErrorCode | None) -> None:
             self.outcomes[outcome] += 1
-            c.history.add(c.now, self.process, outcome, "send", topic=topic, key=_text(key), value=_text(value),
+            if tp is not None and offset is not None:
+                entry[1], entry[2] = tp.partition, offset
+            c.history.add(c.now, self.process, outcome, f, topic=topic, key=_text(key), value=_text(value),
                           partition=tp.partition if tp else None, offset=offset,
                           error=error.name if error is not None else None)
 
         c._apply(self.node, self.proc.send(topic, key, value, c._local(self.node), done))
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def init_transactions(self, on_done: Callable[[ErrorCode], None] | None = None) -> None:
+        c = self.cluster
+        c._apply(self.node, self.proc.init_transactions(c._local(self.node), on_done or (lambda e: None)))
+
+    def begin_transaction(self) -> None:
+        self.proc.begin_transaction()
+        self.txn_count += 1
+        self.txn_sends = []
+        self.cluster.history.add(self.cluster.now, self.process, INVOKE, "txn", value=str(self.txn_count))
+
+    def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], group: tuple[str, int, str],
+                                    on_done: Callable[[ErrorCode], None] | None = None) -> None:
+        c = self.cluster
+        c._apply(self.node, self.proc.send_offsets_to_transaction(offsets, group, c._local(self.node),
+                                                                  on_done or (lambda e: None)))
+
+    def _txn_done(self, outcome: str, error: ErrorCode | None) -> None:
+        c = self.cluster
+        sends, self.txn_sends = self.txn_sends or [], None
+        c.history.add(c.now, self.process, outcome, "txn", value=str(self.txn_count),
+                      error=error.name if error is not None else None, records=tuple(tuple(s) for s in sends))
+
+    def commit_transaction(self, on_done: Callable[[ErrorCode], None] | None = None) -> None:
+        """Committed: the txn op completes ok. An abortable error leaves it open (the
+        application aborts next); a fatal one completes it info."""
+        c = self.cluster
+
+        def done(error: ErrorCode) -> None:
+            if error == ErrorCode.NONE:
+                self._txn_done(OK, None)
+            elif self.proc.txn.state == "fatal-error" and self.txn_sends is not None:
+                self._txn_done(INFO, error)
+            if on_done is not None:
+                on_done(error)
+
+        c._apply(self.node, self.proc.commit_transaction(c._local(self.node), done))
+
+    def abort_transaction(self, on_done: Callable[[ErrorCode], None] | None = None) -> None:
+        c = self.cluster
+
+        def done(error: ErrorCode) -> None:
+            if self.txn_sends is not None:
+                self._txn_done(FAIL if error == ErrorCode.NONE else INFO,
+                               None if error == ErrorCode.NONE else error)
+            if on_done is not None:
+                on_done(error)
+
+        c._apply(self.node, self.proc.abort_transaction(c._local(self.node), done))
+
+    def crashed(self) -> None:
+        """The application died mid-transaction: its outcome is now the coordinator's."""
+        if self.txn_sends is not None:
+            self._txn_done(INFO, None)
 
 
 class ConsumerHandle:

@@ -138,6 +138,6 @@ def _converged(c: Cluster) -> bool:
         if leader is None:
             return False
         p = c.broker(leader).partitions[tp]
-        if p.hw < p.log.log_end_offset:
+        if p.hw < p.log.log_end_offset or p.lso < p.hw:  # replicated, and no transaction left open
             return False
     return True

@@ -31,7 +31,6 @@ from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.epoch_cache import FILE_NAME as EPOCH_FILE
 from kafkaproof.impl.storage.epoch_cache import LeaderEpochCache
 from kafkaproof.impl.storage.index import CorruptIndexError
-from kafkaproof.impl.storage.txn_index import AbortedTxn
 from kafkaproof.impl.storage.segment import (
     LOG_SUFFIX,
     MAX_RELATIVE_OFFSET,
@@ -39,6 +38,7 @@ from kafkaproof.impl.storage.segment import (
     LogSegment,
     Truncation,
 )
+from kafkaproof.impl.storage.txn_index import AbortedTxn
 
 # Files Kafka may leave half-done in a partition directory; removed on open.
 LEFTOVER_SUFFIXES = (".tmp", ".deleted", ".cleaned", ".swap")
