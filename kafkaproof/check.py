@@ -23,8 +23,20 @@ from kafkaproof.impl.client.config import (
 from kafkaproof.impl.config import ConfigError, parse_properties
 from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster
-from kafkaproof.impl.sim.workload import FAULT_KINDS, Workload, run_workload, settle
-from kafkaproof.properties import CLUSTER_GUARANTEES, GROUP_GUARANTEES, check_all
+from kafkaproof.impl.sim.workload import (
+    EXTRA_FAULT_KINDS,
+    FAULT_KINDS,
+    Workload,
+    run_workload,
+    settle,
+)
+from kafkaproof.properties import (
+    CLUSTER_GUARANTEES,
+    GROUP_GUARANTEES,
+    GUARANTEES,
+    TXN_GUARANTEES,
+    check_all,
+)
 from kafkaproof.properties.history import History
 
 TOPIC = "events"
@@ -96,8 +108,10 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
 
     if strategy is not None and strategy not in STRATEGIES:
         raise ConfigError(f"--commit-strategy {strategy}: one of {', '.join(STRATEGIES)}")
-    allowed = FAULT_KINDS + (("member",) if strategy else ())
-    kinds = allowed if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
+    transactional = bool(scopes["producer"].get("transactional.id"))
+    allowed = FAULT_KINDS + EXTRA_FAULT_KINDS + (("member",) if strategy else ()) + (("zombie",) if transactional else ())
+    default = FAULT_KINDS + (("member",) if strategy else ()) + (("zombie", "late") if transactional else ())
+    kinds = default if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
     bad = [f for f in kinds if f not in allowed]
     if bad or not kinds:
         raise ConfigError(f"--faults: unknown fault kind(s) {', '.join(bad) or '(none given)'};"
@@ -148,24 +162,47 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     return group
 
 
+def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
+    """Two transactional producer applications; with the "zombie" fault, every
+    FAULT_INTERVAL_MS one of them gets a second instance (the first one lives on)."""
+    from kafkaproof.impl.sim.txn_app import TxnProducerApp
+
+    budget = [setup.max_sends] if setup.max_sends is not None else None
+    apps = [TxnProducerApp(c, str(i), setup.producer, TOPIC, max_sends=budget) for i in range(2)]
+    if "zombie" in setup.faults:
+        c.at(FAULT_INTERVAL_MS // 2,
+             lambda: c.every(FAULT_INTERVAL_MS, lambda: c.rng.choice(apps).zombie(), until=end_ms - FAULT_INTERVAL_MS))
+
+
+def transactional(setup: Setup) -> bool:
+    return bool(setup.producer.get("transactional.id"))
+
+
 def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     c = Cluster(seed=seed, broker_props=setup.broker)
     group = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else None
+    txn = transactional(setup)
     # Replication factor 3 unless the user sets default.replication.factor (Kafka's own
     # default is 1, which no one runs in production).
     rf = int(setup.broker.get("default.replication.factor", "3"))
-    w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=2, consumers=2,
-                 faults=tuple(f for f in setup.faults if f in FAULT_KINDS),
+    consumer = {"auto.offset.reset": "earliest", **({"isolation.level": "read_committed"} if txn else {}),
+                **setup.consumer}
+    w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=0 if txn else 2, consumers=2,
+                 faults=tuple(f for f in setup.faults if f in FAULT_KINDS + EXTRA_FAULT_KINDS),
                  fault_interval_ms=FAULT_INTERVAL_MS, producer_props=dict(setup.producer),
-                 consumer_props={"auto.offset.reset": "earliest", **setup.consumer}, shared_process=True,
+                 consumer_props=consumer, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)
+    if txn:
+        c.create_topic(TOPIC, w.partitions, rf)
+        _txn_apps(c, setup, setup.seconds * 1000)
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:
         c.run_for(30_000)  # the group catches up and commits
     committed = {(TOPIC, p): c.committed(TopicPartition(TOPIC, p)) for p in range(w.partitions)}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
-    judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {})}
+    judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {}),
+              **(TXN_GUARANTEES if txn else {})}
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
                   for g, vs in verdict.items() if g in judged}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
@@ -198,7 +235,7 @@ def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None) 
 
 def summarize(results: list[RunResult]) -> dict[str, dict]:
     table = {}
-    for g in [g for g in {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES} if results and g in results[0].violations]:
+    for g in [g for g in GUARANTEES if results and g in results[0].violations]:
         bad = [r for r in results if r.violations.get(g)]
         table[g] = {"runs": len(results), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
                     "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]})}

@@ -15,6 +15,7 @@ from kafkaproof.properties.history import History
 from kafkaproof.properties.monotonic import check_monotonic_reads
 from kafkaproof.properties.order import check_send_order
 from kafkaproof.properties.read_your_writes import check_read_your_writes
+from kafkaproof.properties.transactions import check_transactions
 from kafkaproof.properties.violation import Violation
 
 # guarantee -> the anomaly names that violate it (DESIGN.md's table)
@@ -31,7 +32,10 @@ GROUP_GUARANTEES = {
     "consumer-no-loss": ("unseen",),
     "consumer-no-duplicates": ("redelivered",),
 }
-GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES}
+TXN_GUARANTEES = {
+    "transactions": ("G1a", "torn-transaction", "lost-transaction", "G1c"),
+}
+GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES, **TXN_GUARANTEES}
 
 
 def check_all(history: History, committed: Committed,
@@ -46,11 +50,12 @@ def check_all(history: History, committed: Committed,
         found = (check_durability(history, committed) + check_duplicates(history, committed)
                  + check_read_your_writes(history) + check_monotonic_reads(history, committed)
                  + check_send_order(history) + check_group_exclusivity(history)
-                + check_commits(history, final_offsets) + check_consumption(history, committed))
+                + check_commits(history, final_offsets) + check_consumption(history, committed)
+                + check_transactions(history, committed))
     finally:
         if was_enabled:
             gc.enable()
     return {g: [v for v in found if v.name in names] for g, names in GUARANTEES.items()}
 
 
-__all__ = ["CLUSTER_GUARANTEES", "GROUP_GUARANTEES", "GUARANTEES", "Committed", "History", "Violation", "check_all"]
+__all__ = ["CLUSTER_GUARANTEES", "GROUP_GUARANTEES", "TXN_GUARANTEES", "GUARANTEES", "Committed", "History", "Violation", "check_all"]

@@ -287,6 +287,10 @@ class Cluster:
         self.down.add(node)
         self._nemesis("shutdown", node)
 
+    def close_client(self, node: str) -> None:
+        """An application closes a client (not a fault): it sends and hears nothing more."""
+        self.down.add(node)
+
     def restart(self, node: str) -> None:
         if node.startswith("broker-"):
             self._spawn(node, self._new_broker(int(node.split("-")[1])))
@@ -326,10 +330,13 @@ class Cluster:
         self._nemesis("heal", "all links up, no drops")
 
     def lossy_network(self, drop: float = 0.0, duplicate: float = 0.0, reorder: bool = False,
-                      delay_ms: int = 0) -> None:
+                      delay_ms: int = 0, late_ms: int = 0) -> None:
+        """`late_ms`: duplicates arrive up to this much later than the original."""
         net = self.network
         net.drop_rate, net.duplicate_rate, net.reorder, net.extra_delay_ms = drop, duplicate, reorder, delay_ms
-        self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}")
+        net.late_ms = late_ms
+        late = f" late={late_ms}" if late_ms else ""  # (older histories have no late field)
+        self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}{late}")
 
     def clock_jump(self, node: str, ms: int) -> None:
         self.clock_offset[node] = self.clock_offset.get(node, 0) + ms

@@ -178,7 +178,7 @@ class GroupMachine(RuleBasedStateMachine):
             if broker_node(b) in self.c.down:
                 continue
             g = self.c.broker(b).groups.groups.get(GROUP)
-            if g is not None and g.state == "Stable" and g.tp in self.c.broker(b).groups.leading:
+            if g is not None and g.state == "Stable" and g.tp in self.c.broker(b).groups.log.leading:
                 assert g.generation >= self.generations.get(GROUP, 0), "a stable generation went back"
                 self.generations[GROUP] = g.generation
 

@@ -26,6 +26,10 @@ class Network:
         self.duplicate_rate = 0.0
         self.reorder = False
         self.extra_delay_ms = 0
+        # A duplicate copy may arrive up to this much later: a request resent on a new
+        # connection while the first copy sat in a stalled one (a proxy, a retransmission
+        # queue), processed after everything the sender did since.
+        self.late_ms = 0
 
     def add_node(self, node: str) -> None:
         if node in self.graph:
@@ -68,6 +72,7 @@ class Network:
         self.drop_rate = self.duplicate_rate = 0.0
         self.reorder = False
         self.extra_delay_ms = 0
+        self.late_ms = 0
 
     def components(self, plane: str = DATA_PLANE) -> list[set[str]]:
         """Groups of nodes that can reach each other both ways on `plane`."""
@@ -83,8 +88,11 @@ class Network:
             return []
         copies = 2 if self.duplicate_rate and self.rng.random() < self.duplicate_rate else 1
         out = []
-        for _ in range(copies):
+        for copy in range(copies):
             t = now + self.rng.randint(*BASE_DELAY_MS) + self.extra_delay_ms
+            if copy and self.late_ms:
+                out.append(t + self.rng.randint(0, self.late_ms))  # outside the FIFO order
+                continue
             if self.reorder:
                 t += self.rng.randint(0, 20)
             else:

@@ -1,0 +1,104 @@
+"""Transactions: all or nothing, and nothing aborted is ever read (Jepsen's Kafka names).
+
+A transaction is one f="txn" op: ok = committed, fail = aborted, info = unknown; its
+`records` are the values it sent (values are unique per send). The final log is what a
+read_committed consumer reads after healing.
+
+G1a (aborted read): a value of an aborted transaction is read by a read_committed
+    poll or stands in the final log.
+torn-transaction: a transaction some but not all of whose written values are visible
+    in the final log (any outcome: atomicity holds or not, whatever the client heard).
+lost-transaction: a committed transaction none of whose values is visible.
+G1c (cyclic information flow) among committed transactions: an edge T1 -> T2 when T2
+    read what T1 wrote (the consume-transform-produce application records its input
+    as f="txn-read"); a cycle means each saw the other's uncommitted effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+from kafkaproof.properties.durability import Committed
+from kafkaproof.properties.history import FAIL, INFO, INVOKE, OK, History, Op
+from kafkaproof.properties.violation import Violation
+
+
+def transactions(history: History) -> list[Op]:
+    return [op for op in history.ops if op.f == "txn" and op.type != INVOKE]
+
+
+def check_transactions(history: History, committed: Committed) -> list[Violation]:
+    txns = transactions(history)
+    if not txns:
+        return []
+    visible: dict[str | None, tuple[str, int, int]] = {}
+    for (topic, partition), records in committed.items():
+        for offset, _, value in records:
+            visible[value] = (topic, partition, offset)
+    out: list[Violation] = []
+    aborted: dict[str | None, Op] = {}
+    for txn in txns:
+        values = [r[4] for r in txn.records]
+        seen = [v for v in values if v in visible]
+        if txn.type == FAIL:
+            for v in values:
+                aborted[v] = txn
+        if not values:
+            continue
+        if txn.type == FAIL and seen:
+            out.append(Violation("G1a", (txn,), f"aborted transaction {txn.process}#{txn.value}: {seen[:3]}"
+                                                f" visible in the final log"))
+        elif 0 < len(seen) < len(values):
+            missing = [v for v in values if v not in visible]
+            out.append(Violation("torn-transaction", (txn,),
+                                 f"{txn.type} transaction {txn.process}#{txn.value}: {len(seen)} of {len(values)}"
+                                 f" writes visible, missing {missing[:3]}"))
+        elif txn.type == OK and not seen:
+            out.append(Violation("lost-transaction", (txn,), f"committed transaction {txn.process}#{txn.value}:"
+                                                             f" none of {values[:3]} is in the final log"))
+    for op in history.ops:
+        if op.f == "poll" and op.type == OK:
+            for topic, partition, offset, _, value in op.records:
+                txn = aborted.get(value)
+                if txn is not None:
+                    out.append(Violation("G1a", (txn, op), f"{op.process} read {value!r} at {topic}-{partition}"
+                                                           f"@{offset}, written by aborted transaction"
+                                                           f" {txn.process}#{txn.value}"))
+                    break
+    return out + check_g1c(txns, reads(history))
+
+
+def reads(history: History) -> dict[tuple[str, str], set[str | None]]:
+    """(process, txn number) -> values that transaction consumed (recorded by the
+    consume-transform-produce application as f="txn-read")."""
+    out: dict[tuple[str, str], set[str | None]] = {}
+    for op in history.ops:
+        if op.f == "txn-read" and op.type == OK:
+            out.setdefault((op.process, op.value), set()).update(r[4] for r in op.records)
+    return out
+
+
+def check_g1c(txns: Iterable[Op], read: dict[tuple[str, str], set]) -> list[Violation]:
+    """wr edges only: Kafka interleaves concurrent transactions' writes in a partition
+    (offset order is not commit order), so a ww "cycle" is no anomaly under its isolation."""
+    committed = [t for t in txns if t.type in (OK, INFO)]
+    by_index = {t.index: t for t in committed}
+    writer = {r[4]: t for t in committed for r in t.records}
+    g = nx.DiGraph()
+    for t in committed:
+        for v in read.get((t.process, t.value), ()):
+            w = writer.get(v)
+            if w is not None and w.index != t.index:
+                g.add_edge(w.index, t.index)
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return []
+    path = " -wr-> ".join(f"{by_index[a].process}#{by_index[a].value}" for a, _ in cycle)
+    return [Violation("G1c", tuple(by_index[a] for a, _ in cycle), f"information flows in a cycle: {path} -wr-> "
+                                                                   f"{by_index[cycle[0][0]].process}#"
+                                                                   f"{by_index[cycle[0][0]].value}")]
+
+
+__all__ = ["check_transactions", "check_g1c", "transactions"]
