@@ -15,7 +15,7 @@ from kafkaproof.properties.history import History
 from kafkaproof.properties.monotonic import check_monotonic_reads
 from kafkaproof.properties.order import check_send_order
 from kafkaproof.properties.read_your_writes import check_read_your_writes
-from kafkaproof.properties.transactions import check_transactions
+from kafkaproof.properties.transactions import check_processing, check_transactions
 from kafkaproof.properties.violation import Violation
 
 # guarantee -> the anomaly names that violate it (DESIGN.md's table)
@@ -34,6 +34,7 @@ GROUP_GUARANTEES = {
 }
 TXN_GUARANTEES = {
     "transactions": ("G1a", "torn-transaction", "lost-transaction", "G1c"),
+    "exactly-once-processing": ("eos-duplicate", "eos-missing"),
 }
 GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES, **TXN_GUARANTEES}
 
@@ -51,7 +52,7 @@ def check_all(history: History, committed: Committed,
                  + check_read_your_writes(history) + check_monotonic_reads(history, committed)
                  + check_send_order(history) + check_group_exclusivity(history)
                 + check_commits(history, final_offsets) + check_consumption(history, committed)
-                + check_transactions(history, committed))
+                + check_transactions(history, committed) + check_processing(history, committed, final_offsets))
     finally:
         if was_enabled:
             gc.enable()

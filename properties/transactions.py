@@ -101,4 +101,52 @@ def check_g1c(txns: Iterable[Op], read: dict[tuple[str, str], set]) -> list[Viol
                                                                    f"{by_index[cycle[0][0]].value}")]
 
 
-__all__ = ["check_transactions", "check_g1c", "transactions"]
+def check_processing(history: History, committed: Committed,
+                     final_offsets: dict[tuple[str, int], int] | None) -> list[Violation]:
+    """Exactly-once consume-transform-produce: the applications that read inside
+    transactions (f="txn-read") copy each input value to an output topic. Every input
+    record below the group's final committed offset must have exactly one output.
+
+    eos-duplicate: an input value stands more than once among the committed outputs.
+    eos-missing: an input record the group committed past has no output."""
+    input_topics: set[str] = set()
+    processes: set[str] = set()
+    for op in history.ops:
+        if op.f == "txn-read" and op.type == OK:
+            processes.add(op.process)
+            input_topics |= {r[0] for r in op.records}
+    if not processes:
+        return []
+    writers: dict[str | None, list[Op]] = {}
+    for t in transactions(history):
+        if t.process in processes:
+            for r in t.records:
+                writers.setdefault(r[4], []).append(t)
+    output_topics = {r[0] for ts in writers.values() for t in ts for r in t.records}
+    readers: dict[str | None, list[Op]] = {}
+    for op in history.ops:
+        if op.f == "txn-read" and op.type == OK:
+            for r in op.records:
+                readers.setdefault(r[4], []).append(op)
+    outputs: dict[str | None, int] = {}
+    for (topic, _), records in committed.items():
+        if topic in output_topics:
+            for _, _, value in records:
+                outputs[value] = outputs.get(value, 0) + 1
+    out = []
+    for (topic, partition), records in sorted(committed.items()):
+        if topic not in input_topics:
+            continue
+        done = (final_offsets or {}).get((topic, partition), -1)
+        for offset, _, value in records:
+            n = outputs.get(value, 0)
+            if n > 1:
+                out.append(Violation("eos-duplicate", tuple(writers.get(value, ())[:4]), f"input {value!r} ({topic}-{partition}@{offset}) has"
+                                                          f" {n} committed outputs"))
+            elif n == 0 and offset < done:
+                out.append(Violation("eos-missing", tuple(readers.get(value, ())[:4]), f"input {value!r} ({topic}-{partition}@{offset}) is below"
+                                                        f" the committed offset {done} but has no output"))
+    return out
+
+
+__all__ = ["check_processing", "check_transactions", "check_g1c", "transactions"]

@@ -132,6 +132,19 @@ class Consumer(ClientBase):
             self.group.leave(now, fx)
         return fx.items
 
+    def rewind(self, now: int) -> list:
+        """Back to the group's committed offsets for every assigned partition (after an
+        aborted transaction, as a Kafka EOS application seeks to them)."""
+        fx = Effects()
+        if self.group is None or not self.assignment:
+            return fx.items
+        self.buffer = []
+        for tp in self.assignment:
+            self.assignment[tp] = FetchPosition(ready=False)
+            self.consumed.pop(tp, None)
+        self.group.fetch_committed(sorted(self.assignment), now, fx)
+        return fx.items
+
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.assignment[tp] = FetchPosition(offset)
         self.buffer = [(t, r) for t, r in self.buffer if t != tp]

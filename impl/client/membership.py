@@ -264,12 +264,12 @@ class GroupMembership:
         self.owned = tuple(sorted(new))
         self.consumer.set_assignment(list(self.owned), from_group=True)
         if added:
-            self._fetch_committed(added, now, fx)
+            self.fetch_committed(added, now, fx)
         if self.listener is not None:
             self.listener.on_partitions_assigned(added)
         fx.timer(("heartbeat",), now + self.config.heartbeat_interval_ms)
 
-    def _fetch_committed(self, tps: list[TopicPartition], now: int, fx: Effects) -> None:
+    def fetch_committed(self, tps: list[TopicPartition], now: int, fx: Effects) -> None:
         corr = self.consumer._next_corr()
         self._send(corr, ("offsets", (self.generation, tuple(tps))),
                    m.OffsetFetchRequest(corr, self.group_id, tuple(tps),
@@ -280,7 +280,7 @@ class GroupMembership:
         if msg.error != ErrorCode.NONE:
             self._coordinator_error(msg.error)
             if self.coordinator is not None:
-                self._fetch_committed(list(tps), now, fx)
+                self.fetch_committed(list(tps), now, fx)
             else:
                 self.rejoin_needed = True  # the new coordinator's answer comes with the rejoin
             return

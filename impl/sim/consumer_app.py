@@ -10,6 +10,11 @@ so the group checkers can tell what the application actually handled.
                  later, as an application with a thread pool does: the next poll's
                  auto commit can cover records not yet processed
     async        process, then commitAsync (no retry; a later commit covers a failed one)
+    transactional  exactly-once consume-transform-produce (KIP-98, KIP-447): each batch
+                 is one transaction that writes its output to `<topic>-out` and commits
+                 the input offsets with it (sendOffsetsToTransaction with the group's
+                 generation, which fences a zombie member); after an abort, back to
+                 the committed offsets. Reads with isolation.level=read_committed.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from kafkaproof.impl.sim.cluster import Cluster, ConsumerHandle
 from kafkaproof.properties.groups import check_consumption
 from kafkaproof.properties.history import OK
 
-STRATEGIES = ("after", "before", "auto", "auto-async", "async")
+STRATEGIES = ("after", "before", "auto", "auto-async", "async", "transactional")
 DESCRIPTIONS = {"after": "process, then commitSync", "before": "commitSync, then process",
                 "auto": "enable.auto.commit, processing within the poll loop",
                 "auto-async": "enable.auto.commit, processing on a worker after poll returns",
-                "async": "process, then commitAsync"}
+                "async": "process, then commitAsync",
+                "transactional": "output and offsets in one transaction (exactly-once)"}
+OUTPUT_SUFFIX = "-out"
 
 
 class ConsumerApp:
@@ -34,8 +41,15 @@ class ConsumerApp:
             raise ValueError(f"unknown commit strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
         self.c, self.strategy = cluster, strategy
         auto = "true" if strategy.startswith("auto") else "false"
-        self.consumer: ConsumerHandle = cluster.consumer(name, {**props, "enable.auto.commit": auto})
+        extra = {"isolation.level": "read_committed"} if strategy == "transactional" else {}
+        self.consumer: ConsumerHandle = cluster.consumer(name, {**props, **extra, "enable.auto.commit": auto})
         self.consumer.subscribe(topics, pattern)
+        self.producer = None
+        if strategy == "transactional":
+            # One transactional.id per application instance name: a restarted instance
+            # fences its predecessor; the group generation fences a zombie member.
+            self.producer = cluster.producer(name, {"transactional.id": f"eos-{name}"}, process=self.consumer.process)
+            self.producer.init_transactions()
         self.worker_delay_ms = worker_delay_ms
         self.committing = False  # blocked in commitSync
         self.stalled_until = 0  # the application is busy (a slow batch): it does not poll
@@ -50,11 +64,15 @@ class ConsumerApp:
     def tick(self) -> None:
         if not self.alive or self.committing or self.c.now < self.stalled_until:
             return
+        if self.producer is not None and self.producer.proc.txn.state != "ready":
+            return  # initializing, or a transaction is being committed or aborted
         records = self.consumer.poll()
         if not records:
             return
         rows = tuple((tp.topic, tp.partition, r.offset, None, None) for tp, r in records)
-        if self.strategy == "before":
+        if self.strategy == "transactional":
+            self._transact(records, rows)
+        elif self.strategy == "before":
             self._commit(then=lambda ok: ok and self._process(rows))
         elif self.strategy == "auto-async":
             self.c.at(self.worker_delay_ms, lambda: self._process(rows))
@@ -77,6 +95,36 @@ class ConsumerApp:
 
         self.consumer.commit(sync=True, on_done=done)
 
+    def _transact(self, records: list, rows: tuple) -> None:
+        p, group = self.producer, self.consumer.proc.group
+        p.begin_transaction()
+        self.c.history.add(self.c.now, self.consumer.process, OK, "txn-read", value=str(p.txn_count),
+                           records=tuple((tp.topic, tp.partition, r.offset, None, r.value.decode())
+                                         for tp, r in records))
+        offsets: dict[TopicPartition, int] = {}
+        for tp, r in records:
+            p.send(tp.topic + OUTPUT_SUFFIX, r.key, r.value)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        p.send_offsets_to_transaction(offsets, (group.group_id, group.generation, group.member_id))
+
+        def committed(error: ErrorCode) -> None:
+            if error == ErrorCode.NONE:
+                if self.on_processed is not None:
+                    self.on_processed()
+            elif p.proc.txn.state == "fatal-error":
+                self.stopped = True  # fenced: a newer instance or member owns this work
+            else:
+                p.abort_transaction(lambda error: self._rewind())
+
+        p.commit_transaction(committed)
+
+    def _rewind(self) -> None:
+        """After an abort: read again from the committed offsets (what the aborted
+        transaction consumed was not committed)."""
+        if self.alive:
+            c = self.c
+            c._apply(self.consumer.node, self.consumer.proc.rewind(c._local(self.consumer.node)))
+
     def _process(self, rows: tuple) -> None:
         if self.alive:  # a crashed application processes nothing more
             self.c.history.add(self.c.now, self.consumer.process, OK, "process", records=rows)
@@ -92,6 +140,13 @@ class ConsumerApp:
     def close(self) -> None:
         self.consumer.close()
         self.stopped = True
+
+    def crash(self) -> None:
+        """The application's process dies: its consumer and (if any) its producer."""
+        self.c.crash(self.consumer.node)
+        if self.producer is not None:
+            self.producer.crashed()
+            self.c.close_client(self.producer.node)
 
 
 # The moment that hurts each strategy most (see crash_at_worst_moment).
