@@ -48,7 +48,7 @@ class Hunt:
 def size_of(setup: Setup, result: RunResult) -> Size:
     ops = result.history.ops if result.history is not None else []
     faults = sum(1 for op in ops if op.process == "nemesis" and op.f not in ("heal", "restart"))
-    sends = sum(1 for op in ops if op.f == "send" and op.type == "invoke")
+    sends = sum(1 for op in ops if op.f in ("send", "txn-send") and op.type == "invoke")
     return Size(setup.seconds, faults, sends)
 
 

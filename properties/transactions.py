@@ -32,14 +32,13 @@ def check_transactions(history: History, committed: Committed) -> list[Violation
     txns = transactions(history)
     if not txns:
         return []
-    visible: dict[str | None, tuple[str, int, int]] = {}
-    for (topic, partition), records in committed.items():
-        for offset, _, value in records:
-            visible[value] = (topic, partition, offset)
+    visible: set[tuple[str, str | None]] = set()  # (topic, value): a value may be copied to another topic
+    for (topic, _), records in committed.items():
+        visible |= {(topic, value) for _, _, value in records}
     out: list[Violation] = []
-    aborted: dict[str | None, Op] = {}
+    aborted: dict[tuple[str, str | None], Op] = {}
     for txn in txns:
-        values = [r[4] for r in txn.records]
+        values = [(r[0], r[4]) for r in txn.records]
         seen = [v for v in values if v in visible]
         if txn.type == FAIL:
             for v in values:
@@ -47,20 +46,21 @@ def check_transactions(history: History, committed: Committed) -> list[Violation
         if not values:
             continue
         if txn.type == FAIL and seen:
-            out.append(Violation("G1a", (txn,), f"aborted transaction {txn.process}#{txn.value}: {seen[:3]}"
-                                                f" visible in the final log"))
+            out.append(Violation("G1a", (txn,), f"aborted transaction {txn.process}#{txn.value}:"
+                                                f" {[v for _, v in seen[:3]]} visible in the final log"))
         elif 0 < len(seen) < len(values):
-            missing = [v for v in values if v not in visible]
+            missing = [v for t, v in values if (t, v) not in visible]
             out.append(Violation("torn-transaction", (txn,),
                                  f"{txn.type} transaction {txn.process}#{txn.value}: {len(seen)} of {len(values)}"
                                  f" writes visible, missing {missing[:3]}"))
         elif txn.type == OK and not seen:
             out.append(Violation("lost-transaction", (txn,), f"committed transaction {txn.process}#{txn.value}:"
-                                                             f" none of {values[:3]} is in the final log"))
+                                                             f" none of {[v for _, v in values[:3]]} is in the"
+                                                             " final log"))
     for op in history.ops:
         if op.f == "poll" and op.type == OK:
             for topic, partition, offset, _, value in op.records:
-                txn = aborted.get(value)
+                txn = aborted.get((topic, value))
                 if txn is not None:
                     out.append(Violation("G1a", (txn, op), f"{op.process} read {value!r} at {topic}-{partition}"
                                                            f"@{offset}, written by aborted transaction"

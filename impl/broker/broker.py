@@ -61,7 +61,8 @@ class Broker:
         self.groups = GroupCoordinator(broker_id, config, self._complete_delayed)
         self.txns = TransactionCoordinator(broker_id, config, self._complete_delayed, self._allocate_pid,
                                            self._leader_of, self._next_corr, self.groups.tp_for)
-        self._verifying: dict[int, tuple[str, m.ProduceRequest]] = {}  # KIP-890 checks with the coordinator
+        # KIP-890 checks with the coordinator: correlation id -> (client, produce, coordinator)
+        self._verifying: dict[int, tuple[str, m.ProduceRequest, str]] = {}
         self.broker_epoch = -1
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
@@ -325,7 +326,7 @@ class Broker:
         if leader == m.NO_LEADER:
             return self._reply_produce(src, req, ErrorCode.NOT_ENOUGH_REPLICAS, fx)
         corr = self._next_corr()
-        self._verifying[corr] = (src, req)
+        self._verifying[corr] = (src, req, m.broker_node(leader))
         fx.send(m.broker_node(leader), m.AddPartitionsToTxnRequest(
             corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=True))
         fx.timer(("verify-timeout", corr), now + req.timeout_ms)
@@ -334,7 +335,7 @@ class Broker:
         pending = self._verifying.pop(resp.correlation_id, None)
         if pending is None:
             return
-        src, req = pending
+        src, req, _ = pending
         p = self.partitions.get(req.tp)
         if resp.error != ErrorCode.NONE:
             # Not part of the transaction (an ended one's late write), or the coordinator
@@ -637,7 +638,12 @@ class Broker:
         self._fetch_next(tp, now, fx)  # fetch, or ask again about our (new) latest epoch
 
     def _on_Disconnected(self, src, msg: m.Disconnected, now, fx) -> None:
-        """A leader we fetch from died: give up on the request at once and back off."""
+        """A broker died: requests to it will not be answered. Fetches from it give up at
+        once and back off; transaction markers and verifications go elsewhere or fail."""
+        self.txns.on_disconnected(msg.node, now, fx)
+        for corr in sorted(c for c, (_, req, node) in self._verifying.items() if node == msg.node):
+            src_, req, _ = self._verifying.pop(corr)
+            self._reply_produce(src_, req, ErrorCode.NOT_ENOUGH_REPLICAS, fx)
         for tp in sorted(self.fetchers):
             f, p = self.fetchers[tp], self.partitions.get(tp)
             if f.inflight is not None and p is not None and m.broker_node(p.leader) == msg.node:

@@ -235,9 +235,12 @@ class TransactionManager:
         if error in FENCED:
             return self._fatal(ErrorCode.PRODUCER_FENCED)
         self.steps.popleft()
+        if step.kind in ("init", "end") and error != ErrorCode.NONE:
+            self._fatal(error)
+            if step.done is not None:
+                step.done(error)
+            return
         if step.kind == "init":
-            if error != ErrorCode.NONE:
-                return self._fatal(error)
             self.producer.new_epoch(msg.producer_id, msg.producer_epoch)
             self.epoch_bump_needed = False
             self.state = READY
@@ -253,8 +256,6 @@ class TransactionManager:
             if error != ErrorCode.NONE:
                 self.batch_failed(error, False)
         elif step.kind == "end":
-            if error != ErrorCode.NONE:
-                return self._fatal(error)
             self._ended(step, msg.producer_epoch)
             return self.poll(now, fx)
         if step.done is not None:

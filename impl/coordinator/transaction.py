@@ -72,6 +72,7 @@ class Markers:
     txn: Txn
     left: set[TopicPartition] = field(default_factory=set)
     inflight: dict[int, TopicPartition] = field(default_factory=dict)  # correlation id -> partition
+    nodes: dict[int, str] = field(default_factory=dict)  # correlation id -> the broker asked
 
 
 class TransactionCoordinator:
@@ -270,6 +271,7 @@ class TransactionCoordinator:
                 continue
             corr = self.next_corr()
             mk.inflight[corr] = tp
+            mk.nodes[corr] = m.broker_node(leader)
             fx.send(m.broker_node(leader), m.WriteTxnMarkersRequest(
                 corr, tp, t.producer_id, t.epoch, self.coordinator_epoch[self.tp_for(t.transactional_id)],
                 t.state == PREPARE_COMMIT))
@@ -277,8 +279,19 @@ class TransactionCoordinator:
         if not mk.left:
             self._complete(mk, now, fx)
 
+    def on_disconnected(self, node: str, now: int, fx: Effects) -> None:
+        """A broker we sent markers to died: ask its partitions' new leaders soon, rather
+        than after the request timeout."""
+        for tid, mk in sorted(self.markers.items()):
+            lost = [corr for corr, n in mk.nodes.items() if n == node and corr in mk.inflight]
+            for corr in lost:
+                del mk.inflight[corr]
+            if lost:
+                fx.timer(("txn-marker-retry", tid), now + MARKER_RETRY_MS)
+
     def on_marker_response(self, resp: m.WriteTxnMarkersResponse, now: int, fx: Effects) -> None:
         for tid, mk in sorted(self.markers.items()):
+            mk.nodes.pop(resp.correlation_id, None)
             if mk.inflight.pop(resp.correlation_id, None) is None:
                 continue
             if resp.error in (ErrorCode.NONE, ErrorCode.INVALID_PRODUCER_EPOCH,

@@ -70,6 +70,7 @@ class Cluster:
         self.paused_until: dict[str, int] = {}
         self.clock_offset: dict[str, int] = {}
         self._timer_tokens: dict[tuple[str, tuple], int] = {}
+        self._late_copies: list[list] = []  # [message type, delay, copies left]: see duplicate_late
         for c in self.controller_ids:
             self._spawn(m.controller_node(c), Controller(c, self.config, self.store))
         for b in self.broker_ids:
@@ -115,6 +116,8 @@ class Cluster:
         for fx in effects:
             if isinstance(fx, Send):
                 arrivals = self.network.arrivals(node, fx.dst, fx.plane, self.now)
+                if arrivals and self._late_copies:
+                    arrivals = arrivals + self._late_copy(fx.message, arrivals[0])
                 if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
                     # Connection refused: the sender hears about it at once.
                     self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst, refused=True)))
@@ -337,6 +340,21 @@ class Cluster:
         net.late_ms = late_ms
         late = f" late={late_ms}" if late_ms else ""  # (older histories have no late field)
         self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}{late}")
+
+    def duplicate_late(self, message_type: type, delay_ms: int, count: int = 1) -> None:
+        """The next `count` messages of this type arrive twice, the copy `delay_ms` late
+        (a request resent on a new connection while the first copy was stuck)."""
+        self._late_copies.append([message_type, delay_ms, count])
+        self._nemesis("duplicate-late", f"next {count} {message_type.__name__} again after {delay_ms} ms")
+
+    def _late_copy(self, message: object, arrival: int) -> list[int]:
+        for entry in self._late_copies:
+            if isinstance(message, entry[0]):
+                entry[2] -= 1
+                if entry[2] == 0:
+                    self._late_copies.remove(entry)
+                return [arrival + entry[1]]
+        return []
 
     def clock_jump(self, node: str, ms: int) -> None:
         self.clock_offset[node] = self.clock_offset.get(node, 0) + ms

@@ -29,6 +29,7 @@ class TxnProducerApp:
         self.instances: list[ProducerHandle] = []
         self.values = iter(range(10**9))
         self.fenced = 0
+        self.stopped = False
         self._start()
 
     def _start(self) -> None:
@@ -41,6 +42,19 @@ class TxnProducerApp:
         partitioned instance that its supervisor replaced)."""
         self._start()
 
+    def crash_instance(self) -> bool:
+        """The application's process dies and is restarted with the same transactional.id
+        (which fences the dead one and aborts what it left open). True if it died inside
+        a transaction."""
+        p = self.instances[-1]
+        if not self._live(p):
+            return False
+        mid = p.txn_sends is not None
+        p.crashed()
+        self.c.crash(p.node)
+        self._start()
+        return mid
+
     def _live(self, p: ProducerHandle) -> bool:
         return p.node not in self.c.down
 
@@ -51,8 +65,8 @@ class TxnProducerApp:
             self._fenced(p)
 
     def _begin(self, p: ProducerHandle) -> None:
-        if not self._live(p) or p.proc.txn.state != READY:
-            return
+        if not self._live(p) or p.proc.txn.state != READY or self.stopped:
+            return  # (stopped: no new transaction; the open one finishes)
         p.begin_transaction()
         self._send(p, self.c.rng.randint(1, 4))
 
