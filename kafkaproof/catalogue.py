@@ -26,6 +26,10 @@ ENTRIES = [
     ("auto-commit-crash-redelivers", "consumer-no-duplicates", [], "member", "auto"),
     ("retries-without-idempotence", "exactly-once", ["enable.idempotence=false"], "drop,duplicate,partition"),
     ("reordering-without-idempotence", "partition-order", ["enable.idempotence=false"], "drop,partition"),
+    # Jepsen's Bufstream report / KAFKA-17754: a transaction marker that arrives late ends
+    # the producer's next transaction, which KIP-890's epoch bump per transaction prevents.
+    ("late-marker-before-kip890", "transactions", ["transactional.id=app", "legacy.transactions.without.kip890=true"],
+     "late"),
 ]
 
 

@@ -41,6 +41,11 @@ from kafkaproof.properties.history import History
 
 TOPIC = "events"
 FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
+# Faults of the applications rather than the cluster: a group member crashes and is
+# replaced ("member", with a commit strategy); a transactional producer gets a second
+# instance beside the live one ("zombie", with a transactional.id).
+APP_FAULT_KINDS = ("member", "zombie")
+ALL_FAULT_KINDS = FAULT_KINDS + EXTRA_FAULT_KINDS + APP_FAULT_KINDS
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import pathlib
 from dataclasses import asdict
 
 from kafkaproof import __version__
-from kafkaproof.check import RunResult, Setup, run_one
+from kafkaproof.check import ALL_FAULT_KINDS, RunResult, Setup, run_one
 from kafkaproof.impl.config import ConfigError
-from kafkaproof.impl.sim.workload import FAULT_KINDS
 from kafkaproof.properties import GUARANTEES
 from kafkaproof.properties.history import CONTROLLER, NEMESIS, History
 
@@ -37,6 +36,11 @@ FIXES = {
     "poll-skip": [("producer", "acks", "all")],
     "unseen": [("strategy", None, "after")],
     "redelivered": [],
+    "G1a": [("broker", "legacy.transactions.without.kip890", "false")],
+    "torn-transaction": [("broker", "legacy.transactions.without.kip890", "false")],
+    "lost-transaction": [("broker", "legacy.transactions.without.kip890", "false")],
+    "eos-duplicate": [("broker", "legacy.transactions.without.kip890", "false"), ("strategy", None, "transactional")],
+    "eos-missing": [("broker", "legacy.transactions.without.kip890", "false")],
 }
 
 
@@ -122,7 +126,7 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
             raise InvalidCounterexample(f"field 'setup.{scope}' must map keys to string values")
     faults = _need(s, "faults", list, "setup.")
-    kinds = FAULT_KINDS + ("member",)
+    kinds = ALL_FAULT_KINDS
     if not faults or any(f not in kinds for f in faults):
         raise InvalidCounterexample(f"field 'setup.faults' must list fault kinds among {', '.join(kinds)}")
     strategy = s.get("strategy")
