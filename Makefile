@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/checkers.py
 	$(BIN)/python benchmarks/explore.py
 	$(BIN)/python benchmarks/rebalance.py
+	$(BIN)/python benchmarks/txn.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
