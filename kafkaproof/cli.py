@@ -37,7 +37,8 @@ def _explore(args: argparse.Namespace) -> int:
 
     from kafkaproof.model.explore import explore, restrict
 
-    built = {"producer": _producer_model, "group": _group_model}.get(args.model, _replication_model)(args)
+    built = {"producer": _producer_model, "group": _group_model,
+             "transactions": _txn_model}.get(args.model, _replication_model)(args)
     if isinstance(built, str):
         print(f"kafkaproof explore: {built}", file=sys.stderr)
         return 2
@@ -125,6 +126,18 @@ def _producer_model(args: argparse.Namespace):
     fields = {"variant": model.variant, "records": args.records, "enable_idempotence": bounds.idempotence,
               "max_in_flight": args.max_in_flight, "retries": args.retries}
     return model, fields, f"{model.variant}: {args.records} records", ("NoDuplicates", "SendOrder")
+
+
+def _txn_model(args: argparse.Namespace):
+    from kafkaproof.model.transactions import TxnBounds, TxnModel
+
+    if not 1 <= args.transactions <= 4 or not 0 <= args.duplicates <= 3:
+        return "bounds must be 1-4 transactions and 0-3 late duplicates"
+    bounds = TxnBounds(transactions=args.transactions, duplicates=args.duplicates, kip890=args.kip890 == "true")
+    model = TxnModel(bounds)
+    fields = {"variant": model.variant, "transactions": args.transactions, "late_duplicates": args.duplicates,
+              "kip890": bounds.kip890}
+    return model, fields, model.variant, ("NoAbortedRead", "NoLostCommit")
 
 
 def _guarantees(args: argparse.Namespace) -> int:
@@ -375,10 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", action="store_true", help="print every record too")
     p.set_defaults(func=_dump_log)
 
-    p = sub.add_parser("explore", help="explore every state of a model (replication, producer, group) within bounds")
-    p.add_argument("--model", choices=["replication", "producer", "group"], default="replication",
+    p = sub.add_parser("explore", help="explore every state of a model (replication, producer, group,"
+                                       " transactions) within bounds")
+    p.add_argument("--model", choices=["replication", "producer", "group", "transactions"], default="replication",
                    help="replication: leaders, ISR, HW, truncation; producer: retries, in-flight requests, "
-                        "idempotence; group: a consumer group's commits, rebalances and crashes")
+                        "idempotence; group: a consumer group's commits, rebalances and crashes; "
+                        "transactions: markers, epochs and late duplicates (KIP-890)")
     p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320"], default="kip320",
                    help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (today)")
     p.add_argument("--replicas", type=int, default=3)
@@ -396,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="group model: commit after processing, before it, or auto commit with asynchronous"
                         " processing")
     p.add_argument("--members", type=int, default=2, help="group model: consumers in the group")
+    p.add_argument("--kip890", choices=["true", "false"], default="true",
+                   help="transactions model: epoch bump per transaction and strict marker epochs (KIP-890)")
+    p.add_argument("--transactions", type=int, default=2, help="transactions model: transactions to run")
+    p.add_argument("--duplicates", type=int, default=1,
+                   help="transactions model: markers that may be delivered twice, the copy late")
     p.add_argument("--invariant", action="append", default=[],
                    help="check only this invariant (repeatable), e.g. NoLoss")
     p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
