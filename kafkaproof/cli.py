@@ -149,7 +149,18 @@ def _guarantees(args: argparse.Namespace) -> int:
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)
         return 2
-    if args.groups:
+    if args.groups and args.transactions:
+        print("kafkaproof guarantees: choose --groups or --transactions", file=sys.stderr)
+        return 2
+    if args.transactions:
+        from kafkaproof.impl.sim.txn_campaign import TXN_CONFIGS, txn_guarantee_table
+        from kafkaproof.properties import TXN_GUARANTEES as GUARANTEES
+
+        table = txn_guarantee_table(args.examples)
+        notes = {name: c[2] for name, c in TXN_CONFIGS.items()}
+        footer = ("faults, drawn per run: coordinator and broker crashes, producer crashes (often"
+                  " mid-transaction), zombie instances, exactly-once members crashing, late duplicate markers")
+    elif args.groups:
         from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
         from kafkaproof.impl.sim.group_campaign import GROUP_CONFIGS, group_guarantee_table
         from kafkaproof.properties import GROUP_GUARANTEES as GUARANTEES
@@ -169,7 +180,7 @@ def _guarantees(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
-    kind = "commit strategy" if args.groups else "configuration"
+    kind = "commit strategy" if args.groups else "transaction protocol" if args.transactions else "configuration"
     out = Table(title=f"Guarantees by {kind} ({args.examples} Hypothesis runs each)")
     out.add_column(kind)
     for g in GUARANTEES:
@@ -426,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("guarantees", help="run every named configuration through random faults; print the table")
     p.add_argument("--examples", type=int, default=20, help="Hypothesis runs per configuration")
+    p.add_argument("--transactions", action="store_true",
+                   help="transactions and exactly-once processing, with and without KIP-890")
     p.add_argument("--groups", action="store_true",
                    help="consumer groups: one row per commit strategy instead of per broker/producer configuration")
     p.add_argument("--json", action="store_true")

@@ -35,10 +35,11 @@ CONSUMER = {"group.id": GROUP, "auto.offset.reset": "earliest", "session.timeout
 FAULTS = ("coordinator-crash", "broker-crash", "producer-crash", "late-markers", "zombie", "member-crash")
 MUST_HOLD = ("transactions", "exactly-once-processing", "exactly-once")
 
-# name -> (broker settings, guarantees that must hold)
+# name -> (broker settings, guarantees that must hold, description)
 TXN_CONFIGS = {
-    "kip890": ({}, MUST_HOLD),
-    "legacy-kip890": ({"legacy.transactions.without.kip890": "true"}, ()),
+    "kip890": ({}, MUST_HOLD, "the default: epoch bump per transaction, partition verification (KIP-890)"),
+    "legacy-kip890": ({"legacy.transactions.without.kip890": "true"}, (),
+                      "legacy.transactions.without.kip890=true: Kafka before KIP-890"),
 }
 STEPS = 15
 
@@ -49,7 +50,7 @@ class TxnMachine(RuleBasedStateMachine):
 
     @initialize(seed=st.integers(0, 2**32 - 1))
     def setup(self, seed):
-        broker, _ = TXN_CONFIGS[self.config]
+        broker, _, _ = TXN_CONFIGS[self.config]
         self.c = Cluster(seed=seed, broker_props={**BROKER, **broker})
         for topic in (TOPIC, TOPIC + OUTPUT_SUFFIX):
             self.c.create_topic(topic, 2, 3)
@@ -135,7 +136,7 @@ class TxnMachine(RuleBasedStateMachine):
         STATS["transactions committed"] += sum(1 for op in self.c.history.ops if op.f == "txn" and op.type == "ok")
         STATS["fenced"] += sum(app.fenced for app in self.apps)
         STATS["outputs"] += sum(len(committed[(TOPIC + OUTPUT_SUFFIX, p)]) for p in range(2))
-        _, must_hold = TXN_CONFIGS[self.config]
+        _, must_hold, _ = TXN_CONFIGS[self.config]
         for guarantee, violations in verdict.items():
             for v in violations:
                 STATS[v.name] += 1
