@@ -219,9 +219,11 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(w.partitions)
                  if c.state(TopicPartition(t, p)) is not None}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
+    eos = setup.strategy == "transactional"
     judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {}),
-              **(TXN_GUARANTEES if txn or setup.strategy == "transactional" else {})}
-    if setup.strategy == "transactional":
+              **{g: names for g, names in TXN_GUARANTEES.items()
+                 if (g == "transactions" and (txn or eos)) or (g == "exactly-once-processing" and eos)}}
+    if eos:
         # Processing is the output transaction: whether one the application crashed in
         # committed is the coordinator's to say, so exactly-once-processing judges it from
         # the output log instead of the application's "process" records.
