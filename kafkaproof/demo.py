@@ -82,6 +82,7 @@ def run(console: Console | None = None) -> int:
         console.print(f"  [dim]{line}[/dim]", highlight=False)
     _replicated(console)
     _groups(console)
+    _transactions(console)
     with tempfile.TemporaryDirectory() as tmp:
         log = _fill(RealDisk(tmp), LogConfig(segment_bytes=SEGMENT_BYTES))
         log.close()
@@ -158,3 +159,27 @@ def _groups(console: Console) -> None:
     console.print("Commit after processing never loses a record but may process one twice; commit before "
                   "never processes twice but may lose. See `kafkaproof guarantees --groups` and "
                   "`kafkaproof explore --model group`.")
+
+
+def _transactions(console: Console) -> None:
+    from kafkaproof.impl.sim.txn_app import LATE_MARKER, late_marker
+
+    console.print("\n[bold]Transactions:[/bold] one transactional producer; a transaction's marker is delivered"
+                  " twice, the copy 600 ms late, while the next transaction writes")
+    table = Table(title="What a read_committed consumer ends up with (transaction checker)")
+    for col in ("scenario", "before KIP-890", "with KIP-890 (the default)"):
+        table.add_column(col)
+    for anomaly, (first, second, _) in LATE_MARKER.items():
+        scenario = (f"T1 {'commits' if first else 'aborts'}, T2 {'commits' if second else 'aborts'}"
+                    + (", T2 wrote before the copy only" if anomaly == "lost-transaction" else ""))
+        cells = []
+        for kip890 in (False, True):
+            found = late_marker(anomaly, kip890)[1]
+            cells.append(f"[red]{', '.join(found)}[/red]" if found else "held")
+        table.add_row(scenario, *cells)
+    Console(width=max(120, console.width)).print(table)
+    console.print("Before KIP-890 a marker carries the epoch of the transaction's writes, so a late copy ends"
+                  " whatever transaction that producer has open: it commits an aborted one's writes (G1a),"
+                  " aborts part or all of a committed one (torn, lost). KIP-890 bumps the epoch per"
+                  " transaction and the late copy is refused. See `kafkaproof guarantees --transactions`,"
+                  " `kafkaproof explore --model transactions --kip890 false`.")

@@ -20,6 +20,7 @@ from kafkaproof.impl.protocol.records import (
     parse_header,
 )
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.txn_app import LATE_MARKER, late_marker
 from kafkaproof.impl.storage.disk import SimDisk
 from kafkaproof.impl.storage.log import Log
 from kafkaproof.properties import check_all
@@ -254,43 +255,10 @@ def test_bad_transactional_input_gets_clear_errors():
 # -- pre-KIP-890: a marker that arrives late ends the next transaction ----------------------------
 
 
-def late_marker(legacy: bool, first_commits: bool, second_commits: bool, second: list) -> Cluster:
-    """T1 writes and ends while its markers are duplicated, the copies arriving 600 ms late;
-    T2 starts at once and writes `second` ((wait ms, key) or (wait ms, None) to only wait)."""
-    c = cluster(**{"legacy.transactions.without.kip890": str(legacy).lower()})
-    p = ready_producer(c)
-    p.begin_transaction()
-    p.send("t", b"a", b"t1")
-    c.run_for(200)
-    c.duplicate_late(m.WriteTxnMarkersRequest, 600, count=1)
-    (p.commit_transaction if first_commits else p.abort_transaction)()
-    c.run_for(100)
-    p.begin_transaction()
-    for i, (wait, key) in enumerate(second):
-        c.run_for(wait)
-        if key is not None:
-            p.send("t", key, b"t2-%d" % i)
-    c.run_for(200)
-    (p.commit_transaction if second_commits else p.abort_transaction)()
-    c.run_for(3000)
-    return c
-
-
-SCENARIOS = {
-    # T1 committed; its late COMMIT marker commits T2's first writes; T2 then aborts.
-    "G1a": (True, False, [(50, b"a")] * 20),
-    # T1 aborted; its late ABORT marker aborts T2's first writes; T2 commits the rest.
-    "torn-transaction": (False, True, [(50, b"a")] * 20),
-    # ...and when T2 wrote only before the late marker, all of it is gone.
-    "lost-transaction": (False, True, [(0, b"a"), (1000, None)]),
-}
-
-
-@pytest.mark.parametrize("anomaly", sorted(SCENARIOS))
+@pytest.mark.parametrize("anomaly", sorted(LATE_MARKER))
 def test_a_late_marker_breaks_transactions_only_without_kip890(anomaly):
-    first, second, writes = SCENARIOS[anomaly]
-    assert verdict(late_marker(True, first, second, writes)) == [anomaly]
-    assert verdict(late_marker(False, first, second, writes)) == []
+    assert late_marker(anomaly, kip890=False)[1] == [anomaly]
+    assert late_marker(anomaly, kip890=True)[1] == []
 
 
 def test_same_seed_same_transactional_run():

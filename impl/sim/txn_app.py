@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kafkaproof.impl.client.transactions import ABORTABLE, FATAL, IN_TRANSACTION, READY
+from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster, ProducerHandle
+from kafkaproof.properties import check_all
 
 
 class TxnProducerApp:
@@ -113,3 +116,44 @@ class TxnProducerApp:
         self.c.close_client(p.node)
         if p is self.instances[-1]:
             self._start()
+
+
+# A late marker, three ways (tests/test_transactions.py and the demo): T1 ends while its
+# marker is duplicated, the copy arriving 600 ms late; T2 starts at once and writes
+# `second` - (wait ms, key), or (wait ms, None) to only wait - then ends.
+LATE_MARKER = {
+    # T1 committed; its late COMMIT marker commits T2's first writes; T2 then aborts.
+    "G1a": (True, False, [(50, b"a")] * 20),
+    # T1 aborted; its late ABORT marker aborts T2's first writes; T2 commits the rest.
+    "torn-transaction": (False, True, [(50, b"a")] * 20),
+    # ...and when T2 wrote only before the late marker, all of it is gone.
+    "lost-transaction": (False, True, [(0, b"a"), (1000, None)]),
+}
+
+
+def late_marker(anomaly: str, kip890: bool, seed: int = 1) -> tuple[Cluster, list[str]]:
+    """Run one LATE_MARKER scenario; returns the cluster and the transaction anomalies found."""
+    first_commits, second_commits, second = LATE_MARKER[anomaly]
+    c = Cluster(seed=seed, broker_props={"transaction.state.log.num.partitions": "3",
+                                         "legacy.transactions.without.kip890": str(not kip890).lower()})
+    c.create_topic("t", 2, 3)
+    p = c.producer("p", {"transactional.id": "tx"}, process="app")
+    ready: list[ErrorCode] = []
+    p.init_transactions(ready.append)
+    c.run_until(lambda: ready, timeout_ms=10_000)
+    p.begin_transaction()
+    p.send("t", b"a", b"t1")
+    c.run_for(200)
+    c.duplicate_late(m.WriteTxnMarkersRequest, 600, count=1)
+    (p.commit_transaction if first_commits else p.abort_transaction)()
+    c.run_for(100)
+    p.begin_transaction()
+    for i, (wait, key) in enumerate(second):
+        c.run_for(wait)
+        if key is not None:
+            p.send("t", key, b"t2-%d" % i)
+    c.run_for(200)
+    (p.commit_transaction if second_commits else p.abort_transaction)()
+    c.run_for(3000)
+    committed = {("t", i): c.committed(TopicPartition("t", i)) for i in range(2)}
+    return c, [v.name for v in check_all(c.history, committed)["transactions"]]
