@@ -32,35 +32,51 @@ def check_transactions(history: History, committed: Committed) -> list[Violation
     txns = transactions(history)
     if not txns:
         return []
-    visible: set[tuple[str, str | None]] = set()  # (topic, value): a value may be copied to another topic
-    for (topic, _), records in committed.items():
-        visible |= {(topic, value) for _, _, value in records}
+    # A write is identified by where it was acknowledged (a value may stand again elsewhere:
+    # an exactly-once application's output of a retried input), or by topic and value if
+    # its acknowledgement never came.
+    at: dict[tuple[str, int, int], str | None] = {}
+    anywhere: set[tuple[str, str | None]] = set()
+    for (topic, partition), records in committed.items():
+        for offset, _, value in records:
+            at[(topic, partition, offset)] = value
+            anywhere.add((topic, value))
+
+    def visible(r: tuple) -> bool:
+        topic, partition, offset, _, value = r
+        return at.get((topic, partition, offset), ()) == value if offset >= 0 else (topic, value) in anywhere
+
     out: list[Violation] = []
-    aborted: dict[tuple[str, str | None], Op] = {}
+    aborted_at: dict[tuple[str, int, int], tuple[str | None, Op]] = {}
+    aborted_unacked: dict[tuple[str, str | None], Op] = {}
     for txn in txns:
-        values = [(r[0], r[4]) for r in txn.records]
-        seen = [v for v in values if v in visible]
-        if txn.type == FAIL:
-            for v in values:
-                aborted[v] = txn
-        if not values:
+        if not txn.records:
             continue
+        seen = [r[4] for r in txn.records if visible(r)]
+        if txn.type == FAIL:
+            for r in txn.records:
+                if r[2] >= 0:
+                    aborted_at[(r[0], r[1], r[2])] = (r[4], txn)
+                else:
+                    aborted_unacked[(r[0], r[4])] = txn
         if txn.type == FAIL and seen:
-            out.append(Violation("G1a", (txn,), f"aborted transaction {txn.process}#{txn.value}:"
-                                                f" {[v for _, v in seen[:3]]} visible in the final log"))
-        elif 0 < len(seen) < len(values):
-            missing = [v for t, v in values if (t, v) not in visible]
+            out.append(Violation("G1a", (txn,), f"aborted transaction {txn.process}#{txn.value}: {seen[:3]}"
+                                                f" visible in the final log"))
+        elif 0 < len(seen) < len(txn.records):
+            missing = [r[4] for r in txn.records if not visible(r)]
             out.append(Violation("torn-transaction", (txn,),
-                                 f"{txn.type} transaction {txn.process}#{txn.value}: {len(seen)} of {len(values)}"
-                                 f" writes visible, missing {missing[:3]}"))
+                                 f"{txn.type} transaction {txn.process}#{txn.value}: {len(seen)} of"
+                                 f" {len(txn.records)} writes visible, missing {missing[:3]}"))
         elif txn.type == OK and not seen:
             out.append(Violation("lost-transaction", (txn,), f"committed transaction {txn.process}#{txn.value}:"
-                                                             f" none of {[v for _, v in values[:3]]} is in the"
-                                                             " final log"))
+                                                             f" none of {[r[4] for r in txn.records[:3]]} is in"
+                                                             " the final log"))
     for op in history.ops:
         if op.f == "poll" and op.type == OK:
             for topic, partition, offset, _, value in op.records:
-                txn = aborted.get((topic, value))
+                value_and_txn = aborted_at.get((topic, partition, offset))
+                txn = value_and_txn[1] if value_and_txn and value_and_txn[0] == value \
+                    else aborted_unacked.get((topic, value))
                 if txn is not None:
                     out.append(Violation("G1a", (txn, op), f"{op.process} read {value!r} at {topic}-{partition}"
                                                            f"@{offset}, written by aborted transaction"

@@ -283,3 +283,55 @@ def test_coordinator_does_not_answer_for_ids_it_does_not_own():
     b.txns.init_producer_id("client", m.InitProducerIdRequest(1, tid, 60_000), c.now, fx)
     assert fx.items[0].message.error == ErrorCode.NOT_COORDINATOR
     assert isinstance(b.txns, TransactionCoordinator) and READY == "ready"
+
+
+# -- exactly-once processing: a zombie member (KIP-447) -------------------------------------------
+
+
+def zombie_member() -> dict[str, list[str]]:
+    """Two exactly-once members; the owner of the input is cut off in mid-transaction, the
+    other takes over and processes the same records; then the owner comes back and tries
+    to commit its transaction with its old group generation."""
+    from kafkaproof.impl.sim.consumer_app import ConsumerApp
+
+    c = cluster(seed=2)
+    c.create_topic("in", 1, 3)
+    c.create_topic("in-out", 1, 3)
+    props = {"group.id": "eos", "auto.offset.reset": "earliest", "session.timeout.ms": "6000",
+             "heartbeat.interval.ms": "1000"}
+    writer = c.producer("w")
+    a, b = (ConsumerApp(c, name, "transactional", props, topics=["in"]) for name in ("a", "b"))
+    c.run_for(3000)
+    owner = a if a.consumer.proc.group.owned else b
+    mine = {owner.consumer.node, owner.producer.node}
+
+    def cut() -> None:
+        owner.on_transaction = None
+        c.partition(sorted(mine), sorted(n for n in c.procs if n not in mine))
+
+    owner.on_transaction = cut
+    for i in range(5):
+        writer.send("in", None, b"v%d" % i)
+    c.run_for(20_000)  # the other member owns the input now and has processed it
+    c.heal()
+    c.run_for(60_000)
+    tps = [TopicPartition("in", 0), TopicPartition("in-out", 0)]
+    verdict = check_all(c.history, {tuple(tp): c.committed(tp) for tp in tps}, c.group_offsets("eos"))
+    assert len(c.committed(TopicPartition("in-out", 0))) >= 5  # the work was done
+    return {g: [v.name for v in vs] for g, vs in verdict.items()
+            if vs and g in ("transactions", "exactly-once-processing", "exactly-once")}
+
+
+def test_a_zombie_exactly_once_member_is_fenced_by_its_generation():
+    assert zombie_member() == {}
+
+
+def test_mutation_transactional_commits_without_generation_fencing_duplicate(monkeypatch):
+    from dataclasses import replace
+
+    from kafkaproof.impl.coordinator.group import GroupCoordinator
+
+    original = GroupCoordinator.txn_commit
+    monkeypatch.setattr(GroupCoordinator, "txn_commit",
+                        lambda self, src, req, now, fx: original(self, src, replace(req, generation=-1), now, fx))
+    assert "eos-duplicate" in zombie_member().get("exactly-once-processing", [])

@@ -27,7 +27,15 @@ from kafkaproof.impl.storage.log import Log
 HW_CHECKPOINT = "replication-offset-checkpoint"
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
 ISR_CHECK_INTERVAL_MS = 1000
-MARKER_WRITE_TIMEOUT_MS = 30_000  # markers are appended with acks=all and Kafka's request.timeout.ms
+MARKER_WRITE_TIMEOUT_MS = 30_000
+# Requests a coordinator answers on its own: message type -> (coordinator, its method).
+COORDINATOR_REQUESTS = {
+    "JoinGroupRequest": ("groups", "join"), "SyncGroupRequest": ("groups", "sync"),
+    "HeartbeatRequest": ("groups", "heartbeat"), "LeaveGroupRequest": ("groups", "leave"),
+    "OffsetCommitRequest": ("groups", "commit"), "OffsetFetchRequest": ("groups", "fetch_offsets"),
+    "TxnOffsetCommitRequest": ("groups", "txn_commit"), "AddPartitionsToTxnRequest": ("txns", "add_partitions"),
+    "AddOffsetsToTxnRequest": ("txns", "add_offsets"), "EndTxnRequest": ("txns", "end_txn"),
+}  # markers are appended with acks=all and Kafka's request.timeout.ms
 ALTER_PARTITION_RETRY_MS = 5000
 
 
@@ -157,6 +165,10 @@ class Broker:
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
+        delegate = COORDINATOR_REQUESTS.get(type(msg).__name__)
+        if delegate is not None:
+            getattr(getattr(self, delegate[0]), delegate[1])(src, msg, now, fx)
+            return fx.items
         handler = getattr(self, "_on_" + type(msg).__name__, None)
         if handler is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"broker {self.id} cannot handle {type(msg).__name__}")
@@ -373,18 +385,6 @@ class Broker:
     def _on_WriteTxnMarkersResponse(self, src, resp: m.WriteTxnMarkersResponse, now, fx) -> None:
         self.txns.on_marker_response(resp, now, fx)
 
-    def _on_AddPartitionsToTxnRequest(self, src, req: m.AddPartitionsToTxnRequest, now, fx) -> None:
-        self.txns.add_partitions(src, req, now, fx)
-
-    def _on_AddOffsetsToTxnRequest(self, src, req: m.AddOffsetsToTxnRequest, now, fx) -> None:
-        self.txns.add_offsets(src, req, now, fx)
-
-    def _on_EndTxnRequest(self, src, req: m.EndTxnRequest, now, fx) -> None:
-        self.txns.end_txn(src, req, now, fx)
-
-    def _on_TxnOffsetCommitRequest(self, src, req: m.TxnOffsetCommitRequest, now, fx) -> None:
-        self.groups.txn_commit(src, req, now, fx)
-
     def _allocate_pid(self) -> int:
         if self.pid_next < 0 or self.pid_next >= self.pid_end:
             return -1
@@ -518,7 +518,7 @@ class Broker:
         else:
             self._answer_fetch(p, op.src, op.request, fx)
 
-    # -- consumer groups: the coordinator (impl/coordinator/group.py) ---------------------
+    # -- coordinators (impl/coordinator/): most of their requests go by COORDINATOR_REQUESTS --
 
     def _on_FindCoordinatorRequest(self, src, req: m.FindCoordinatorRequest, now, fx) -> None:
         """The coordinator of a group or a transactional id: the leader of its partition."""
@@ -528,24 +528,6 @@ class Broker:
             fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
         else:
             fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.NONE, leader))
-
-    def _on_JoinGroupRequest(self, src, req: m.JoinGroupRequest, now, fx) -> None:
-        self.groups.join(src, req, now, fx)
-
-    def _on_SyncGroupRequest(self, src, req: m.SyncGroupRequest, now, fx) -> None:
-        self.groups.sync(src, req, now, fx)
-
-    def _on_HeartbeatRequest(self, src, req: m.HeartbeatRequest, now, fx) -> None:
-        self.groups.heartbeat(src, req, now, fx)
-
-    def _on_LeaveGroupRequest(self, src, req: m.LeaveGroupRequest, now, fx) -> None:
-        self.groups.leave(src, req, now, fx)
-
-    def _on_OffsetCommitRequest(self, src, req: m.OffsetCommitRequest, now, fx) -> None:
-        self.groups.commit(src, req, now, fx)
-
-    def _on_OffsetFetchRequest(self, src, req: m.OffsetFetchRequest, now, fx) -> None:
-        self.groups.fetch_offsets(src, req, fx)
 
     # -- data plane: other requests -------------------------------------------------------
 

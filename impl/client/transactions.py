@@ -252,8 +252,10 @@ class TransactionManager:
                     self.steps.appendleft(Step("add"))
             else:
                 self.batch_failed(error, False)
-        elif step.kind == "offsets":
+        elif step.kind in ("offsets", "txn-commit"):
             if error != ErrorCode.NONE:
+                # E.g. ILLEGAL_GENERATION: a newer member owns the input now (KIP-447); this
+                # transaction must not commit (Kafka's CommitFailedException, abortable).
                 self.batch_failed(error, False)
         elif step.kind == "end":
             self._ended(step, msg.producer_epoch)

@@ -387,7 +387,7 @@ class GroupCoordinator:
         self.log.write(g.tp, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
                        now, fx, stored, producer=(req.producer_id, req.producer_epoch))
 
-    def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, fx: Effects) -> None:
+    def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, now: int, fx: Effects) -> None:
         g, error = self._group(req.group_id)
         offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in req.tps) if g is not None else ()
         if g is not None and req.require_stable and any(

@@ -64,6 +64,20 @@ CONFIGS = {
 STATS: Counter = Counter()  # faults injected and anomalies found, across examples
 
 
+def judge(config: str, verdict: dict, must_hold: tuple[str, ...], record_only: bool,
+          guarantees: tuple[str, ...] | None = None) -> None:
+    """Count each violation of `guarantees` (default: all in the verdict) in STATS and as a
+    Hypothesis event; unless `record_only`, fail on one of a guarantee in `must_hold`."""
+    for guarantee in guarantees or tuple(verdict):
+        violations = verdict[guarantee]
+        for v in violations:
+            STATS[v.name] += 1
+            event(f"violation: {v.name}")
+        STATS[f"violated:{guarantee}"] += bool(violations)
+        if violations and not record_only and guarantee in must_hold:
+            raise AssertionError(f"[{config}] {guarantee} violated: " + "; ".join(str(v) for v in violations[:3]))
+
+
 class ClusterMachine(RuleBasedStateMachine):
     config = "safe"
     single_failure = True  # the safe claim is about one broker down at a time
@@ -226,16 +240,7 @@ class ClusterMachine(RuleBasedStateMachine):
         target(float(self.faults), label="faults injected")
         _, _, must_hold, _, _ = CONFIGS[self.config]
         STATS["examples"] += 1
-        for guarantee, violations in verdict.items():
-            for v in violations:
-                STATS[v.name] += 1
-                event(f"violation: {v.name}")
-            STATS[f"violated:{guarantee}"] += bool(violations)
-            if self.record_only:
-                continue
-            if violations and (must_hold == "all" or guarantee in must_hold):
-                raise AssertionError(f"[{self.config}] {guarantee} violated: "
-                                     + "; ".join(str(v) for v in violations[:3]))
+        judge(self.config, verdict, tuple(verdict) if must_hold == "all" else must_hold, self.record_only)
 
 
     def _replicas_agree(self, committed) -> None:

@@ -55,6 +55,7 @@ class ConsumerApp:
         self.stalled_until = 0  # the application is busy (a slow batch): it does not poll
         self.stopped = False
         self.on_processed = None  # a test's hook: called after each processed batch
+        self.on_transaction = None  # a test's hook: called once a transaction's outputs are sent
         cluster.every(poll_interval_ms, self.tick)
 
     @property
@@ -106,6 +107,8 @@ class ConsumerApp:
             p.send(tp.topic + OUTPUT_SUFFIX, r.key, r.value)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
         p.send_offsets_to_transaction(offsets, (group.group_id, group.generation, group.member_id))
+        if self.on_transaction is not None:
+            self.on_transaction()
 
         def committed(error: ErrorCode) -> None:
             if error == ErrorCode.NONE:

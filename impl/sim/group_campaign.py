@@ -23,7 +23,7 @@ from hypothesis.stateful import (
     rule,
 )
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
-from kafkaproof.impl.sim.campaign import STATS, guarantee_rows, run_campaign
+from kafkaproof.impl.sim.campaign import STATS, guarantee_rows, judge, run_campaign
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.consumer_app import ConsumerApp
 from kafkaproof.impl.sim.workload import settle
@@ -200,15 +200,7 @@ class GroupMachine(RuleBasedStateMachine):
         target(float(self.faults), label="faults injected")
         STATS["examples"] += 1
         _, _, must_hold, _ = GROUP_CONFIGS[self.config]
-        for guarantee in GROUP_GUARANTEES:
-            violations = verdict[guarantee]
-            for v in violations:
-                STATS[v.name] += 1
-                event(f"violation: {v.name}")
-            STATS[f"violated:{guarantee}"] += bool(violations)
-            if violations and not self.record_only and guarantee in must_hold:
-                raise AssertionError(f"[{self.config}] {guarantee} violated: "
-                                     + "; ".join(str(v) for v in violations[:3]))
+        judge(self.config, verdict, must_hold, self.record_only, tuple(GROUP_GUARANTEES))
 
 
 def group_machine_for(config: str, record_only: bool = False) -> type[GroupMachine]:

@@ -19,7 +19,7 @@ from hypothesis import event, target
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
-from kafkaproof.impl.sim.campaign import STATS, guarantee_rows, run_campaign
+from kafkaproof.impl.sim.campaign import STATS, guarantee_rows, judge, run_campaign
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX, ConsumerApp
 from kafkaproof.impl.sim.txn_app import TxnProducerApp
@@ -137,14 +137,7 @@ class TxnMachine(RuleBasedStateMachine):
         STATS["fenced"] += sum(app.fenced for app in self.apps)
         STATS["outputs"] += sum(len(committed[(TOPIC + OUTPUT_SUFFIX, p)]) for p in range(2))
         _, must_hold, _ = TXN_CONFIGS[self.config]
-        for guarantee, violations in verdict.items():
-            for v in violations:
-                STATS[v.name] += 1
-                event(f"violation: {v.name}")
-            STATS[f"violated:{guarantee}"] += bool(violations)
-            if violations and not self.record_only and guarantee in must_hold:
-                raise AssertionError(f"[{self.config}] {guarantee} violated: "
-                                     + "; ".join(str(v) for v in violations[:3]))
+        judge(self.config, verdict, must_hold, self.record_only)
 
 
 def txn_machine_for(config: str, record_only: bool = False) -> type[TxnMachine]:
