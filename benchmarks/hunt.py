@@ -26,6 +26,8 @@ ENTRIES = [
      ["unclean.leader.election.enable=true", "min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
      "crash,partition,drop"),
     ("retries without idempotence duplicate", "exactly-once", ["enable.idempotence=false"], None),
+    ("transactions before KIP-890 (every fault kind)", "transactions",
+     ["transactional.id=app", "legacy.transactions.without.kip890=true"], None),
 ]
 
 
@@ -33,8 +35,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--budget", type=float, default=60)
+    parser.add_argument("--only", help="entries whose name contains this")
     args = parser.parse_args()
     for name, guarantee, sets, faults in ENTRIES:
+        if args.only and args.only not in name:
+            continue
         setup = build_setup(sets=sets, faults=faults)
         to_first, total, first_sizes, shrunk_sizes, missed = [], [], [], [], 0
         for start in range(args.starts):

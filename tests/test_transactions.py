@@ -335,3 +335,30 @@ def test_mutation_transactional_commits_without_generation_fencing_duplicate(mon
     monkeypatch.setattr(GroupCoordinator, "txn_commit",
                         lambda self, src, req, now, fx: original(self, src, replace(req, generation=-1), now, fx))
     assert "eos-duplicate" in zombie_member().get("exactly-once-processing", [])
+
+
+def test_a_damaged_txnindex_is_rebuilt_from_the_log():
+    c = cluster()
+    p = ready_producer(c)
+    p.begin_transaction()
+    p.send("t", b"a", b"aborted")
+    c.run_for(300)
+    p.abort_transaction()
+    c.run_for(1000)
+    p.begin_transaction()
+    p.send("t", b"a", b"kept")
+    p.commit_transaction()
+    c.run_for(1000)
+    tp = T0 if values(c, T0) else T1
+    b = c.leader(tp)
+    path = f"{tp}/00000000000000000000.txnindex"
+    before = c.broker(b).partitions[tp].log.aborted_transactions(0, 100)
+    assert len(before) == 1 and c.disks[b].size(path) == 34  # one AbortedTxn entry, Kafka's layout
+    c.crash(m.broker_node(b))
+    c.disks[b].truncate(path, 0)
+    c.disks[b].append(path, b"\xff" * 40)  # garbage, and a torn last entry
+    c.restart(m.broker_node(b))
+    c.run_for(10_000)
+    after = c.broker(b).partitions[tp].log.aborted_transactions(0, 100)
+    assert [t[:3] for t in after] == [t[:3] for t in before]
+    assert values(c, tp) == ["kept"]
