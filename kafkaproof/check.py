@@ -60,6 +60,10 @@ class Setup:
     skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
     max_sends: int | None = None  # set by shrinking: sends of all producers together
     strategy: str | None = None  # a consumer group application with this commit strategy
+    # A fixed fault schedule instead of random faults (from `verify`): (at ms, kind, replica)
+    # with kinds crash | power | restart | lag | behind | heal | drop | none; replica i of
+    # partition 0 (its preferred leader first).
+    schedule: tuple[tuple[int, str, int], ...] = ()
 
     def slug(self) -> str:
         """A short name for file names: the settings that differ from Kafka's defaults."""
@@ -182,6 +186,37 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
              lambda: c.every(FAULT_INTERVAL_MS, lambda: c.rng.choice(apps).zombie(), until=end_ms - FAULT_INTERVAL_MS))
 
 
+def _apply_schedule(c: Cluster, schedule) -> None:
+    """Inject a fixed schedule; `replica` i names the i-th replica of partition 0 (its
+    preferred leader first), looked up when the fault happens."""
+    from kafkaproof.impl.protocol.messages import DATA_PLANE, broker_node
+
+    def node_of(replica: int) -> str:
+        return broker_node(c.state(TopicPartition(TOPIC, 0)).replicas[replica])
+
+    def inject(kind: str, replica: int) -> None:
+        if kind == "crash":
+            c.crash(node_of(replica))
+        elif kind == "power":
+            c.power_loss(c.state(TopicPartition(TOPIC, 0)).replicas[replica])
+        elif kind == "restart" and node_of(replica) in c.down:
+            c.restart(node_of(replica))
+        elif kind in ("lag", "behind"):
+            # Replication to it cut (until a "heal"): it misses records, and once
+            # replica.lag.time.max.ms has passed it leaves the ISR.
+            for other in c.state(TopicPartition(TOPIC, 0)).replicas:
+                if broker_node(other) != node_of(replica):
+                    c.cut(node_of(replica), broker_node(other), both_ways=True, planes=(DATA_PLANE,))
+        elif kind == "heal":
+            c.heal()
+        elif kind == "drop":  # answers (and requests) lost for a while: the producer retries
+            c.lossy_network(drop=0.3)
+            c.at(4000, c.heal)
+
+    for at, kind, replica in schedule:
+        c.at(at, lambda kind=kind, replica=replica: inject(kind, replica))
+
+
 def transactional(setup: Setup) -> bool:
     return bool(setup.producer.get("transactional.id"))
 
@@ -211,6 +246,9 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     if txn:
         c.create_topic(TOPIC, w.partitions, rf)
         _txn_apps(c, setup, setup.seconds * 1000)
+    if setup.schedule:
+        w = replace(w, faults=())
+        _apply_schedule(c, setup.schedule)
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:

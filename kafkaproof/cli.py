@@ -345,6 +345,83 @@ def _replay(args: argparse.Namespace) -> int:
     return 1
 
 
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from kafkaproof.impl.config import ConfigError
+    from kafkaproof.verify import (
+        GUARANTEES,
+        PROVED,
+        UNKNOWN,
+        VIOLATED,
+        check,
+        confirm,
+        describe,
+        synthesize,
+        values_of,
+    )
+
+    wanted = [g.strip() for g in (args.guarantee or "").split(",") if g.strip()] or list(GUARANTEES)
+    unknown = [g for g in wanted if g not in GUARANTEES]
+    if unknown:
+        print(f"kafkaproof verify: unknown guarantee {', '.join(unknown)}; choose from {', '.join(GUARANTEES)}",
+              file=sys.stderr)
+        return 2
+    if not 1 <= args.bound <= 40 or not 0 <= args.max_failures < args.brokers or not 1 <= args.brokers <= 5:
+        print("kafkaproof verify: --bound must be 1-40, --brokers 1-5, --max-failures below --brokers",
+              file=sys.stderr)
+        return 2
+    opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
+            "power_loss": args.power_loss, "timeout_s": args.timeout}
+    if args.synthesize:
+        values, refuted = synthesize([g for g in wanted if g != "availability"], log=None if args.json else print,
+                                     allow_fsync=args.allow_fsync, **opts)
+        if args.json:
+            print(json.dumps({"configuration": values, "refuted": refuted}, indent=2))
+        elif values is None:
+            print("no configuration proves all of them together")
+        else:
+            print(f"cheapest configuration proving {', '.join(wanted)} with {args.max_failures} failure(s):")
+            print(f"  {describe(values)}")
+            print(f"  ({len(refuted)} cheaper candidates refuted by the verifier; failures: "
+                  f"{'crashes or power losses' if args.power_loss else 'crashes'})")
+        return 0 if values is not None else 1
+    setup = _setup_from(args)
+    if setup is None:
+        return 2
+    try:
+        values = values_of(setup)
+    except ConfigError as exc:
+        print(f"kafkaproof verify: {exc}", file=sys.stderr)
+        return 2
+    verdicts = []
+    for g in wanted:
+        v = check(g, values, **opts)
+        if v.status == VIOLATED and not args.no_confirm:
+            confirm(v, setup, out=args.out)
+        verdicts.append(v)
+    if args.json:
+        print(json.dumps({"configuration": describe(values), "verdicts": [
+            {"guarantee": v.guarantee, "status": v.status, "proof": v.proof, "seconds": round(v.seconds, 3),
+             "schedule": [[s.action, s.target] for s in v.trace], "confirmed": v.confirmed,
+             "confirmation": v.confirmation, "counterexample": v.counterexample} for v in verdicts]}, indent=2))
+    else:
+        print(f"configuration: {describe(values)}")
+        for v in verdicts:
+            print(f"{v.guarantee:24} {v.status:9} {v.proof} ({v.seconds:.2f} s)")
+            if v.trace:
+                steps = ", ".join(s.action + (f" replica {s.target}" if s.target is not None else "") for s in v.trace)
+                print(f"{'':24} schedule: {steps}")
+            if v.confirmation:
+                print(f"{'':24} {v.confirmation}")
+            if v.counterexample:
+                print(f"{'':24} saved {v.counterexample}; replay it with: kafkaproof replay {v.counterexample}")
+    statuses = {v.status for v in verdicts}
+    if any(v.confirmed is False for v in verdicts):
+        return 1  # a discrepancy is a violation of our own claims: never hidden
+    return 1 if VIOLATED in statuses else 3 if UNKNOWN in statuses else 0 if statuses <= {PROVED} else 1
+
+
 def _describe_config(config) -> str:
     broker, producer = config[0], config[1]
     return ", ".join(f"{k}={v}" for k, v in {**broker, **producer}.items())
@@ -434,6 +511,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--states", action="store_true", help="print the state after every step of a trace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_explore)
+
+    p = sub.add_parser("verify", help="prove (bounded) or refute each guarantee of a configuration with z3;"
+                                      " --synthesize: the cheapest configuration that proves them")
+    _setup_arguments(p)
+    p.add_argument("--guarantee", help="comma-separated (default: all): durability, exactly-once,"
+                                       " partition-order, consumer-no-loss, consumer-no-duplicates, availability")
+    p.add_argument("--max-failures", type=int, default=1, help="brokers down at once (default 1)")
+    p.add_argument("--bound", type=int, default=10, help="steps per run the proof covers (default 10)")
+    p.add_argument("--brokers", type=int, default=3)
+    p.add_argument("--power-loss", action="store_true",
+                   help="a failure may be a power loss (unflushed data gone), not only a crash")
+    p.add_argument("--timeout", type=float, default=60, help="solver seconds per guarantee before UNKNOWN")
+    p.add_argument("--synthesize", action="store_true",
+                   help="instead: the cheapest configuration that proves --guarantee and availability")
+    p.add_argument("--allow-fsync", action="store_true",
+                   help="synthesis may choose log.flush.interval.messages=1 (Kafka's design: never fsync)")
+    p.add_argument("--no-confirm", action="store_true", help="do not replay violations on the implementation")
+    p.add_argument("--out", default="counterexamples", help="where confirmed violations are saved")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_verify)
 
     p = sub.add_parser("guarantees", help="run every named configuration through random faults; print the table")
     p.add_argument("--examples", type=int, default=20, help="Hypothesis runs per configuration")

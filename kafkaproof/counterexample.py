@@ -150,8 +150,13 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         raise InvalidCounterexample("field 'setup.skip_faults' must be a list of integers")
     if max_sends is not None and (not isinstance(max_sends, int) or max_sends < 0):
         raise InvalidCounterexample("field 'setup.max_sends' must be a non-negative integer or null")
+    schedule = s.get("schedule", [])
+    if not isinstance(schedule, list) or not all(
+            isinstance(e, list) and len(e) == 3 and isinstance(e[0], int) and isinstance(e[1], str)
+            and isinstance(e[2], int) for e in schedule):
+        raise InvalidCounterexample("field 'setup.schedule' must be a list of [at ms, kind, replica]")
     setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends,
-                  strategy)
+                  strategy, tuple(tuple(e) for e in schedule))
     return setup, seed, {**v, "fix": doc.get("fix")}, history
 
 

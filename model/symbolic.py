@@ -1,0 +1,401 @@
+"""The reference model as z3 constraints, with the configuration symbolic.
+
+Bounded model checking: the state after each of K steps is a set of z3 variables, each
+step is one action chosen by the solver (with its target replica), and a guarantee is
+violated when some step's state is bad. The configuration - acks, replication factor,
+min.insync.replicas, unclean.leader.election.enable, log.flush.interval.messages (every
+message or not), enable.idempotence, retries, max.in.flight.requests.per.connection,
+the consumer's commit strategy - is a set of z3 variables too, so one encoding serves
+every configuration: `verify` fixes them, `synthesize` lets the solver choose.
+
+Four small models, one record or two each (what a violation needs, as in model/):
+
+    partition   one record through a partition of `brokers` brokers: append, replicate,
+                acknowledge (acks 0 / 1 / all with min.insync.replicas), ISR shrink and
+                expand, crash, power loss (only fsynced bytes survive), restart, clean or
+                unclean election. At most `failures` replicas down at once.
+                Guarantee: durability (an acknowledged record missing from the leader).
+    producer    one or two records and their requests: answers lost, retries, in-flight
+                requests, the broker's deduplication. exactly-once (a record written
+                twice), partition-order (two records in the log out of send order).
+    consumer    one record, one application with a commit strategy, crashes that restart
+                it from the committed offset. consumer-no-loss, consumer-no-duplicates.
+    availability  with `failures` brokers down and the rest caught up, can an acks=all
+                write succeed? Not a run but a condition on the failure set: proved for
+                runs of any length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import z3
+
+ACKS = (0, 1, -1)
+STRATEGIES = ("after", "before", "auto", "auto-async", "transactional")
+
+
+@dataclass
+class Config:
+    """The symbolic configuration: z3 variables, shared by every model of one query."""
+
+    acks: z3.ArithRef = field(default_factory=lambda: z3.Int("acks"))
+    rf: z3.ArithRef = field(default_factory=lambda: z3.Int("replication.factor"))
+    min_isr: z3.ArithRef = field(default_factory=lambda: z3.Int("min.insync.replicas"))
+    unclean: z3.BoolRef = field(default_factory=lambda: z3.Bool("unclean.leader.election.enable"))
+    flush: z3.BoolRef = field(default_factory=lambda: z3.Bool("log.flush.interval.messages=1"))
+    idempotence: z3.BoolRef = field(default_factory=lambda: z3.Bool("enable.idempotence"))
+    retries: z3.ArithRef = field(default_factory=lambda: z3.Int("retries"))
+    in_flight: z3.ArithRef = field(default_factory=lambda: z3.Int("max.in.flight.requests.per.connection"))
+    strategy: z3.ArithRef = field(default_factory=lambda: z3.Int("commit.strategy"))
+
+    def domain(self, brokers: int) -> list:
+        """What Kafka allows (ProducerConfig refuses idempotence without acks=all, retries
+        and at most 5 in flight; a topic cannot have more replicas than brokers)."""
+        return [z3.Or(*[self.acks == a for a in ACKS]), self.rf >= 1, self.rf <= brokers,
+                self.min_isr >= 1, self.min_isr <= self.rf, self.retries >= 0, self.in_flight >= 1,
+                self.strategy >= 0, self.strategy < len(STRATEGIES),
+                z3.Implies(self.idempotence, z3.And(self.acks == -1, self.retries > 0, self.in_flight <= 5))]
+
+
+@dataclass
+class Step:
+    """One action of a trace: its name, target and the state after it (for printing and
+    for translating to a simulator fault schedule)."""
+
+    action: str
+    target: int | None
+    state: dict
+
+
+class _Model:
+    """Shared machinery: K+1 states of named variables, one action per transition."""
+
+    ACTIONS: tuple[str, ...] = ()
+
+    def __init__(self, cfg: Config, steps: int, prefix: str) -> None:
+        self.cfg, self.k, self.prefix = cfg, steps, prefix
+        self.act = [z3.Int(f"{prefix}.action{i}") for i in range(steps)]
+        self.target = [z3.Int(f"{prefix}.target{i}") for i in range(steps)]
+
+    def is_(self, i: int, name: str, target: int | None = None):
+        c = self.act[i] == self.ACTIONS.index(name)
+        return c if target is None else z3.And(c, self.target[i] == target)
+
+    def trace(self, m: z3.ModelRef, states: list[dict], upto: int) -> list[Step]:
+        out = []
+        for i in range(upto):
+            a = self.ACTIONS[m.eval(self.act[i], model_completion=True).as_long()]
+            if a == "stutter":
+                continue
+            t = m.eval(self.target[i], model_completion=True).as_long()
+            out.append(Step(a, t if a in self.TARGETED else None, self.values(m, states[i + 1])))
+        return out
+
+    TARGETED: tuple[str, ...] = ()
+
+    @staticmethod
+    def values(m: z3.ModelRef, state: dict) -> dict:
+        def val(x):
+            if isinstance(x, list):
+                return [val(y) for y in x]
+            v = m.eval(x, model_completion=True)
+            return z3.is_true(v) if z3.is_bool(v) else v.as_long()
+        return {k: val(v) for k, v in state.items()}
+
+
+def _unchanged(a: dict, b: dict, keep: set[str]) -> list:
+    out = []
+    for name in keep:
+        x, y = a[name], b[name]
+        if isinstance(x, list):
+            out += [xi == yi for xi, yi in zip(x, y, strict=True)]
+        else:
+            out.append(x == y)
+    return out
+
+
+class PartitionModel(_Model):
+    ACTIONS = ("stutter", "append", "ack", "ack-without-answer", "replicate", "shrink-isr", "expand-isr",
+               "crash", "power-loss", "restart", "elect")
+    TARGETED = ("replicate", "shrink-isr", "expand-isr", "crash", "power-loss", "restart", "elect")
+
+    def __init__(self, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False) -> None:
+        super().__init__(cfg, steps, "partition")
+        self.n, self.f, self.power_loss = brokers, failures, power_loss
+        self.states = [self._state(i) for i in range(steps + 1)]
+
+    def _state(self, i: int) -> dict:
+        n = self.n
+        return {"alive": [z3.Bool(f"alive{i}_{r}") for r in range(n)],
+                "has": [z3.Bool(f"has{i}_{r}") for r in range(n)],  # the record is in its log
+                "durable": [z3.Bool(f"durable{i}_{r}") for r in range(n)],  # ... and fsynced
+                "isr": [z3.Bool(f"isr{i}_{r}") for r in range(n)],
+                "leader": z3.Int(f"leader{i}"), "appended": z3.Bool(f"appended{i}"),
+                "acked": z3.Bool(f"acked{i}")}
+
+    def replica(self, r: int):
+        return r < self.cfg.rf
+
+    def leader_is(self, s: dict, r: int):
+        return z3.And(s["leader"] == r, s["alive"][r])
+
+    def leader_has(self, s: dict):
+        return z3.Or(*[z3.And(self.leader_is(s, r), s["has"][r]) for r in range(self.n)])
+
+    def leader_lacks(self, s: dict):
+        return z3.Or(*[z3.And(self.leader_is(s, r), z3.Not(s["has"][r])) for r in range(self.n)])
+
+    def isr_size(self, s: dict):
+        return z3.Sum(*[z3.If(z3.And(s["isr"][r], self.replica(r)), 1, 0) for r in range(self.n)])
+
+    def hw_covers(self, s: dict):
+        """Every ISR member has the record: the high watermark is past it."""
+        return z3.And(self.leader_has(s), *[z3.Implies(z3.And(s["isr"][r], self.replica(r)), s["has"][r])
+                                            for r in range(self.n)])
+
+    def constraints(self) -> list:
+        s0 = self.states[0]
+        out = [s0["leader"] == 0, z3.Not(s0["appended"]), z3.Not(s0["acked"])]
+        for r in range(self.n):
+            out += [s0["alive"][r], z3.Not(s0["has"][r]), z3.Not(s0["durable"][r]), s0["isr"][r] == self.replica(r)]
+        for i, s in enumerate(self.states):
+            down = z3.Sum(*[z3.If(z3.And(self.replica(r), z3.Not(s["alive"][r])), 1, 0) for r in range(self.n)])
+            out.append(down <= self.f)
+            if i < self.k:
+                out.append(self._step(i, s, self.states[i + 1]))
+        return out + [self.act[i] >= 0 for i in range(self.k)] + [self.act[i] < len(self.ACTIONS)
+                                                                   for i in range(self.k)]
+
+    def _step(self, i: int, s: dict, t: dict):
+        c, n = self.cfg, self.n
+        every = ("alive", "has", "durable", "isr", "leader", "appended", "acked")
+        def only(*changed: str) -> list:
+            return _unchanged(s, t, set(every) - set(changed))
+
+        def set_one(name: str, r: int, value) -> list:
+            return [t[name][x] == (value if x == r else s[name][x]) for x in range(n)]
+
+        options = [z3.And(self.is_(i, "stutter"), *only())]
+        options.append(z3.And(  # the leader appends the record (acks=all: only with ISR >= min.insync.replicas)
+            self.is_(i, "append"), z3.Not(s["appended"]), s["leader"] >= 0,
+            z3.Implies(c.acks == -1, self.isr_size(s) >= c.min_isr), t["appended"],
+            *[z3.If(self.leader_is(s, r), z3.And(t["has"][r], t["durable"][r] == z3.Or(s["durable"][r], c.flush)),
+                    z3.And(t["has"][r] == s["has"][r], t["durable"][r] == s["durable"][r])) for r in range(n)],
+            *only("appended", "has", "durable")))
+        options.append(z3.And(  # the producer hears "written": acks=1 from the leader, acks=all once replicated
+            self.is_(i, "ack"), z3.Not(s["acked"]), s["appended"], self.leader_has(s),
+            z3.Or(c.acks == 1, z3.And(c.acks == -1, self.hw_covers(s), self.isr_size(s) >= c.min_isr)),
+            t["acked"], *only("acked")))
+        options.append(z3.And(  # acks=0: done as soon as the request leaves, written or not
+            self.is_(i, "ack-without-answer"), c.acks == 0, z3.Not(s["acked"]), t["acked"], *only("acked")))
+        for r in range(n):
+            options.append(z3.And(  # a follower copies the leader's log
+                self.is_(i, "replicate", r), self.replica(r), s["alive"][r], z3.Not(s["leader"] == r),
+                self.leader_has(s), *set_one("has", r, True), *set_one("durable", r, z3.Or(s["durable"][r], c.flush)),
+                *only("has", "durable")))
+            others_in_isr = z3.Or(*[z3.And(self.replica(x), s["isr"][x]) for x in range(n) if x != r])
+            options.append(z3.And(  # the leader drops a lagging follower; the controller a dead broker
+                # (never the last member: the controller does not empty the ISR)
+                self.is_(i, "shrink-isr", r), self.replica(r), s["isr"][r], z3.Not(s["leader"] == r),
+                z3.Or(z3.And(z3.Or(*[self.leader_is(s, x) for x in range(n)])),
+                      z3.And(z3.Not(s["alive"][r]), others_in_isr)),
+                *set_one("isr", r, False), *only("isr")))
+            options.append(z3.And(  # a caught-up follower rejoins
+                self.is_(i, "expand-isr", r), self.replica(r), z3.Not(s["isr"][r]), s["alive"][r],
+                s["has"][r] == self.leader_has(s), z3.Or(*[self.leader_is(s, x) for x in range(n)]),
+                *set_one("isr", r, True), *only("isr")))
+            # A dead leader is replaced by an election (or the partition waits, leaderless).
+            deposed = t["leader"] == z3.If(s["leader"] == r, -1, s["leader"])
+            options.append(z3.And(  # the process dies; its page cache survives
+                self.is_(i, "crash", r), self.replica(r), s["alive"][r], *set_one("alive", r, False), deposed,
+                *only("alive", "leader")))
+            options.append(z3.And(  # the machine loses power: only fsynced bytes survive
+                self.is_(i, "power-loss", r), z3.BoolVal(self.power_loss), self.replica(r), s["alive"][r], *set_one("alive", r, False),
+                *set_one("has", r, s["durable"][r]), deposed, *only("alive", "has", "leader")))
+            options.append(z3.And(  # back, but out of the ISR until it catches up - unless it is the
+                # last member: the controller never empties the ISR (Kafka; KIP-966 for KRaft)
+                self.is_(i, "restart", r), self.replica(r), z3.Not(s["alive"][r]), *set_one("alive", r, True),
+                *set_one("isr", r, z3.And(s["isr"][r], z3.Not(others_in_isr))), *only("alive", "isr")))
+            some_isr_alive = z3.Or(*[z3.And(self.replica(x), s["isr"][x], s["alive"][x]) for x in range(n)])
+            leader_gone = z3.Not(z3.Or(*[self.leader_is(s, x) for x in range(n)]))
+            clean = s["isr"][r]
+            options.append(z3.And(  # the controller elects r: from the ISR, or (unclean) any live replica
+                self.is_(i, "elect", r), self.replica(r), s["alive"][r], leader_gone,
+                z3.Or(clean, z3.And(c.unclean, z3.Not(some_isr_alive))), t["leader"] == r,
+                *[t["isr"][x] == (z3.BoolVal(True) if x == r else z3.And(s["isr"][x], s["alive"][x], clean))
+                  for x in range(n)],
+                *only("leader", "isr")))
+        return z3.Or(*options)
+
+    def bad(self, guarantee: str, s: dict):
+        if guarantee == "durability":
+            return z3.And(s["acked"], self.leader_lacks(s))
+        raise KeyError(guarantee)
+
+
+class ProducerModel(_Model):
+    """Records a (and b, for order): requests, lost answers, retries, deduplication."""
+
+    ACTIONS = ("stutter", "send", "append", "append-answer-lost", "reject", "retry")
+    TARGETED = ACTIONS[1:]
+
+    def __init__(self, cfg: Config, steps: int) -> None:
+        super().__init__(cfg, steps, "producer")
+        self.states = [self._state(i) for i in range(steps + 1)]
+
+    def _state(self, i: int) -> dict:
+        return {"sent": [z3.Bool(f"sent{i}_{r}") for r in range(2)],
+                "inflight": [z3.Bool(f"inflight{i}_{r}") for r in range(2)],
+                "copies": [z3.Int(f"copies{i}_{r}") for r in range(2)],
+                "first": [z3.Int(f"first{i}_{r}") for r in range(2)],  # log position of its first copy
+                "done": [z3.Bool(f"done{i}_{r}") for r in range(2)],  # acknowledged (or given up)
+                "stamp": [z3.Int(f"stamp{i}_{r}") for r in range(2)],  # when its request went on the wire
+                "retries": z3.Int(f"retries{i}"), "next": z3.Int(f"next{i}"), "clock": z3.Int(f"clock{i}")}
+
+    def constraints(self) -> list:
+        c, s0 = self.cfg, self.states[0]
+        out = [s0["retries"] == z3.If(c.retries < 2, c.retries, 2), s0["next"] == 0, s0["clock"] == 0]
+        for r in range(2):
+            out += [z3.Not(s0["sent"][r]), z3.Not(s0["inflight"][r]), s0["copies"][r] == 0, s0["first"][r] == -1,
+                    z3.Not(s0["done"][r]), s0["stamp"][r] == 0]
+        for i in range(self.k):
+            out.append(self._step(i, self.states[i], self.states[i + 1]))
+        return out
+
+    def _step(self, i: int, s: dict, t: dict):
+        c = self.cfg
+        every = ("sent", "inflight", "copies", "first", "done", "retries", "next", "stamp", "clock")
+
+        def only(*changed: str) -> list:
+            return _unchanged(s, t, set(every) - set(changed))
+
+        def set_one(name: str, r: int, value) -> list:
+            return [t[name][x] == (value if x == r else s[name][x]) for x in range(2)]
+
+        options = [z3.And(self.is_(i, "stutter"), *only())]
+        for r in range(2):
+            # b goes after a; with one request in flight, only once a is answered
+            order = z3.BoolVal(True) if r == 0 else z3.And(s["sent"][0], z3.Or(c.in_flight >= 2, s["done"][0]))
+            # One connection delivers in order: the broker takes the request sent earliest.
+            stamped = [*set_one("stamp", r, s["clock"]), t["clock"] == s["clock"] + 1]
+            first_in_line = z3.Or(z3.Not(s["inflight"][1 - r]), s["stamp"][r] < s["stamp"][1 - r])
+            options.append(z3.And(self.is_(i, "send", r), z3.Not(s["sent"][r]), order, *set_one("sent", r, True),
+                                  *set_one("inflight", r, True), *stamped, *only("sent", "inflight", "stamp", "clock")))
+            # The broker: idempotence drops a second copy and refuses b before a.
+            dedupe = z3.And(c.idempotence, s["copies"][r] >= 1)
+            out_of_order = z3.And(c.idempotence, r == 1, s["copies"][0] == 0)
+            appended = [*set_one("copies", r, z3.If(dedupe, s["copies"][r], s["copies"][r] + 1)),
+                        *set_one("first", r, z3.If(s["first"][r] >= 0, s["first"][r], s["next"])),
+                        t["next"] == s["next"] + 1]
+            for name, answered in (("append", True), ("append-answer-lost", False)):
+                options.append(z3.And(
+                    self.is_(i, name, r), s["inflight"][r], first_in_line, z3.Not(out_of_order), *appended,
+                    *set_one("inflight", r, False), *set_one("done", r, z3.Or(s["done"][r], answered)),
+                    *only("copies", "first", "next", "inflight", "done")))
+            options.append(z3.And(  # NOT_LEADER, OUT_OF_ORDER_SEQUENCE_NUMBER...: not written
+                self.is_(i, "reject", r), s["inflight"][r], first_in_line, *set_one("inflight", r, False),
+                *only("inflight")))
+            options.append(z3.And(  # acks=0 hears nothing, so never retries
+                self.is_(i, "retry", r), c.acks != 0, s["sent"][r], z3.Not(s["inflight"][r]), z3.Not(s["done"][r]),
+                s["retries"] > 0, t["retries"] == s["retries"] - 1, *set_one("inflight", r, True), *stamped,
+                *only("inflight", "retries", "stamp", "clock")))
+        return z3.Or(*options)
+
+    def bad(self, guarantee: str, s: dict):
+        if guarantee == "exactly-once":
+            return z3.Or(s["copies"][0] >= 2, s["copies"][1] >= 2)
+        if guarantee == "partition-order":
+            return z3.And(s["first"][0] >= 0, s["first"][1] >= 0, s["first"][1] < s["first"][0])
+        raise KeyError(guarantee)
+
+
+class ConsumerModel(_Model):
+    """One record, one application: poll, process, commit per strategy; crash and restart
+    from the committed offset (the in-hand record is forgotten)."""
+
+    ACTIONS = ("stutter", "poll", "process", "commit", "crash-restart")
+    TARGETED = ()
+
+    def __init__(self, cfg: Config, steps: int) -> None:
+        super().__init__(cfg, steps, "consumer")
+        self.states = [{"position": z3.Int(f"position{i}"), "committed": z3.Int(f"committed{i}"),
+                        "in_hand": z3.Bool(f"in_hand{i}"), "processed": z3.Int(f"processed{i}"),
+                        "done_processing": z3.Bool(f"done_processing{i}")} for i in range(steps + 1)]
+
+    def constraints(self) -> list:
+        s0 = self.states[0]
+        out = [s0["position"] == 0, s0["committed"] == 0, z3.Not(s0["in_hand"]), s0["processed"] == 0,
+               z3.Not(s0["done_processing"])]
+        for i in range(self.k):
+            out.append(self._step(i, self.states[i], self.states[i + 1]))
+        return out
+
+    def _step(self, i: int, s: dict, t: dict):
+        c = self.cfg
+        strategy = {name: c.strategy == STRATEGIES.index(name) for name in STRATEGIES}
+        every = ("position", "committed", "in_hand", "processed", "done_processing")
+
+        def only(*changed: str) -> list:
+            return _unchanged(s, t, set(every) - set(changed))
+
+        process_then_commit = z3.Or(strategy["after"], strategy["auto"])
+        options = [
+            z3.And(self.is_(i, "stutter"), *only()),
+            z3.And(self.is_(i, "poll"), s["position"] == 0, z3.Not(s["in_hand"]), t["position"] == 1, t["in_hand"],
+                   z3.Not(t["done_processing"]), *only("position", "in_hand", "done_processing")),
+            # processing: after / auto process first; before only once committed; auto-async's
+            # worker whenever; the transactional application processes and commits in one step
+            z3.And(self.is_(i, "process"), s["in_hand"], z3.Not(s["done_processing"]),
+                   z3.Or(process_then_commit, strategy["auto-async"], z3.And(strategy["before"], s["committed"] == 1)),
+                   t["processed"] == s["processed"] + 1, t["done_processing"],
+                   *only("processed", "done_processing")),
+            z3.And(self.is_(i, "commit"), s["in_hand"], s["committed"] == 0, t["committed"] == 1,
+                   z3.Or(strategy["before"], strategy["auto-async"], z3.And(process_then_commit, s["done_processing"])),
+                   z3.If(s["done_processing"], z3.Not(t["in_hand"]), t["in_hand"] == s["in_hand"]),
+                   *only("committed", "in_hand")),
+            z3.And(self.is_(i, "process"), strategy["transactional"], s["in_hand"], z3.Not(s["done_processing"]),
+                   t["processed"] == s["processed"] + 1, t["committed"] == 1, z3.Not(t["in_hand"]),
+                   t["done_processing"], *only("processed", "committed", "in_hand", "done_processing")),
+            z3.And(self.is_(i, "crash-restart"), t["position"] == s["committed"], z3.Not(t["in_hand"]),
+                   z3.Not(t["done_processing"]), *only("position", "in_hand", "done_processing")),
+        ]
+        # the transactional strategy never takes the plain process / commit steps
+        options[2] = z3.And(options[2], z3.Not(strategy["transactional"]))
+        options[3] = z3.And(options[3], z3.Not(strategy["transactional"]))
+        return z3.Or(*options)
+
+    def bad(self, guarantee: str, s: dict):
+        if guarantee == "consumer-no-loss":  # committed past the record, which nobody processed or holds
+            return z3.And(s["committed"] == 1, s["processed"] == 0, z3.Not(s["in_hand"]))
+        if guarantee == "consumer-no-duplicates":
+            return s["processed"] >= 2
+        raise KeyError(guarantee)
+
+
+# read-your-writes and monotonic-reads are not among them: their checkers judge what one
+# client reads across a lost write, i.e. a second record at a reused offset and the
+# consumer's position, which these one-record models do not have. (A record consumers
+# saw, then lost, is the durability question for acks=all.)
+MODELS = {
+    "durability": "partition",
+    "exactly-once": "producer", "partition-order": "producer",
+    "consumer-no-loss": "consumer", "consumer-no-duplicates": "consumer",
+}
+GUARANTEES = (*MODELS, "availability")
+
+
+def availability_bad(cfg: Config, brokers: int, failures: int):
+    """acks=all writes fail for good with `failures` replicas down and the others caught
+    up: fewer live replicas than min.insync.replicas. (acks=0/1 writes need only a leader,
+    which one live replica can be.)"""
+    live = cfg.rf - z3.If(cfg.rf < failures, cfg.rf, failures)
+    return z3.Or(live == 0, z3.And(cfg.acks == -1, live < cfg.min_isr))
+
+
+def build(model: str, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False) -> _Model:
+    if model == "partition":
+        return PartitionModel(cfg, steps, brokers, failures, power_loss)
+    if model == "producer":
+        return ProducerModel(cfg, steps)
+    return ConsumerModel(cfg, steps)

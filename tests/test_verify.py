@@ -1,0 +1,104 @@
+"""`kafkaproof verify`: the z3 encoding's known answers (crash failures, 3 brokers, bound
+10), every VIOLATED confirmed on the implementation and saved as a replayable
+counterexample, synthesis, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kafkaproof.check import build_setup
+from kafkaproof.counterexample import replay
+from kafkaproof.verify import PROVED, VIOLATED, check, confirm, synthesize, values_of
+
+
+def verdict(sets, guarantee, **kw):
+    return check(guarantee, values_of(build_setup(sets=sets)), **kw)
+
+
+SAFE = ["min.insync.replicas=2", "acks=all", "unclean.leader.election.enable=false"]
+
+
+@pytest.mark.parametrize("sets,guarantee,status", [
+    (SAFE, "durability", PROVED),
+    (SAFE, "availability", PROVED),
+    (SAFE, "exactly-once", PROVED),
+    (SAFE, "partition-order", PROVED),
+    (["acks=1"], "durability", VIOLATED),
+    (["unclean.leader.election.enable=true"], "durability", VIOLATED),
+    (SAFE[:1] + ["default.replication.factor=3", "min.insync.replicas=3"], "availability", VIOLATED),
+    (["enable.idempotence=false"], "exactly-once", VIOLATED),
+    (["enable.idempotence=false"], "partition-order", VIOLATED),
+    (["enable.idempotence=false", "retries=0"], "exactly-once", PROVED),
+])
+def test_known_answers(sets, guarantee, status):
+    assert verdict(sets, guarantee).status == status
+
+
+def test_power_loss_without_fsync_breaks_even_the_safe_configuration():
+    """ISR shrinks to the leader after the acknowledgement, then the leader loses power
+    (what KIP-966's eligible leader replicas address); fsync on every message saves it."""
+    v = verdict(SAFE, "durability", power_loss=True)
+    assert v.status == VIOLATED and [s.action for s in v.trace][-3:] == ["power-loss", "restart", "elect"]
+    assert verdict(SAFE + ["log.flush.interval.messages=1"], "durability", power_loss=True).status == PROVED
+
+
+@pytest.mark.parametrize("strategy,loss,dup", [("after", PROVED, VIOLATED), ("before", VIOLATED, PROVED),
+                                               ("auto-async", VIOLATED, VIOLATED),
+                                               ("transactional", PROVED, PROVED)])
+def test_commit_strategies(strategy, loss, dup):
+    values = values_of(build_setup(strategy=strategy))
+    assert check("consumer-no-loss", values).status == loss
+    assert check("consumer-no-duplicates", values).status == dup
+
+
+@pytest.mark.parametrize("sets,guarantee", [(["acks=1"], "durability"),
+                                            (["unclean.leader.election.enable=true"], "durability"),
+                                            (["enable.idempotence=false"], "exactly-once")])
+def test_every_violation_replays_on_the_implementation(sets, guarantee, tmp_path):
+    setup = build_setup(sets=sets)
+    v = check(guarantee, values_of(setup))
+    confirm(v, setup, out=str(tmp_path))
+    assert v.confirmed, v.confirmation
+    assert replay(v.counterexample)[0]
+
+
+def test_availability_violation_is_confirmed():
+    setup = build_setup(sets=["min.insync.replicas=3"])
+    v = check("availability", values_of(setup))
+    confirm(v, setup, out=None)
+    assert v.status == VIOLATED and v.confirmed, v.confirmation
+
+
+def test_synthesis_finds_the_cheapest_proved_configuration():
+    values, refuted = synthesize(["durability", "exactly-once"])
+    assert values["acks"] == -1 and not values["unclean"] and values["rf"] - 1 >= values["min_isr"]
+    assert refuted and all(r["status"] != PROVED for r in refuted)
+    for g in ("durability", "exactly-once", "availability"):
+        assert check(g, values).status == PROVED
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_exit_codes_and_json(tmp_path):
+    ok = cli("--set", "min.insync.replicas=2", "--guarantee", "durability,availability", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert {v["status"] for v in json.loads(ok.stdout)["verdicts"]} == {"PROVED"}
+    bad = cli("--set", "acks=1", "--guarantee", "durability", "--out", str(tmp_path))
+    assert bad.returncode == 1 and "VIOLATED" in bad.stdout and "reproduced on the implementation" in bad.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--broker", "/nonexistent/server.properties"], "No such file"),
+    (["--set", "acks.typo=1"], "not a broker, producer or consumer configuration key"),
+    (["--set", "enable.idempotence=true", "--set", "acks=1"], "enable.idempotence=true"),
+    (["--guarantee", "speed"], "unknown guarantee"),
+    (["--max-failures", "5"], "--max-failures"),
+])
+def test_bad_input_is_exit_2(args, message):
+    out = cli(*args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
