@@ -515,8 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="prove (bounded) or refute each guarantee of a configuration with z3;"
                                       " --synthesize: the cheapest configuration that proves them")
     _setup_arguments(p)
-    p.add_argument("--guarantee", help="comma-separated (default: all): durability, exactly-once,"
-                                       " partition-order, consumer-no-loss, consumer-no-duplicates, availability")
+    p.add_argument("--guarantee", help="comma-separated (default: all): durability, read-your-writes,"
+                                       " monotonic-reads, exactly-once, partition-order, consumer-no-loss,"
+                                       " consumer-no-duplicates, availability")
     p.add_argument("--max-failures", type=int, default=1, help="brokers down at once (default 1)")
     p.add_argument("--bound", type=int, default=10, help="steps per run the proof covers (default 10)")
     p.add_argument("--brokers", type=int, default=3)

@@ -14,7 +14,9 @@ Four small models, one record or two each (what a violation needs, as in model/)
                 acknowledge (acks 0 / 1 / all with min.insync.replicas), ISR shrink and
                 expand, crash, power loss (only fsynced bytes survive), restart, clean or
                 unclean election. At most `failures` replicas down at once.
-                Guarantee: durability (an acknowledged record missing from the leader).
+                Guarantees: durability and read-your-writes (an acknowledged record missing
+                from the leader), monotonic-reads (a record below the high watermark, later
+                missing from the leader).
     producer    one or two records and their requests: answers lost, retries, in-flight
                 requests, the broker's deduplication. exactly-once (a record written
                 twice), partition-order (two records in the log out of send order).
@@ -132,7 +134,7 @@ class PartitionModel(_Model):
                 "durable": [z3.Bool(f"durable{i}_{r}") for r in range(n)],  # ... and fsynced
                 "isr": [z3.Bool(f"isr{i}_{r}") for r in range(n)],
                 "leader": z3.Int(f"leader{i}"), "appended": z3.Bool(f"appended{i}"),
-                "acked": z3.Bool(f"acked{i}")}
+                "acked": z3.Bool(f"acked{i}"), "visible": z3.Bool(f"visible{i}")}
 
     def replica(self, r: int):
         return r < self.cfg.rf
@@ -156,7 +158,7 @@ class PartitionModel(_Model):
 
     def constraints(self) -> list:
         s0 = self.states[0]
-        out = [s0["leader"] == 0, z3.Not(s0["appended"]), z3.Not(s0["acked"])]
+        out = [s0["leader"] == 0, z3.Not(s0["appended"]), z3.Not(s0["acked"]), z3.Not(s0["visible"])]
         for r in range(self.n):
             out += [s0["alive"][r], z3.Not(s0["has"][r]), z3.Not(s0["durable"][r]), s0["isr"][r] == self.replica(r)]
         for i, s in enumerate(self.states):
@@ -170,8 +172,11 @@ class PartitionModel(_Model):
     def _step(self, i: int, s: dict, t: dict):
         c, n = self.cfg, self.n
         every = ("alive", "has", "durable", "isr", "leader", "appended", "acked")
+        # Once the high watermark passes the record, consumers may have read it.
+        sticky_visible = t["visible"] == z3.Or(s["visible"], self.hw_covers(t))
+
         def only(*changed: str) -> list:
-            return _unchanged(s, t, set(every) - set(changed))
+            return _unchanged(s, t, set(every) - set(changed)) + [sticky_visible]
 
         def set_one(name: str, r: int, value) -> list:
             return [t[name][x] == (value if x == r else s[name][x]) for x in range(n)]
@@ -229,8 +234,16 @@ class PartitionModel(_Model):
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):
-        if guarantee == "durability":
+        if guarantee in ("durability", "read-your-writes"):
+            # read-your-writes as its checker judges it: the writer goes on reading past the
+            # offset of its acknowledged write and does not find it - the same lost record,
+            # seen by its writer (the leader keeps taking writes at that offset).
             return z3.And(s["acked"], self.leader_lacks(s))
+        if guarantee == "monotonic-reads":
+            # A record below the high watermark (consumers may have read it) missing from the
+            # leader: a consumer past it is out of range and starts again, or reads another
+            # record at its offset.
+            return z3.And(s["visible"], self.leader_lacks(s))
         raise KeyError(guarantee)
 
 
@@ -373,12 +386,8 @@ class ConsumerModel(_Model):
         raise KeyError(guarantee)
 
 
-# read-your-writes and monotonic-reads are not among them: their checkers judge what one
-# client reads across a lost write, i.e. a second record at a reused offset and the
-# consumer's position, which these one-record models do not have. (A record consumers
-# saw, then lost, is the durability question for acks=all.)
 MODELS = {
-    "durability": "partition",
+    "durability": "partition", "read-your-writes": "partition", "monotonic-reads": "partition",
     "exactly-once": "producer", "partition-order": "producer",
     "consumer-no-loss": "consumer", "consumer-no-duplicates": "consumer",
 }

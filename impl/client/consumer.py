@@ -174,6 +174,9 @@ class Consumer(ClientBase):
         corr = self._next_corr()
         node = self._next_bootstrap()
         self._requests[corr] = ("metadata", None, 0)
+        # Remembered like a fetch's, so a dead broker's refusal fails it at once and the next
+        # poll asks another one (it used to wait request.timeout.ms: found by `verify`).
+        self._request_node[corr] = node
         topics: tuple[str, ...] | None = tuple(sorted({tp.topic for tp in self.assignment}))
         if self.group is not None and self.group.subscribed:
             topics = None if self.group.pattern is not None else tuple(sorted(set(topics) | set(self.group.topics)))
