@@ -80,6 +80,16 @@ class _Model:
         self.act = [z3.Int(f"{prefix}.action{i}") for i in range(steps)]
         self.target = [z3.Int(f"{prefix}.target{i}") for i in range(steps)]
 
+    def init(self) -> list:
+        raise NotImplementedError
+
+    def transitions(self) -> list:
+        raise NotImplementedError
+
+    def constraints(self) -> list:
+        """Runs from the initial state (bounded model checking)."""
+        return self.init() + self.transitions()
+
     def is_(self, i: int, name: str, target: int | None = None):
         c = self.act[i] == self.ACTIONS.index(name)
         return c if target is None else z3.And(c, self.target[i] == target)
@@ -156,12 +166,17 @@ class PartitionModel(_Model):
         return z3.And(self.leader_has(s), *[z3.Implies(z3.And(s["isr"][r], self.replica(r)), s["has"][r])
                                             for r in range(self.n)])
 
-    def constraints(self) -> list:
+    def init(self) -> list:
         s0 = self.states[0]
         out = [s0["leader"] == 0, z3.Not(s0["appended"]), z3.Not(s0["acked"]), z3.Not(s0["visible"])]
         for r in range(self.n):
             out += [s0["alive"][r], z3.Not(s0["has"][r]), z3.Not(s0["durable"][r]), s0["isr"][r] == self.replica(r)]
+        return out
+
+    def transitions(self) -> list:
+        out = []
         for i, s in enumerate(self.states):
+            out += [s["leader"] >= -1, s["leader"] < self.n]
             down = z3.Sum(*[z3.If(z3.And(self.replica(r), z3.Not(s["alive"][r])), 1, 0) for r in range(self.n)])
             out.append(down <= self.f)
             if i < self.k:
@@ -225,20 +240,28 @@ class PartitionModel(_Model):
             some_isr_alive = z3.Or(*[z3.And(self.replica(x), s["isr"][x], s["alive"][x]) for x in range(n)])
             leader_gone = z3.Not(z3.Or(*[self.leader_is(s, x) for x in range(n)]))
             clean = s["isr"][r]
-            options.append(z3.And(  # the controller elects r: from the ISR, or (unclean) any live replica
-                self.is_(i, "elect", r), self.replica(r), s["alive"][r], leader_gone,
-                z3.Or(clean, z3.And(c.unclean, z3.Not(some_isr_alive))), t["leader"] == r,
+
+            def eligible(x: int, some_isr_alive=some_isr_alive):
+                return z3.And(self.replica(x), s["alive"][x],
+                              z3.If(some_isr_alive, s["isr"][x], c.unclean))
+
+            options.append(z3.And(  # the controller elects the first eligible replica in assignment
+                # order: from the ISR, or (unclean) any live one (Kafka's election algorithms)
+                self.is_(i, "elect", r), eligible(r), leader_gone, *[z3.Not(eligible(x)) for x in range(r)],
+                t["leader"] == r,
                 *[t["isr"][x] == (z3.BoolVal(True) if x == r else z3.And(s["isr"][x], s["alive"][x], clean))
                   for x in range(n)],
                 *only("leader", "isr")))
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):
-        if guarantee in ("durability", "read-your-writes"):
-            # read-your-writes as its checker judges it: the writer goes on reading past the
-            # offset of its acknowledged write and does not find it - the same lost record,
-            # seen by its writer (the leader keeps taking writes at that offset).
+        if guarantee == "durability":
             return z3.And(s["acked"], self.leader_lacks(s))
+        if guarantee == "read-your-writes":
+            # As its checker judges it: the writer goes on reading past the offset of its
+            # acknowledged write and does not find it - the same lost record, seen by its
+            # writer. acks=0 acknowledges no offset, so there is nothing to read past.
+            return z3.And(self.cfg.acks != 0, s["acked"], self.leader_lacks(s))
         if guarantee == "monotonic-reads":
             # A record below the high watermark (consumers may have read it) missing from the
             # leader: a consumer past it is out of range and starts again, or reads another
@@ -266,15 +289,16 @@ class ProducerModel(_Model):
                 "stamp": [z3.Int(f"stamp{i}_{r}") for r in range(2)],  # when its request went on the wire
                 "retries": z3.Int(f"retries{i}"), "next": z3.Int(f"next{i}"), "clock": z3.Int(f"clock{i}")}
 
-    def constraints(self) -> list:
+    def init(self) -> list:
         c, s0 = self.cfg, self.states[0]
         out = [s0["retries"] == z3.If(c.retries < 2, c.retries, 2), s0["next"] == 0, s0["clock"] == 0]
         for r in range(2):
             out += [z3.Not(s0["sent"][r]), z3.Not(s0["inflight"][r]), s0["copies"][r] == 0, s0["first"][r] == -1,
                     z3.Not(s0["done"][r]), s0["stamp"][r] == 0]
-        for i in range(self.k):
-            out.append(self._step(i, self.states[i], self.states[i + 1]))
         return out
+
+    def transitions(self) -> list:
+        return [self._step(i, self.states[i], self.states[i + 1]) for i in range(self.k)]
 
     def _step(self, i: int, s: dict, t: dict):
         c = self.cfg
@@ -336,13 +360,13 @@ class ConsumerModel(_Model):
                         "in_hand": z3.Bool(f"in_hand{i}"), "processed": z3.Int(f"processed{i}"),
                         "done_processing": z3.Bool(f"done_processing{i}")} for i in range(steps + 1)]
 
-    def constraints(self) -> list:
+    def init(self) -> list:
         s0 = self.states[0]
-        out = [s0["position"] == 0, s0["committed"] == 0, z3.Not(s0["in_hand"]), s0["processed"] == 0,
-               z3.Not(s0["done_processing"])]
-        for i in range(self.k):
-            out.append(self._step(i, self.states[i], self.states[i + 1]))
-        return out
+        return [s0["position"] == 0, s0["committed"] == 0, z3.Not(s0["in_hand"]), s0["processed"] == 0,
+                z3.Not(s0["done_processing"])]
+
+    def transitions(self) -> list:
+        return [self._step(i, self.states[i], self.states[i + 1]) for i in range(self.k)]
 
     def _step(self, i: int, s: dict, t: dict):
         c = self.cfg
