@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/explore.py
 	$(BIN)/python benchmarks/rebalance.py
 	$(BIN)/python benchmarks/txn.py
+	$(BIN)/python benchmarks/verify.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
