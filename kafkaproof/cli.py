@@ -410,7 +410,9 @@ def _verify(args: argparse.Namespace) -> int:
         for v in verdicts:
             print(f"{v.guarantee:24} {v.status:9} {v.proof} ({v.seconds:.2f} s)")
             if v.trace:
-                steps = ", ".join(s.action + (f" replica {s.target}" if s.target is not None else "") for s in v.trace)
+                noun = "record " if v.model == "producer" else "replica "
+                steps = ", ".join(s.action + (f" {noun}{'ab'[s.target] if v.model == 'producer' else s.target}"
+                                              if s.target is not None else "") for s in v.trace)
                 print(f"{'':24} schedule: {steps}")
             if v.confirmation:
                 print(f"{'':24} {v.confirmation}")

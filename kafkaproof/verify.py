@@ -93,8 +93,9 @@ def check(guarantee: str, values: dict, brokers: int = 3, failures: int = 1, bou
         result = solver.check()
         seconds = time.perf_counter() - start
         if result == z3.unsat:
+            acks = {0: "0", 1: "1", -1: "all"}[values["acks"]]
             return Verdict(guarantee, PROVED, f"runs of any length: {failures} of {values['rf']} replicas down,"
-                                              f" acks=all writes still succeed", seconds)
+                                              f" acks={acks} writes still succeed", seconds)
         if result == z3.sat:
             trace = [Step("crash", r, {}) for r in range(min(failures, values["rf"]))]
             return Verdict(guarantee, VIOLATED, f"with {failures} replica(s) down, fewer live replicas than"
@@ -270,6 +271,7 @@ def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound
     opt.minimize(z3.If(cfg.flush, 1, 0))
     opt.minimize(cfg.min_isr)
     opt.minimize(z3.If(cfg.unclean, 0, 1))
+    opt.minimize(z3.If(cfg.retries == 0, 1, 0))  # a producer that never retries drops writes on any error
     opt.minimize(z3.If(cfg.idempotence, 1, 0))
     opt.minimize(cfg.strategy)
     refuted = []
