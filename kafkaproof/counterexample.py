@@ -181,9 +181,19 @@ def timeline(history: History, witness: list[int], context: int = 6) -> list[tup
     keep = set(witness)
     for i in witness:
         keep.update(range(max(0, i - context), min(len(history.ops), i + context + 1)))
+    # Transaction markers delivered while a witness transaction was open (a late one is the
+    # whole story of a pre-KIP-890 anomaly).
+    spans = []
+    for i in witness:
+        done = history.ops[i]
+        if done.f == "txn":
+            began = next((op.time for op in reversed(history.ops[:i]) if op.f == "txn" and op.type == "invoke"
+                          and op.process == done.process and op.value == done.value), done.time)
+            spans.append((began, done.time + 500))
     rows = []
     for op in history.ops:
-        if op.index not in keep and op.process not in (NEMESIS, CONTROLLER):
+        marker = op.f == "txn-marker" and any(a <= op.time <= b for a, b in spans)
+        if op.index not in keep and op.process not in (NEMESIS, CONTROLLER) and not marker:
             continue
         if op.process == NEMESIS:
             event = f"{op.f} {op.value or ''}".strip()
@@ -196,6 +206,8 @@ def timeline(history: History, witness: list[int], context: int = 6) -> list[tup
             got = ", ".join(f"{t}-{p}@{o}={v!r}" for t, p, o, _, v in op.records[:4])
             more = f" (+{len(op.records) - 4})" if len(op.records) > 4 else ""
             event = f"poll {op.type} {got}{more}"
+        elif op.f == "txn-marker":
+            event = f"{op.value} marker arrives for {op.topic}-{op.partition}"
         else:
             event = f"{op.f} {op.type} {op.value or ''}".strip()
         rows.append((op.time, op.process, event, op.index in witness))

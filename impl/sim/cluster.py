@@ -148,6 +148,12 @@ class Cluster:
         proc = self.procs[node]
         if kind == "deliver":
             _, src, msg = payload
+            if isinstance(msg, m.WriteTxnMarkersRequest) and not msg.tp.topic.startswith("__"):
+                # Marker deliveries go into the history (lane: the broker), so a timeline shows
+                # a late one arriving (the pre-KIP-890 counterexamples).
+                self.history.add(self.now, node, INFO, "txn-marker", topic=msg.tp.topic, partition=msg.tp.partition,
+                                 value=f"{'COMMIT' if msg.committed else 'ABORT'} producer {msg.producer_id}"
+                                       f" epoch {msg.producer_epoch}")
             self._apply(node, proc.handle(src, msg, self._local(node)))
         else:
             _, key, token, inc = payload
