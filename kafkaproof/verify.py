@@ -43,7 +43,6 @@ INDUCTION_DEPTH = 4  # k-induction is tried up to this k (deeper ones have not c
 READS = {"partition": ("acks", "rf", "min_isr", "unclean", "flush"),
          "producer": ("acks", "idempotence", "retries", "in_flight"),
          "consumer": ("strategy",), "availability": ("acks", "rf", "min_isr")}
-SIM_GUARANTEE = {"consumer-no-loss": "consumer-no-loss", "consumer-no-duplicates": "consumer-no-duplicates"}
 
 
 @dataclass
