@@ -83,6 +83,7 @@ def run(console: Console | None = None) -> int:
     _replicated(console)
     _groups(console)
     _transactions(console)
+    _verify(console)
     with tempfile.TemporaryDirectory() as tmp:
         log = _fill(RealDisk(tmp), LogConfig(segment_bytes=SEGMENT_BYTES))
         log.close()
@@ -183,3 +184,30 @@ def _transactions(console: Console) -> None:
                   " aborts part or all of a committed one (torn, lost). KIP-890 bumps the epoch per"
                   " transaction and the late copy is refused. See `kafkaproof guarantees --transactions`,"
                   " `kafkaproof explore --model transactions --kip890 false`.")
+
+
+def _verify(console: Console) -> None:
+    from kafkaproof.check import build_setup
+    from kafkaproof.verify import check, confirm, values_of
+
+    console.print("\n[bold]kafkaproof verify[/bold]: the same questions to z3 - proved for every run of up to 10"
+                  " steps with one broker down at a time, or broken with a schedule the cluster then replays")
+    table = Table(title="Verdicts (z3) and what the simulated cluster did with the schedule")
+    for col in ("configuration", "durability", "exactly-once", "availability (1 broker down)"):
+        table.add_column(col)
+    for label, sets in (("min.insync.replicas=2 (Kafka 3 defaults otherwise)", ["min.insync.replicas=2"]),
+                        ("acks=1", ["acks=1"]), ("min.insync.replicas=3", ["min.insync.replicas=3"])):
+        setup = build_setup(sets=sets)
+        values = values_of(setup)
+        cells = []
+        for g in ("durability", "exactly-once", "availability"):
+            v = check(g, values)
+            if v.status == "VIOLATED":
+                confirm(v, setup, seeds=4, out=None)
+                cells.append(f"[red]VIOLATED[/red] ({'replayed' if v.confirmed else 'NOT replayed'})")
+            else:
+                cells.append(v.status)
+        table.add_row(label, *cells)
+    Console(width=max(120, console.width)).print(table)
+    console.print("`kafkaproof verify --synthesize --guarantee durability,exactly-once` asks z3 for the cheapest"
+                  " configuration that proves them with availability.")
