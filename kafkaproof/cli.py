@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     _setup_arguments(p)
     p.add_argument("--guarantee", help="comma-separated (default: all): durability, read-your-writes,"
                                        " monotonic-reads, exactly-once, partition-order, consumer-no-loss,"
-                                       " consumer-no-duplicates, availability")
+                                       " consumer-no-duplicates, no-aborted-reads, availability")
     p.add_argument("--max-failures", type=int, default=1, help="brokers down at once (default 1)")
     p.add_argument("--bound", type=int, default=10, help="steps per run the proof covers (default 10)")
     p.add_argument("--brokers", type=int, default=3)

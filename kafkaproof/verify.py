@@ -42,7 +42,7 @@ INDUCTION_DEPTH = 4  # k-induction is tried up to this k (deeper ones have not c
 # What each model reads of the configuration (synthesis blocks a refuted candidate on these).
 READS = {"partition": ("acks", "rf", "min_isr", "unclean", "flush"),
          "producer": ("acks", "idempotence", "retries", "in_flight"),
-         "consumer": ("strategy",), "availability": ("acks", "rf", "min_isr")}
+         "consumer": ("strategy",), "availability": ("acks", "rf", "min_isr"), "isolation": ("read_committed",)}
 
 
 @dataclass
@@ -69,11 +69,11 @@ def values_of(setup: Setup) -> dict:
                           f" {rf}: acks=all writes could never succeed")
     auto = setup.consumer.get("enable.auto.commit", "true").strip().lower() == "true"
     strategy = setup.strategy or ("auto" if auto else "after")
-    del consumer
     return {"acks": producer.acks, "rf": rf, "min_isr": broker.min_insync_replicas,
             "unclean": broker.unclean_leader_election, "flush": broker.log.flush_interval_messages == 1,
             "idempotence": producer.idempotence, "retries": producer.retries,
-            "in_flight": producer.max_in_flight, "strategy": STRATEGIES.index(strategy)}
+            "in_flight": producer.max_in_flight, "strategy": STRATEGIES.index(strategy),
+            "read_committed": consumer.isolation_level == "read_committed"}
 
 
 def _fix(cfg: Config, values: dict) -> list:
@@ -190,9 +190,16 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
     if verdict.guarantee == "availability":
         verdict.confirmed, verdict.confirmation = _confirm_availability(setup, len(verdict.trace))
         return
+    judged = verdict.guarantee
     if verdict.model == "consumer":
         strategy = STRATEGIES[values_of(setup)["strategy"]]
         setup = replace(setup, faults=("member",), schedule=(), strategy=strategy)
+    elif verdict.model == "isolation":
+        # Transactional producers that sometimes abort; readers with the configured level.
+        level = "read_committed" if values_of(setup)["read_committed"] else "read_uncommitted"
+        setup = replace(setup, producer={"transactional.id": "app", **setup.producer},
+                        consumer={**setup.consumer, "isolation.level": level}, faults=("crash",), schedule=())
+        judged = "transactions"  # its G1a: a poll returned an aborted transaction's record
     else:
         # A short replica.lag.time.max.ms lets a cut-off follower leave the ISR within the run.
         broker = {"replica.lag.time.max.ms": "3000", **setup.broker}
@@ -203,12 +210,12 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         setup = replace(setup, broker=broker, schedule=schedule, seconds=max(setup.seconds, 20, last // 1000 + 15))
     for seed in range(seeds):
         result = run_one(setup, seed, keep_history=True)
-        if result.violations.get(verdict.guarantee):
-            name = result.violations[verdict.guarantee][0]["name"]
+        if result.violations.get(judged):
+            name = result.violations[judged][0]["name"]
             verdict.confirmed = True
             verdict.confirmation = f"reproduced on the implementation (seed {seed}: {name})"
             if out is not None:
-                verdict.counterexample = str(save(out, setup, result, verdict.guarantee))
+                verdict.counterexample = str(save(out, setup, result, judged))
             return
     if verdict.model == "consumer":
         # Random member crashes rarely hit the moment; the directed scenario crashes there.
@@ -277,7 +284,8 @@ def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound
     while opt.check() == z3.sat:
         m = opt.model()
         values = {name: _value(m, getattr(cfg, name)) for name in
-                  ("acks", "rf", "min_isr", "unclean", "flush", "idempotence", "retries", "in_flight", "strategy")}
+                  ("acks", "rf", "min_isr", "unclean", "flush", "idempotence", "retries", "in_flight", "strategy",
+                   "read_committed")}
         failed = None
         for g in wanted:
             v = check(g, values, brokers, failures, bound, power_loss, timeout_s)
@@ -308,7 +316,8 @@ def describe(values: dict) -> str:
             f" unclean.leader.election.enable={str(values['unclean']).lower()}"
             f" log.flush.interval.messages={'1' if values['flush'] else 'default'}"
             f" enable.idempotence={str(values['idempotence']).lower()} retries={values['retries']}"
-            f" max.in.flight={values['in_flight']} commit={STRATEGIES[values['strategy']]}")
+            f" max.in.flight={values['in_flight']} commit={STRATEGIES[values['strategy']]}"
+            f" isolation.level={'read_committed' if values.get('read_committed') else 'read_uncommitted'}")
 
 
 __all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "confirm", "synthesize",

@@ -22,6 +22,7 @@ Four small models, one record or two each (what a violation needs, as in model/)
                 twice), partition-order (two records in the log out of send order).
     consumer    one record, one application with a commit strategy, crashes that restart
                 it from the committed offset. consumer-no-loss, consumer-no-duplicates.
+    isolation   one transactional record, a reader with isolation.level: no-aborted-reads.
     availability  with `failures` brokers down and the rest caught up, can an acks=all
                 write succeed? Not a run but a condition on the failure set: proved for
                 runs of any length.
@@ -50,6 +51,7 @@ class Config:
     retries: z3.ArithRef = field(default_factory=lambda: z3.Int("retries"))
     in_flight: z3.ArithRef = field(default_factory=lambda: z3.Int("max.in.flight.requests.per.connection"))
     strategy: z3.ArithRef = field(default_factory=lambda: z3.Int("commit.strategy"))
+    read_committed: z3.BoolRef = field(default_factory=lambda: z3.Bool("isolation.level=read_committed"))
 
     def domain(self, brokers: int) -> list:
         """What Kafka allows (ProducerConfig refuses idempotence without acks=all, retries
@@ -410,10 +412,52 @@ class ConsumerModel(_Model):
         raise KeyError(guarantee)
 
 
+class IsolationModel(_Model):
+    """One transaction writes a record and ends (commit or abort) while a consumer reads:
+    read_uncommitted reads below the HW, read_committed below the last stable offset."""
+
+    ACTIONS = ("stutter", "write", "read", "commit", "abort")
+    TARGETED = ()
+
+    def __init__(self, cfg: Config, steps: int) -> None:
+        super().__init__(cfg, steps, "isolation")
+        self.states = [{"written": z3.Bool(f"written{i}"), "ended": z3.Int(f"ended{i}"),  # 0 open, 1 commit, 2 abort
+                        "read": z3.Bool(f"read{i}")} for i in range(steps + 1)]
+
+    def init(self) -> list:
+        s0 = self.states[0]
+        return [z3.Not(s0["written"]), s0["ended"] == 0, z3.Not(s0["read"])]
+
+    def transitions(self) -> list:
+        return [self._step(i, self.states[i], self.states[i + 1]) for i in range(self.k)]
+
+    def _step(self, i: int, s: dict, t: dict):
+        every = ("written", "ended", "read")
+
+        def only(*changed: str) -> list:
+            return _unchanged(s, t, set(every) - set(changed))
+
+        stable = s["ended"] != 0  # the record is below the LSO once its transaction ended
+        return z3.Or(
+            z3.And(self.is_(i, "stutter"), *only()),
+            z3.And(self.is_(i, "write"), z3.Not(s["written"]), s["ended"] == 0, t["written"], *only("written")),
+            z3.And(self.is_(i, "read"), s["written"], z3.Or(z3.Not(self.cfg.read_committed), stable),
+                   z3.Not(z3.And(stable, s["ended"] == 2)),  # an aborted record is filtered once its marker is
+                   t["read"], *only("read")),
+            z3.And(self.is_(i, "commit"), s["written"], s["ended"] == 0, t["ended"] == 1, *only("ended")),
+            z3.And(self.is_(i, "abort"), s["written"], s["ended"] == 0, t["ended"] == 2, *only("ended")))
+
+    def bad(self, guarantee: str, s: dict):
+        if guarantee == "no-aborted-reads":
+            return z3.And(s["read"], s["ended"] == 2)
+        raise KeyError(guarantee)
+
+
 MODELS = {
     "durability": "partition", "read-your-writes": "partition", "monotonic-reads": "partition",
     "exactly-once": "producer", "partition-order": "producer",
     "consumer-no-loss": "consumer", "consumer-no-duplicates": "consumer",
+    "no-aborted-reads": "isolation",
 }
 GUARANTEES = (*MODELS, "availability")
 
@@ -431,4 +475,6 @@ def build(model: str, cfg: Config, steps: int, brokers: int, failures: int, powe
         return PartitionModel(cfg, steps, brokers, failures, power_loss)
     if model == "producer":
         return ProducerModel(cfg, steps)
+    if model == "isolation":
+        return IsolationModel(cfg, steps)
     return ConsumerModel(cfg, steps)

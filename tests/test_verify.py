@@ -117,3 +117,12 @@ def test_verifier_and_simulation_agree_on_a_slice_of_the_grid():
         problems += cross_check(sets, ["durability", "read-your-writes", "monotonic-reads", "exactly-once",
                                        "partition-order"], runs=2)
     assert problems == []
+
+
+def test_isolation_level_read_uncommitted_reads_aborted_data(tmp_path):
+    setup = build_setup(sets=["isolation.level=read_uncommitted"])
+    v = check("no-aborted-reads", values_of(setup))
+    assert v.status == VIOLATED and [s.action for s in v.trace] == ["write", "read", "abort"]
+    confirm(v, setup, out=str(tmp_path))
+    assert v.confirmed and replay(v.counterexample)[0]
+    assert verdict(["isolation.level=read_committed"], "no-aborted-reads").status == PROVED
