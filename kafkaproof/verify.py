@@ -142,14 +142,26 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
     not), k steps without a violation cannot be followed by one. With the bounded check
     from the initial state (the base case) this proves the guarantee for runs of any
     length. None when no k closes (the model's unreachable states get in the way)."""
+    def holds(model, s):  # the property, strengthened by the model's auxiliary invariants
+        return z3.And(z3.Not(model.bad(guarantee, s)), *model.aux(s))
+
+    # The auxiliary invariants must hold in every reachable state up to the bound (the base case).
+    cfg = Config()
+    base = z3.Solver()
+    base.set(timeout=int(timeout_s * 1000))
+    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss)
+    base.add(*cfg.domain(brokers), *_fix(cfg, values), *model.constraints())
+    base.add(z3.Or(*[z3.Not(holds(model, s)) for s in model.states]))
+    if base.check() != z3.unsat:
+        return None
     for k in range(1, min(bound, INDUCTION_DEPTH) + 1):
         cfg = Config()
         solver = z3.Solver()
         solver.set(timeout=int(timeout_s * 1000))
         model = build(MODELS[guarantee], cfg, k, brokers, failures, power_loss)
         solver.add(*cfg.domain(brokers), *_fix(cfg, values), *model.transitions())
-        solver.add(*[z3.Not(model.bad(guarantee, model.states[i])) for i in range(k)])
-        solver.add(model.bad(guarantee, model.states[k]))
+        solver.add(*[holds(model, model.states[i]) for i in range(k)])
+        solver.add(z3.Not(holds(model, model.states[k])))
         if solver.check() == z3.unsat:
             return k
     return None

@@ -92,6 +92,11 @@ class _Model:
         """Runs from the initial state (bounded model checking)."""
         return self.init() + self.transitions()
 
+    def aux(self, s: dict) -> list:
+        """Auxiliary invariants that strengthen k-induction (checked on every reachable
+        state before they are used, so a wrong one costs the unbounded proof, not soundness)."""
+        return []
+
     def is_(self, i: int, name: str, target: int | None = None):
         c = self.act[i] == self.ACTIONS.index(name)
         return c if target is None else z3.And(c, self.target[i] == target)
@@ -404,6 +409,19 @@ class ConsumerModel(_Model):
         options[3] = z3.And(options[3], z3.Not(strategy["transactional"]))
         return z3.Or(*options)
 
+    def aux(self, s: dict) -> list:
+        c = self.cfg
+        is_ = {name: c.strategy == STRATEGIES.index(name) for name in STRATEGIES}
+        transactional = is_["transactional"]
+        commits_after = z3.Or(is_["after"], is_["auto"], transactional)  # commits only what it processed
+        return [z3.Implies(commits_after, z3.Implies(s["committed"] == 1, s["processed"] >= 1)),
+                z3.Implies(is_["before"], z3.Implies(s["processed"] >= 1, s["committed"] == 1)),
+                s["position"] >= 0, s["position"] <= 1, s["committed"] >= 0, s["committed"] <= s["position"],
+                s["processed"] >= 0, z3.Implies(s["in_hand"], s["position"] == 1),
+                z3.Implies(s["done_processing"], s["processed"] >= 1),
+                z3.Implies(z3.And(s["done_processing"], z3.Not(s["in_hand"])), s["committed"] == 1),
+                z3.Implies(transactional, s["processed"] == s["committed"])]
+
     def bad(self, guarantee: str, s: dict):
         if guarantee == "consumer-no-loss":  # committed past the record, which nobody processed or holds
             return z3.And(s["committed"] == 1, s["processed"] == 0, z3.Not(s["in_hand"]))
@@ -446,6 +464,11 @@ class IsolationModel(_Model):
                    t["read"], *only("read")),
             z3.And(self.is_(i, "commit"), s["written"], s["ended"] == 0, t["ended"] == 1, *only("ended")),
             z3.And(self.is_(i, "abort"), s["written"], s["ended"] == 0, t["ended"] == 2, *only("ended")))
+
+    def aux(self, s: dict) -> list:
+        return [s["ended"] >= 0, s["ended"] <= 2, z3.Implies(s["read"], s["written"]),
+                z3.Implies(s["ended"] != 0, s["written"]),
+                z3.Implies(z3.And(s["read"], self.cfg.read_committed), s["ended"] == 1)]
 
     def bad(self, guarantee: str, s: dict):
         if guarantee == "no-aborted-reads":
