@@ -109,6 +109,18 @@ CHECKS = [
 CHECK_RUNS = 8
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    return table
+
+
+def _print_wide(console: Console, table: Table) -> None:
+    """Tables at least 120 columns wide: narrower terminals wrap cells rather than cut them."""
+    Console(width=max(120, console.width)).print(table)
+
+
 def _replicated(console: Console) -> None:
     from kafkaproof.check import build_setup, run_check, summarize
 
@@ -128,7 +140,7 @@ def _replicated(console: Console) -> None:
             cells.append(f"[red]VIOLATED {row['violated']}/{row['runs']}[/red] ({', '.join(row['anomalies'])})"
                          if row["violated"] else "held")
         table.add_row(guarantee, *cells)
-    Console(width=max(120, console.width)).print(table)
+    _print_wide(console, table)
     console.print(
         "Kafka 3's defaults already send with acks=all and idempotence, so in these runs they keep what the "
         "seed's settings keep. The difference is min.insync.replicas: with 1, a write is acknowledged when "
@@ -156,7 +168,7 @@ def _groups(console: Console) -> None:
         never = sum(v.name == "unseen" for v in found)
         table.add_row(DESCRIPTIONS[strategy], f"[yellow]{twice}[/yellow]" if twice else "0",
                       f"[red]{never}[/red]" if never else "0", semantics)
-    Console(width=max(120, console.width)).print(table)
+    _print_wide(console, table)
     console.print("Commit after processing never loses a record but may process one twice; commit before "
                   "never processes twice but may lose. See `kafkaproof guarantees --groups` and "
                   "`kafkaproof explore --model group`.")
@@ -167,9 +179,8 @@ def _transactions(console: Console) -> None:
 
     console.print("\n[bold]Transactions:[/bold] one transactional producer; a transaction's marker is delivered"
                   " twice, the copy 600 ms late, while the next transaction writes")
-    table = Table(title="What a read_committed consumer ends up with (transaction checker)")
-    for col in ("scenario", "before KIP-890", "with KIP-890 (the default)"):
-        table.add_column(col)
+    table = _table("What a read_committed consumer ends up with (transaction checker)",
+                   ("scenario", "before KIP-890", "with KIP-890 (the default)"))
     for anomaly, (first, second, _) in LATE_MARKER.items():
         scenario = (f"T1 {'commits' if first else 'aborts'}, T2 {'commits' if second else 'aborts'}"
                     + (", T2 wrote before the copy only" if anomaly == "lost-transaction" else ""))
@@ -178,7 +189,7 @@ def _transactions(console: Console) -> None:
             found = late_marker(anomaly, kip890)[1]
             cells.append(f"[red]{', '.join(found)}[/red]" if found else "held")
         table.add_row(scenario, *cells)
-    Console(width=max(120, console.width)).print(table)
+    _print_wide(console, table)
     console.print("Before KIP-890 a marker carries the epoch of the transaction's writes, so a late copy ends"
                   " whatever transaction that producer has open: it commits an aborted one's writes (G1a),"
                   " aborts part or all of a committed one (torn, lost). KIP-890 bumps the epoch per"
@@ -192,9 +203,8 @@ def _verify(console: Console) -> None:
 
     console.print("\n[bold]kafkaproof verify[/bold]: the same questions to z3 - proved for every run of up to 10"
                   " steps with one broker down at a time, or broken with a schedule the cluster then replays")
-    table = Table(title="Verdicts (z3) and what the simulated cluster did with the schedule")
-    for col in ("configuration", "durability", "exactly-once", "availability (1 broker down)"):
-        table.add_column(col)
+    table = _table("Verdicts (z3) and what the simulated cluster did with the schedule",
+                   ("configuration", "durability", "exactly-once", "availability (1 broker down)"))
     for label, sets in (("min.insync.replicas=2 (Kafka 3 defaults otherwise)", ["min.insync.replicas=2"]),
                         ("acks=1", ["acks=1"]), ("min.insync.replicas=3", ["min.insync.replicas=3"])):
         setup = build_setup(sets=sets)
@@ -208,6 +218,6 @@ def _verify(console: Console) -> None:
             else:
                 cells.append(v.status)
         table.add_row(label, *cells)
-    Console(width=max(120, console.width)).print(table)
+    _print_wide(console, table)
     console.print("`kafkaproof verify --synthesize --guarantee durability,exactly-once` asks z3 for the cheapest"
                   " configuration that proves them with availability.")
