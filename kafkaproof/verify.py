@@ -145,15 +145,17 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
     def holds(model, s):  # the property, strengthened by the model's auxiliary invariants
         return z3.And(z3.Not(model.bad(guarantee, s)), *model.aux(s))
 
-    # The auxiliary invariants must hold in every reachable state up to the bound (the base case).
+    # The auxiliary invariants must hold in every reachable state up to the bound (the base
+    # case; without any, the caller's bounded check already was it).
     cfg = Config()
-    base = z3.Solver()
-    base.set(timeout=int(timeout_s * 1000))
     model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss)
-    base.add(*cfg.domain(brokers), *_fix(cfg, values), *model.constraints())
-    base.add(z3.Or(*[z3.Not(holds(model, s)) for s in model.states]))
-    if base.check() != z3.unsat:
-        return None
+    if any(model.aux(s) for s in model.states):
+        base = z3.Solver()
+        base.set(timeout=int(timeout_s * 1000))
+        base.add(*cfg.domain(brokers), *_fix(cfg, values), *model.constraints())
+        base.add(z3.Or(*[z3.Not(holds(model, s)) for s in model.states]))
+        if base.check() != z3.unsat:
+            return None
     for k in range(1, min(bound, INDUCTION_DEPTH) + 1):
         cfg = Config()
         solver = z3.Solver()

@@ -19,7 +19,7 @@ from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC, Transaction
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
-from kafkaproof.impl.protocol.records import parse_header
+from kafkaproof.impl.protocol.records import BatchHeader, parse_header
 from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
 from kafkaproof.impl.storage.disk import Disk
 from kafkaproof.impl.storage.log import Log
@@ -295,8 +295,9 @@ class Broker:
         if p is None or not p.is_leader:
             return self._reply_produce(src, req, ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata
                                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, fx)
-        if self._needs_verification(p, req):
-            return self._verify(src, req, now, fx)
+        first_write = self._unverified_transactional_write(p, req)
+        if first_write is not None:
+            return self._verify(src, req, first_write, now, fx)
         self._produce(src, req, p, now, fx)
 
     def _produce(self, src: str, req: m.ProduceRequest, p: Partition, now: int, fx: Effects) -> None:
@@ -321,19 +322,19 @@ class Broker:
 
     # -- transactions: the leader's side -------------------------------------------------
 
-    def _needs_verification(self, p: Partition, req: m.ProduceRequest) -> bool:
+    def _unverified_transactional_write(self, p: Partition, req: m.ProduceRequest) -> BatchHeader | None:
         """KIP-890 part 1: a transaction's first write to a partition must be confirmed by
-        its coordinator, or a late write of an ended transaction would open a new one."""
+        its coordinator, or a late write of an ended transaction would open a new one.
+        Returns the batch's header when it needs that confirmation."""
         if self.config.legacy_transactions_without_kip890 or req.transactional_id is None:
-            return False
+            return None
         try:
             h = parse_header(req.records)
         except CorruptRecordError:
-            return False  # refused by the append, with its reason
-        return h.is_transactional and not p.producers.in_transaction(h.producer_id, h.producer_epoch)
+            return None  # refused by the append, with its reason
+        return h if h.is_transactional and not p.producers.in_transaction(h.producer_id, h.producer_epoch) else None
 
-    def _verify(self, src: str, req: m.ProduceRequest, now: int, fx: Effects) -> None:
-        h = parse_header(req.records)
+    def _verify(self, src: str, req: m.ProduceRequest, h: BatchHeader, now: int, fx: Effects) -> None:
         leader = self._leader_of(self.txns.tp_for(req.transactional_id))
         if leader == m.NO_LEADER:
             return self._reply_produce(src, req, ErrorCode.NOT_ENOUGH_REPLICAS, fx)
@@ -449,14 +450,14 @@ class Broker:
             data = b""
         elif data is None:
             data = self._read_for(p, req)
+        aborted: tuple = ()
         if req.replica_id < 0 and data:
             # Invariant: consumers never see an offset at or above the high watermark.
             last = _last_offset(data)
             assert last < p.hw, f"{p.tp}: serving offset {last} to a consumer with HW {p.hw}"
-        aborted: tuple = ()
-        if req.isolation_level == m.READ_COMMITTED and data:
-            aborted = tuple((t.producer_id, t.first_offset)
-                            for t in p.log.aborted_transactions(req.fetch_offset, _last_offset(data) + 1))
+            if req.isolation_level == m.READ_COMMITTED:
+                aborted = tuple((t.producer_id, t.first_offset)
+                                for t in p.log.aborted_transactions(req.fetch_offset, last + 1))
         fx.send(src, m.FetchResponse(req.correlation_id, req.tp, error, p.hw, p.log.log_start_offset, data,
                                      p.leader_epoch, p.lso, aborted))
 
