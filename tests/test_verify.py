@@ -126,3 +126,17 @@ def test_isolation_level_read_uncommitted_reads_aborted_data(tmp_path):
     confirm(v, setup, out=str(tmp_path))
     assert v.confirmed and replay(v.counterexample)[0]
     assert verdict(["isolation.level=read_committed"], "no-aborted-reads").status == PROVED
+
+
+def test_mutation_hw_from_the_leader_alone_breaks_a_proved_claim(monkeypatch):
+    """A PROVED verdict is only as good as the implementation it describes: with acks=all
+    answered before replication (the shared HW mutation), the cross-check must report that
+    the proved durability does not hold on the implementation."""
+    from conftest import hw_from_leader_alone  # tests/conftest.py: shared with other suites
+    from kafkaproof.impl.broker.partition import Partition
+    from kafkaproof.verify import cross_check
+
+    assert cross_check(["min.insync.replicas=2"], ["durability"], runs=4) == []
+    monkeypatch.setattr(Partition, "maybe_advance_hw", hw_from_leader_alone)
+    problems = cross_check(["min.insync.replicas=2"], ["durability"], runs=4)
+    assert problems and all("durability PROVED, but simulation" in p for p in problems)
