@@ -134,6 +134,7 @@ def test_mutation_hw_from_the_leader_alone_breaks_a_proved_claim(monkeypatch):
     the proved durability does not hold on the implementation."""
     from conftest import hw_from_leader_alone  # tests/conftest.py: shared with other suites
     from kafkaproof.impl.broker.partition import Partition
+
     from kafkaproof.verify import cross_check
 
     assert cross_check(["min.insync.replicas=2"], ["durability"], runs=4) == []
