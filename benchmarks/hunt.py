@@ -2,10 +2,11 @@
 
 For each entry: over 10 starting seeds, the median wall seconds to the first violating
 run, the median seconds including shrinking, and the shrunk size against the first-found
-size (simulated seconds, faults, sends). Then peak RSS.
-Aims: acks=1 loss <= 2 s, unclean election loss <= 5 s.
+size (simulated seconds, faults, sends), for every entry of the catalogue
+(kafkaproof/catalogue.py: its configuration, fault kinds, strategy and schedule). Then
+peak RSS. Aims: acks=1 loss <= 2 s, unclean election loss <= 5 s, auto-commit loss <= 5 s.
 
-    python benchmarks/hunt.py [--starts 10] [--budget 60]
+    python benchmarks/hunt.py [--starts 10] [--budget 60] [--only NAME-PART]
 """
 
 import argparse
@@ -15,20 +16,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from dataclasses import replace  # noqa: E402
+
 from _util import peak_rss_mb, report  # noqa: E402
 
+from kafkaproof.catalogue import ENTRIES  # noqa: E402
 from kafkaproof.check import build_setup  # noqa: E402
 from kafkaproof.hunt import hunt  # noqa: E402
-
-ENTRIES = [
-    ("acks=1 loses acknowledged writes", "durability", ["acks=1"], "crash,partition,drop"),
-    ("unclean election loses acknowledged writes", "durability",
-     ["unclean.leader.election.enable=true", "min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
-     "crash,partition,drop"),
-    ("retries without idempotence duplicate", "exactly-once", ["enable.idempotence=false"], None),
-    ("transactions before KIP-890 (every fault kind)", "transactions",
-     ["transactional.id=app", "legacy.transactions.without.kip890=true"], None),
-]
 
 
 def main() -> None:
@@ -37,10 +31,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60)
     parser.add_argument("--only", help="entries whose name contains this")
     args = parser.parse_args()
-    for name, guarantee, sets, faults in ENTRIES:
+    for name, guarantee, sets, faults, strategy, schedule in ENTRIES:
         if args.only and args.only not in name:
             continue
-        setup = build_setup(sets=sets, faults=faults)
+        setup = replace(build_setup(sets=sets, faults=faults, strategy=strategy), schedule=schedule)
         to_first, total, first_sizes, shrunk_sizes, missed = [], [], [], [], 0
         for start in range(args.starts):
             t0 = time.perf_counter()

@@ -8,39 +8,72 @@ that the recorded fix removes the violation on the same seed.
 from __future__ import annotations
 
 import pathlib
+from dataclasses import replace
+from typing import NamedTuple
 
 from kafkaproof.check import build_setup
 from kafkaproof.counterexample import save
 from kafkaproof.hunt import hunt
 
-# (entry name, guarantee, --set overrides, fault kinds or None for all, commit strategy)
-ENTRIES = [
+
+class Entry(NamedTuple):
+    name: str
+    guarantee: str
+    sets: list[str]
+    faults: str  # fault kinds, comma-separated
+    strategy: str | None = None  # a consumer group application's commit strategy
+    schedule: tuple = ()  # a fixed fault schedule instead of random faults (check.Setup)
+
+
+ENTRIES = [Entry(*e) for e in [
     ("acks-1-leader-failure", "durability", ["acks=1"], "crash,partition,drop"),
     # replica.lag.time.max.ms=3000: the ISR must shrink within a short run for an unclean
     # election (or a stale HW) to matter; Kafka's 30 s default needs longer runs.
     ("unclean-leader-election", "durability", ["unclean.leader.election.enable=true", "min.insync.replicas=1",
                                                "replica.lag.time.max.ms=3000"], "crash,partition,drop"),
     ("acks-0-fire-and-forget", "durability", ["acks=0"], "crash,partition,drop"),
+    ("retries-0-transient-error", "delivery", ["retries=0"], "crash,partition,drop"),
+    # Kafka's default: acks=all waits for the ISR, and an ISR of the leader alone will do.
+    ("min-insync-replicas-1", "durability", ["min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
+     "power,partition"),
+    # Replication instead of fsync assumes the replicas do not all fail together.
+    ("all-replicas-power-loss", "durability", ["min.insync.replicas=2"], "blackout"),
+    # KIP-101: a follower that truncates to its own high watermark on restart can lose a
+    # committed record, or diverge from the leader at the same offset.
+    ("truncate-to-high-watermark", "durability", ["legacy.truncate.to.high.watermark=true",
+                                                  "replica.lag.time.max.ms=3000"], "crash"),
     ("replication-factor-1", "durability", ["default.replication.factor=1"], "power"),
     ("commit-before-processing", "consumer-no-loss", [], "crash,member", "before"),
     ("auto-commit-crash-redelivers", "consumer-no-duplicates", [], "member", "auto"),
+    # Kafka auto-commits at the next poll the position the previous poll returned: records
+    # handed to a worker are committed before they are processed. auto.commit.interval.ms
+    # =1100: with the 5 s default the commits and the member crashes (every 4 s) fall in
+    # step and a short run rarely puts a crash inside the 300 ms a worker holds records.
+    ("auto-commit-async-processing", "consumer-no-loss", ["auto.commit.interval.ms=1100"], "member", "auto-async"),
+    # commitAsync does not retry (a retry could commit an older offset over a newer one):
+    # a failed commit and a crash redeliver everything since the last one that worked.
+    ("commit-async-without-retry", "consumer-no-duplicates", [], "member,drop", "async"),
     ("retries-without-idempotence", "exactly-once", ["enable.idempotence=false"], "drop,duplicate,partition"),
     ("reordering-without-idempotence", "partition-order", ["enable.idempotence=false"], "drop,partition"),
     # Jepsen's Bufstream report / KAFKA-17754: a transaction marker that arrives late ends
     # the producer's next transaction, which KIP-890's epoch bump per transaction prevents.
     ("late-marker-before-kip890", "transactions", ["transactional.id=app", "legacy.transactions.without.kip890=true"],
      "late"),
-]
+    # One broker down for good: with min.insync.replicas = replication.factor no acks=all
+    # write succeeds until it is back (a fixed schedule: random faults restart too soon).
+    ("replication-factor-equals-min-isr", "availability", ["min.insync.replicas=3"], "crash", None,
+     ((5000, "crash", 1),)),
+]]
 
 
 def build(directory: str | pathlib.Path = "counterexamples", budget_s: float = 120,
           only: list[str] | None = None, log=print) -> list[pathlib.Path]:
     out = []
     directory = pathlib.Path(directory)
-    for name, guarantee, sets, faults, *strategy in ENTRIES:
+    for name, guarantee, sets, faults, strategy, schedule in ENTRIES:
         if only and name not in only:
             continue
-        setup = build_setup(sets=sets, faults=faults, strategy=strategy[0] if strategy else None)
+        setup = replace(build_setup(sets=sets, faults=faults, strategy=strategy), schedule=schedule)
         h = hunt(setup, guarantee, budget_s)
         if not h.found:
             log(f"{name}: no {guarantee} violation within {budget_s:.0f} s ({h.seeds_tried} runs)")

@@ -31,6 +31,7 @@ from kafkaproof.impl.sim.workload import (
     settle,
 )
 from kafkaproof.properties import (
+    AVAILABILITY_GUARANTEES,
     CLUSTER_GUARANTEES,
     GROUP_GUARANTEES,
     GUARANTEES,
@@ -259,6 +260,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
     eos = setup.strategy == "transactional"
     judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {}),
+              **(AVAILABILITY_GUARANTEES if setup.schedule else {}),
               **{g: names for g, names in TXN_GUARANTEES.items()
                  if (g == "transactions" and (txn or eos)) or (g == "exactly-once-processing" and eos)}}
     if eos:

@@ -253,10 +253,14 @@ def _hunt(args: argparse.Namespace) -> int:
 
     from kafkaproof.counterexample import save
     from kafkaproof.hunt import hunt
-    from kafkaproof.properties import GROUP_GUARANTEES, GUARANTEES
+    from kafkaproof.properties import AVAILABILITY_GUARANTEES, GROUP_GUARANTEES, GUARANTEES
 
     if args.guarantee in GROUP_GUARANTEES and not args.commit_strategy:
         print("kafkaproof hunt: group guarantees need --commit-strategy", file=sys.stderr)
+        return 2
+    if args.guarantee in AVAILABILITY_GUARANTEES:
+        print("kafkaproof hunt: availability is judged on a long single failure, which random faults never"
+              " make; use `kafkaproof verify --guarantee availability`", file=sys.stderr)
         return 2
     if args.guarantee not in GUARANTEES:
         print(f"kafkaproof hunt: --guarantee must be one of {', '.join(GUARANTEES)}", file=sys.stderr)
@@ -557,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hunt", help="search for a violation of one guarantee, shrink it, save it")
     p.add_argument("--guarantee", required=True,
-                   help="durability, exactly-once, read-your-writes, monotonic-reads, partition-order;"
+                   help="durability, delivery, exactly-once, read-your-writes, monotonic-reads, partition-order;"
                         " with --commit-strategy also group-exclusivity, committed-offsets, consumer-no-loss,"
                         " consumer-no-duplicates")
     _setup_arguments(p)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 
+from kafkaproof.properties.availability import check_availability
+from kafkaproof.properties.delivery import check_delivery
 from kafkaproof.properties.duplicates import check_duplicates
 from kafkaproof.properties.durability import Committed, check_durability
 from kafkaproof.properties.groups import check_commits, check_consumption, check_group_exclusivity
@@ -21,6 +23,7 @@ from kafkaproof.properties.violation import Violation
 # guarantee -> the anomaly names that violate it (DESIGN.md's table)
 CLUSTER_GUARANTEES = {
     "durability": ("lost-write", "inconsistent-offsets"),
+    "delivery": ("failed-send",),
     "exactly-once": ("duplicate",),
     "read-your-writes": ("read-your-writes",),
     "monotonic-reads": ("nonmonotonic-poll", "poll-skip"),
@@ -36,7 +39,10 @@ TXN_GUARANTEES = {
     "transactions": ("G1a", "torn-transaction", "lost-transaction", "G1c"),
     "exactly-once-processing": ("eos-duplicate", "eos-missing"),
 }
-GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES, **TXN_GUARANTEES}
+# Judged only where a run has a fixed fault schedule: random short faults never leave
+# one broker down long enough for it to mean anything.
+AVAILABILITY_GUARANTEES = {"availability": ("unavailable",)}
+GUARANTEES = {**CLUSTER_GUARANTEES, **GROUP_GUARANTEES, **TXN_GUARANTEES, **AVAILABILITY_GUARANTEES}
 
 
 def check_all(history: History, committed: Committed,
@@ -48,15 +54,16 @@ def check_all(history: History, committed: Committed,
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        found = (check_durability(history, committed) + check_duplicates(history, committed)
+        found = (check_durability(history, committed) + check_delivery(history, committed) + check_duplicates(history, committed)
                  + check_read_your_writes(history) + check_monotonic_reads(history, committed)
                  + check_send_order(history) + check_group_exclusivity(history)
                 + check_commits(history, final_offsets) + check_consumption(history, committed)
-                + check_transactions(history, committed) + check_processing(history, committed, final_offsets))
+                + check_transactions(history, committed) + check_processing(history, committed, final_offsets)
+                 + check_availability(history))
     finally:
         if was_enabled:
             gc.enable()
     return {g: [v for v in found if v.name in names] for g, names in GUARANTEES.items()}
 
 
-__all__ = ["CLUSTER_GUARANTEES", "GROUP_GUARANTEES", "TXN_GUARANTEES", "GUARANTEES", "Committed", "History", "Violation", "check_all"]
+__all__ = ["AVAILABILITY_GUARANTEES", "CLUSTER_GUARANTEES", "GROUP_GUARANTEES", "TXN_GUARANTEES", "GUARANTEES", "Committed", "History", "Violation", "check_all"]

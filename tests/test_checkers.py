@@ -168,3 +168,37 @@ def test_unseen_and_redelivered_records():
     assert [v.name for v in found] == ["unseen"] and "t-0@1" in found[0].detail
     # a topic no group consumed is nobody's loss
     assert check_consumption(group_history(("process", "a", [(0, 0)])), final) == []
+
+
+from kafkaproof.properties.availability import GRACE_MS, PATIENCE_MS, check_availability  # noqa: E402
+from kafkaproof.properties.delivery import check_delivery  # noqa: E402
+from kafkaproof.properties.history import NEMESIS  # noqa: E402
+
+
+def test_failed_send_is_lost_only_when_its_record_is_not_in_the_log():
+    h = history(*sent("p", "a", None, type_="fail"), *sent("p", "b", None, type_="fail"), *sent("p", "c", 0))
+    found = check_delivery(h, log("c", "b"))  # "b" failed ambiguously yet landed: no loss
+    assert [v.ops[0].value for v in found] == ["a"]
+    assert check_delivery(h, log("a", "b", "c")) == []
+
+
+def _outage(acked_after: bool, down_ms: int = GRACE_MS + 2 * PATIENCE_MS, other_fault: bool = False) -> History:
+    h = History()
+    h.add(0, NEMESIS, "info", "crash", value="broker-2")
+    if other_fault:
+        h.add(1, NEMESIS, "info", "partition", value="[['broker-0'], ['broker-1']]")
+    at = GRACE_MS + 100
+    h.add(at, "p", "invoke", "send", topic="t", value="v")
+    if acked_after:
+        h.add(at + 50, "p", "ok", "send", topic="t", value="v", partition=0, offset=0)
+    h.add(down_ms, NEMESIS, "info", "restart", value="broker-2")
+    return h
+
+
+def test_unavailable_when_a_single_long_failure_blocks_writes():
+    found = check_availability(_outage(acked_after=False))
+    assert [v.name for v in found] == ["unavailable"] and found[0].ops[1].value == "v"
+    assert check_availability(_outage(acked_after=True)) == []
+    # not judged: too short a failure, or another fault that explains the silence
+    assert check_availability(_outage(acked_after=False, down_ms=GRACE_MS + PATIENCE_MS - 1)) == []
+    assert check_availability(_outage(acked_after=False, other_fault=True)) == []
