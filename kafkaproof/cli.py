@@ -583,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="also write the timeline (SVG and a table) as HTML here")
     p.set_defaults(func=_replay)
 
+    p = sub.add_parser("serve", help="run the brokers on localhost for real Kafka clients (kcat, kafka-python, ...)")
+    from kafkaproof import serve
+    serve.add_arguments(p)
+    p.set_defaults(func=serve.run)
+
     p = sub.add_parser("demo", help="show what one broker's log keeps through crashes")
     p.set_defaults(func=_demo)
     return parser

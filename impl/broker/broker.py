@@ -371,7 +371,8 @@ class Broker:
         if p is None or not p.is_leader:
             return answer(ErrorCode.NOT_LEADER_OR_FOLLOWER, fx)
         try:
-            info = p.append_marker(req.producer_id, req.producer_epoch, req.coordinator_epoch, req.committed, now)
+            info = p.append_marker(req.producer_id, req.producer_epoch, req.coordinator_epoch, req.committed, now,
+                                   req.bumped)
         except KafkaError as exc:
             return answer(exc.code, fx)
         self._complete_delayed(p, now, fx)

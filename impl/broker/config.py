@@ -39,6 +39,13 @@ BROKER_KEYS = LOG_KEYS + (
         at_least(1)),
     Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10_000,
         "How often the coordinator aborts transactions older than their timeout.", at_least(1)),
+    # The real runtime's Reactor (impl/net); the simulator has no sockets.
+    Key("num.network.threads", "int", 3, "Processor threads, each with its own selector.", at_least(1)),
+    Key("num.io.threads", "int", 8, "Request handler threads.", at_least(1)),
+    Key("queued.max.requests", "int", 500, "Requests read but not yet handled before processors stop reading.",
+        at_least(1)),
+    Key("socket.request.max.bytes", "int", 104_857_600, "Largest request frame; a larger one closes the"
+        " connection.", at_least(1)),
     Key("legacy.truncate.to.high.watermark", "bool", False,
         "Pre-KIP-101: a new follower truncates to its high watermark."),
     Key("legacy.kip101.without.kip279", "bool", False,
@@ -75,6 +82,10 @@ class BrokerConfig:
     transaction_state_replication_factor: int = 3
     transaction_max_timeout_ms: int = 900_000
     transaction_cleanup_interval_ms: int = 10_000
+    num_network_threads: int = 3
+    num_io_threads: int = 8
+    queued_max_requests: int = 500
+    socket_request_max_bytes: int = 104_857_600
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
@@ -108,6 +119,10 @@ class BrokerConfig:
             transaction_state_replication_factor=v["transaction.state.log.replication.factor"],
             transaction_max_timeout_ms=v["transaction.max.timeout.ms"],
             transaction_cleanup_interval_ms=v["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
+            num_network_threads=v["num.network.threads"],
+            num_io_threads=v["num.io.threads"],
+            queued_max_requests=v["queued.max.requests"],
+            socket_request_max_bytes=v["socket.request.max.bytes"],
             legacy_truncate_to_hw=v["legacy.truncate.to.high.watermark"],
             legacy_kip101_without_kip279=v["legacy.kip101.without.kip279"],
             legacy_no_fetch_epoch_fencing=v["legacy.no.fetch.epoch.fencing"],

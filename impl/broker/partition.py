@@ -134,11 +134,11 @@ class Partition:
         return info, None
 
     def append_marker(self, producer_id: int, epoch: int, coordinator_epoch: int, commit: bool,
-                      now: int) -> AppendInfo:
+                      now: int, tv2: bool = True) -> AppendInfo:
         """Write a COMMIT or ABORT marker for the coordinator (WriteTxnMarkers); raises KafkaError."""
         if not self.is_leader:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"broker {self.broker_id} does not lead {self.tp}")
-        bumped = not self.config.legacy_transactions_without_kip890
+        bumped = tv2 and not self.config.legacy_transactions_without_kip890
         self.producers.check_marker(producer_id, epoch, coordinator_epoch, bumped)
         kind = ControlRecordType.COMMIT if commit else ControlRecordType.ABORT
         data = control_batch(kind, producer_id=producer_id, producer_epoch=epoch,

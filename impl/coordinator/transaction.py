@@ -53,16 +53,20 @@ class Txn:
     partitions: tuple[TopicPartition, ...] = ()
     started: int = -1  # when it became Ongoing (what transaction.timeout.ms counts from)
     prev_epoch: int = -1  # before the last bump: a retried EndTxn still carries it
+    # KIP-890 part 2 (transaction version 2): this transaction ends with a bumped epoch.
+    # Clients on EndTxn below v5 cannot learn a new epoch, so theirs end without one.
+    tv2: bool = True
 
     def record(self) -> dict:
-        return {"pid": self.producer_id, "epoch": self.epoch, "prev_epoch": self.prev_epoch,
+        return {"pid": self.producer_id, "epoch": self.epoch, "prev_epoch": self.prev_epoch, "tv2": self.tv2,
                 "timeout": self.timeout_ms, "state": self.state, "started": self.started,
                 "partitions": [list(tp) for tp in self.partitions]}
 
     @classmethod
     def from_record(cls, tid: str, r: dict) -> Txn:
         return cls(tid, r["pid"], r["epoch"], r["timeout"], r["state"],
-                   tuple(TopicPartition(t, p) for t, p in r["partitions"]), r["started"], r["prev_epoch"])
+                   tuple(TopicPartition(t, p) for t, p in r["partitions"]), r["started"], r["prev_epoch"],
+                   r.get("tv2", True))
 
 
 @dataclass
@@ -236,21 +240,23 @@ class TransactionCoordinator:
             return answer(error)
         done_state = COMPLETE_COMMIT if req.committed else COMPLETE_ABORT
         if t is not None and t.producer_id == req.producer_id and t.state == done_state and req.producer_epoch in (
-                t.epoch, t.prev_epoch if self.bump else t.epoch):
+                t.epoch, t.prev_epoch if t.tv2 else t.epoch):
             return answer(ErrorCode.NONE, t)  # a retry of an EndTxn that already finished
         error = self._check_producer(t, req.producer_id, req.producer_epoch)
         if error != ErrorCode.NONE:
             return answer(error)
         if t.state != ONGOING:
             return answer(ErrorCode.INVALID_TXN_STATE)
-        self._end(t, req.committed, now, fx, then=answer)
+        self._end(t, req.committed, now, fx, then=answer, tv2=self.bump and req.bump_epoch)
 
-    def _end(self, t: Txn, commit: bool, now: int, fx: Effects, fence: bool = False, then=None) -> None:
+    def _end(self, t: Txn, commit: bool, now: int, fx: Effects, fence: bool = False, then=None,
+             tv2: bool | None = None) -> None:
         """Write PrepareCommit/PrepareAbort, answer, then send the markers. KIP-890 bumps the
         epoch here; a fencing abort (a new instance, a timeout) bumps it in any case."""
-        epoch = t.epoch + 1 if self.bump or fence else t.epoch
+        tv2 = self.bump if tv2 is None else tv2
+        epoch = t.epoch + 1 if tv2 or fence else t.epoch
         new = replace(t, state=PREPARE_COMMIT if commit else PREPARE_ABORT, epoch=epoch,
-                      prev_epoch=t.epoch if epoch != t.epoch else t.prev_epoch)
+                      prev_epoch=t.epoch if epoch != t.epoch else t.prev_epoch, tv2=tv2)
 
         def prepared(error: ErrorCode, fx: Effects) -> None:
             if then is not None:
@@ -274,7 +280,7 @@ class TransactionCoordinator:
             mk.nodes[corr] = m.broker_node(leader)
             fx.send(m.broker_node(leader), m.WriteTxnMarkersRequest(
                 corr, tp, t.producer_id, t.epoch, self.coordinator_epoch[self.tp_for(t.transactional_id)],
-                t.state == PREPARE_COMMIT))
+                t.state == PREPARE_COMMIT, t.tv2))
             fx.timer(("txn-marker-timeout", t.transactional_id, corr), now + MARKER_TIMEOUT_MS)
         if not mk.left:
             self._complete(mk, now, fx)

@@ -314,6 +314,9 @@ class EndTxnRequest:
     producer_id: int
     producer_epoch: int
     committed: bool
+    # KIP-890 part 2: a client on EndTxn v5+ takes the bumped epoch from the response;
+    # an older one keeps its epoch, so its transaction must end without a bump.
+    bump_epoch: bool = True
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,7 @@ class WriteTxnMarkersRequest:
     producer_epoch: int
     coordinator_epoch: int
     committed: bool
+    bumped: bool = True  # KIP-890 transaction version 2: the marker's epoch is above the data's
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,477 @@
+"""Kafka's wire requests to the sans-IO broker's messages and back.
+
+A wire request names many partitions; the broker's messages name one (see
+messages.py), so a request becomes one internal request per partition and its
+response is gathered from their answers. No protocol logic lives here: every error,
+offset and assignment comes from the broker, its coordinators or the controller.
+
+`handle(...)` runs on a request-handler thread; `on_message` on the core thread; the
+`reply` callback hands a response's values (or None: no response, acks=0) to the
+connection's network thread, which encodes and sends it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
+from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
+from kafkaproof.impl.net.codec import Request, make, value
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
+from kafkaproof.impl.protocol.messages import TopicPartition
+from kio.schema.consumer_protocol_assignment.v0.data import ConsumerProtocolAssignment
+from kio.schema.consumer_protocol_subscription.v1.data import ConsumerProtocolSubscription
+from kio.serial import entity_reader, entity_writer
+
+Reply = Callable[[dict | None], None]
+
+# api key -> (name, lowest, highest version served). Produce and Fetch stop at 12:
+# 13 names topics by id (KIP-516), which the broker does not keep.
+APIS = {
+    0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 7), 3: ("Metadata", 1, 12),
+    8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
+    11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
+    18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 22: ("InitProducerId", 0, 4),
+    23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
+    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3),
+}
+
+
+@dataclass
+class Gather:
+    """The internal answers one wire request waits for, in request order."""
+
+    expected: int
+    finish: Callable[[list], dict | None]
+    reply: Reply
+    answers: list = field(default_factory=list)
+    early: Callable[[object], bool] | None = None  # an answer that completes the request at once
+    done: bool = False
+
+
+class Gateway:
+    def __init__(self, runtime, broker_id: int, endpoints: dict[int, tuple[str, int]],
+                 controller: Callable[[], object | None], cluster_id: str = "kafkaproof") -> None:
+        self.runtime = runtime
+        self.broker = m.broker_node(broker_id)
+        self.broker_id = broker_id
+        self.endpoints = endpoints
+        self.controller = controller  # the active controller (admin: topic creation)
+        self.cluster_id = cluster_id
+        self._corr = itertools.count(1)
+        self._pending: dict[int, Gather] = {}
+        self._lock = threading.Lock()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def attach(self, node: str) -> None:
+        self.runtime.outside[node] = self.on_message
+
+    def detach(self, node: str) -> None:
+        self.runtime.outside.pop(node, None)
+
+    def on_message(self, msg: object) -> None:
+        with self._lock:
+            g = self._pending.pop(getattr(msg, "correlation_id", None), None)
+        if g is None or g.done:
+            return
+        g.answers.append(msg)
+        if len(g.answers) == g.expected or (g.early is not None and g.early(msg)):
+            g.done = True
+            g.reply(g.finish(g.answers))
+
+    def _ask(self, node: str, make_requests: list[Callable[[int], object]], finish, reply: Reply,
+             early=None) -> None:
+        if not make_requests:
+            reply(finish([]))
+            return
+        g = Gather(len(make_requests), finish, reply, early=early)
+        msgs = []
+        with self._lock:
+            for build in make_requests:
+                corr = next(self._corr)
+                self._pending[corr] = g
+                msgs.append(build(corr))
+        for msg in msgs:
+            self.runtime.post(self.broker, node, msg)
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def handle(self, node: str, req: Request, reply: Reply) -> None:
+        getattr(self, "_" + APIS[req.api_key][0])(node, req.body, req.version, reply)
+
+    def _ApiVersions(self, node, body, version, reply) -> None:
+        reply(api_versions_response())
+
+    def _Metadata(self, node, body, version, reply) -> None:
+        wanted = None if body.topics is None else tuple(t.name for t in body.topics if t.name is not None)
+        auto = value(body, "allow_auto_topic_creation", True)
+
+        def finish(answers):
+            r = answers[0]
+            by_topic: dict[str, list] = {}
+            for pm in r.partitions:
+                by_topic.setdefault(pm.tp.topic, []).append(pm)
+            topics = [{"error_code": 0, "name": t, "is_internal": t.startswith("__"), "partitions": [
+                {"error_code": ErrorCode.LEADER_NOT_AVAILABLE if pm.leader < 0 else 0, "partition_index": pm.tp.partition,
+                 "leader_id": pm.leader, "leader_epoch": pm.leader_epoch, "replica_nodes": pm.replicas,
+                 "isr_nodes": pm.isr} for pm in sorted(ps, key=lambda p: p.tp.partition)]}
+                for t, ps in sorted(by_topic.items())]
+            for t in r.unknown_topics:
+                created = auto and self._create_topic(t, -1, -1) in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
+                topics.append({"error_code": ErrorCode.LEADER_NOT_AVAILABLE if created
+                               else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t})
+            live = [b for b in sorted(self.endpoints) if b in r.brokers] or sorted(self.endpoints)
+            return {"brokers": [{"node_id": b, "host": self.endpoints[b][0], "port": self.endpoints[b][1]} for b in live],
+                    "cluster_id": self.cluster_id, "controller_id": live[0], "topics": topics}
+
+        self._ask(node, [lambda c: m.MetadataRequest(c, wanted)], finish, reply)
+
+    def _Produce(self, node, body, version, reply) -> None:
+        acks, timeout = body.acks, value(body, "timeout")
+        txn = value(body, "transactional_id")
+        tps = [(t.name, p.index, p.records or b"") for t in body.topic_data for p in t.partition_data]
+
+        def finish(answers):
+            if acks == 0:
+                return None
+            by: dict[str, list] = {}
+            for r in answers:
+                by.setdefault(r.tp.topic, []).append(
+                    {"index": r.tp.partition, "error_code": r.error, "base_offset": r.base_offset,
+                     "log_start_offset": r.log_start_offset, "error_message": r.message or None})
+            return {"responses": [{"name": t, "partition_responses": ps} for t, ps in by.items()]}
+
+        requests = [lambda c, t=t, p=p, data=data: m.ProduceRequest(c, TopicPartition(t, p), acks, timeout, bytes(data), txn)
+                    for t, p, data in tps]
+        if acks == 0:
+            self._ask(node, requests, lambda answers: None, lambda values: None)
+            reply(None)
+        else:
+            self._ask(node, requests, finish, reply)
+
+    def _Fetch(self, node, body, version, reply) -> None:
+        isolation = value(body, "isolation_level", 0)
+        max_wait, min_bytes = value(body, "max_wait", 0), body.min_bytes
+        wanted = [(t.topic, p) for t in body.topics for p in t.partitions]
+
+        def finish(answers):
+            by: dict[str, list] = {}
+            for r in answers:
+                by.setdefault(r.tp.topic, []).append(
+                    {"partition_index": r.tp.partition, "error_code": r.error, "high_watermark": r.high_watermark,
+                     "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
+                     "aborted_transactions": [{"producer_id": pid, "first_offset": first} for pid, first in r.aborted]
+                     if isolation == m.READ_COMMITTED else None,
+                     "preferred_read_replica": -1, "records": r.records})
+            return {"error_code": 0, "session_id": 0, "responses": [{"topic": t, "partitions": ps} for t, ps in by.items()]}
+
+        def ask(wait: int):
+            return [lambda c, t=t, p=p: m.FetchRequest(
+                c, TopicPartition(t, p.partition), m.CONSUMER_REPLICA_ID, p.fetch_offset,
+                value(p, "current_leader_epoch", -1), p.partition_max_bytes, wait, min_bytes,
+                isolation_level=isolation) for t, p in wanted]
+
+        def news(r) -> bool:
+            return bool(r.records) or r.error != ErrorCode.NONE
+
+        # A wire fetch answers once any of its partitions has data (Kafka's fetch.min.bytes
+        # over the whole request), yet must name every partition it was asked for. So: a
+        # look at every partition without waiting; if nothing is new, wait on all of
+        # them and answer with the first news plus the others' first look.
+        def looked(answers) -> None:
+            if max_wait <= 0 or any(news(r) for r in answers):
+                reply(finish(answers))
+                return
+            latest = {r.tp: r for r in answers}
+
+            def waited(more):
+                latest.update((r.tp, r) for r in more)
+                return finish(list(latest.values()))
+
+            self._ask(node, ask(max_wait), waited, reply, early=news)
+
+        self._ask(node, ask(0), lambda answers: answers, looked)
+
+    def _ListOffsets(self, node, body, version, reply) -> None:
+        isolation = value(body, "isolation_level", 0)
+        wanted = [(t.name, p) for t in body.topics for p in t.partitions]
+
+        def finish(answers):
+            by: dict[str, list] = {}
+            for r in answers:
+                by.setdefault(r.tp.topic, []).append({"partition_index": r.tp.partition, "error_code": r.error,
+                                                      "timestamp": -1, "offset": r.offset, "leader_epoch": r.leader_epoch})
+            return {"topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+
+        self._ask(node, [lambda c, t=t, p=p: m.ListOffsetsRequest(
+            c, TopicPartition(t, p.partition_index), _timestamp(p.timestamp), value(p, "current_leader_epoch", -1), isolation)
+            for t, p in wanted], finish, reply)
+
+    def _OffsetForLeaderEpoch(self, node, body, version, reply) -> None:
+        wanted = [(t.topic, p) for t in body.topics for p in t.partitions]
+
+        def finish(answers):
+            by: dict[str, list] = {}
+            for r in answers:
+                by.setdefault(r.tp.topic, []).append({"error_code": r.error, "partition": r.tp.partition,
+                                                      "leader_epoch": r.leader_epoch, "end_offset": r.end_offset})
+            return {"topics": [{"topic": t, "partitions": ps} for t, ps in by.items()]}
+
+        self._ask(node, [lambda c, t=t, p=p: m.OffsetsForLeaderEpochRequest(
+            c, TopicPartition(t, p.partition), m.CONSUMER_REPLICA_ID, p.current_leader_epoch, p.leader_epoch)
+            for t, p in wanted], finish, reply)
+
+    def _CreateTopics(self, node, body, version, reply) -> None:
+        topics = []
+        for t in body.topics:
+            error = ErrorCode.NONE if value(body, "validate_only", False) else \
+                self._create_topic(t.name, t.num_partitions, t.replication_factor)
+            topics.append({"name": t.name, "error_code": error, "num_partitions": t.num_partitions,
+                           "replication_factor": t.replication_factor,
+                           "error_message": None if error == ErrorCode.NONE else error.name})
+        reply({"topics": topics})
+
+    def _create_topic(self, topic: str, partitions: int, replication_factor: int) -> ErrorCode:
+        def create():
+            controller = self.controller()
+            if controller is None:
+                return ErrorCode.NOT_CONTROLLER
+            config = controller.config
+            try:
+                rf = replication_factor if replication_factor > 0 else config.default_replication_factor
+                n = partitions if partitions > 0 else config.num_partitions
+                self.runtime.apply(controller.node, controller.create_topic(topic, n, rf, self.runtime.clock()))
+            except KafkaError as e:
+                return e.code
+            except ConfigError:
+                return ErrorCode.INVALID_REQUEST
+            return ErrorCode.NONE
+
+        if not _valid_topic(topic):
+            return ErrorCode.INVALID_TOPIC_EXCEPTION
+        return self.runtime.call_wait(create) if not self.runtime.on_core() else create()
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _FindCoordinator(self, node, body, version, reply) -> None:
+        key_type = value(body, "key_type", 0)
+        keys = list(value(body, "coordinator_keys", ()) or ()) if version >= 4 else [body.key]
+        internal, parts, rf = ((TXN_STATE_TOPIC, "transaction_state_partitions", "transaction_state_replication_factor")
+                               if key_type == m.TRANSACTION else
+                               (OFFSETS_TOPIC, "offsets_topic_partitions", "offsets_topic_replication_factor"))
+        self._ensure_internal(internal, parts, rf)
+
+        def finish(answers):
+            found = []
+            for key, r in zip(keys, answers, strict=True):
+                host, port = self.endpoints.get(r.node_id, ("", -1))
+                found.append({"key": key, "node_id": r.node_id, "host": host, "port": port, "error_code": r.error})
+            if version >= 4:
+                return {"coordinators": found}
+            return {k: v for k, v in found[0].items() if k != "key"}
+
+        self._ask(node, [lambda c, k=k: m.FindCoordinatorRequest(c, k, key_type) for k in keys], finish, reply)
+
+    def _ensure_internal(self, topic: str, partitions_attr: str, rf_attr: str) -> None:
+        """Kafka creates __consumer_offsets / __transaction_state on the first FindCoordinator."""
+        def ensure():
+            controller = self.controller()
+            if controller is None or any(tp.topic == topic for tp in controller.partitions):
+                return
+            config = controller.config
+            rf = min(getattr(config, rf_attr), len(self.endpoints))
+            try:
+                self.runtime.apply(controller.node, controller.create_topic(
+                    topic, getattr(config, partitions_attr), rf, self.runtime.clock()))
+            except KafkaError:
+                pass  # created meanwhile, or too few brokers registered yet: the client retries
+
+        self.runtime.call(ensure)
+
+    def _JoinGroup(self, node, body, version, reply) -> None:
+        protocols = tuple(p.name for p in body.protocols)
+        topics, owned = _decode_subscription(body.protocols[0].metadata if body.protocols else b"")
+        session = value(body, "session_timeout")
+        rebalance = value(body, "rebalance_timeout", session) if version >= 1 else session
+
+        def finish(answers):
+            r = answers[0]
+            return {"error_code": r.error, "generation_id": r.generation, "protocol_type": "consumer",
+                    "protocol_name": r.protocol or None, "leader": r.leader, "member_id": r.member_id,
+                    "members": [{"member_id": mid, "metadata": _encode_subscription(subs, held)}
+                                for mid, subs, held in r.members]}
+
+        self._ask(node, [lambda c: m.JoinGroupRequest(
+            c, body.group_id, body.member_id, session, rebalance, protocols, topics, owned,
+            value(body, "group_instance_id"))], finish, reply)
+
+    def _SyncGroup(self, node, body, version, reply) -> None:
+        assignments = tuple((a.member_id, _decode_assignment(a.assignment)) for a in body.assignments)
+
+        def finish(answers):
+            r = answers[0]
+            return {"error_code": r.error, "protocol_type": "consumer",
+                    "protocol_name": value(body, "protocol_name"), "assignment": _encode_assignment(r.assignment)}
+
+        self._ask(node, [lambda c: m.SyncGroupRequest(c, body.group_id, body.generation_id, body.member_id,
+                                                      assignments)], finish, reply)
+
+    def _Heartbeat(self, node, body, version, reply) -> None:
+        self._ask(node, [lambda c: m.HeartbeatRequest(c, body.group_id, body.generation_id, body.member_id)],
+                  lambda a: {"error_code": a[0].error}, reply)
+
+    def _LeaveGroup(self, node, body, version, reply) -> None:
+        members = [x.member_id for x in body.members] if version >= 3 else [body.member_id]
+
+        def finish(answers):
+            if version >= 3:
+                return {"error_code": 0, "members": [{"member_id": mid, "error_code": r.error}
+                                                     for mid, r in zip(members, answers, strict=True)]}
+            return {"error_code": answers[0].error}
+
+        self._ask(node, [lambda c, mid=mid: m.LeaveGroupRequest(c, body.group_id, mid) for mid in members],
+                  finish, reply)
+
+    def _OffsetCommit(self, node, body, version, reply) -> None:
+        offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
+                        for t in body.topics for p in t.partitions)
+        generation = value(body, "generation_id_or_member_epoch", value(body, "generation_id", -1))
+        self._ask(node, [lambda c: m.OffsetCommitRequest(c, body.group_id, generation, body.member_id, offsets)],
+                  lambda a: _per_partition(offsets, a[0].error), reply)
+
+    def _OffsetFetch(self, node, body, version, reply) -> None:
+        tps = tuple(TopicPartition(t.name, p) for t in (body.topics or ()) for p in t.partition_indexes)
+
+        def finish(answers):
+            r = answers[0]
+            got = dict(r.offsets)
+            by: dict[str, list] = {}
+            for tp in tps or tuple(got):
+                by.setdefault(tp.topic, []).append({"partition_index": tp.partition, "committed_offset": got.get(tp, -1),
+                                                    "committed_leader_epoch": -1, "metadata": "", "error_code": r.error})
+            return {"error_code": r.error, "topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+
+        self._ask(node, [lambda c: m.OffsetFetchRequest(c, body.group_id, tps, value(body, "require_stable", False))],
+                  finish, reply)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _InitProducerId(self, node, body, version, reply) -> None:
+        self._ask(node, [lambda c: m.InitProducerIdRequest(c, body.transactional_id, value(body, "transaction_timeout"))],
+                  lambda a: {"error_code": a[0].error, "producer_id": a[0].producer_id,
+                             "producer_epoch": a[0].producer_epoch}, reply)
+
+    def _AddPartitionsToTxn(self, node, body, version, reply) -> None:
+        tps = tuple(TopicPartition(t.name, p) for t in body.v3_and_below_topics for p in t.partitions)
+
+        def finish(answers):
+            by: dict[str, list] = {}
+            for tp in tps:
+                by.setdefault(tp.topic, []).append({"partition_index": tp.partition,
+                                                    "partition_error_code": answers[0].error})
+            return {"results_by_topic_v3_and_below": [{"name": t, "results_by_partition": ps} for t, ps in by.items()]}
+
+        self._ask(node, [lambda c: m.AddPartitionsToTxnRequest(
+            c, body.v3_and_below_transactional_id, body.v3_and_below_producer_id, body.v3_and_below_producer_epoch,
+            tps)], finish, reply)
+
+    def _AddOffsetsToTxn(self, node, body, version, reply) -> None:
+        self._ask(node, [lambda c: m.AddOffsetsToTxnRequest(c, body.transactional_id, body.producer_id,
+                                                            body.producer_epoch, body.group_id)],
+                  lambda a: {"error_code": a[0].error}, reply)
+
+    def _EndTxn(self, node, body, version, reply) -> None:
+        # Below v5 the response carries no epoch: the client keeps its own (transaction
+        # version 1), so its transaction ends without KIP-890's bump.
+        self._ask(node, [lambda c: m.EndTxnRequest(c, body.transactional_id, body.producer_id, body.producer_epoch,
+                                                   body.committed, bump_epoch=version >= 5)],
+                  lambda a: {"error_code": a[0].error}, reply)
+
+    def _TxnOffsetCommit(self, node, body, version, reply) -> None:
+        offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
+                        for t in body.topics for p in t.partitions)
+        self._ask(node, [lambda c: m.TxnOffsetCommitRequest(
+            c, body.transactional_id, body.group_id, body.producer_id, body.producer_epoch,
+            value(body, "generation_id", -1), value(body, "member_id", ""), offsets)],
+            lambda a: _per_partition(offsets, a[0].error), reply)
+
+
+def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
+    return {"error_code": error, "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi}
+                                              for k, (_, lo, hi) in sorted(APIS.items())]}
+
+
+def _per_partition(offsets, error: ErrorCode) -> dict:
+    by: dict[str, list] = {}
+    for tp, _ in offsets:
+        by.setdefault(tp.topic, []).append({"partition_index": tp.partition, "error_code": error})
+    return {"topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+
+
+def _timestamp(ts) -> int:
+    """ListOffsets: EARLIEST (-2) or anything else as LATEST (-1); offsets by time are
+    not indexed yet."""
+    if hasattr(ts, "timestamp"):
+        ts = int(ts.timestamp() * 1000)
+    return m.EARLIEST_TIMESTAMP if ts == m.EARLIEST_TIMESTAMP else m.LATEST_TIMESTAMP
+
+
+def _valid_topic(name: str) -> bool:
+    # Kafka's Topic.validate: 1-249 characters of [a-zA-Z0-9._-], not "." or ".."
+    return (0 < len(name) <= 249 and name not in (".", "..")
+            and all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in name))
+
+
+# -- the consumer protocol's embedded bytes (ConsumerProtocolSubscription / Assignment) --------
+
+
+def _decode_subscription(data: bytes) -> tuple[tuple[str, ...], tuple[TopicPartition, ...]]:
+    if len(data) < 2:
+        return (), ()
+    (version,) = struct.unpack_from(">h", data)
+    if version == 0:
+        from kio.schema.consumer_protocol_subscription.v0.data import (
+            ConsumerProtocolSubscription as V0,
+        )
+        sub, _ = entity_reader(V0)(data, 2)
+        return tuple(sub.topics), ()
+    sub, _ = entity_reader(ConsumerProtocolSubscription)(data, 2)  # later versions only add fields
+    return tuple(sub.topics), tuple(TopicPartition(o.topic, p) for o in sub.owned_partitions for p in o.partitions)
+
+
+def _encode_subscription(topics, owned) -> bytes:
+    import io
+    out = io.BytesIO()
+    out.write(struct.pack(">h", 1))
+    by: dict[str, list[int]] = {}
+    for tp in owned:
+        by.setdefault(tp.topic, []).append(tp.partition)
+    entity_writer(ConsumerProtocolSubscription)(out, make(ConsumerProtocolSubscription, {
+        "topics": list(topics), "owned_partitions": [{"topic": t, "partitions": ps} for t, ps in by.items()]}))
+    return out.getvalue()
+
+
+def _decode_assignment(data: bytes) -> tuple[TopicPartition, ...]:
+    if len(data) < 2:
+        return ()
+    a, _ = entity_reader(ConsumerProtocolAssignment)(data, 2)  # every version starts with v0's fields
+    return tuple(TopicPartition(t.topic, p) for t in a.assigned_partitions for p in t.partitions)
+
+
+def _encode_assignment(tps) -> bytes:
+    import io
+    out = io.BytesIO()
+    out.write(struct.pack(">h", 0))
+    by: dict[str, list[int]] = {}
+    for tp in tps:
+        by.setdefault(tp.topic, []).append(tp.partition)
+    entity_writer(ConsumerProtocolAssignment)(out, make(ConsumerProtocolAssignment, {
+        "assigned_partitions": [{"topic": t, "partitions": ps} for t, ps in sorted(by.items())]}))
+    return out.getvalue()

@@ -1,0 +1,84 @@
+"""`kafkaproof serve`: the brokers, controller and coordinators on localhost for real
+Kafka clients (kafka-python, confluent-kafka, kcat, Java), until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import signal
+import sys
+import threading
+
+from kafkaproof.impl.config import ConfigError, parse_properties
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--brokers", type=int, default=1, help="brokers on consecutive ports (default 1)")
+    p.add_argument("--port", type=int, default=9092, help="the first broker's port (default 9092; 0: any free)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on and advertise")
+    p.add_argument("--data-dir", default="kafkaproof-data", help="segment files and metadata live here")
+    p.add_argument("--config", help="server.properties (Kafka's keys)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one broker key")
+    p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS[:RF]]",
+                   help="create this topic at start if it does not exist (repeatable)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
+
+
+def broker_props(config: str | None, sets: list[str]) -> dict:
+    props: dict = {}
+    if config:
+        try:
+            text = pathlib.Path(config).read_text()
+        except OSError as e:
+            raise ConfigError(f"--config {config}: {e.strerror}") from None
+        props.update(parse_properties(text, config))
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        props[key.strip()] = (value.strip(), "--set")
+    return props
+
+
+def run(args: argparse.Namespace) -> int:
+    from kafkaproof.impl.net.server import EmbeddedCluster
+
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.brokers < 1:
+        print("kafkaproof serve: --brokers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        props = broker_props(args.config, args.set)
+        topics = [_topic(t) for t in args.topic]
+        cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host)
+    except ConfigError as e:
+        print(f"kafkaproof serve: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"kafkaproof serve: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # unreadable metadata in the data directory
+        print(f"kafkaproof serve: {e}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    cluster.start()
+    for name, partitions, rf in topics:
+        if not cluster.has_topic(name):
+            cluster.create_topic(name, partitions, rf)
+    print(f"kafkaproof serve: bootstrap.servers={cluster.bootstrap}", flush=True)
+    stop.wait()
+    logging.getLogger("kafkaproof.serve").info("stopping: flushing logs and checkpoints")
+    cluster.stop()
+    return 0
+
+
+def _topic(spec: str) -> tuple[str, int, int | None]:
+    parts = spec.split(":")
+    try:
+        return parts[0], int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else None
+    except ValueError:
+        raise ConfigError(f"--topic {spec!r}: expected NAME[:PARTITIONS[:REPLICATION_FACTOR]]") from None
