@@ -41,7 +41,9 @@ def run_service(seed: int, schedule) -> tuple[DedupingOrderService, set[str], li
     c.every(20, lambda: producer.send("orders", None, b"order-%d" % next(ids)), until=15_000)
     c.every(50, lambda: [service.handle(r.value) for _, r in consumer.poll()])
     apply_schedule(c, schedule)
-    c.run_for(40_000)
+    # Faults end by 28 s; a fetch whose answer was dropped is retried only after the
+    # consumer's request.timeout.ms (30 s, Kafka's default): give the service that long.
+    c.run_for(75_000)
     acked = {op.value for op in c.history.completions("send", "ok")}
     in_log = [v for _, _, v in c.committed(tp)]
     return service, acked, in_log

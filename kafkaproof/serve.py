@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS[:RF]]",
                    help="create this topic at start if it does not exist (repeatable)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
+    one = p.add_argument_group("one process per broker (fault tests)")
+    one.add_argument("--controller-only", action="store_true",
+                     help="run just the controller; brokers find it at --port")
+    one.add_argument("--broker-id", type=int, help="run just this broker (with --controller)")
+    one.add_argument("--controller", metavar="HOST:PORT", help="where the --controller-only process listens")
 
 
 def broker_props(config: str | None, sets: list[str]) -> dict:
@@ -42,17 +47,28 @@ def broker_props(config: str | None, sets: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafkaproof.impl.net.server import EmbeddedCluster
+    from kafkaproof.impl.net.server import BrokerProcess, ControllerProcess, EmbeddedCluster
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.brokers < 1:
         print("kafkaproof serve: --brokers must be at least 1", file=sys.stderr)
         return 2
+    if (args.broker_id is None) != (args.controller is None):
+        print("kafkaproof serve: --broker-id and --controller go together", file=sys.stderr)
+        return 2
     try:
         props = broker_props(args.config, args.set)
         topics = [_topic(t) for t in args.topic]
-        cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host)
+        if args.controller_only:
+            cluster = ControllerProcess(args.data_dir, args.port, props, host=args.host)
+        elif args.broker_id is not None:
+            host, _, port = args.controller.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"--controller {args.controller!r}: expected HOST:PORT")
+            cluster = BrokerProcess(args.broker_id, (host, int(port)), args.data_dir, args.port, props, host=args.host)
+        else:
+            cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host)
     except ConfigError as e:
         print(f"kafkaproof serve: {e}", file=sys.stderr)
         return 2
@@ -66,10 +82,15 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     cluster.start()
-    for name, partitions, rf in topics:
-        if not cluster.has_topic(name):
-            cluster.create_topic(name, partitions, rf)
-    print(f"kafkaproof serve: bootstrap.servers={cluster.bootstrap}", flush=True)
+    if isinstance(cluster, EmbeddedCluster):
+        for name, partitions, rf in topics:
+            if not cluster.has_topic(name):
+                cluster.create_topic(name, partitions, rf)
+        print(f"kafkaproof serve: bootstrap.servers={cluster.bootstrap}", flush=True)
+    elif isinstance(cluster, ControllerProcess):
+        print(f"kafkaproof serve: controller at {args.host}:{cluster.port}", flush=True)
+    else:
+        print(f"kafkaproof serve: broker {args.broker_id} at {args.host}:{cluster.reactor.port}", flush=True)
     stop.wait()
     logging.getLogger("kafkaproof.serve").info("stopping: flushing logs and checkpoints")
     cluster.stop()

@@ -19,6 +19,19 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Hypothesis (6.1xx) mixes literal constants from every loaded local module into its
+# draws, so a derandomised campaign drew other examples in a full run than alone (other
+# modules are imported), and a new module anywhere changed them. Without that pool a
+# test's examples depend on the test alone. (Private API: if it moves, nothing breaks,
+# the examples merely vary with the imports again.)
+try:
+    from hypothesis.internal.conjecture import providers as _providers
+    from hypothesis.internal.constants_ast import Constants as _Constants
+
+    _providers._get_local_constants = _Constants
+except ImportError:
+    pass
+
 
 def hw_from_leader_alone(self):
     """Mutation: HW := the leader's own log end, ignoring the followers, so acks=all is

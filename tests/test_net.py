@@ -189,3 +189,63 @@ def test_a_restarted_cluster_keeps_topics_records_and_committed_offsets(tmp_path
             g.poll(timeout_ms=200)
         assert {p: g.committed(KTopicPartition("kept", p)) for p in (0, 1)} == before
         g.close()
+
+
+def _serve(*args: str) -> subprocess.Popen:
+    import sys
+    return subprocess.Popen([sys.executable, "-m", "kafkaproof", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_serve_stops_cleanly_on_sigterm_and_restarts_with_everything(tmp_path):
+    import signal
+    data = str(tmp_path / "data")
+    p = _serve("--brokers", "1", "--port", "0", "--data-dir", data, "--topic", "kept:2")
+    bootstrap = p.stdout.readline().strip().split("=", 1)[1]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
+    for i in range(100):
+        producer.send("kept", value=b"v%d" % i)
+    producer.flush(10)
+    producer.close()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 0
+    assert "flushing logs and checkpoints" in p.stderr.read()
+    p = _serve("--brokers", "1", "--port", "0", "--data-dir", data)
+    bootstrap = p.stdout.readline().strip().split("=", 1)[1]
+    try:
+        c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        c.assign([KTopicPartition("kept", 0), KTopicPartition("kept", 1)])
+        assert sorted(r.value for r in drain(c, 100)) == sorted(b"v%d" % i for i in range(100))
+        c.close()
+    finally:
+        p.send_signal(signal.SIGINT)  # Ctrl-C
+        assert p.wait(30) == 0
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--set", "no.such.key=1"], "no.such.key"),
+    (["--set", "min.insync.replicas=zero"], "min.insync.replicas"),
+    (["--broker-id", "0"], "--broker-id and --controller go together"),
+    (["--brokers", "0"], "--brokers must be at least 1"),
+    (["--topic", "t:x"], "--topic"),
+])
+def test_serve_refuses_bad_configuration_with_a_clear_error(tmp_path, args, says):
+    p = _serve("--port", "0", "--data-dir", str(tmp_path), *args)
+    assert p.wait(30) == 2
+    assert says in p.stderr.read()
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        p = _serve("--port", str(taken.getsockname()[1]), "--data-dir", str(tmp_path))
+        assert p.wait(30) == 2
+        assert "cannot listen" in p.stderr.read()
+
+
+def test_serve_refuses_damaged_cluster_metadata_and_leaves_it_alone(tmp_path):
+    (tmp_path / "metadata").write_bytes(b"\x80\x05garbage")
+    p = _serve("--port", "0", "--data-dir", str(tmp_path))
+    assert p.wait(30) == 2
+    assert "unreadable cluster metadata" in p.stderr.read()
+    assert (tmp_path / "metadata").read_bytes() == b"\x80\x05garbage"

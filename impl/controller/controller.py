@@ -93,6 +93,8 @@ class Controller:
         elif isinstance(msg, m.AlterPartitionRequest):
             if self.active:
                 self._on_alter_partition(src, msg, fx)
+        elif isinstance(msg, m.CreateTopicRequest):
+            self._on_create_topic(src, msg, now, fx)
         elif isinstance(msg, m.Disconnected):
             pass  # liveness comes from heartbeats and sessions, not from connections
         else:
@@ -197,6 +199,20 @@ class Controller:
             self._send_leader_and_isr([st.tp for st in new], fx, only=None)
             self._send_metadata(fx)
         return fx.items
+
+    def _on_create_topic(self, src: str, req: m.CreateTopicRequest, now: int, fx: Effects) -> None:
+        rf = req.replication_factor if req.replication_factor > 0 else self.config.default_replication_factor
+        partitions = req.partitions if req.partitions > 0 else self.config.num_partitions
+        error, message = ErrorCode.NONE, ""
+        # Creation on first use (topics, __consumer_offsets) never fails for want of brokers:
+        # a one-broker `serve` with Kafka's offsets.topic.replication.factor=3 works.
+        try:
+            fx.items.extend(self.create_topic(req.topic, partitions, min(rf, len(self.store.read().broker_epochs))
+                                              if req.if_absent else rf, now))
+        except KafkaError as e:
+            if not (req.if_absent and e.code == ErrorCode.TOPIC_ALREADY_EXISTS):
+                error, message = e.code, str(e)
+        fx.send(src, m.CreateTopicResponse(req.correlation_id, error, message), CONTROL_PLANE)
 
     def add_partitions(self, topic: str, total: int, now: int) -> list:
         existing = [tp for tp in self.partitions if tp.topic == topic]

@@ -12,18 +12,18 @@ connection's network thread, which encodes and sends it.
 
 from __future__ import annotations
 
+import io
 import itertools
 import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.net.codec import Request, make, value
 from kafkaproof.impl.protocol import messages as m
-from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
+from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import TopicPartition
 from kio.schema.consumer_protocol_assignment.v0.data import ConsumerProtocolAssignment
 from kio.schema.consumer_protocol_subscription.v1.data import ConsumerProtocolSubscription
@@ -56,19 +56,25 @@ class Gather:
 
 
 class Gateway:
-    def __init__(self, runtime, broker_id: int, endpoints: dict[int, tuple[str, int]],
-                 controller: Callable[[], object | None], cluster_id: str = "kafkaproof") -> None:
+    def __init__(self, runtime, broker_id: int, config, endpoints: dict[int, tuple[str, int]],
+                 cluster_id: str = "kafkaproof") -> None:
         self.runtime = runtime
         self.broker = m.broker_node(broker_id)
         self.broker_id = broker_id
-        self.endpoints = endpoints
-        self.controller = controller  # the active controller (admin: topic creation)
+        self.endpoints = endpoints  # broker id -> (host, port) clients connect to
         self.cluster_id = cluster_id
+        # Topic creation goes to the controller from this node (its answers come back here).
+        self.node = f"gateway-{broker_id}"
+        self.controller = m.controller_node(0)
+        self.config = config
         self._corr = itertools.count(1)
         self._pending: dict[int, Gather] = {}
         self._lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.attach(self.node)
 
     def attach(self, node: str) -> None:
         self.runtime.outside[node] = self.on_message
@@ -87,7 +93,7 @@ class Gateway:
             g.reply(g.finish(g.answers))
 
     def _ask(self, node: str, make_requests: list[Callable[[int], object]], finish, reply: Reply,
-             early=None) -> None:
+             early=None, to: str | None = None) -> None:
         if not make_requests:
             reply(finish([]))
             return
@@ -99,7 +105,7 @@ class Gateway:
                 self._pending[corr] = g
                 msgs.append(build(corr))
         for msg in msgs:
-            self.runtime.post(self.broker, node, msg)
+            self.runtime.send(to or self.broker, node, msg)
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -124,7 +130,10 @@ class Gateway:
                  "isr_nodes": pm.isr} for pm in sorted(ps, key=lambda p: p.tp.partition)]}
                 for t, ps in sorted(by_topic.items())]
             for t in r.unknown_topics:
-                created = auto and self._create_topic(t, -1, -1) in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
+                # auto.create.topics.enable (Kafka's default): created, leaderless for a moment
+                created = auto and _valid_topic(t)
+                if created:
+                    self._create(t, -1, -1, if_absent=True)
                 topics.append({"error_code": ErrorCode.LEADER_NOT_AVAILABLE if created
                                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t})
             live = [b for b in sorted(self.endpoints) if b in r.brokers] or sorted(self.endpoints)
@@ -141,12 +150,10 @@ class Gateway:
         def finish(answers):
             if acks == 0:
                 return None
-            by: dict[str, list] = {}
-            for r in answers:
-                by.setdefault(r.tp.topic, []).append(
-                    {"index": r.tp.partition, "error_code": r.error, "base_offset": r.base_offset,
-                     "log_start_offset": r.log_start_offset, "error_message": r.message or None})
-            return {"responses": [{"name": t, "partition_responses": ps} for t, ps in by.items()]}
+            return {"responses": _grouped(
+                ((r.tp.topic, {"index": r.tp.partition, "error_code": r.error, "base_offset": r.base_offset,
+                               "log_start_offset": r.log_start_offset, "error_message": r.message or None})
+                 for r in answers), items="partition_responses")}
 
         requests = [lambda c, t=t, p=p, data=data: m.ProduceRequest(c, TopicPartition(t, p), acks, timeout, bytes(data), txn)
                     for t, p, data in tps]
@@ -162,15 +169,14 @@ class Gateway:
         wanted = [(t.topic, p) for t in body.topics for p in t.partitions]
 
         def finish(answers):
-            by: dict[str, list] = {}
-            for r in answers:
-                by.setdefault(r.tp.topic, []).append(
-                    {"partition_index": r.tp.partition, "error_code": r.error, "high_watermark": r.high_watermark,
-                     "last_stable_offset": r.last_stable_offset, "log_start_offset": r.log_start_offset,
-                     "aborted_transactions": [{"producer_id": pid, "first_offset": first} for pid, first in r.aborted]
-                     if isolation == m.READ_COMMITTED else None,
-                     "preferred_read_replica": -1, "records": r.records})
-            return {"error_code": 0, "session_id": 0, "responses": [{"topic": t, "partitions": ps} for t, ps in by.items()]}
+            return {"error_code": 0, "session_id": 0, "responses": _grouped(
+                ((r.tp.topic, {"partition_index": r.tp.partition, "error_code": r.error,
+                               "high_watermark": r.high_watermark, "last_stable_offset": r.last_stable_offset,
+                               "log_start_offset": r.log_start_offset, "preferred_read_replica": -1,
+                               "aborted_transactions": [{"producer_id": pid, "first_offset": first}
+                                                        for pid, first in r.aborted]
+                               if isolation == m.READ_COMMITTED else None, "records": r.records})
+                 for r in answers), name="topic")}
 
         def ask(wait: int):
             return [lambda c, t=t, p=p: m.FetchRequest(
@@ -204,11 +210,9 @@ class Gateway:
         wanted = [(t.name, p) for t in body.topics for p in t.partitions]
 
         def finish(answers):
-            by: dict[str, list] = {}
-            for r in answers:
-                by.setdefault(r.tp.topic, []).append({"partition_index": r.tp.partition, "error_code": r.error,
-                                                      "timestamp": -1, "offset": r.offset, "leader_epoch": r.leader_epoch})
-            return {"topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+            return {"topics": _grouped((r.tp.topic, {"partition_index": r.tp.partition, "error_code": r.error,
+                                                     "timestamp": -1, "offset": r.offset,
+                                                     "leader_epoch": r.leader_epoch}) for r in answers)}
 
         self._ask(node, [lambda c, t=t, p=p: m.ListOffsetsRequest(
             c, TopicPartition(t, p.partition_index), _timestamp(p.timestamp), value(p, "current_leader_epoch", -1), isolation)
@@ -218,45 +222,42 @@ class Gateway:
         wanted = [(t.topic, p) for t in body.topics for p in t.partitions]
 
         def finish(answers):
-            by: dict[str, list] = {}
-            for r in answers:
-                by.setdefault(r.tp.topic, []).append({"error_code": r.error, "partition": r.tp.partition,
+            return {"topics": _grouped(((r.tp.topic, {"error_code": r.error, "partition": r.tp.partition,
                                                       "leader_epoch": r.leader_epoch, "end_offset": r.end_offset})
-            return {"topics": [{"topic": t, "partitions": ps} for t, ps in by.items()]}
+                                        for r in answers), name="topic")}
 
         self._ask(node, [lambda c, t=t, p=p: m.OffsetsForLeaderEpochRequest(
             c, TopicPartition(t, p.partition), m.CONSUMER_REPLICA_ID, p.current_leader_epoch, p.leader_epoch)
             for t, p in wanted], finish, reply)
 
     def _CreateTopics(self, node, body, version, reply) -> None:
-        topics = []
-        for t in body.topics:
-            error = ErrorCode.NONE if value(body, "validate_only", False) else \
-                self._create_topic(t.name, t.num_partitions, t.replication_factor)
-            topics.append({"name": t.name, "error_code": error, "num_partitions": t.num_partitions,
-                           "replication_factor": t.replication_factor,
-                           "error_message": None if error == ErrorCode.NONE else error.name})
-        reply({"topics": topics})
+        topics = list(body.topics)
+        if value(body, "validate_only", False):
+            reply({"topics": [{"name": t.name, "error_code": 0, "num_partitions": t.num_partitions,
+                               "replication_factor": t.replication_factor} for t in topics]})
+            return
 
-    def _create_topic(self, topic: str, partitions: int, replication_factor: int) -> ErrorCode:
-        def create():
-            controller = self.controller()
-            if controller is None:
-                return ErrorCode.NOT_CONTROLLER
-            config = controller.config
-            try:
-                rf = replication_factor if replication_factor > 0 else config.default_replication_factor
-                n = partitions if partitions > 0 else config.num_partitions
-                self.runtime.apply(controller.node, controller.create_topic(topic, n, rf, self.runtime.clock()))
-            except KafkaError as e:
-                return e.code
-            except ConfigError:
-                return ErrorCode.INVALID_REQUEST
-            return ErrorCode.NONE
+        def finish(answers):
+            return {"topics": [{"name": t.name, "error_code": r.error, "error_message": r.message or None,
+                                "num_partitions": t.num_partitions, "replication_factor": t.replication_factor}
+                               for t, r in zip(topics, answers, strict=True)]}
 
-        if not _valid_topic(topic):
-            return ErrorCode.INVALID_TOPIC_EXCEPTION
-        return self.runtime.call_wait(create) if not self.runtime.on_core() else create()
+        # An invalid name never reaches the controller: a stand-in answer keeps the order.
+        bad = [t.name for t in topics if not _valid_topic(t.name)]
+        if bad:
+            reply({"topics": [{"name": t.name, "error_code": ErrorCode.INVALID_TOPIC_EXCEPTION if t.name in bad
+                               else ErrorCode.INVALID_REQUEST, "error_message": "invalid topic name"
+                               if t.name in bad else "another topic in the request is invalid"} for t in topics]})
+            return
+        # From the gateway's node: the controller may live in another process, which knows
+        # where gateways are but not this broker's client connections.
+        self._ask(self.node, [lambda c, t=t: m.CreateTopicRequest(c, t.name, t.num_partitions, t.replication_factor)
+                              for t in topics], finish, reply, to=self.controller)
+
+    def _create(self, topic: str, partitions: int, replication_factor: int, if_absent: bool) -> None:
+        """Ask the controller for a topic, not waiting for its answer."""
+        self._ask(self.node, [lambda c: m.CreateTopicRequest(c, topic, partitions, replication_factor, if_absent)],
+                  lambda answers: None, lambda values: None, to=self.controller)
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -281,19 +282,7 @@ class Gateway:
 
     def _ensure_internal(self, topic: str, partitions_attr: str, rf_attr: str) -> None:
         """Kafka creates __consumer_offsets / __transaction_state on the first FindCoordinator."""
-        def ensure():
-            controller = self.controller()
-            if controller is None or any(tp.topic == topic for tp in controller.partitions):
-                return
-            config = controller.config
-            rf = min(getattr(config, rf_attr), len(self.endpoints))
-            try:
-                self.runtime.apply(controller.node, controller.create_topic(
-                    topic, getattr(config, partitions_attr), rf, self.runtime.clock()))
-            except KafkaError:
-                pass  # created meanwhile, or too few brokers registered yet: the client retries
-
-        self.runtime.call(ensure)
+        self._create(topic, getattr(self.config, partitions_attr), getattr(self.config, rf_attr), if_absent=True)
 
     def _JoinGroup(self, node, body, version, reply) -> None:
         protocols = tuple(p.name for p in body.protocols)
@@ -352,11 +341,10 @@ class Gateway:
         def finish(answers):
             r = answers[0]
             got = dict(r.offsets)
-            by: dict[str, list] = {}
-            for tp in tps or tuple(got):
-                by.setdefault(tp.topic, []).append({"partition_index": tp.partition, "committed_offset": got.get(tp, -1),
-                                                    "committed_leader_epoch": -1, "metadata": "", "error_code": r.error})
-            return {"error_code": r.error, "topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+            return {"error_code": r.error, "topics": _grouped(
+                (tp.topic, {"partition_index": tp.partition, "committed_offset": got.get(tp, -1),
+                            "committed_leader_epoch": -1, "metadata": "", "error_code": r.error})
+                for tp in tps or tuple(got))}
 
         self._ask(node, [lambda c: m.OffsetFetchRequest(c, body.group_id, tps, value(body, "require_stable", False))],
                   finish, reply)
@@ -372,11 +360,9 @@ class Gateway:
         tps = tuple(TopicPartition(t.name, p) for t in body.v3_and_below_topics for p in t.partitions)
 
         def finish(answers):
-            by: dict[str, list] = {}
-            for tp in tps:
-                by.setdefault(tp.topic, []).append({"partition_index": tp.partition,
-                                                    "partition_error_code": answers[0].error})
-            return {"results_by_topic_v3_and_below": [{"name": t, "results_by_partition": ps} for t, ps in by.items()]}
+            return {"results_by_topic_v3_and_below": _grouped(
+                ((tp.topic, {"partition_index": tp.partition, "partition_error_code": answers[0].error}) for tp in tps),
+                items="results_by_partition")}
 
         self._ask(node, [lambda c: m.AddPartitionsToTxnRequest(
             c, body.v3_and_below_transactional_id, body.v3_and_below_producer_id, body.v3_and_below_producer_epoch,
@@ -409,10 +395,15 @@ def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
 
 
 def _per_partition(offsets, error: ErrorCode) -> dict:
+    return {"topics": _grouped((tp.topic, {"partition_index": tp.partition, "error_code": error}) for tp, _ in offsets)}
+
+
+def _grouped(rows, name: str = "name", items: str = "partitions") -> list[dict]:
+    """(topic, partition entry) rows -> Kafka's per-topic lists, in first-seen order."""
     by: dict[str, list] = {}
-    for tp, _ in offsets:
-        by.setdefault(tp.topic, []).append({"partition_index": tp.partition, "error_code": error})
-    return {"topics": [{"name": t, "partitions": ps} for t, ps in by.items()]}
+    for topic, row in rows:
+        by.setdefault(topic, []).append(row)
+    return [{name: t, items: ps} for t, ps in by.items()]
 
 
 def _timestamp(ts) -> int:
@@ -446,16 +437,20 @@ def _decode_subscription(data: bytes) -> tuple[tuple[str, ...], tuple[TopicParti
     return tuple(sub.topics), tuple(TopicPartition(o.topic, p) for o in sub.owned_partitions for p in o.partitions)
 
 
-def _encode_subscription(topics, owned) -> bytes:
-    import io
+def _versioned(cls, version: int, values: dict) -> bytes:
+    """The consumer protocol's embedded bytes: an int16 version, then the entity."""
     out = io.BytesIO()
-    out.write(struct.pack(">h", 1))
-    by: dict[str, list[int]] = {}
-    for tp in owned:
-        by.setdefault(tp.topic, []).append(tp.partition)
-    entity_writer(ConsumerProtocolSubscription)(out, make(ConsumerProtocolSubscription, {
-        "topics": list(topics), "owned_partitions": [{"topic": t, "partitions": ps} for t, ps in by.items()]}))
+    out.write(struct.pack(">h", version))
+    entity_writer(cls)(out, make(cls, values))
     return out.getvalue()
+
+
+def _by_topic(tps) -> list[dict]:
+    return _grouped(((tp.topic, tp.partition) for tp in sorted(tps)), name="topic")
+
+
+def _encode_subscription(topics, owned) -> bytes:
+    return _versioned(ConsumerProtocolSubscription, 1, {"topics": list(topics), "owned_partitions": _by_topic(owned)})
 
 
 def _decode_assignment(data: bytes) -> tuple[TopicPartition, ...]:
@@ -466,12 +461,4 @@ def _decode_assignment(data: bytes) -> tuple[TopicPartition, ...]:
 
 
 def _encode_assignment(tps) -> bytes:
-    import io
-    out = io.BytesIO()
-    out.write(struct.pack(">h", 0))
-    by: dict[str, list[int]] = {}
-    for tp in tps:
-        by.setdefault(tp.topic, []).append(tp.partition)
-    entity_writer(ConsumerProtocolAssignment)(out, make(ConsumerProtocolAssignment, {
-        "assigned_partitions": [{"topic": t, "partitions": ps} for t, ps in sorted(by.items())]}))
-    return out.getvalue()
+    return _versioned(ConsumerProtocolAssignment, 0, {"assigned_partitions": _by_topic(tps)})

@@ -135,7 +135,7 @@ class Processor(threading.Thread):
 
     def _read(self, conn: Connection) -> None:
         try:
-            data = conn.sock.recv(1 << 16)
+            data = conn.sock.recv(1 << 20)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:

@@ -35,6 +35,7 @@ class Runtime:
         self.procs: dict[str, object] = {}
         # nodes outside the core (client connections): node -> called on the core thread
         self.outside: dict[str, Callable[[object], None]] = {}
+        self.transport = None  # to nodes in other processes (peers.Transport), if any
         self._inbox: queue.PriorityQueue = queue.PriorityQueue()
         self._seq = itertools.count()
         self._timers: list[tuple[int, int, str, tuple, int]] = []
@@ -44,6 +45,13 @@ class Runtime:
         self.steps = 0
 
     # -- from any thread ---------------------------------------------------------------------
+
+    def send(self, dst: str, src: str, message: object, plane: str = "data") -> None:
+        """To a node here (queued for the core thread) or in another process."""
+        if dst in self.procs or dst in self.outside:
+            self.post(dst, src, message, plane)
+        elif self.transport is not None:
+            self.transport.send(dst, src, message, plane)
 
     def post(self, dst: str, src: str, message: object, plane: str = "data") -> None:
         self._inbox.put((CONTROL if plane == CONTROL_PLANE else DATA, next(self._seq), ("deliver", dst, src, message)))
@@ -91,8 +99,7 @@ class Runtime:
     def apply(self, node: str, effects: Iterable) -> None:
         for fx in effects:
             if isinstance(fx, Send):
-                if fx.dst in self.procs or fx.dst in self.outside:
-                    self.post(fx.dst, node, fx.message, fx.plane)
+                self.send(fx.dst, node, fx.message, fx.plane)
             elif isinstance(fx, SetTimer):
                 key = (node, fx.key)
                 token = self._tokens[key] = self._tokens.get(key, 0) + 1

@@ -5,6 +5,9 @@ on its own port (port, port+1, ...) through its own Reactor. Data lives in
 `data_dir/broker-N` as Kafka segment files, cluster metadata in `data_dir/metadata`;
 `stop()` flushes the logs and writes the checkpoints, and a new `EmbeddedCluster` on
 the same directory carries on where it stopped.
+
+`BrokerProcess` and `ControllerProcess` are the same pieces one per OS process, linked
+by peers.Transport (`kafkaproof serve --controller-only` / `--broker-id N --controller`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import FileMetadataStore
 from kafkaproof.impl.net.gateway import Gateway
+from kafkaproof.impl.net.peers import Transport, Where
 from kafkaproof.impl.net.reactor import Reactor
 from kafkaproof.impl.net.runtime import Runtime
 from kafkaproof.impl.protocol.messages import broker_node, controller_node
@@ -42,13 +46,11 @@ class EmbeddedCluster:
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.reactors = {}
         for b in range(brokers):
-            gateway = Gateway(self.runtime, b, self.endpoints, self._active_controller)
+            gateway = Gateway(self.runtime, b, self.config, self.endpoints)
+            gateway.start()
             self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0)
             self.endpoints[b] = (host, self.reactors[b].port)
         self.started = False
-
-    def _active_controller(self) -> Controller | None:
-        return self.controller if self.controller.active else None
 
     @property
     def bootstrap(self) -> str:
@@ -121,3 +123,66 @@ class EmbeddedCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class BrokerProcess:
+    """One broker in this OS process, its controller in another (`--controller HOST:PORT`):
+    for fault tests that kill or stop a single broker."""
+
+    def __init__(self, broker_id: int, controller: tuple[str, int], data_dir: str, port: int = 9092,
+                 props: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
+        self.config = BrokerConfig.from_properties(props or {})
+        self.runtime = Runtime()
+        self.disk = RealDisk(os.path.join(os.path.abspath(data_dir), f"broker-{broker_id}"))
+        self.broker = Broker(broker_id, self.config, self.disk, [0], incarnation=int(time.time()) & 0xFFFFFF)
+        self.endpoints: dict[int, tuple[str, int]] = {}
+        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints)
+        self.reactor = Reactor(broker_id, self.config, self.gateway, host, port)
+        self.endpoints[broker_id] = (host, self.reactor.port)
+        chost, cport = controller
+        self.transport = Transport(self.runtime, [self.broker.node, self.gateway.node], host,
+                                   client_port=self.reactor.port, endpoints=self.endpoints,
+                                   seeds={controller_node(0): Where(chost, cport, cport)})
+
+    def start(self) -> BrokerProcess:
+        self.transport.start()
+        self.runtime.spawn(self.broker.node, self.broker)
+        self.runtime.start()
+        self.gateway.start()
+        self.reactor.start()
+        log.info("broker %d listening on %s:%d (data in %s)", self.broker.id, *self.endpoints[self.broker.id],
+                 self.disk.root)
+        return self
+
+    def stop(self) -> None:
+        self.reactor.stop()
+        self.runtime.call_wait(self.broker.shutdown, timeout_s=60)
+        self.runtime.stop()
+        self.transport.stop()
+        self.disk.close()
+        log.info("broker %d stopped; data flushed to %s", self.broker.id, self.disk.root)
+
+
+class ControllerProcess:
+    """The controller alone, its metadata in `data_dir/metadata`; brokers find it at
+    `port` (its control-plane listener)."""
+
+    def __init__(self, data_dir: str, port: int = 9093, props: Mapping[str, str] | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.config = BrokerConfig.from_properties(props or {})
+        os.makedirs(data_dir, exist_ok=True)
+        self.runtime = Runtime()
+        self.controller = Controller(0, self.config, FileMetadataStore(os.path.join(data_dir, "metadata")))
+        self.transport = Transport(self.runtime, [self.controller.node], host, control_port=port)
+        self.port = self.transport.me.control_port
+
+    def start(self) -> ControllerProcess:
+        self.transport.start()
+        self.runtime.spawn(self.controller.node, self.controller)
+        self.runtime.start()
+        log.info("controller listening on %s:%d", self.transport.me.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        self.runtime.stop()
+        self.transport.stop()

@@ -450,6 +450,25 @@ class AlterPartitionResponse:
 
 
 @dataclass(frozen=True)
+class CreateTopicRequest:
+    """To the controller: brokers forward their clients' CreateTopics (and the topics they
+    create on first use) to it, as Kafka does since KIP-590."""
+
+    correlation_id: int
+    topic: str
+    partitions: int  # <= 0: num.partitions
+    replication_factor: int  # <= 0: default.replication.factor
+    if_absent: bool = False  # creation on first use: a topic that exists is no error
+
+
+@dataclass(frozen=True)
+class CreateTopicResponse:
+    correlation_id: int
+    error: ErrorCode
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Disconnected:
     """The connection to `node` broke (its process died: the kernel closed its sockets,
     or a connect was refused). Requests in flight to it will never be answered.

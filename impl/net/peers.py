@@ -1,0 +1,235 @@
+"""Messages between the cluster's own processes (one broker per OS process, and the
+controller in its own): the broker's internal messages, not Kafka's wire protocol.
+
+Every process listens on two internal ports: a data-plane one (replica fetches,
+transaction markers, KIP-890 checks) and a control-plane one (LeaderAndIsr,
+UpdateMetadata, heartbeats, AlterPartition, CreateTopic) - Kafka's separate
+control-plane listener (KIP-291): controller requests travel on their own connections
+and never wait behind replication traffic. A frame is a length-prefixed pickle of
+(src, dst, plane, message). Pickle runs code when loaded: these ports are for the
+cluster's own processes only, bound to the address given (localhost by default).
+
+Addresses: each link opens with a `Hello` carrying the sender's directory (node ->
+address); the controller's process, to which every broker links, learns every node and
+passes the directory on, so brokers find each other. A link that breaks (the peer's
+process died: its kernel closed the socket) tells every local process `Disconnected`,
+as the simulator does on a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import queue
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+
+from kafkaproof.impl.protocol.messages import CONTROL_PLANE, DATA_PLANE, Disconnected
+
+log = logging.getLogger("kafkaproof.peers")
+FRAME = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class Where:
+    host: str
+    data_port: int
+    control_port: int
+    client_port: int = -1  # a broker's port for Kafka clients
+
+    def port(self, plane: str) -> int:
+        return self.control_port if plane == CONTROL_PLANE else self.data_port
+
+
+@dataclass(frozen=True)
+class Hello:
+    directory: dict  # node -> Where, as the sender knows it
+
+
+def _send_frame(sock: socket.socket, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(FRAME.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv_frame(sock: socket.socket):
+    head = _recv_exact(sock, 4)
+    if head is None:
+        return None
+    body = _recv_exact(sock, FRAME.unpack(head)[0])
+    return None if body is None else pickle.loads(body)
+
+
+class Link:
+    """One outbound connection to a peer process, for one plane, with its sender thread."""
+
+    def __init__(self, transport: Transport, where: Where, plane: str) -> None:
+        self.transport, self.where, self.plane = transport, where, plane
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.sock: socket.socket | None = None
+        self.thread = threading.Thread(target=self._run, name=f"link-{where.host}:{where.port(plane)}", daemon=True)
+        self.thread.start()
+
+    def put(self, frame) -> None:
+        self.queue.put(frame)
+
+    def _connect(self) -> bool:
+        try:
+            self.sock = socket.create_connection((self.where.host, self.where.port(self.plane)), timeout=2)
+            self.sock.settimeout(None)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _send_frame(self.sock, Hello(dict(self.transport.directory)))
+        except OSError:
+            self.sock = None
+            return False
+        threading.Thread(target=self._watch, args=(self.sock,), daemon=True).start()
+        return True
+
+    def _watch(self, sock: socket.socket) -> None:
+        """The peer never writes on this connection: EOF means its process is gone."""
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+        self._broken(sock)
+
+    def _broken(self, sock: socket.socket) -> None:
+        if self.sock is sock:
+            self.sock = None
+            try:
+                sock.close()
+            except OSError:
+                pass
+            self.transport.peer_gone(self.where)
+
+    def _run(self) -> None:
+        while not self.transport.stopping.is_set():
+            frame = self.queue.get()
+            if frame is None:
+                break
+            if self.sock is None and not self._connect():
+                if isinstance(frame, tuple):  # refused: the sender hears at once
+                    src, dst = frame[0], frame[1]
+                    self.transport.runtime.post(src, dst, Disconnected(dst, refused=True), self.plane)
+                continue
+            sock = self.sock
+            try:
+                _send_frame(sock, frame)
+            except OSError:
+                self._broken(sock)
+        if self.sock is not None:
+            self.sock.close()
+
+
+class Transport:
+    def __init__(self, runtime, local_nodes: list[str], host: str = "127.0.0.1", control_port: int = 0,
+                 client_port: int = -1, seeds: dict[str, Where] | None = None,
+                 endpoints: dict[int, tuple[str, int]] | None = None) -> None:
+        self.runtime = runtime
+        self.stopping = threading.Event()
+        self.endpoints = endpoints if endpoints is not None else {}
+        self._lock = threading.Lock()
+        self.listeners = {DATA_PLANE: socket.create_server((host, 0)),
+                          CONTROL_PLANE: socket.create_server((host, control_port))}
+        self.me = Where(host, self.listeners[DATA_PLANE].getsockname()[1],
+                        self.listeners[CONTROL_PLANE].getsockname()[1], client_port)
+        self.local = set(local_nodes)
+        self.directory: dict[str, Where] = dict(seeds or {})
+        self.directory.update({n: self.me for n in local_nodes})
+        self._note_endpoints(self.directory)
+        self.links: dict[tuple[Where, str], Link] = {}
+        runtime.transport = self
+
+    def start(self) -> None:
+        for plane, listener in self.listeners.items():
+            listener.settimeout(0.2)
+            threading.Thread(target=self._accept, args=(listener, plane), name=f"peers-{plane}", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for link in list(self.links.values()):
+            link.put(None)
+        for listener in self.listeners.values():
+            listener.close()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, dst: str, src: str, message, plane: str) -> None:
+        where = self.directory.get(dst)
+        if where is None:
+            # A node nobody has announced yet (its process is not up): as a refused connect.
+            self.runtime.post(src, dst, Disconnected(dst, refused=True), plane)
+            return
+        self._link(where, plane).put((src, dst, plane, message))
+
+    def _link(self, where: Where, plane: str) -> Link:
+        with self._lock:
+            link = self.links.get((where, plane))
+            if link is None:
+                link = self.links[(where, plane)] = Link(self, where, plane)
+            return link
+
+    def peer_gone(self, where: Where) -> None:
+        gone = sorted(n for n, w in self.directory.items() if w == where and n not in self.local)
+        log.info("lost the link to %s (%s)", ", ".join(gone) or where, f"{where.host}:{where.control_port}")
+        for node in gone:
+            for local in sorted(self.runtime.procs):
+                self.runtime.post(local, node, Disconnected(node), CONTROL_PLANE)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket, plane: str) -> None:
+        while not self.stopping.is_set():
+            try:
+                sock, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            sock.settimeout(None)
+            threading.Thread(target=self._read, args=(sock,), daemon=True).start()
+
+    def _read(self, sock: socket.socket) -> None:
+        try:
+            while True:
+                frame = _recv_frame(sock)
+                if frame is None:
+                    return
+                if isinstance(frame, Hello):
+                    self._learn(frame.directory)
+                    continue
+                src, dst, plane, message = frame
+                self.runtime.post(dst, src, message, plane)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
+            log.warning("dropped a peer connection: %s", e)
+        finally:
+            sock.close()
+
+    def _learn(self, directory: dict) -> None:
+        with self._lock:
+            new = {n: w for n, w in directory.items() if n not in self.local and self.directory.get(n) != w}
+            self.directory.update(new)
+            links = list(self.links.values())
+        if new:
+            self._note_endpoints(new)
+            log.info("peers: %s", ", ".join(f"{n} at {w.host}:{w.control_port}" for n, w in sorted(new.items())))
+            for link in links:  # pass it on: brokers learn of each other through the controller
+                if link.plane == CONTROL_PLANE:
+                    link.put(Hello(dict(self.directory)))
+
+    def _note_endpoints(self, directory: dict) -> None:
+        for node, where in directory.items():
+            if node.startswith("broker-") and where.client_port >= 0:
+                self.endpoints[int(node.split("-")[1])] = (where.host, where.client_port)
