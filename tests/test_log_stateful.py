@@ -132,6 +132,12 @@ class LogMachine(RuleBasedStateMachine):
         assert got == expected[: len(got)]
         if offset < self.leo:
             assert got, "a read below the log end returns at least one record (KIP-74)"
+        # where the same read lies on disk (what a real broker sends with sendfile)
+        # names exactly those bytes, on a disk with files
+        region = self.log.read(offset, max_bytes, region=True)
+        if hasattr(region, "path"):
+            assert region.read() == self.log.read(offset, max_bytes)
+            STATS["region"] += 1
         STATS["read"] += 1
 
     @precondition(lambda self: self.leo > self.start)
@@ -236,7 +242,7 @@ def test_log_matches_model_on_sim_disk():
 
 def test_log_matches_model_on_real_disk():
     _run(RealLogMachine, max_examples=25)
-    for what in ("process_crash", "clean_restart", "truncate", "roll"):
+    for what in ("process_crash", "clean_restart", "truncate", "roll", "region"):
         assert STATS[what] > 0, f"no {what} was exercised: {dict(STATS)}"
 
 

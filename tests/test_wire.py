@@ -160,3 +160,40 @@ def test_fuzzed_requests_never_take_the_broker_down(cluster, api, body, seed):
         except TimeoutError:
             pass  # a request that parsed and waits (e.g. a fetch with max_wait): fine
     assert api_versions_works(cluster)
+
+
+def test_a_fetch_answer_with_records_left_in_their_file_frames_like_one_with_the_bytes(tmp_path):
+    from kafkaproof.impl.net.codec import encode_response
+    from kafkaproof.impl.storage.disk import FileRegion
+
+    path = tmp_path / "00000000000000000000.log"
+    path.write_bytes(b"x" * 10 + b"RECORDS-HERE" + b"y" * 5)
+    region = FileRegion(str(path), 10, 12, last_offset=3)
+
+    def values(records):
+        return {"responses": [{"topic": "t", "partitions": [{"partition_index": 0, "high_watermark": 4,
+                                                             "records": records}]}]}
+
+    for version in (4, 11, 12):  # int32 lengths, then compact (varint) ones
+        parts = encode_response(1, version, 9, values(region))
+        assert any(isinstance(p, FileRegion) for p in parts)
+        joined = b"".join(p.read() if isinstance(p, FileRegion) else p for p in parts)
+        assert joined == encode_response(1, version, 9, values(b"RECORDS-HERE"))
+
+
+def test_consumers_are_answered_with_sendfile(cluster, monkeypatch):
+    import kafkaproof.impl.net.reactor as reactor
+    calls = []
+    real = reactor.os.sendfile
+    monkeypatch.setattr(reactor.os, "sendfile", lambda *a: calls.append(a[3]) or real(*a))
+    p = KafkaProducer(bootstrap_servers=cluster.bootstrap, linger_ms=0)
+    for i in range(20):
+        p.send("ok", value=b"zero-copy-%d" % i)
+    p.flush(10)
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=cluster.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    c.assign([__import__("kafka").TopicPartition("ok", 0)])
+    values = [r.value for r in c]
+    c.close()
+    assert [v for v in values if v.startswith(b"zero-copy-")] == [b"zero-copy-%d" % i for i in range(20)]
+    assert calls and sum(calls) > 0

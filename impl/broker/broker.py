@@ -21,7 +21,7 @@ from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, Kafka
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
 from kafkaproof.impl.protocol.records import BatchHeader, parse_header
 from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
-from kafkaproof.impl.storage.disk import Disk
+from kafkaproof.impl.storage.disk import Disk, FileRegion
 from kafkaproof.impl.storage.log import Log
 
 HW_CHECKPOINT = "replication-offset-checkpoint"
@@ -39,7 +39,9 @@ COORDINATOR_REQUESTS = {
 ALTER_PARTITION_RETRY_MS = 5000
 
 
-def _last_offset(data: bytes) -> int:
+def _last_offset(data) -> int:
+    if isinstance(data, FileRegion):
+        return data.last_offset
     pos, last = 0, -1
     while pos < len(data):
         header = parse_header(data, pos)
@@ -443,7 +445,7 @@ class Broker:
             max_offset = None
         else:
             max_offset = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
-        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=max_offset)
+        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=max_offset, region=req.zero_copy)
 
     def _answer_fetch(self, p: Partition, src: str, req: m.FetchRequest, fx: Effects, data: bytes | None = None) -> None:
         error = self._fetch_error(p, req)

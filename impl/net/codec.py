@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 
+from kafkaproof.impl.storage.disk import FileRegion
 from kio.index import KioIndexError, load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode as KioErrorCode
 from kio.serial import entity_reader, entity_writer
@@ -64,15 +65,31 @@ def decode_request(frame: bytes | memoryview) -> Request:
     return Request(api_key, version, correlation_id, header.client_id, body)
 
 
-def encode_response(api_key: int, version: int, correlation_id: int, values: dict) -> bytes:
+class _Parts:
+    """A buffer for kio's writers that keeps a FileRegion (records left in their segment
+    file) as a part of its own instead of copying it: kio only takes its len() and hands
+    it to write()."""
+
+    def __init__(self) -> None:
+        self.parts: list = [bytearray(4)]
+
+    def write(self, data) -> None:
+        if isinstance(data, FileRegion):
+            self.parts += [data, bytearray()]
+        else:
+            self.parts[-1] += data
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, values: dict) -> bytes | list:
+    """The framed response: bytes, or a list of bytes and FileRegions to send in order."""
     cls = load_response_schema(api_key, version)
-    out = io.BytesIO()
-    out.write(b"\0\0\0\0")
+    out = _Parts()
     entity_writer(cls.__header_schema__)(out, make(cls.__header_schema__, {"correlation_id": correlation_id}))
     entity_writer(cls)(out, make(cls, values))
-    data = out.getbuffer()
-    SIZE.pack_into(data, 0, len(data) - 4)
-    return bytes(data)
+    SIZE.pack_into(out.parts[0], 0, sum(len(p) for p in out.parts) - 4)
+    if len(out.parts) == 1:
+        return bytes(out.parts[0])
+    return [p if isinstance(p, FileRegion) else bytes(p) for p in out.parts if len(p)]
 
 
 def encode_request(api_key: int, version: int, correlation_id: int, values: dict,

@@ -182,7 +182,7 @@ class Gateway:
             return [lambda c, t=t, p=p: m.FetchRequest(
                 c, TopicPartition(t, p.partition), m.CONSUMER_REPLICA_ID, p.fetch_offset,
                 value(p, "current_leader_epoch", -1), p.partition_max_bytes, wait, min_bytes,
-                isolation_level=isolation) for t, p in wanted]
+                isolation_level=isolation, zero_copy=True) for t, p in wanted]
 
         def news(r) -> bool:
             return bool(r.records) or r.error != ErrorCode.NONE

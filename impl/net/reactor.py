@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import queue
 import selectors
 import socket
@@ -35,6 +36,7 @@ from kafkaproof.impl.net.codec import (
 )
 from kafkaproof.impl.net.gateway import APIS, Gateway, api_versions_response
 from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.storage.disk import FileRegion
 
 log = logging.getLogger("kafkaproof.net")
 _ids = itertools.count(1)
@@ -121,7 +123,13 @@ class Processor(threading.Thread):
             if isinstance(frame, Close):
                 self.close(conn, frame.why)
                 continue
-            if frame is not None:
+            if isinstance(frame, list):  # records to send straight from their segment files
+                try:
+                    conn.outbuf.extend(_Sendfile(p) if isinstance(p, FileRegion) else memoryview(p) for p in frame)
+                except OSError as e:  # the segment was deleted (retention) since the fetch read it
+                    self.close(conn, f"cannot send records: {e}")
+                    continue
+            elif frame is not None:
                 conn.outbuf.append(memoryview(frame))
             conn.muted = False
             self._write(conn)
@@ -171,9 +179,15 @@ class Processor(threading.Thread):
     def _write(self, conn: Connection) -> None:
         try:
             while conn.outbuf:
-                sent = conn.sock.send(conn.outbuf[0])
-                if sent < len(conn.outbuf[0]):
-                    conn.outbuf[0] = conn.outbuf[0][sent:]
+                head = conn.outbuf[0]
+                if isinstance(head, _Sendfile):
+                    if not head.send(conn.sock):
+                        break
+                    conn.outbuf.popleft()
+                    continue
+                sent = conn.sock.send(head)
+                if sent < len(head):
+                    conn.outbuf[0] = head[sent:]
                     break
                 conn.outbuf.popleft()
         except (BlockingIOError, InterruptedError):
@@ -187,6 +201,9 @@ class Processor(threading.Thread):
         if conn.closed:
             return
         conn.closed = True
+        for part in conn.outbuf:
+            if isinstance(part, _Sendfile):
+                part.close()
         if why:
             log.info("broker %d: closed %s: %s", self.reactor.broker_id, conn.peer, why)
         self.reactor.gateway.detach(conn.node)
@@ -196,6 +213,30 @@ class Processor(threading.Thread):
         except (KeyError, ValueError):
             pass
         conn.sock.close()
+
+
+class _Sendfile:
+    """A FileRegion on its way out with os.sendfile: the kernel copies file to socket."""
+
+    def __init__(self, region: FileRegion) -> None:
+        self.fd = os.open(region.path, os.O_RDONLY)
+        self.offset, self.left = region.position, region.length
+
+    def send(self, sock: socket.socket) -> bool:
+        """True when all of it is sent; False when the socket is full (try again later)."""
+        while self.left:
+            sent = os.sendfile(sock.fileno(), self.fd, self.offset, self.left)
+            if sent == 0:  # the file shrank under us (truncated): the answer cannot be completed
+                raise OSError("segment file truncated while sending it")
+            self.offset += sent
+            self.left -= sent
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class Reactor:

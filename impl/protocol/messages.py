@@ -63,6 +63,7 @@ class FetchRequest:
     min_bytes: int
     replica_epoch: int = -1  # the follower's broker epoch, to spot restarted followers
     isolation_level: int = 0  # READ_UNCOMMITTED: up to the HW; READ_COMMITTED: up to the LSO
+    zero_copy: bool = False  # the real runtime: answer with where the records lie (storage.disk.FileRegion)
 
 
 READ_UNCOMMITTED, READ_COMMITTED = 0, 1

@@ -45,6 +45,29 @@ class Disk(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class FileRegion:
+    """Bytes of a file left on disk: a consumer fetch's answer that the real runtime
+    sends with `os.sendfile`, never copying the records through Python (Kafka's
+    FileRecords / zero-copy transfer). Stands in for the bytes where only their length
+    and last offset are needed."""
+
+    path: str  # absolute
+    position: int
+    length: int
+    last_offset: int  # of the last batch in it
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __bool__(self) -> bool:
+        return self.length > 0
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return os.pread(f.fileno(), self.length, self.position)
+
+
 def write_atomically(disk: Disk, path: str, data: bytes) -> None:
     """Replace a small file so a crash leaves the old or the new content, never a mix.
 
@@ -127,6 +150,9 @@ class RealDisk:
         self._forget(path)
         fd = os.open(self._abs(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         os.close(fd)
+
+    def region(self, path: str, pos: int, n: int, last_offset: int) -> FileRegion:
+        return FileRegion(self._abs(path), pos, n, last_offset)
 
     def read(self, path: str, pos: int, n: int) -> bytes:
         return os.pread(self._fd(path), n, pos)

@@ -27,7 +27,7 @@ from kafkaproof.impl.protocol.records import (
     set_partition_leader_epoch,
 )
 from kafkaproof.impl.storage.config import LogConfig
-from kafkaproof.impl.storage.disk import Disk
+from kafkaproof.impl.storage.disk import Disk, FileRegion
 from kafkaproof.impl.storage.epoch_cache import FILE_NAME as EPOCH_FILE
 from kafkaproof.impl.storage.epoch_cache import LeaderEpochCache
 from kafkaproof.impl.storage.index import CorruptIndexError
@@ -313,13 +313,15 @@ class Log:
         return self.segments[max(0, bisect.bisect_right(self._bases, offset) - 1)]
 
     def read(self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None,
-             min_one: bool = True) -> bytes:
+             min_one: bool = True, region: bool = False) -> bytes | FileRegion:
         """Raw bytes of whole batches starting with the one that holds `offset`; stops
-        before any batch reaching `max_offset` (the high watermark, for consumers)."""
+        before any batch reaching `max_offset` (the high watermark, for consumers).
+        `region`: where those bytes lie in their file instead, if the disk has files."""
         self._check_range(offset)
+        region = region and hasattr(self._disk, "region")
         i = max(0, bisect.bisect_right(self._bases, offset) - 1)
         for seg in self.segments[i:]:
-            data = seg.read(offset, max_bytes, max_offset, min_one)
+            data = seg.read(offset, max_bytes, max_offset, min_one, region)
             if data or seg.next_offset > offset:
                 return data
         return b""

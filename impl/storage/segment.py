@@ -19,7 +19,7 @@ from kafkaproof.impl.protocol.records import (
     check_batch,
     parse_header,
 )
-from kafkaproof.impl.storage.disk import Disk
+from kafkaproof.impl.storage.disk import Disk, FileRegion
 from kafkaproof.impl.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
 from kafkaproof.impl.storage.txn_index import TxnIndex
 
@@ -32,6 +32,7 @@ MAX_RELATIVE_OFFSET = (1 << 31) - 1  # index entries hold offsets relative to th
 RECENT_STARTS = 64
 _BASE_AND_LENGTH = struct.Struct(">qi")
 _LAST_DELTA = struct.Struct(">i")
+_HEAD = struct.Struct(">qiiBiHi")  # base offset .. last offset delta: the 27 bytes a walk needs
 
 
 def segment_file_name(base_offset: int, suffix: str = LOG_SUFFIX) -> str:
@@ -201,9 +202,12 @@ class LogSegment:
                 return p, header
         return None
 
-    def read(self, offset: int, max_bytes: int, max_offset: int | None, min_one: bool) -> bytes:
+    def read(self, offset: int, max_bytes: int, max_offset: int | None, min_one: bool,
+             region: bool = False) -> bytes | FileRegion:
         """Whole batches from the one holding `offset`, up to `max_bytes` (at least one
-        batch if `min_one`, KIP-74), excluding batches that reach `max_offset`."""
+        batch if `min_one`, KIP-74), excluding batches that reach `max_offset`. With
+        `region` (a disk with files), where they lie instead of the bytes: only the batch
+        headers are read."""
         found = self.translate(offset)
         if found is None:
             return b""
@@ -211,20 +215,28 @@ class LogSegment:
         if max_offset is not None and first.last_offset >= max_offset:
             return b""
         if first.size > max_bytes:
-            return self._disk.read(self.log_path, start, first.size) if min_one else b""
-        # One read of up to max_bytes, then cut it at the last whole batch that qualifies.
-        buf = self._disk.read(self.log_path, start, min(max_bytes, self.size - start))
-        pos, next_offset, end = 0, offset, len(buf)
-        while pos + HEADER_SIZE <= end:
+            if not min_one:
+                return b""
+            return (self._disk.region(self.log_path, start, first.size, first.last_offset) if region
+                    else self._disk.read(self.log_path, start, first.size))
+        limit = min(max_bytes, self.size - start)
+        # Whole batches that qualify: from one read of up to max_bytes, or header by header.
+        buf = None if region else self._disk.read(self.log_path, start, limit)
+        pos, next_offset = 0, offset
+        while pos + HEADER_SIZE <= limit:
+            head = buf if buf is not None else self._disk.read(self.log_path, start + pos, _HEAD.size)
+            at = pos if buf is not None else 0
             # Only (base offset, length, last offset delta) are needed: skip building a header.
-            base, length = _BASE_AND_LENGTH.unpack_from(buf, pos)
-            size, last = length + LOG_OVERHEAD, base + _LAST_DELTA.unpack_from(buf, pos + 23)[0]
-            if length < 0 or pos + size > end or (max_offset is not None and last >= max_offset):
+            base, length = _BASE_AND_LENGTH.unpack_from(head, at)
+            size, last = length + LOG_OVERHEAD, base + _LAST_DELTA.unpack_from(head, at + 23)[0]
+            if length < 0 or pos + size > limit or (max_offset is not None and last >= max_offset):
                 break
             pos += size
             next_offset = last + 1
         if start + pos < self.size:
             self._remember(next_offset, start + pos)
+        if region:
+            return self._disk.region(self.log_path, start, pos, next_offset - 1) if pos else b""
         return buf[:pos]
 
     def truncate_to(self, offset: int) -> int:
