@@ -109,6 +109,24 @@ def produce_mb_s(bootstrap: str, topic: str, size: int, total_mb: int, acks: str
     return n * size / 1e6 / elapsed
 
 
+def produce_python_client_mb_s(bootstrap: str, topic: str, size: int, total_mb: int) -> float:
+    """The same with kafka-python (pure Python), the like of pika for RabbitMQ."""
+    from kafka import KafkaProducer
+
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=1 << 20,
+                      max_request_size=1 << 21)
+    value = os.urandom(size)
+    p.send(topic, value).get(30)
+    n = total_mb * CHUNK // size
+    t0 = time.perf_counter()
+    for _ in range(n):
+        p.send(topic, value)
+    p.flush(120)
+    elapsed = time.perf_counter() - t0
+    p.close()
+    return n * size / 1e6 / elapsed
+
+
 def consume_mb_s(bootstrap: str, topic: str, expect_bytes: int) -> float:
     from confluent_kafka import Consumer
 
@@ -182,6 +200,8 @@ def main() -> None:
             report(name, mb_s, "MB/s")
             report(f"{name} / disk", mb_s / disk)
             report(f"{name} / loopback", mb_s / loop)
+        python_client = produce_python_client_mb_s(bootstrap, "rf1-1024-1", 1024, min(args.mb, 16))
+        report("produce 1 KiB acks=1 RF=1 with kafka-python (pure Python client)", python_client, "MB/s")
         for topic in ("rf3-1024-all", "rf3-102400-all"):
             mb_s = consume_mb_s(bootstrap, topic, args.mb * CHUNK * 9 // 10)
             report(f"consume {topic.split('-')[1]} B messages RF=3", mb_s, "MB/s")
@@ -197,6 +217,7 @@ def main() -> None:
         print("rabbitmq: not measured (rabbitmq-server or pika not installed, or not running)")
     else:
         report("rabbitmq publish 1 KiB, confirms, durable queue (pika)", rabbit, "MB/s")
+        report("kafkaproof (kafka-python, acks=1) / rabbitmq (pika, confirms)", python_client / rabbit)
     report("benchmark process peak RSS", peak_rss_mb(), "MB")
     shutil.rmtree(work, ignore_errors=True)
 
