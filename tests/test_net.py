@@ -249,3 +249,45 @@ def test_serve_refuses_damaged_cluster_metadata_and_leaves_it_alone(tmp_path):
     assert p.wait(30) == 2
     assert "unreadable cluster metadata" in p.stderr.read()
     assert (tmp_path / "metadata").read_bytes() == b"\x80\x05garbage"
+
+
+def test_admin_create_partitions_describe_configs_and_delete_topics(cluster, tmp_path):
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    name = f"adm-{uuid.uuid4().hex[:6]}"
+    admin.create_topics([NewTopic(name, 1, 3)])[name].result(20)
+    admin.create_partitions([NewPartitions(name, 4)])[name].result(20)
+    deadline = time.monotonic() + 10
+    while len(admin.list_topics(name, timeout=5).topics[name].partitions) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(admin.list_topics(name, timeout=5).topics[name].partitions) == 4
+    configs = {str(r): f.result(10) for r, f in admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.BROKER, "0"), ConfigResource(ConfigResource.Type.TOPIC, name)]).items()}
+    broker = next(v for k, v in configs.items() if "BROKER" in k)
+    topic_cfg = next(v for k, v in configs.items() if "TOPIC" in k)
+    assert broker["min.insync.replicas"].value == "2" and broker["default.replication.factor"].value == "3"
+    assert topic_cfg["min.insync.replicas"].value == "2" and "segment.bytes" in topic_cfg
+    # an unknown topic's resource carries UNKNOWN_TOPIC_OR_PARTITION (asked on the wire:
+    # librdkafka 2.x never completes that future)
+    import socket
+
+    from kafkaproof.impl.net.codec import decode_response, encode_request
+    with socket.create_connection(cluster.endpoints[0], timeout=5) as s:
+        s.sendall(encode_request(32, 4, 1, {"resources": [{"resource_type": 2, "resource_name": "no-such-topic",
+                                                           "configuration_keys": None}]}))
+        answer = decode_response(32, 4, s.recv(1 << 16)[4:])
+    assert [(r.resource_name, int(r.error_code)) for r in answer.results] == [("no-such-topic", 3)]
+
+    p = KafkaProducer(bootstrap_servers=cluster.bootstrap)
+    p.send(name, b"gone soon").get(10)
+    p.close()
+    admin.delete_topics([name])[name].result(20)
+    deadline = time.monotonic() + 10
+    while name in admin.list_topics(timeout=5).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert name not in admin.list_topics(timeout=5).topics
+    import os
+    for b in range(3):  # the replicas deleted their logs
+        assert not [d for d in os.listdir(cluster.disks[b].root) if d.startswith(name)]
+    with pytest.raises(Exception, match="UNKNOWN_TOPIC"):
+        admin.delete_topics([name])[name].result(20)

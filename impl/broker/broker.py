@@ -203,8 +203,8 @@ class Broker:
             return
         self.metadata_version = msg.version
         self.live_brokers = msg.live_brokers
-        for st in msg.states:
-            self.metadata[st.tp] = st
+        # Every UpdateMetadata carries the whole cluster: what it lacks was deleted.
+        self.metadata = {st.tp: st for st in msg.states}
         # A LeaderAndIsr lost on the way leaves us behind; the full state repairs it.
         self._apply_states(list(msg.states), now, fx)
 
@@ -249,6 +249,11 @@ class Broker:
                     self._fail_delayed_produce(p, fx)
                     self._resign(tp, fx)
                     p.leader = m.NO_LEADER
+                    if msg.delete:  # the topic was deleted: waiting fetches will not be answered
+                        self.purgatory.pop_where(tp, lambda op: True)
+                        del self.partitions[tp]
+                        self.metadata.pop(tp, None)
+                        p.log.delete()
 
     def _resign(self, tp: TopicPartition, fx: Effects) -> None:
         self.groups.resign(tp, fx)
@@ -516,7 +521,9 @@ class Broker:
         op = self.purgatory.pop_id(op_id)
         if op is None:
             return
-        p = self.partitions[op.request.tp]
+        p = self.partitions.get(op.request.tp)
+        if p is None:  # deleted meanwhile (DeleteTopics)
+            return
         if isinstance(op, DelayedProduce):
             self._answer_produce(p, op, fx)
         else:

@@ -93,8 +93,8 @@ class Controller:
         elif isinstance(msg, m.AlterPartitionRequest):
             if self.active:
                 self._on_alter_partition(src, msg, fx)
-        elif isinstance(msg, m.CreateTopicRequest):
-            self._on_create_topic(src, msg, now, fx)
+        elif isinstance(msg, (m.CreateTopicRequest, m.CreatePartitionsRequest, m.DeleteTopicRequest)):
+            self._on_topic_admin(src, msg, now, fx)
         elif isinstance(msg, m.Disconnected):
             pass  # liveness comes from heartbeats and sessions, not from connections
         else:
@@ -200,19 +200,49 @@ class Controller:
             self._send_metadata(fx)
         return fx.items
 
-    def _on_create_topic(self, src: str, req: m.CreateTopicRequest, now: int, fx: Effects) -> None:
-        rf = req.replication_factor if req.replication_factor > 0 else self.config.default_replication_factor
-        partitions = req.partitions if req.partitions > 0 else self.config.num_partitions
+    def _on_topic_admin(self, src: str, req, now: int, fx: Effects) -> None:
+        """CreateTopic, CreatePartitions, DeleteTopic from a broker (KIP-590 forwarding)."""
         error, message = ErrorCode.NONE, ""
-        # Creation on first use (topics, __consumer_offsets) never fails for want of brokers:
-        # a one-broker `serve` with Kafka's offsets.topic.replication.factor=3 works.
         try:
-            fx.items.extend(self.create_topic(req.topic, partitions, min(rf, len(self.store.read().broker_epochs))
-                                              if req.if_absent else rf, now))
+            if isinstance(req, m.DeleteTopicRequest):
+                self.delete_topic(req.topic, fx)
+            elif isinstance(req, m.CreatePartitionsRequest):
+                fx.items.extend(self.add_partitions(req.topic, req.total, now))
+            else:
+                rf = req.replication_factor if req.replication_factor > 0 else self.config.default_replication_factor
+                partitions = req.partitions if req.partitions > 0 else self.config.num_partitions
+                if req.if_absent:
+                    # Creation on first use (topics, __consumer_offsets) never fails for want of
+                    # brokers: a one-broker `serve` with offsets.topic.replication.factor=3 works.
+                    rf = min(rf, len(self.store.read().broker_epochs))
+                fx.items.extend(self.create_topic(req.topic, partitions, rf, now))
         except KafkaError as e:
-            if not (req.if_absent and e.code == ErrorCode.TOPIC_ALREADY_EXISTS):
+            if not (getattr(req, "if_absent", False) and e.code == ErrorCode.TOPIC_ALREADY_EXISTS):
                 error, message = e.code, str(e)
-        fx.send(src, m.CreateTopicResponse(req.correlation_id, error, message), CONTROL_PLANE)
+        fx.send(src, m.TopicAdminResponse(req.correlation_id, error, message), CONTROL_PLANE)
+
+    def delete_topic(self, topic: str, fx: Effects) -> None:
+        if not self.active:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
+        tps = sorted(tp for tp in self.partitions if tp.topic == topic)
+        if not tps:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {topic!r}")
+
+        def remove(data: ClusterMetadata) -> None:
+            for tp in tps:
+                data.partitions.pop(tp, None)
+
+        if not self.store.commit(self.epoch, remove):
+            self.epoch = None
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "a newer controller holds the store")
+        replicas = sorted({r for tp in tps for r in self.partitions[tp].replicas})
+        for tp in tps:
+            del self.partitions[tp]
+        epochs = self.store.read().broker_epochs
+        for b in replicas:
+            fx.send(m.broker_node(b), m.StopReplicaRequest(self.id, self.epoch, tuple(tps), epochs.get(b, -1),
+                                                           delete=True), CONTROL_PLANE)
+        self._send_metadata(fx)
 
     def add_partitions(self, topic: str, total: int, now: int) -> list:
         existing = [tp for tp in self.partitions if tp.topic == topic]

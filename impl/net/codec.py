@@ -45,6 +45,7 @@ class Request:
     correlation_id: int
     client_id: str | None
     body: object  # the kio request entity
+    trailing: int = 0  # bytes after the body (ignored)
 
 
 def decode_request(frame: bytes | memoryview) -> Request:
@@ -60,9 +61,9 @@ def decode_request(frame: bytes | memoryview) -> Request:
         body, size = entity_reader(cls)(frame, used)
     except Exception as e:  # kio raises its own errors, and KeyError for an unknown tagged field
         raise WireError(f"api key {api_key} v{version}: undecodable body ({type(e).__name__}: {e})") from None
-    if used + size != len(frame):
-        raise WireError(f"api key {api_key} v{version}: {len(frame) - used - size} bytes after the body")
-    return Request(api_key, version, correlation_id, header.client_id, body)
+    # Bytes after the body are ignored, as Kafka's own parser does: librdkafka 2.x sends
+    # Metadata v12 with fields the schema no longer has (IncludeClusterAuthorizedOperations).
+    return Request(api_key, version, correlation_id, header.client_id, body, len(frame) - used - size)
 
 
 class _Parts:

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kafkaproof.impl.broker.config import BROKER_KEYS
+from kafkaproof.impl.config import resolve
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.net.codec import Request, make, value
@@ -37,10 +39,13 @@ APIS = {
     0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 7), 3: ("Metadata", 1, 12),
     8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
     11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
-    18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 22: ("InitProducerId", 0, 4),
+    18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4),
     23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
-    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3),
+    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4),
+    37: ("CreatePartitions", 0, 3),
 }
+BROKER_RESOURCE, TOPIC_RESOURCE = 4, 2
+DEFAULT_CONFIG, STATIC_BROKER_CONFIG = 5, 4  # DescribeConfigs config_source
 
 
 @dataclass
@@ -57,7 +62,7 @@ class Gather:
 
 class Gateway:
     def __init__(self, runtime, broker_id: int, config, endpoints: dict[int, tuple[str, int]],
-                 cluster_id: str = "kafkaproof") -> None:
+                 cluster_id: str = "kafkaproof", settings=None) -> None:
         self.runtime = runtime
         self.broker = m.broker_node(broker_id)
         self.broker_id = broker_id
@@ -67,6 +72,7 @@ class Gateway:
         self.node = f"gateway-{broker_id}"
         self.controller = m.controller_node(0)
         self.config = config
+        self.settings = resolve(BROKER_KEYS, settings or {}, "broker")  # key -> value, for DescribeConfigs
         self._corr = itertools.count(1)
         self._pending: dict[int, Gather] = {}
         self._lock = threading.Lock()
@@ -254,6 +260,57 @@ class Gateway:
         self._ask(self.node, [lambda c, t=t: m.CreateTopicRequest(c, t.name, t.num_partitions, t.replication_factor)
                               for t in topics], finish, reply, to=self.controller)
 
+    def _DeleteTopics(self, node, body, version, reply) -> None:
+        names = list(body.topic_names)
+        self._ask(self.node, [lambda c, t=t: m.DeleteTopicRequest(c, t) for t in names],
+                  lambda answers: {"responses": [{"name": t, "error_code": r.error, "error_message": r.message or None}
+                                                 for t, r in zip(names, answers, strict=True)]},
+                  reply, to=self.controller)
+
+    def _CreatePartitions(self, node, body, version, reply) -> None:
+        topics = list(body.topics)
+        if body.validate_only:
+            reply({"results": [{"name": t.name, "error_code": 0} for t in topics]})
+            return
+        self._ask(self.node, [lambda c, t=t: m.CreatePartitionsRequest(c, t.name, t.count) for t in topics],
+                  lambda answers: {"results": [{"name": t.name, "error_code": r.error,
+                                                "error_message": r.message or None}
+                                               for t, r in zip(topics, answers, strict=True)]},
+                  reply, to=self.controller)
+
+    def _DescribeConfigs(self, node, body, version, reply) -> None:
+        """Broker resources: every broker key as this broker runs it. Topic resources: the
+        topic-level names of the keys a topic inherits (no per-topic overrides here)."""
+        resources = list(body.resources)
+        topics = tuple(r.resource_name for r in resources if r.resource_type == TOPIC_RESOURCE)
+
+        def finish(answers):
+            known = {pm.tp.topic for pm in answers[0].partitions} if answers else set()
+            return {"results": [self._describe(r, known) for r in resources]}
+
+        self._ask(node, [lambda c: m.MetadataRequest(c, topics)] if topics else [], finish, reply)
+
+    def _describe(self, resource, known_topics: set[str]) -> dict:
+        keys = resource.configuration_keys
+        if resource.resource_type == BROKER_RESOURCE:
+            if resource.resource_name not in ("", str(self.broker_id)):
+                return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
+                        "resource_name": resource.resource_name, "error_message": "another broker's configuration"}
+            rows = [(k.name, self.settings[k.name], k.default) for k in BROKER_KEYS]
+        elif resource.resource_type == TOPIC_RESOURCE:
+            if resource.resource_name not in known_topics:
+                return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "resource_type": resource.resource_type,
+                        "resource_name": resource.resource_name}
+            rows = [(TOPIC_NAMES.get(k.name, k.name[4:]), self.settings[k.name], k.default) for k in BROKER_KEYS
+                    if k.name.startswith("log.") or k.name in TOPIC_NAMES]
+        else:
+            return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
+                    "resource_name": resource.resource_name, "error_message": "unsupported resource type"}
+        return {"error_code": 0, "resource_type": resource.resource_type, "resource_name": resource.resource_name,
+                "configs": [{"name": name, "value": _config_text(v), "read_only": True, "is_sensitive": False,
+                             "config_source": DEFAULT_CONFIG if v == default else STATIC_BROKER_CONFIG}
+                            for name, v, default in rows if keys is None or name in keys]}
+
     def _create(self, topic: str, partitions: int, replication_factor: int, if_absent: bool) -> None:
         """Ask the controller for a topic, not waiting for its answer."""
         self._ask(self.node, [lambda c: m.CreateTopicRequest(c, topic, partitions, replication_factor, if_absent)],
@@ -392,6 +449,15 @@ class Gateway:
 def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
     return {"error_code": error, "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi}
                                               for k, (_, lo, hi) in sorted(APIS.items())]}
+
+
+# Broker keys a topic inherits under another name (the log.* ones drop their prefix).
+TOPIC_NAMES = {"message.max.bytes": "max.message.bytes", "min.insync.replicas": "min.insync.replicas",
+               "unclean.leader.election.enable": "unclean.leader.election.enable"}
+
+
+def _config_text(v) -> str | None:
+    return None if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _per_partition(offsets, error: ErrorCode) -> dict:

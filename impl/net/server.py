@@ -46,7 +46,7 @@ class EmbeddedCluster:
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.reactors = {}
         for b in range(brokers):
-            gateway = Gateway(self.runtime, b, self.config, self.endpoints)
+            gateway = Gateway(self.runtime, b, self.config, self.endpoints, settings=props)
             gateway.start()
             self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0)
             self.endpoints[b] = (host, self.reactors[b].port)
@@ -136,7 +136,7 @@ class BrokerProcess:
         self.disk = RealDisk(os.path.join(os.path.abspath(data_dir), f"broker-{broker_id}"))
         self.broker = Broker(broker_id, self.config, self.disk, [0], incarnation=int(time.time()) & 0xFFFFFF)
         self.endpoints: dict[int, tuple[str, int]] = {}
-        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints)
+        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props)
         self.reactor = Reactor(broker_id, self.config, self.gateway, host, port)
         self.endpoints[broker_id] = (host, self.reactor.port)
         chost, cport = controller

@@ -399,6 +399,7 @@ class StopReplicaRequest:
     controller_epoch: int
     tps: tuple[TopicPartition, ...]
     broker_epoch: int = -1
+    delete: bool = False  # the topic is gone: delete the logs too
 
 
 @dataclass(frozen=True)
@@ -463,7 +464,27 @@ class CreateTopicRequest:
 
 
 @dataclass(frozen=True)
-class CreateTopicResponse:
+class CreatePartitionsRequest:
+    """To the controller: grow a topic to `total` partitions."""
+
+    correlation_id: int
+    topic: str
+    total: int
+
+
+@dataclass(frozen=True)
+class DeleteTopicRequest:
+    """To the controller: the topic's partitions leave the metadata and its replicas
+    delete their logs (StopReplica with delete)."""
+
+    correlation_id: int
+    topic: str
+
+
+@dataclass(frozen=True)
+class TopicAdminResponse:
+    """The controller's answer to CreateTopic, CreatePartitions and DeleteTopic."""
+
     correlation_id: int
     error: ErrorCode
     message: str = ""

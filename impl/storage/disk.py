@@ -151,6 +151,9 @@ class RealDisk:
         fd = os.open(self._abs(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         os.close(fd)
 
+    def rmdir(self, path: str) -> None:
+        os.rmdir(self._abs(path))
+
     def region(self, path: str, pos: int, n: int, last_offset: int) -> FileRegion:
         return FileRegion(self._abs(path), pos, n, last_offset)
 

@@ -292,6 +292,13 @@ class Log:
         self.flush(now_ms=now_ms)
         return True
 
+    def delete(self) -> None:
+        """The partition left this broker for good (its topic was deleted): every file goes."""
+        for name in self._disk.listdir(self.dir):
+            self._disk.delete(f"{self.dir}/{name}")
+        if hasattr(self._disk, "rmdir"):
+            self._disk.rmdir(self.dir)
+
     def close(self) -> None:
         """Clean shutdown: everything durable, the active segment's last timestamp indexed."""
         self.active.on_roll()
