@@ -291,3 +291,33 @@ def test_admin_create_partitions_describe_configs_and_delete_topics(cluster, tmp
         assert not [d for d in os.listdir(cluster.disks[b].root) if d.startswith(name)]
     with pytest.raises(Exception, match="UNKNOWN_TOPIC"):
         admin.delete_topics([name])[name].result(20)
+
+
+def test_aiokafka_idempotent_producer_and_group_commit(cluster):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import TopicPartition as ATopicPartition
+    t = topic(cluster, 1)
+
+    async def run() -> tuple[list, int]:
+        p = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", enable_idempotence=True)
+        await p.start()
+        for i in range(10):
+            await p.send_and_wait(t, b"v%d" % i, key=b"k", headers=[("h", b"1")])
+        await p.stop()
+        c = AIOKafkaConsumer(t, bootstrap_servers=cluster.bootstrap, group_id=f"a-{t}", auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+        await c.start()
+        got = []
+        async for m in c:
+            got.append((m.value, m.headers))
+            if len(got) == 10:
+                break
+        await c.commit()
+        committed = await c.committed(ATopicPartition(t, 0))
+        await c.stop()
+        return got, committed
+
+    got, committed = asyncio.run(asyncio.wait_for(run(), 60))
+    assert got == [(b"v%d" % i, (("h", b"1"),)) for i in range(10)] and committed == 10
