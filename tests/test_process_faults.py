@@ -62,85 +62,141 @@ def processes(tmp_path):
         p.stop()
 
 
-def broker_args(b: int, controller: Proc, data: str, port: int = 0) -> list[str]:
+def broker_args(b: int, controller: Proc, data: str, settings: list[str], port: int = 0) -> list[str]:
     return ["--broker-id", str(b), "--controller", f"127.0.0.1:{controller.port}", "--port", str(port),
-            "--data-dir", data] + [x for s in SAFE for x in ("--set", s)]
+            "--data-dir", data] + [x for s in settings for x in ("--set", s)]
 
 
-def test_sigkill_and_sigstop_of_brokers_lose_no_acknowledged_write(processes):
-    start, tmp = processes
+def start_cluster(start, tmp, settings: list[str], partitions: int) -> tuple[Proc, dict[int, Proc], str]:
     controller = start("controller", ["--controller-only", "--port", "0", "--data-dir", str(tmp / "controller")]
-                       + [x for s in SAFE for x in ("--set", s)])
-    brokers = {b: start(f"broker-{b}", broker_args(b, controller, str(tmp / "data"))) for b in range(3)}
+                       + [x for s in settings for x in ("--set", s)])
+    brokers = {b: start(f"broker-{b}", broker_args(b, controller, str(tmp / "data"), settings)) for b in range(3)}
     bootstrap = ",".join(f"127.0.0.1:{p.port}" for p in brokers.values())
     time.sleep(1)  # registration
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3)])
+    admin.create_topics([NewTopic(TOPIC, partitions, 3)])
     admin.close()
+    return controller, brokers, bootstrap
 
-    history, lock, t0 = History(), threading.Lock(), time.monotonic()
 
-    def now() -> int:
-        return int((time.monotonic() - t0) * 1000)
+class Production:
+    """A real client producing in a thread; every send goes into a History as the
+    simulator's clients record theirs."""
 
-    def record(type_, value, partition=None, offset=None, error=None) -> None:
-        with lock:
-            history.add(now(), "producer", type_, "send", topic=TOPIC, value=value, partition=partition,
-                        offset=offset, error=error)
+    def __init__(self, bootstrap: str, **producer) -> None:
+        self.history, self._lock, self.t0 = History(), threading.Lock(), time.monotonic()
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=3000, retry_backoff_ms=100,
+                                      linger_ms=5, **producer)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                             request_timeout_ms=3000, retry_backoff_ms=100, linger_ms=5)
-    stop_sending = threading.Event()
+    def now(self) -> int:
+        return int((time.monotonic() - self.t0) * 1000)
 
-    def produce() -> None:
+    def _record(self, type_, value, partition=None, offset=None, error=None) -> None:
+        with self._lock:
+            self.history.add(self.now(), "producer", type_, "send", topic=TOPIC, value=value, partition=partition,
+                             offset=offset, error=error)
+
+    def _run(self) -> None:
         i = 0
-        while not stop_sending.is_set():
+        while not self._stop.is_set():
             value = f"v{i}"
-            record("invoke", value)
-            f = producer.send(TOPIC, key=str(i % 11).encode(), value=value.encode())
-            f.add_callback(lambda md, value=value: record("ok", value, md.partition, md.offset))
-            f.add_errback(lambda e, value=value: record("fail", value, error=type(e).__name__))
+            self._record("invoke", value)
+            f = self.producer.send(TOPIC, key=str(i % 11).encode(), value=value.encode())
+            f.add_callback(lambda md, value=value: self._record("ok", value, md.partition, md.offset))
+            f.add_errback(lambda e, value=value: self._record("fail", value, error=type(e).__name__))
             i += 1
             time.sleep(0.004)
 
-    sender = threading.Thread(target=produce)
-    sender.start()
-    faults = []
-    time.sleep(3)
-    brokers[0].signal(signal.SIGKILL)  # a leader of one partition at least, mid-production
-    brokers[0].p.wait(10)
-    faults.append(("kill", now(), brokers[0].p.returncode))
-    time.sleep(5)
-    brokers[0] = start("broker-0-again", broker_args(0, controller, str(tmp / "data"), brokers[0].port))
-    faults.append(("restart", now()))
-    time.sleep(4)
-    brokers[1].signal(signal.SIGSTOP)  # a long GC pause: its sessions and fetches time out
-    faults.append(("stop", now()))
-    time.sleep(4)
-    brokers[1].signal(signal.SIGCONT)
-    faults.append(("continue", now()))
-    time.sleep(4)
-    stop_sending.set()
-    sender.join()
-    producer.flush(60)
-    producer.close(10)
+    def stop(self) -> History:
+        self._stop.set()
+        self._thread.join()
+        self.producer.flush(60)
+        self.producer.close(10)
+        return self.history
 
+
+def read_back(bootstrap: str, partitions: int) -> dict:
+    """Every partition's records, as the durability checker takes the final log."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
-    tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+    tps = [TopicPartition(TOPIC, p) for p in range(partitions)]
     consumer.assign(tps)
     end = consumer.end_offsets(tps)
-    log: dict = {(TOPIC, p): [] for p in range(PARTITIONS)}
+    log: dict = {(TOPIC, p): [] for p in range(partitions)}
     deadline = time.monotonic() + 60
     while sum(len(v) for v in log.values()) < sum(end.values()) and time.monotonic() < deadline:
         for tp, records in consumer.poll(timeout_ms=500).items():
             log[(TOPIC, tp.partition)].extend((r.offset, r.key.decode(), r.value.decode()) for r in records)
     consumer.close()
+    assert sum(len(v) for v in log.values()) == sum(end.values())
+    return log
+
+
+def test_sigkill_and_sigstop_of_brokers_lose_no_acknowledged_write(processes):
+    start, tmp = processes
+    controller, brokers, bootstrap = start_cluster(start, tmp, SAFE, PARTITIONS)
+    run = Production(bootstrap, acks="all", enable_idempotence=True)
+    faults = []
+    time.sleep(3)
+    brokers[0].signal(signal.SIGKILL)  # a leader of one partition at least, mid-production
+    brokers[0].p.wait(10)
+    faults.append(("kill", run.now(), brokers[0].p.returncode))
+    time.sleep(5)
+    brokers[0] = start("broker-0-again", broker_args(0, controller, str(tmp / "data"), SAFE, brokers[0].port))
+    faults.append(("restart", run.now()))
+    time.sleep(4)
+    brokers[1].signal(signal.SIGSTOP)  # a long GC pause: its sessions and fetches time out
+    faults.append(("stop", run.now()))
+    time.sleep(4)
+    brokers[1].signal(signal.SIGCONT)
+    faults.append(("continue", run.now()))
+    time.sleep(4)
+    history = run.stop()
+    log = read_back(bootstrap, PARTITIONS)
 
     acked = [op for op in history.ops if op.type == "ok"]
     # not vacuous: the faults happened, during real production
     assert faults[0][2] == -signal.SIGKILL and [f[0] for f in faults] == ["kill", "restart", "stop", "continue"]
     assert len(acked) > 500 and any(op.time > faults[0][1] for op in acked) and any(op.time > faults[2][1] for op in acked)
-    assert sum(len(v) for v in log.values()) == sum(end.values())
     found = check_durability(history, log) + check_duplicates(history, log) + check_send_order(history)
     assert found == [], "\n".join(str(v) for v in found[:5])
     assert os.path.exists(tmp / "data" / "broker-0" / f"{TOPIC}-0")  # data on disk, as Kafka lays it out
+
+
+UNSAFE = ["default.replication.factor=3", "min.insync.replicas=1", "unclean.leader.election.enable=true",
+          "replica.lag.time.max.ms=1000", "broker.session.timeout.ms=3000"]
+
+
+def test_the_same_harness_catches_loss_with_an_unsafe_configuration(processes):
+    """The checkers are not blind here: acks=1 and unclean election, the followers
+    stopped until the ISR is the leader alone, then the leader killed: the stale follower
+    elected in its place never had what the leader acknowledged meanwhile."""
+    start, tmp = processes
+    controller, brokers, bootstrap = start_cluster(start, tmp, UNSAFE, 1)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    [leader] = [p["leader_id"] for t in admin.describe_topics([TOPIC]) for p in t["partitions"]]
+    admin.close()
+    followers = [b for b in brokers if b != leader]
+    run = Production(bootstrap, acks=1, enable_idempotence=False)
+    time.sleep(2)
+    stopped_at = run.now()
+    for b in followers:
+        brokers[b].signal(signal.SIGSTOP)
+    time.sleep(4)  # the leader drops them from the ISR (replica.lag.time.max.ms) and goes on acknowledging
+    brokers[leader].signal(signal.SIGKILL)
+    brokers[leader].p.wait(10)
+    killed_at = run.now()
+    for b in followers:
+        brokers[b].signal(signal.SIGCONT)
+    time.sleep(6)  # the controller fences the dead leader and elects a follower, uncleanly
+    brokers[leader] = start("leader-again", broker_args(leader, controller, str(tmp / "data"), UNSAFE,
+                                                        brokers[leader].port))
+    time.sleep(3)
+    history = run.stop()
+    log = read_back(bootstrap, 1)
+    lost = check_durability(history, log)
+    assert lost, "acks=1 with an unclean election lost nothing: the harness would be blind"
+    assert all(v.name == "lost-write" for v in lost)
+    assert all(stopped_at <= v.ops[0].time <= killed_at for v in lost)  # acknowledged by the leader alone
