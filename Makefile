@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/rebalance.py
 	$(BIN)/python benchmarks/txn.py
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/hunt.py --starts 5
+	$(BIN)/python benchmarks/broker.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
