@@ -222,10 +222,13 @@ def transactional(setup: Setup) -> bool:
     return bool(setup.producer.get("transactional.id"))
 
 
-def run_one(setup: Setup, seed: int, keep_history: bool = False) -> RunResult:
+def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:
+    """One run. `watch(cluster)`, if given, may attach observers (they must only read)."""
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
 
     c = Cluster(seed=seed, broker_props=setup.broker)
+    if watch is not None:
+        watch(c)
     # Replication factor 3 unless the user sets default.replication.factor (Kafka's own
     # default is 1, which no one runs in production).
     rf = int(setup.broker.get("default.replication.factor", "3"))

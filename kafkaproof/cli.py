@@ -317,13 +317,14 @@ def _replay(args: argparse.Namespace) -> int:
         timeline_svg,
     )
 
+    hw_moves: list = []
     try:
-        reproduced, why, history, violation = replay(args.file)
+        reproduced, why, history, violation = replay(args.file, hw_moves)
     except InvalidCounterexample as exc:
         print(f"kafkaproof replay: {args.file}: {exc}", file=sys.stderr)
         return 2
     title = f"{violation['guarantee']}: {violation['name']} - {violation.get('detail', '')}"
-    rows = timeline(history, violation["witness"])
+    rows = timeline(history, violation["witness"], hw_moves=hw_moves)
     for path, render in ((args.svg, timeline_svg), (args.html, timeline_html)):
         if path:
             try:

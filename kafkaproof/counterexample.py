@@ -164,10 +164,12 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
     return setup, seed, {**v, "fix": doc.get("fix")}, history
 
 
-def replay(path: str | pathlib.Path) -> tuple[bool, str, History, dict]:
-    """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation)."""
+def replay(path: str | pathlib.Path, hw_moves: list | None = None) -> tuple[bool, str, History, dict]:
+    """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation).
+    `hw_moves`, if given, receives every high-watermark move of a partition leader (they
+    are not in the history: recording them would change every saved file)."""
     setup, seed, recorded, old_history = load(path)
-    result = run_one(setup, seed, keep_history=True)
+    result = run_one(setup, seed, keep_history=True, watch=None if hw_moves is None else watch_hw(hw_moves))
     found = result.violations.get(recorded["guarantee"], [])
     same = [v for v in found if v["name"] == recorded["name"] and v["witness"] == recorded["witness"]]
     if same and result.history.to_jsonl() == old_history.to_jsonl():
@@ -180,8 +182,35 @@ def replay(path: str | pathlib.Path) -> tuple[bool, str, History, dict]:
     return False, f"{recorded['guarantee']} held in the re-execution", result.history, recorded
 
 
-def timeline(history: History, witness: list[int], context: int = 6) -> list[tuple[int, str, str, bool]]:
-    """(time, lane, event, is witness): every fault, the witness ops and the ops around them."""
+def watch_hw(moves: list):
+    """An observer for run_one's `watch`: appends (time, broker node, topic, partition, old,
+    new, old leader's node) whenever a partition leader's high watermark moves (internal
+    topics left out)."""
+    def attach(c) -> None:
+        last: dict = {}
+
+        def observe(node: str) -> None:
+            if not node.startswith("broker-") or node in c.down:
+                return
+            for tp, p in c.procs[node].partitions.items():
+                if not p.is_leader or tp.topic.startswith("__"):
+                    continue
+                seen = last.get(tp)
+                if seen != (node, p.hw):
+                    if seen is not None:
+                        moves.append((c.now, node, tp.topic, tp.partition, seen[1], p.hw, seen[0]))
+                    last[tp] = (node, p.hw)
+
+        c.observers.append(observe)
+
+    return attach
+
+
+def timeline(history: History, witness: list[int], context: int = 6,
+             hw_moves: list = ()) -> list[tuple[int, str, str, bool]]:
+    """(time, lane, event, is witness): every fault, the witness ops and the ops around them,
+    and the witness partitions' high-watermark moves among them (every move back: a new
+    leader that had less)."""
     keep = set(witness)
     for i in witness:
         keep.update(range(max(0, i - context), min(len(history.ops), i + context + 1)))
@@ -215,7 +244,13 @@ def timeline(history: History, witness: list[int], context: int = 6) -> list[tup
         else:
             event = f"{op.f} {op.type} {op.value or ''}".strip()
         rows.append((op.time, op.process, event, op.index in witness))
-    return rows
+    parts = {(history.ops[i].topic, history.ops[i].partition) for i in witness if history.ops[i].partition is not None}
+    windows = [(history.ops[min(keep)].time, history.ops[max(keep)].time)] if keep else []
+    for t, node, topic, partition, old, new, was in hw_moves:
+        if (topic, partition) in parts and (new < old or any(a <= t <= b for a, b in windows)):
+            leader = "" if was == node else f" (new leader; {was} had {old})"
+            rows.append((t, node, f"{topic}-{partition}: HW {old} -> {new}{leader}", False))
+    return sorted(rows, key=lambda r: r[0])
 
 
 def timeline_svg(rows: list[tuple[int, str, str, bool]], title: str) -> str:

@@ -31,3 +31,17 @@ def test_counterexample_replays_and_its_fix_holds(path):
     for change in fix["changes"]:
         setup = setup.changed(change["scope"], change["key"], change["value"])
     assert not run_one(setup, seed).violations.get(violation["guarantee"])
+
+
+def test_the_timeline_shows_the_high_watermark_moving_back_when_a_write_is_lost():
+    from kafkaproof.counterexample import timeline
+    [path] = [f for f in FILES if f.name.startswith("truncate-to-high-watermark--")]
+    moves: list = []
+    reproduced, _, history, violation = replay(path, moves)
+    assert reproduced and moves
+    rows = timeline(history, violation["witness"], hw_moves=moves)
+    witness = history.ops[violation["witness"][0]]
+    back = [e for _, lane, e, _ in rows if lane.startswith("broker-") and "new leader" in e]
+    # the new leader's HW is at or below the lost write's offset: it never had it
+    assert any(f"events-{witness.partition}: HW" in e and int(e.split("-> ")[1].split()[0]) <= witness.offset
+               for e in back), back
