@@ -448,8 +448,9 @@ def _setup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consumer", help="consumer.properties")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key (broker, producer or consumer: the key says which)")
-    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock, and member"
-                                    " with --commit-strategy (default: all)")
+    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock (the"
+                                    " default), late (duplicates seconds late), blackout (every broker loses power"
+                                    " at once), member with --commit-strategy, zombie with a transactional.id")
     p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
     p.add_argument("--commit-strategy", metavar="after|before|auto|auto-async|async",
                    help="also run a consumer group application that commits this way (adds the group"
