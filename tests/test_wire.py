@@ -204,3 +204,26 @@ def test_bytes_after_a_body_are_ignored_as_kafka_does(cluster):
         s.sendall(SIZE.pack(len(frame)) + frame)
         response = decode_response(3, 12, read_frame(s))
     assert [b.node_id for b in response.brokers] == [0] and "ok" in [t.name for t in response.topics]
+
+
+def test_pipelined_requests_are_answered_in_order(cluster):
+    """Clients send up to max.in.flight requests without waiting; answers keep their order
+    (the connection is muted while one is handled, the rest wait in its buffer)."""
+    with connect(cluster) as s:
+        s.sendall(b"".join([encode_request(3, 9, 1, {"topics": [{"name": "ok"}]}), encode_request(18, 3, 2, {}),
+                            encode_request(3, 9, 3, {"topics": None})]))
+        data = b""
+        while len(_frames(data)) < 3:
+            chunk = s.recv(65536)
+            assert chunk, "closed before three answers"
+            data += chunk
+    assert [struct.unpack_from(">i", f)[0] for f in _frames(data)] == [1, 2, 3]  # correlation ids
+
+
+def _frames(data: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos + 4 <= len(data) and pos + 4 + SIZE.unpack_from(data, pos)[0] <= len(data):
+        size = SIZE.unpack_from(data, pos)[0]
+        out.append(data[pos + 4:pos + 4 + size])
+        pos += 4 + size
+    return out

@@ -133,8 +133,10 @@ class Processor(threading.Thread):
                 conn.outbuf.append(memoryview(frame))
             conn.muted = False
             self._write(conn)
-            if not conn.closed and not conn.outbuf:
-                self._parse(conn)  # requests that arrived while muted
+            if not conn.closed:
+                # The next request, if it arrived while muted (its answer queues behind this one,
+                # so order holds even while this one is still being written).
+                self._parse(conn)
 
     def _events(self, conn: Connection) -> None:
         # Always reading: a muted connection's next requests wait in its buffer, and a
