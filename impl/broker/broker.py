@@ -249,8 +249,10 @@ class Broker:
                     self._fail_delayed_produce(p, fx)
                     self._resign(tp, fx)
                     p.leader = m.NO_LEADER
-                    if msg.delete:  # the topic was deleted: waiting fetches will not be answered
-                        self.purgatory.pop_where(tp, lambda op: True)
+                    if msg.delete:  # the topic was deleted: waiting fetches learn it now
+                        for op in self.purgatory.pop_where(tp, lambda op: isinstance(op, DelayedFetch)):
+                            fx.send(op.src, m.FetchResponse(op.request.correlation_id, tp,
+                                                            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                         del self.partitions[tp]
                         self.metadata.pop(tp, None)
                         p.log.delete()
