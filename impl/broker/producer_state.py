@@ -71,6 +71,8 @@ class ProducerStateManager:
                                  f"producer {h.producer_id} epoch {h.producer_epoch} is older than {entry.epoch}")
             return None
         if entry is None or h.producer_epoch > entry.epoch:
+            # A producer the leader does not know may start at any sequence (Kafka's
+            # ProducerAppendInfo.checkSequence: retention may have removed its state).
             if h.base_sequence != 0 and entry is not None:
                 raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                  f"new epoch {h.producer_epoch} must start at sequence 0, got {h.base_sequence}")
