@@ -222,6 +222,8 @@ class LogSegment:
         limit = min(max_bytes, self.size - start)
         # Whole batches that qualify: from one read of up to max_bytes, or header by header.
         buf = None if region else self._disk.read(self.log_path, start, limit)
+        if buf is not None:
+            limit = len(buf)  # what the file really held
         pos, next_offset = 0, offset
         while pos + HEADER_SIZE <= limit:
             head = buf if buf is not None else self._disk.read(self.log_path, start + pos, _HEAD.size)
