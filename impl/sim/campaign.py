@@ -244,7 +244,8 @@ class ClusterMachine(RuleBasedStateMachine):
         target(float(self.faults), label="faults injected")
         _, _, must_hold, _, _ = CONFIGS[self.config]
         STATS["examples"] += 1
-        judge(self.config, verdict, tuple(g for g in verdict if g not in UNCLAIMED) if must_hold == "all" else must_hold, self.record_only)
+        claimed = tuple(g for g in verdict if g not in UNCLAIMED) if must_hold == "all" else must_hold
+        judge(self.config, verdict, claimed, self.record_only)
 
 
     def _replicas_agree(self, committed) -> None:
