@@ -107,6 +107,14 @@ def load_properties(path: str) -> dict[str, tuple[str, str]]:
         raise ConfigError(f"{path}: cannot read configuration file: {exc}") from None
 
 
+def parse_override(item: str) -> tuple[str, str]:
+    """A command line's `--set key=value`."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    return key.strip(), value.strip()
+
+
 def resolve(
     keys: Iterable[Key], raw: Mapping[str, str | tuple[str, str]], scope: str
 ) -> dict[str, Any]:

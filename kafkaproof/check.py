@@ -10,7 +10,6 @@ replay` re-executes (kafkaproof/counterexample.py).
 
 from __future__ import annotations
 
-import pathlib
 from dataclasses import dataclass, field, replace
 
 from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig
@@ -20,7 +19,7 @@ from kafkaproof.impl.client.config import (
     ConsumerConfig,
     ProducerConfig,
 )
-from kafkaproof.impl.config import ConfigError, parse_properties
+from kafkaproof.impl.config import ConfigError, load_properties, parse_override
 from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.workload import (
@@ -95,22 +94,15 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
     scopes: dict[str, dict[str, tuple[str, str]]] = {"broker": {}, "producer": {}, "consumer": {}}
     for scope, path in (("broker", broker_file), ("producer", producer_file), ("consumer", consumer_file)):
         if path is not None:
-            try:
-                text = pathlib.Path(path).read_text()
-            except OSError as exc:
-                raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-            scopes[scope].update(parse_properties(text, path))
+            scopes[scope].update(load_properties(path))
     known = {"broker": _names(BROKER_KEYS), "producer": _names(PRODUCER_KEYS), "consumer": _names(CONSUMER_KEYS)}
     for item in sets:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, value = parse_override(item)
         targets = [scope for scope in scopes if key in known[scope]]
         if not targets:
             raise ConfigError(f"--set {key}: not a broker, producer or consumer configuration key")
         for scope in targets:  # e.g. request.timeout.ms applies to producers and consumers
-            scopes[scope][key] = (value.strip(), f"--set {key}")
+            scopes[scope][key] = (value, f"--set {key}")
     BrokerConfig.from_properties(scopes["broker"])
     ProducerConfig.from_properties(scopes["producer"])
     ConsumerConfig.from_properties(scopes["consumer"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pathlib
 import signal
 import sys
 import threading
 
-from kafkaproof.impl.config import ConfigError, parse_properties
+from kafkaproof.impl.config import ConfigError, load_properties, parse_override
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,18 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def broker_props(config: str | None, sets: list[str]) -> dict:
-    props: dict = {}
-    if config:
-        try:
-            text = pathlib.Path(config).read_text()
-        except OSError as e:
-            raise ConfigError(f"--config {config}: {e.strerror}") from None
-        props.update(parse_properties(text, config))
+    props: dict = load_properties(config) if config else {}
     for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        props[key.strip()] = (value.strip(), "--set")
+        key, value = parse_override(item)
+        props[key] = (value, "--set")
     return props
 
 
