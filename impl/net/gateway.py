@@ -127,14 +127,11 @@ class Gateway:
 
         def finish(answers):
             r = answers[0]
-            by_topic: dict[str, list] = {}
-            for pm in r.partitions:
-                by_topic.setdefault(pm.tp.topic, []).append(pm)
-            topics = [{"error_code": 0, "name": t, "is_internal": t.startswith("__"), "partitions": [
-                {"error_code": ErrorCode.LEADER_NOT_AVAILABLE if pm.leader < 0 else 0, "partition_index": pm.tp.partition,
-                 "leader_id": pm.leader, "leader_epoch": pm.leader_epoch, "replica_nodes": pm.replicas,
-                 "isr_nodes": pm.isr} for pm in sorted(ps, key=lambda p: p.tp.partition)]}
-                for t, ps in sorted(by_topic.items())]
+            topics = [{**t, "error_code": 0, "is_internal": t["name"].startswith("__")} for t in _grouped(
+                (pm.tp.topic, {"error_code": ErrorCode.LEADER_NOT_AVAILABLE if pm.leader < 0 else 0,
+                               "partition_index": pm.tp.partition, "leader_id": pm.leader,
+                               "leader_epoch": pm.leader_epoch, "replica_nodes": pm.replicas, "isr_nodes": pm.isr})
+                for pm in sorted(r.partitions, key=lambda pm: pm.tp))]
             for t in r.unknown_topics:
                 # auto.create.topics.enable (Kafka's default): created, leaderless for a moment
                 created = auto and _valid_topic(t)

@@ -31,6 +31,13 @@ from kafkaproof.impl.storage.disk import RealDisk
 log = logging.getLogger("kafkaproof.serve")
 
 
+def _broker(broker_id: int, config: BrokerConfig, data_dir: str) -> Broker:
+    """A broker on its files in `data_dir/broker-N`."""
+    disk = RealDisk(os.path.join(os.path.abspath(data_dir), f"broker-{broker_id}"))
+    # A new process's correlation ids must not match the previous one's (see Broker).
+    return Broker(broker_id, config, disk, [0], incarnation=int(time.time()) & 0xFFFFFF)
+
+
 class EmbeddedCluster:
     def __init__(self, data_dir: str, brokers: int = 1, port: int = 9092,
                  props: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
@@ -39,10 +46,8 @@ class EmbeddedCluster:
         os.makedirs(self.data_dir, exist_ok=True)
         self.runtime = Runtime()
         self.controller = Controller(0, self.config, FileMetadataStore(os.path.join(self.data_dir, "metadata")))
-        self.disks = {b: RealDisk(os.path.join(self.data_dir, f"broker-{b}")) for b in range(brokers)}
-        # A new process's correlation ids must not match the previous one's (see Broker).
-        incarnation = int(time.time()) & 0xFFFFFF
-        self.brokers = {b: Broker(b, self.config, self.disks[b], [0], incarnation=incarnation) for b in range(brokers)}
+        self.brokers = {b: _broker(b, self.config, self.data_dir) for b in range(brokers)}
+        self.disks = {b: broker.disk for b, broker in self.brokers.items()}
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.reactors = {}
         for b in range(brokers):
@@ -133,8 +138,8 @@ class BrokerProcess:
                  props: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
         self.config = BrokerConfig.from_properties(props or {})
         self.runtime = Runtime()
-        self.disk = RealDisk(os.path.join(os.path.abspath(data_dir), f"broker-{broker_id}"))
-        self.broker = Broker(broker_id, self.config, self.disk, [0], incarnation=int(time.time()) & 0xFFFFFF)
+        self.broker = _broker(broker_id, self.config, data_dir)
+        self.disk = self.broker.disk
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props)
         self.reactor = Reactor(broker_id, self.config, self.gateway, host, port)
