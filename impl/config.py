@@ -101,8 +101,8 @@ def load_properties(path: str) -> dict[str, tuple[str, str]]:
     try:
         with open(path, encoding="utf-8") as f:
             return parse_properties(f.read(), path)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file ({exc.strerror})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc}") from None
 
