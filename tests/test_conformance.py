@@ -9,9 +9,9 @@ from conftest import hw_from_leader_alone
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.conformance import abstract, conformance_violations
+from kafkaproof.impl.sim.trace_validation import TraceValidator
 from kafkaproof.impl.sim.workload import Workload, run_workload
-from kafkaproof.properties.conformance import abstract, conformance_violations
-from kafkaproof.properties.trace_validation import TraceValidator
 
 TP = TopicPartition("events", 0)
 FAULTS = ("crash", "partition", "pause", "drop", "duplicate")  # no power loss: see KIP-966

@@ -9,10 +9,10 @@ from kafkaproof.impl.broker.producer_state import ProducerEntry, ProducerStateMa
 from kafkaproof.impl.protocol.errors import KafkaError
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.txn_app import TxnProducerApp
+from kafkaproof.impl.sim.txn_trace import TxnTraceValidator
 from kafkaproof.impl.sim.workload import Workload, run_workload, settle
 from kafkaproof.model.explore import explore
 from kafkaproof.model.transactions import TxnBounds, TxnModel, marker_accepted
-from kafkaproof.properties.txn_trace import TxnTraceValidator
 
 
 def test_without_kip890_a_late_marker_commits_an_aborted_transaction():

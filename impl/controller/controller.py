@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 
-from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.store import PRODUCER_ID_BLOCK, ClusterMetadata, MetadataStore
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
@@ -28,7 +28,7 @@ TICK_MS = 500
 
 
 class Controller:
-    def __init__(self, node_id: int, config: BrokerConfig, store: MetadataStore) -> None:
+    def __init__(self, node_id: int, config: ControllerConfig, store: MetadataStore) -> None:
         self.id = node_id
         self.node = m.controller_node(node_id)
         self.config = config

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.broker.config import BrokerConfig
-from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.coordinator.ports import CoordinatorConfig, StatePartition
 from kafkaproof.impl.coordinator.state_log import Done, StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
@@ -73,8 +72,8 @@ class Group:
 
 
 class GroupCoordinator:
-    def __init__(self, broker_id: int, config: BrokerConfig,
-                 wake: Callable[[Partition, int, Effects], None]) -> None:
+    def __init__(self, broker_id: int, config: CoordinatorConfig,
+                 wake: Callable[[StatePartition, int, Effects], None]) -> None:
         self.broker_id = broker_id
         self.config = config
         self.log = StateLog(wake, config.offsets_commit_timeout_ms, "group-write-timeout", self._next_id)
@@ -103,7 +102,7 @@ class GroupCoordinator:
             g = self.groups[group_id] = Group(group_id, tp)
         return g, ErrorCode.NONE
 
-    def become_leader(self, p: Partition, now: int, fx: Effects) -> None:
+    def become_leader(self, p: StatePartition, now: int, fx: Effects) -> None:
         """Load every group of this offsets partition from its log (coordinator failover)."""
         self.log.leading[p.tp] = p
         self._forget(p.tp)
@@ -153,7 +152,7 @@ class GroupCoordinator:
     def _write(self, g: Group, entries: list[tuple[list, object]], now: int, fx: Effects, done: Done) -> None:
         self.log.write(g.tp, entries, now, fx, done)
 
-    def on_hw(self, p: Partition, now: int, fx: Effects) -> None:
+    def on_hw(self, p: StatePartition, now: int, fx: Effects) -> None:
         self.log.on_hw(p, fx)
 
     def _end_txn_offsets(self, tp: TopicPartition, producer_id: int, commit: bool) -> None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.coordinator.ports import StatePartition
 from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
 from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
@@ -43,17 +43,17 @@ class PendingWrite:
 
 
 class StateLog:
-    def __init__(self, wake: Callable[[Partition, int, Effects], None], timeout_ms: int, timer_kind: str,
+    def __init__(self, wake: Callable[[StatePartition, int, Effects], None], timeout_ms: int, timer_kind: str,
                  next_id: Callable[[], int]) -> None:
         self.wake = wake  # the broker: answer what waits on a partition that just grew
         self.timeout_ms = timeout_ms
         self.timer_kind = timer_kind
         self.next_id = next_id  # the owner's counter (the group coordinator numbers member ids with it too)
-        self.leading: dict[TopicPartition, Partition] = {}  # partitions we lead, loaded
+        self.leading: dict[TopicPartition, StatePartition] = {}  # partitions we lead, loaded
         self.pending: list[PendingWrite] = []
 
     @staticmethod
-    def entries(p: Partition) -> Iterator[tuple[list, object, object]]:
+    def entries(p: StatePartition) -> Iterator[tuple[list, object, object]]:
         """(key, value, batch header) of every record in `p`, in log order."""
         for batch in p.log.iter_batches():
             if batch.header.is_control:
@@ -85,7 +85,7 @@ class StateLog:
         fx.timer((self.timer_kind, w.id), now + self.timeout_ms)
         self.wake(p, now, fx)
 
-    def on_hw(self, p: Partition, fx: Effects) -> None:
+    def on_hw(self, p: StatePartition, fx: Effects) -> None:
         for w in [w for w in self.pending if w.tp == p.tp and p.hw >= w.required]:
             self.pending.remove(w)
             w.done(ErrorCode.NONE, fx)

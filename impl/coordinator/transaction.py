@@ -25,8 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from kafkaproof.impl.broker.config import BrokerConfig
-from kafkaproof.impl.broker.partition import Partition
+from kafkaproof.impl.coordinator.ports import CoordinatorConfig, StatePartition
 from kafkaproof.impl.coordinator.state_log import StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
@@ -80,7 +79,7 @@ class Markers:
 
 
 class TransactionCoordinator:
-    def __init__(self, broker_id: int, config: BrokerConfig, wake: Callable[[Partition, int, Effects], None],
+    def __init__(self, broker_id: int, config: CoordinatorConfig, wake: Callable[[StatePartition, int, Effects], None],
                  allocate_pid: Callable[[], int], leader_of: Callable[[TopicPartition], int],
                  next_corr: Callable[[], int], offsets_tp: Callable[[str], TopicPartition]) -> None:
         self.broker_id = broker_id
@@ -116,7 +115,7 @@ class TransactionCoordinator:
     def start(self, now: int, fx: Effects) -> None:
         fx.timer(("txn-expire",), now + self.config.transaction_cleanup_interval_ms)
 
-    def become_leader(self, p: Partition, now: int, fx: Effects) -> None:
+    def become_leader(self, p: StatePartition, now: int, fx: Effects) -> None:
         """Load every transaction of this partition from its log and finish the ones that
         were ending (their markers may not all have been written)."""
         self.log.leading[p.tp] = p
@@ -142,7 +141,7 @@ class TransactionCoordinator:
             self.markers.pop(tid, None)
             self.writing.discard(tid)
 
-    def on_hw(self, p: Partition, fx: Effects) -> None:
+    def on_hw(self, p: StatePartition, fx: Effects) -> None:
         self.log.on_hw(p, fx)
 
     def _write(self, new: Txn, now: int, fx: Effects, then: Callable[[ErrorCode, Effects], None]) -> None:

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.controller import Controller
-from kafkaproof.impl.controller.store import FileMetadataStore
 from kafkaproof.impl.net.gateway import Gateway
+from kafkaproof.impl.net.metadata_store import FileMetadataStore
 from kafkaproof.impl.net.peers import Transport, Where
 from kafkaproof.impl.net.reactor import Reactor
 from kafkaproof.impl.net.runtime import Runtime
@@ -45,7 +46,7 @@ class EmbeddedCluster:
         self.data_dir = os.path.abspath(data_dir)
         os.makedirs(self.data_dir, exist_ok=True)
         self.runtime = Runtime()
-        self.controller = Controller(0, self.config, FileMetadataStore(os.path.join(self.data_dir, "metadata")))
+        self.controller = Controller(0, ControllerConfig.of(self.config), FileMetadataStore(os.path.join(self.data_dir, "metadata")))
         self.brokers = {b: _broker(b, self.config, self.data_dir) for b in range(brokers)}
         self.disks = {b: broker.disk for b, broker in self.brokers.items()}
         self.endpoints: dict[int, tuple[str, int]] = {}
@@ -177,7 +178,7 @@ class ControllerProcess:
         self.config = BrokerConfig.from_properties(props or {})
         os.makedirs(data_dir, exist_ok=True)
         self.runtime = Runtime()
-        self.controller = Controller(0, self.config, FileMetadataStore(os.path.join(data_dir, "metadata")))
+        self.controller = Controller(0, ControllerConfig.of(self.config), FileMetadataStore(os.path.join(data_dir, "metadata")))
         self.transport = Transport(self.runtime, [self.controller.node], host, control_port=port)
         self.port = self.transport.me.control_port
 

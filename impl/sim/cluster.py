@@ -25,6 +25,7 @@ from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.client.consumer import Consumer, visible_batches
 from kafkaproof.impl.client.producer import Producer
 from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.controller.store import SimMetadataStore
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
@@ -72,7 +73,7 @@ class Cluster:
         self._timer_tokens: dict[tuple[str, tuple], int] = {}
         self._late_copies: list[list] = []  # [message type, delay, copies left]: see duplicate_late
         for c in self.controller_ids:
-            self._spawn(m.controller_node(c), Controller(c, self.config, self.store))
+            self._spawn(m.controller_node(c), Controller(c, ControllerConfig.of(self.config), self.store))
         for b in self.broker_ids:
             self._spawn(m.broker_node(b), self._new_broker(b))
         self.run_until(lambda: len(self.active_controller().alive) == brokers if self.active_controller() else False,
@@ -304,7 +305,7 @@ class Cluster:
         if node.startswith("broker-"):
             self._spawn(node, self._new_broker(int(node.split("-")[1])))
         elif node.startswith("controller-"):
-            self._spawn(node, Controller(int(node.split("-")[1]), self.config, self.store))
+            self._spawn(node, Controller(int(node.split("-")[1]), ControllerConfig.of(self.config), self.store))
         else:
             raise ValueError(f"only brokers and controllers restart, not {node}")
         self._nemesis("restart", node)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from kafkaproof.impl.protocol.messages import NO_LEADER, TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.conformance import log_entries
 from kafkaproof.model.replication import NONE, Model, Replica, assign, truncate
-from kafkaproof.properties.conformance import log_entries
 
 
 @dataclass

@@ -1,0 +1,19 @@
+"""The controller's own settings: the few server.properties keys it reads (Kafka's
+KRaft controllers share the file with the brokers but read only their part)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    session_timeout_ms: int = 9000  # broker.session.timeout.ms: fence a silent broker
+    default_replication_factor: int = 1
+    num_partitions: int = 1
+    unclean_leader_election: bool = False
+
+    @classmethod
+    def of(cls, server) -> ControllerConfig:
+        """Its part of a parsed server.properties (a BrokerConfig: the same field names)."""
+        return cls(**{f.name: getattr(server, f.name) for f in fields(cls)})
