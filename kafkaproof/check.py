@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig
+from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import (
     CONSUMER_KEYS,
     PRODUCER_KEYS,
@@ -20,10 +20,10 @@ from kafkaproof.impl.client.config import (
     ProducerConfig,
 )
 from kafkaproof.impl.config import ConfigError, load_properties, parse_override
-from kafkaproof.impl.protocol.messages import TopicPartition
+from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
+from kafkaproof.impl.sim import faults as fault_kinds
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.workload import (
-    EXTRA_FAULT_KINDS,
     FAULT_KINDS,
     Workload,
     run_workload,
@@ -40,12 +40,8 @@ from kafkaproof.properties import (
 from kafkaproof.properties.history import History
 
 TOPIC = "events"
+BROKERS = 3  # every run's cluster (the simulator's default)
 FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
-# Faults of the applications rather than the cluster: a group member crashes and is
-# replaced ("member", with a commit strategy); a transactional producer gets a second
-# instance beside the live one ("zombie", with a transactional.id).
-APP_FAULT_KINDS = ("member", "zombie")
-ALL_FAULT_KINDS = FAULT_KINDS + EXTRA_FAULT_KINDS + APP_FAULT_KINDS
 
 
 @dataclass(frozen=True)
@@ -64,6 +60,19 @@ class Setup:
     # with kinds crash | power | restart | lag | behind | heal | drop | none; replica i of
     # partition 0 (its preferred leader first).
     schedule: tuple[tuple[int, str, int], ...] = ()
+
+    @property
+    def replication_factor(self) -> int:
+        """Of the runs' topics: 3 unless default.replication.factor says otherwise (Kafka's
+        own default, 1, is what BrokerConfig keeps; no one runs it in production)."""
+        return int(self.broker.get("default.replication.factor", "3"))
+
+    @property
+    def failure_model(self) -> fault_kinds.FailureModel:
+        """The random workload may take down any number of brokers at once; a fixed
+        schedule (verify's) only those it names."""
+        kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS)) if self.schedule else self.faults
+        return fault_kinds.FailureModel.of(kinds, None, self.broker)
 
     def slug(self) -> str:
         """A short name for file names: the settings that differ from Kafka's defaults."""
@@ -103,7 +112,7 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
             raise ConfigError(f"--set {key}: not a broker, producer or consumer configuration key")
         for scope in targets:  # e.g. request.timeout.ms applies to producers and consumers
             scopes[scope][key] = (value, f"--set {key}")
-    BrokerConfig.from_properties(scopes["broker"])
+    broker = BrokerConfig.from_properties(scopes["broker"])
     ProducerConfig.from_properties(scopes["producer"])
     ConsumerConfig.from_properties(scopes["consumer"])
     from kafkaproof.impl.sim.consumer_app import STRATEGIES
@@ -111,8 +120,8 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
     if strategy is not None and strategy not in STRATEGIES:
         raise ConfigError(f"--commit-strategy {strategy}: one of {', '.join(STRATEGIES)}")
     transactional = bool(scopes["producer"].get("transactional.id"))
-    allowed = FAULT_KINDS + EXTRA_FAULT_KINDS + (("member",) if strategy else ()) + (("zombie",) if transactional else ())
-    default = FAULT_KINDS + (("member",) if strategy else ()) + (("zombie", "late") if transactional else ())
+    allowed = fault_kinds.applicable(strategy is not None, transactional)
+    default = fault_kinds.defaults(strategy is not None, transactional)
     kinds = default if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
     bad = [f for f in kinds if f not in allowed]
     if bad or not kinds:
@@ -121,7 +130,9 @@ def build_setup(broker_file: str | None = None, producer_file: str | None = None
     if seconds < 5:
         raise ConfigError("--seconds must be at least 5")
     plain = {scope: {k: v for k, (v, _) in entries.items()} for scope, entries in scopes.items()}
-    return Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
+    setup = Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
+    check_topic_fits(setup.replication_factor, broker.min_insync_replicas, BROKERS)
+    return setup
 
 
 def fault_draws(setup: Setup) -> int:
@@ -180,34 +191,27 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
 
 
 def _apply_schedule(c: Cluster, schedule) -> None:
-    """Inject a fixed schedule; `replica` i names the i-th replica of partition 0 (its
-    preferred leader first), looked up when the fault happens."""
-    from kafkaproof.impl.protocol.messages import DATA_PLANE, broker_node
+    """Inject a fixed schedule (verify's vocabulary); `replica` i names the i-th replica of
+    partition 0 (its preferred leader first), looked up when the fault happens. "lag" and
+    "behind" are the vocabulary's `cut` (until a "heal"); "drop" loses 30% for 4 s, enough
+    for the producer to retry."""
 
     def node_of(replica: int) -> str:
         return broker_node(c.state(TopicPartition(TOPIC, 0)).replicas[replica])
 
-    def inject(kind: str, replica: int) -> None:
-        if kind == "crash":
-            c.crash(node_of(replica))
-        elif kind == "power":
-            c.power_loss(c.state(TopicPartition(TOPIC, 0)).replicas[replica])
-        elif kind == "restart" and node_of(replica) in c.down:
+    def step(kind: str, replica: int) -> None:
+        kind = {"lag": "cut", "behind": "cut"}.get(kind, kind)
+        if kind == "restart" and node_of(replica) in c.down:
             c.restart(node_of(replica))
-        elif kind in ("lag", "behind"):
-            # Replication to it cut (until a "heal"): it misses records, and once
-            # replica.lag.time.max.ms has passed it leaves the ISR.
-            for other in c.state(TopicPartition(TOPIC, 0)).replicas:
-                if broker_node(other) != node_of(replica):
-                    c.cut(node_of(replica), broker_node(other), both_ways=True, planes=(DATA_PLANE,))
         elif kind == "heal":
             c.heal()
-        elif kind == "drop":  # answers (and requests) lost for a while: the producer retries
-            c.lossy_network(drop=0.3)
-            c.at(4000, c.heal)
+        elif kind == "drop":
+            fault_kinds.inject(c, "drop", c.rng, 4000, rate=0.3)
+        elif kind in fault_kinds.FAULTS:  # crash, power, cut: until the schedule says otherwise
+            fault_kinds.inject(c, kind, c.rng, None, node_of(replica), peers=c.state(TopicPartition(TOPIC, 0)).replicas)
 
     for at, kind, replica in schedule:
-        c.at(at, lambda kind=kind, replica=replica: inject(kind, replica))
+        c.at(at, lambda kind=kind, replica=replica: step(kind, replica))
 
 
 def transactional(setup: Setup) -> bool:
@@ -218,12 +222,10 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     """One run. `watch(cluster)`, if given, may attach observers (they must only read)."""
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
 
-    c = Cluster(seed=seed, broker_props=setup.broker)
+    c = Cluster(seed=seed, brokers=BROKERS, broker_props=setup.broker)
     if watch is not None:
         watch(c)
-    # Replication factor 3 unless the user sets default.replication.factor (Kafka's own
-    # default is 1, which no one runs in production).
-    rf = int(setup.broker.get("default.replication.factor", "3"))
+    rf = setup.replication_factor
     if setup.strategy == "transactional":
         # Its input and output exist before the application subscribes (creating its
         # transactional producer runs the cluster, which would answer the group's
@@ -235,7 +237,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     consumer = {"auto.offset.reset": "earliest", **({"isolation.level": "read_committed"} if txn else {}),
                 **setup.consumer}
     w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=0 if txn else 2, consumers=2,
-                 faults=tuple(f for f in setup.faults if f in FAULT_KINDS + EXTRA_FAULT_KINDS),
+                 faults=tuple(f for f in setup.faults if f in fault_kinds.CLUSTER),
                  fault_interval_ms=FAULT_INTERVAL_MS, producer_props=dict(setup.producer),
                  consumer_props=consumer, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)

@@ -175,8 +175,12 @@ def _guarantees(args: argparse.Namespace) -> int:
 
         table = guarantee_table(args.examples)
         notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
-        footer = ("faults, drawn per run (swarm): one broker down at a time (crash, or power loss except for"
-                  " 'safe'), partitions, isolated leader or controller, pauses, drops, duplicates, clock jumps")
+        from kafkaproof.impl.sim.faults import FailureModel
+
+        footer = ("faults, drawn per run (swarm): partitions, isolated leader or controller, pauses, drops,"
+                  " duplicates, clock jumps; failure models: " + "; ".join(
+                      f"{name}: {FailureModel.of(c[4], 1, c[0]).describe()}" for name, c in CONFIGS.items()
+                      if name in ("safe", "safe-fsync")) + "; the others as safe-fsync's, without fsync")
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
@@ -228,10 +232,12 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"setup": {"broker": setup.broker, "producer": setup.producer, "consumer": setup.consumer,
                                     "faults": list(setup.faults), "seconds": setup.seconds},
+                          "failure_model": setup.failure_model.as_json(),
                           "runs": args.runs, "seed": args.seed, "guarantees": table}, indent=2))
         return 1 if violated else 0
     out = Table(title=f"kafkaproof check: {args.runs} runs, seeds {args.seed}..{args.seed + args.runs - 1},"
-                      f" faults {','.join(setup.faults)}")
+                      f" faults {','.join(setup.faults)}",
+                caption=f"failure model: {setup.failure_model.describe()}")
     for col in ("guarantee", "runs", "verdict", "first violating seed", "counterexample"):
         out.add_column(col, overflow="fold")
     for guarantee, row in table.items():
@@ -276,13 +282,14 @@ def _hunt(args: argparse.Namespace) -> int:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"
               f" within {h.seconds_spent:.1f} s")
+        print(f"failure model: {setup.failure_model.describe()}")
         return 0
     path = save(args.out, h.setup, h.result, args.guarantee)
     v = h.result.violations[args.guarantee][0]
     summary = {"guarantee": args.guarantee, "seed": h.result.seed, "seeds_tried": h.seeds_tried,
                "anomaly": v["name"], "detail": v["detail"], "first_found": str(h.first_size),
                "shrunk": str(h.shrunk_size), "shrink_runs": h.shrink_runs, "seconds": round(h.seconds_spent, 2),
-               "counterexample": str(path)}
+               "counterexample": str(path), "failure_model": setup.failure_model.as_json()}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -362,6 +369,7 @@ def _verify(args: argparse.Namespace) -> int:
         check,
         confirm,
         describe,
+        failure_model,
         synthesize,
         values_of,
     )
@@ -405,13 +413,15 @@ def _verify(args: argparse.Namespace) -> int:
         if v.status == VIOLATED and not args.no_confirm:
             confirm(v, setup, out=args.out)
         verdicts.append(v)
+    model = failure_model(args.power_loss, args.max_failures, setup.broker)
     if args.json:
-        print(json.dumps({"configuration": describe(values), "verdicts": [
+        print(json.dumps({"configuration": describe(values), "failure_model": model.as_json(), "verdicts": [
             {"guarantee": v.guarantee, "status": v.status, "proof": v.proof, "seconds": round(v.seconds, 3),
              "schedule": [[s.action, s.target] for s in v.trace], "confirmed": v.confirmed,
              "confirmation": v.confirmation, "counterexample": v.counterexample} for v in verdicts]}, indent=2))
     else:
         print(f"configuration: {describe(values)}")
+        print(f"failure model: {model.describe()}")
         for v in verdicts:
             print(f"{v.guarantee:24} {v.status:9} {v.proof} ({v.seconds:.2f} s)")
             if v.trace:
@@ -448,9 +458,9 @@ def _setup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consumer", help="consumer.properties")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key (broker, producer or consumer: the key says which)")
-    p.add_argument("--faults", help="comma-separated: crash,power,partition,pause,drop,duplicate,clock (the"
-                                    " default), late (duplicates seconds late), blackout (every broker loses power"
-                                    " at once), member with --commit-strategy, zombie with a transactional.id")
+    from kafkaproof.impl.sim.faults import kinds_help
+
+    p.add_argument("--faults", help="comma-separated fault kinds (default: those marked [default]): " + kinds_help())
     p.add_argument("--seconds", type=int, default=30, help="simulated seconds per run")
     p.add_argument("--commit-strategy", metavar="after|before|auto|auto-async|async",
                    help="also run a consumer group application that commits this way (adds the group"

@@ -15,8 +15,9 @@ import pathlib
 from dataclasses import asdict
 
 from kafkaproof import __version__
-from kafkaproof.check import ALL_FAULT_KINDS, RunResult, Setup, run_one
+from kafkaproof.check import RunResult, Setup, run_one
 from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.sim.faults import FAULTS
 from kafkaproof.properties import GUARANTEES
 from kafkaproof.properties.history import CONTROLLER, NEMESIS, History
 
@@ -130,7 +131,7 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
             raise InvalidCounterexample(f"field 'setup.{scope}' must map keys to string values")
     faults = _need(s, "faults", list, "setup.")
-    kinds = ALL_FAULT_KINDS
+    kinds = tuple(FAULTS)
     if not faults or any(f not in kinds for f in faults):
         raise InvalidCounterexample(f"field 'setup.faults' must list fault kinds among {', '.join(kinds)}")
     strategy = s.get("strategy")

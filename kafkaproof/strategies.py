@@ -11,9 +11,10 @@
         apply_schedule(c, schedule)
         c.run_for(30_000)
 
-A fault schedule is a list of (at_ms, kind, target, duration_ms); kinds are the
-simulator's: crash, power, partition, pause, drop, duplicate, clock. Hypothesis shrinks
-a failing schedule to the fewest, earliest faults.
+A fault schedule is a list of (at_ms, kind, target broker, duration_ms); the kinds and
+what they do are kafkaproof.impl.sim.faults.FAULTS (`kafkaproof check --help` lists
+them), `check`'s defaults unless `kinds` says otherwise. Hypothesis shrinks a failing
+schedule to the fewest, earliest faults.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from kafkaproof.impl.protocol.messages import broker_node
+from kafkaproof.impl.sim import faults
 from kafkaproof.impl.sim.cluster import Cluster
 
-KINDS = ("crash", "power", "partition", "pause", "drop", "duplicate", "clock")
+KINDS = faults.BY_DEFAULT
+# Where a kind takes a rate, schedules use its strongest: a short schedule should bite.
+RATES = {k: max(f.param("rate").choices) for k, f in faults.FAULTS.items() if any(p.name == "rate" for p in f.params)}
 
 
 def seeds() -> st.SearchStrategy[int]:
@@ -53,29 +57,19 @@ def broker_configs() -> st.SearchStrategy[dict[str, str]]:
 
 
 def apply_schedule(c: Cluster, schedule: list[tuple[int, str, int, int]]) -> None:
-    """Inject each fault at its time (from now); each one ends after its duration (one
-    broker down at a time: a crash or power loss of a broker already down is skipped)."""
+    """Inject each fault at its time (from now); each one ends after its duration. The
+    target broker is the node of kinds that act on one (crash, power, isolate, cut,
+    pause, clock); one broker is down at a time: a crash or power loss while one is
+    down is skipped. Parameters not given by the schedule are drawn from the cluster's
+    seeded generator."""
     for at, kind, b, duration in schedule:
-        node = broker_node(b)
+        if kind not in faults.CLUSTER:
+            raise ValueError(f"fault kind {kind!r}: one of {', '.join(faults.CLUSTER)}")
 
-        def inject(kind=kind, b=b, node=node, duration=duration) -> None:
-            if kind in ("crash", "power"):
-                if c.down:
-                    return
-                c.crash(node) if kind == "crash" else c.power_loss(b)
-                c.at(duration, lambda: c.restart(node) if node in c.down else None)
-            elif kind == "partition":
-                c.isolate(node)
-                c.at(duration, c.heal)
-            elif kind == "pause":
-                c.pause(node, duration)
-            elif kind == "drop":
-                c.lossy_network(drop=0.2)
-                c.at(duration, c.heal)
-            elif kind == "duplicate":
-                c.lossy_network(duplicate=0.2, reorder=True)
-                c.at(duration, c.heal)
-            elif kind == "clock":
-                c.clock_jump(node, duration * 100)
+        def inject(kind=kind, b=b, duration=duration) -> None:
+            if faults.FAULTS[kind].takes_down and c.down:
+                return
+            rate = {"rate": RATES[kind]} if kind in RATES else {}
+            faults.inject(c, kind, c.rng, duration, broker_node(b), **rate)
 
         c.at(at, inject)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 import z3
 
 from kafkaproof.check import Setup, run_one
-from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
-from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.sim.faults import FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
     MODELS,
@@ -63,10 +63,8 @@ def values_of(setup: Setup) -> dict:
     broker = BrokerConfig.from_properties(setup.broker)
     producer = ProducerConfig.from_properties(setup.producer)
     consumer = ConsumerConfig.from_properties(setup.consumer)
-    rf = int(setup.broker.get("default.replication.factor", "3"))  # as `check` runs it
-    if broker.min_insync_replicas > rf:
-        raise ConfigError(f"min.insync.replicas={broker.min_insync_replicas} is larger than the replication factor"
-                          f" {rf}: acks=all writes could never succeed")
+    rf = setup.replication_factor  # as `check` runs it
+    check_topic_fits(rf, broker.min_insync_replicas)
     auto = setup.consumer.get("enable.auto.commit", "true").strip().lower() == "true"
     strategy = setup.strategy or ("auto" if auto else "after")
     return {"acks": producer.acks, "rf": rf, "min_isr": broker.min_insync_replicas,
@@ -251,7 +249,7 @@ def _confirm_availability(setup: Setup, down: int) -> tuple[bool, str]:
     from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
     from kafkaproof.impl.sim.cluster import Cluster
 
-    rf = int(setup.broker.get("default.replication.factor", "3"))
+    rf = setup.replication_factor
     c = Cluster(seed=0, broker_props=setup.broker)
     c.create_topic("t", 1, rf)
     replicas = c.state(TopicPartition("t", 0)).replicas
@@ -341,6 +339,12 @@ __all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "c
 # -- cross-check against simulation ----------------------------------------------------------------
 
 SIM_FAULTS = "crash,partition,drop"  # the verifier's failure model (crashes; lag from the network)
+
+
+def failure_model(power_loss: bool, failures: int, broker_props: dict) -> FailureModel:
+    """What the symbolic model lets fail: crashes (power losses too with --power-loss),
+    replicas falling behind and lost answers, `failures` brokers down at once."""
+    return FailureModel.of(SIM_FAULTS.split(",") + (["power"] if power_loss else []), failures, broker_props)
 
 
 def grid() -> list[list[str]]:

@@ -21,10 +21,21 @@ def cli(*args, cwd=None):
     ({"sets": ["acks"]}, "key=value"),
     ({"faults": "crash,meteor"}, "meteor"),
     ({"broker_file": "/nonexistent/server.properties"}, "server.properties"),
+    ({"sets": ["min.insync.replicas=4"]}, "min.insync.replicas=4 is larger than the replication factor 3"),
+    ({"sets": ["default.replication.factor=4"]}, "replication factor 4 is larger than the 3 brokers"),
+    ({"faults": "zombie"}, "zombie"),  # needs a transactional.id
 ])
 def test_bad_configuration_is_a_clear_error(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         build_setup(**kwargs)
+
+
+@pytest.mark.parametrize("command", [["check"], ["hunt", "--guarantee", "durability"], ["verify"]])
+def test_a_topic_no_acks_all_write_can_reach_is_exit_2_for_every_command(command):
+    out = cli(*command, "--set", "min.insync.replicas=4")
+    assert out.returncode == 2, out.stderr
+    assert "min.insync.replicas=4 is larger than the replication factor 3" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_a_properties_file_with_a_bad_value_names_file_line_and_key(tmp_path):

@@ -44,8 +44,9 @@ def test_producer_state_remembers_only_five_batches():
     ps = ProducerStateManager()
     for seq in range(7):
         ps.update(parse_header(idem_batch(1, 0, seq))._replace(base_offset=seq))
-    assert ps.check(parse_header(idem_batch(1, 0, 6))) is not None
-    assert ps.check(parse_header(idem_batch(1, 0, 2))) is not None
+    # Still remembered (the last five): a duplicate, answered with the original offsets.
+    assert (ps.check(parse_header(idem_batch(1, 0, 6))).first_offset) == 6
+    assert (ps.check(parse_header(idem_batch(1, 0, 2))).first_offset) == 2
     with pytest.raises(KafkaError, match="OUT_OF_ORDER"):
         ps.check(parse_header(idem_batch(1, 0, 1)))  # forgotten: looks like a gap
 
@@ -270,7 +271,8 @@ def test_topic_creation_assignment_and_partition_growth():
     assert len({st.leader for st in states}) == 4  # leadership spread over the brokers
     c.add_partitions("wide", 6)
     c.run_for(1000)
-    assert c.state(TopicPartition("wide", 5)) is not None
+    grown = c.state(TopicPartition("wide", 5))
+    assert len(set(grown.replicas)) == 3 and grown.leader in grown.replicas and set(grown.isr) == set(grown.replicas)
     with pytest.raises(KafkaError, match="TOPIC_ALREADY_EXISTS"):
         c.create_topic("wide", 1, 1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.config import Key, at_least, resolve
+from kafkaproof.impl.config import ConfigError, Key, at_least, resolve
 from kafkaproof.impl.storage.config import LOG_KEYS, LogConfig
 
 BROKER_KEYS = LOG_KEYS + (
@@ -128,3 +128,16 @@ class BrokerConfig:
             legacy_no_fetch_epoch_fencing=v["legacy.no.fetch.epoch.fencing"],
             legacy_transactions_without_kip890=v["legacy.transactions.without.kip890"],
         )
+
+
+def check_topic_fits(replication_factor: int, min_insync_replicas: int, brokers: int | None = None) -> None:
+    """A topic the simulator or the verifier is asked to judge must be one an acks=all
+    write can reach. (Kafka itself creates such a topic and fails every acks=all produce
+    with NOT_ENOUGH_REPLICAS; `kafkaproof serve` does the same: a judgement of it would
+    only say that nothing was ever acknowledged.)"""
+    if brokers is not None and replication_factor > brokers:
+        raise ConfigError(f"replication factor {replication_factor} is larger than the {brokers} brokers"
+                          " (default.replication.factor or the topic's replication factor)")
+    if min_insync_replicas > replication_factor:
+        raise ConfigError(f"min.insync.replicas={min_insync_replicas} is larger than the replication factor"
+                          f" {replication_factor}: acks=all writes could never succeed")

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 
 from kafkaproof.impl.broker.broker import Broker
-from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.client.consumer import Consumer, visible_batches
 from kafkaproof.impl.client.producer import Producer
@@ -196,12 +196,7 @@ class Cluster:
 
     def create_topic(self, topic: str, partitions: int = 1, replication_factor: int | None = None) -> None:
         rf = replication_factor or self.config.default_replication_factor
-        if rf > len(self.broker_ids):
-            raise ConfigError(f"replication factor {rf} is larger than the {len(self.broker_ids)} brokers"
-                              " (default.replication.factor or the topic's replication factor)")
-        if self.config.min_insync_replicas > rf:
-            raise ConfigError(f"min.insync.replicas={self.config.min_insync_replicas} is larger than the"
-                              f" replication factor {rf}: acks=all writes could never succeed")
+        check_topic_fits(rf, self.config.min_insync_replicas, len(self.broker_ids))
         controller = self.active_controller()
         if controller is None:
             raise RuntimeError("no active controller to create the topic")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.protocol.messages import TopicPartition, broker_node, controller_node
+from kafkaproof.impl.protocol.messages import TopicPartition
+from kafkaproof.impl.sim import faults
 from kafkaproof.impl.sim.cluster import Cluster
 
-FAULT_KINDS = ("crash", "power", "partition", "pause", "drop", "duplicate", "clock")
+FAULT_KINDS = faults.BY_DEFAULT
 # Not drawn unless asked for (the default campaigns, and the counterexamples saved from
-# them, stay as they were): duplicates that arrive seconds late; every broker losing power
-# at once (a data-centre outage: the case Kafka's replication without fsync does not cover).
-EXTRA_FAULT_KINDS = ("late", "blackout")
+# them, stay as they were): e.g. duplicates that arrive seconds late, every broker losing
+# power at once (a data-centre outage: the case Kafka's replication without fsync does not cover).
+EXTRA_FAULT_KINDS = tuple(k for k in faults.CLUSTER if k not in faults.BY_DEFAULT)
 
 
 @dataclass
@@ -78,41 +79,8 @@ def _random_fault(c: Cluster, w: Workload, inject: bool = True) -> None:
     """Draw a fault and inject it. With inject=False the same random numbers are drawn
     (so the rest of the run draws what it would have) but nothing happens."""
     kind = c.rng.choice(w.faults)
-    brokers = [broker_node(b) for b in c.broker_ids]
-    nodes = brokers + [controller_node(x) for x in c.controller_ids]
     last = c.rng.randint(1000, w.fault_interval_ms)
-    if not inject:
-        c = _Inert(c)
-    if kind in ("crash", "power"):
-        up = [b for b in c.broker_ids if broker_node(b) not in c.down]
-        if not up:
-            return
-        victim = c.rng.choice(up)
-        c.crash(broker_node(victim)) if kind == "crash" else c.power_loss(victim)
-        c.at(last, lambda: c.restart(broker_node(victim)) if broker_node(victim) in c.down else None)
-    elif kind == "blackout":
-        up = [b for b in c.broker_ids if broker_node(b) not in c.down]
-        for b in up:
-            c.power_loss(b)
-        c.at(last, lambda: [c.restart(broker_node(b)) for b in up if broker_node(b) in c.down])
-    elif kind == "partition":
-        shuffled = c.rng.sample(nodes, len(nodes))
-        cut = c.rng.randint(1, len(nodes) - 1)
-        c.partition(shuffled[:cut], shuffled[cut:])
-        c.at(last, c.heal)
-    elif kind == "pause":
-        c.pause(c.rng.choice(nodes), last)
-    elif kind == "drop":
-        c.lossy_network(drop=c.rng.choice([0.05, 0.2]))
-        c.at(last, c.heal)
-    elif kind == "duplicate":
-        c.lossy_network(duplicate=0.1, reorder=c.rng.random() < 0.5)
-        c.at(last, c.heal)
-    elif kind == "clock":
-        c.clock_jump(c.rng.choice(nodes), c.rng.choice([-60_000, 60_000, 3_600_000]))
-    elif kind == "late":
-        c.lossy_network(duplicate=c.rng.choice([0.05, 0.2]), late_ms=c.rng.choice([500, 3000]))
-        c.at(last, c.heal)
+    faults.inject(c if inject else _Inert(c), kind, c.rng, last)
 
 
 class _Inert:
@@ -122,8 +90,7 @@ class _Inert:
         self._c = c
 
     def __getattr__(self, name):
-        if name in ("crash", "power_loss", "restart", "partition", "heal", "pause", "lossy_network", "clock_jump",
-                    "at"):
+        if name in faults.CLUSTER_ACTIONS:
             return lambda *a, **k: None
         return getattr(self._c, name)
 

@@ -1,0 +1,284 @@
+"""Every fault kind, defined once, as data: what it does, to which processes, its
+parameters with the values they are drawn from, how long it lasts and how it heals.
+
+The random workload (`check`, `hunt`, `replay`, the catalogue), the Hypothesis campaigns,
+the library's strategies, the CLI help and the README's fault table all read `FAULTS`;
+`tests/test_faults_vocabulary.py` fails if a kind is listed anywhere else.
+
+A fault never does what the real world cannot. Links are FIFO like TCP; `late`
+delivers a *second copy* of a message out of order, as a request resent on a new
+connection while the first sat in a stalled one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kafkaproof.impl.protocol.messages import DATA_PLANE, broker_node, controller_node
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    choices: tuple  # a random fault draws one of these; the first is the default
+    doc: str
+
+    @property
+    def default(self):
+        return self.choices[0]
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    name: str
+    layer: str  # process | disk | network | clock | application (the failure model's classes)
+    does: str  # what it does, to whom
+    lasts: str  # how long, and how it heals
+    params: tuple[Param, ...] = ()
+    # Drawn by `check` and `hunt` unless --faults says otherwise: in every run ("any"), or
+    # in runs with a consumer group ("group") or transactional producers ("transactions").
+    default_in: tuple[str, ...] = ()
+    needs: str | None = None  # "group" | "transactions": the run must have one
+    takes_down: bool = False  # brokers stop until restarted (schedules keep one down at a time)
+
+    @property
+    def by_default(self) -> bool:
+        return "any" in self.default_in
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+
+RATE = "fraction of messages affected while it lasts"
+# (The order matters: the random workload draws a kind by its position in a run's list.)
+FAULTS: dict[str, FaultKind] = {k.name: k for k in (
+    FaultKind("crash", "process", "one live broker's process dies; its disk keeps the page cache",
+              "restarted after the fault's duration", default_in=("any",), takes_down=True),
+    FaultKind("power", "disk", "one live broker's machine loses power: bytes not fsynced are lost, the last"
+              " write may tear", "restarted after the fault's duration (log recovery runs)", default_in=("any",), takes_down=True),
+    FaultKind("partition", "network", "a random split of brokers and controllers into two sides",
+              "healed after the fault's duration", default_in=("any",)),
+    FaultKind("pause", "process", "one node stops (GC pause, SIGSTOP): nothing is delivered to it",
+              "resumes after the fault's duration", default_in=("any",)),
+    FaultKind("drop", "network", "every link loses messages", "healed after the fault's duration",
+              (Param("rate", (0.05, 0.2), RATE),), default_in=("any",)),
+    FaultKind("duplicate", "network", "every link delivers some messages twice (and, in the random"
+              " workload, half the time reorders them)", "healed after the fault's duration",
+              (Param("rate", (0.1, 0.2), RATE),), default_in=("any",)),
+    FaultKind("clock", "clock", "one node's clock jumps", "never (the clock stays off)",
+              (Param("jump_ms", (-60_000, 60_000, 3_600_000), "how far"),), default_in=("any",)),
+    FaultKind("late", "network", "duplicates arrive seconds late, after everything sent since",
+              "healed after the fault's duration",
+              (Param("rate", (0.05, 0.2), RATE), Param("late_ms", (500, 3000), "how much later the copy arrives")),
+              default_in=("transactions",)),
+    FaultKind("blackout", "disk", "every live broker loses power at once (a data-centre outage)",
+              "all restarted after the fault's duration", takes_down=True),
+    FaultKind("isolate", "network", "one node (a broker, a partition's leader or the controller) cut off"
+              " from every other", "healed after the fault's duration"),
+    FaultKind("cut", "network", "replication to one replica cut (data plane, both ways): it falls behind and"
+              " leaves the ISR after replica.lag.time.max.ms", "until the schedule heals it"),
+    FaultKind("member", "application", "a group member that owns partitions crashes and a new one joins",
+              "the group rebalances", default_in=("group",), needs="group"),
+    FaultKind("zombie", "application", "a transactional producer gets a second instance beside the live one",
+              "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions"),
+)}
+
+CLUSTER = tuple(k for k, f in FAULTS.items() if f.layer != "application")
+BY_DEFAULT = tuple(k for k, f in FAULTS.items() if f.by_default)
+NEEDS = {"group": "a commit strategy (--commit-strategy)", "transactions": "a transactional.id"}
+
+
+def applicable(group: bool, transactional: bool) -> tuple[str, ...]:
+    """The kinds a run may use; and `defaults`: those it draws unless told otherwise."""
+    have = {"any", *(["group"] if group else []), *(["transactions"] if transactional else [])}
+    return tuple(k for k, f in FAULTS.items() if f.needs is None or f.needs in have)
+
+
+def defaults(group: bool, transactional: bool) -> tuple[str, ...]:
+    have = {"any", *(["group"] if group else []), *(["transactions"] if transactional else [])}
+    return tuple(k for k, f in FAULTS.items() if have & set(f.default_in))
+
+
+# What each layer of faults means in a failure model.
+LAYERS = {
+    "process": "crash-stop with disk and page cache intact",
+    "disk": "power loss: bytes not fsynced are lost, the last write may tear",
+    "network": "network faults",
+    "clock": "clock jumps",
+    "application": "application faults",
+}
+
+
+@dataclass(frozen=True)
+class FailureModel:
+    """Which failures a verdict was judged under - one vocabulary for check, hunt,
+    guarantees, the catalogue and verify; every verdict states it."""
+
+    kinds: tuple[str, ...]
+    max_down: int | None = None  # brokers down at once; None: any number
+    fsync: bool = False  # log.flush.interval.messages=1: power loss loses nothing acknowledged by a disk
+
+    @classmethod
+    def of(cls, kinds, max_down: int | None = None, broker_props: dict | None = None) -> FailureModel:
+        flush = (broker_props or {}).get("log.flush.interval.messages", "").strip()
+        return cls(tuple(k for k in FAULTS if k in kinds), max_down, flush == "1")
+
+    def describe(self) -> str:
+        parts = []
+        for layer, text in LAYERS.items():
+            kinds = [k for k in self.kinds if FAULTS[k].layer == layer]
+            if kinds:
+                extra = (" (every message fsynced)" if self.fsync else " (no fsync: Kafka's default)") \
+                    if layer == "disk" else ""
+                parts.append(f"{text}{extra}: {', '.join(kinds)}")
+        if not any(FAULTS[k].layer == "disk" for k in self.kinds):
+            parts.append("no power loss")
+        down = "any number of brokers" if self.max_down is None else f"at most {self.max_down} broker(s)"
+        return "; ".join(parts) + f"; no disk corruption; {down} down at once"
+
+    def as_json(self) -> dict:
+        return {"kinds": list(self.kinds), "max_down": self.max_down, "fsync": self.fsync, "text": self.describe()}
+
+
+def kinds_help() -> str:
+    """One line per kind, for the CLI's help."""
+    return "; ".join(f"{k}: {f.does}" + (f" (with {NEEDS[f.needs]})" if f.needs else "") + (" [default]" if f.by_default else "")
+                     for k, f in FAULTS.items())
+
+
+def table_markdown() -> str:
+    """The README's fault table."""
+    rows = ["| kind | layer | what it does | lasts / heals | parameters | default |", "|---|---|---|---|---|---|"]
+    for k, f in FAULTS.items():
+        params = ", ".join(f"{p.name} in {{{', '.join(map(str, p.choices))}}}" for p in f.params) or "-"
+        default = "always" if f.by_default else ", ".join(f"with {NEEDS[d]}" for d in f.default_in) or "no"
+        rows.append(f"| `{k}` | {f.layer} | {f.does} | {f.lasts} | {params} | {default} |")
+    return "\n".join(rows)
+
+
+# -- injecting them into a simulated cluster -----------------------------------------------
+
+# The Cluster methods the injectors below call to change the world (a skipped fault of
+# the workload's shrinking runs them as no-ops, reading the same random numbers).
+CLUSTER_ACTIONS = ("crash", "power_loss", "restart", "partition", "isolate", "cut", "heal", "pause",
+                   "lossy_network", "clock_jump", "at")
+
+
+def inject(c, kind: str, rng: random.Random, duration_ms: int | None, target: str | None = None,
+           **params) -> None:
+    """Inject one fault of `kind` into cluster `c` now, healed `duration_ms` later (None:
+    a `cut` stays until something heals the network).
+    `target` names the node where the kind has one (drawn from the live ones if None);
+    parameters not given are drawn from their choices with `rng`, in the order the
+    kind lists them (the random workload's draw order: saved runs depend on it)."""
+    FAULTS[kind]  # a KeyError names an unknown kind
+    _INJECT[kind](c, rng, duration_ms, target, params)
+
+
+def _draw(kind: str, name: str, rng: random.Random, params: dict):
+    return params[name] if name in params else rng.choice(FAULTS[kind].param(name).choices)
+
+
+def _live_brokers(c) -> list[int]:
+    return [b for b in c.broker_ids if broker_node(b) not in c.down]
+
+
+def _nodes(c) -> list[str]:
+    return [broker_node(b) for b in c.broker_ids] + [controller_node(x) for x in c.controller_ids]
+
+
+def _heal_later(c, ms: int | None) -> None:
+    if ms is not None:  # (a campaign or fixed schedule heals with its own step)
+        c.at(ms, c.heal)
+
+
+def _restart_later(c, nodes: list[str], ms: int | None) -> None:
+    if ms is not None:  # (a fixed schedule restarts them itself)
+        c.at(ms, lambda: [c.restart(n) for n in nodes if n in c.down])
+
+
+def _crash_or_power(power: bool) -> Callable:
+    def go(c, rng, ms, target, params) -> None:
+        if target is None:
+            up = _live_brokers(c)
+            if not up:
+                return
+            target = broker_node(rng.choice(up))
+        c.power_loss(int(target.split("-")[1])) if power else c.crash(target)
+        _restart_later(c, [target], ms)
+    return go
+
+
+def _blackout(c, rng, ms, target, params) -> None:
+    up = _live_brokers(c)
+    for b in up:
+        c.power_loss(b)
+    _restart_later(c, [broker_node(b) for b in up], ms)
+
+
+def _partition(c, rng, ms, target, params) -> None:
+    nodes = _nodes(c)
+    if "side" in params:  # one side chosen by the caller (a Hypothesis draw); the rest is the other
+        side = sorted(params["side"])
+        c.partition(side, sorted(set(nodes) - set(side)))
+    else:
+        shuffled = rng.sample(nodes, len(nodes))
+        cut = rng.randint(1, len(nodes) - 1)
+        c.partition(shuffled[:cut], shuffled[cut:])
+    _heal_later(c, ms)
+
+
+def _isolate(c, rng, ms, target, params) -> None:
+    c.isolate(target if target is not None else rng.choice(_nodes(c)))
+    _heal_later(c, ms)
+
+
+def _cut(c, rng, ms, target, params) -> None:
+    """Replication to `target` cut from its `peers` (default: every other broker), data
+    plane, both ways."""
+    target = target if target is not None else broker_node(rng.choice(c.broker_ids))
+    for b in params.get("peers", c.broker_ids):
+        if broker_node(b) != target:
+            c.cut(target, broker_node(b), both_ways=True, planes=(DATA_PLANE,))
+    if ms is not None:
+        _heal_later(c, ms)
+
+
+def _pause(c, rng, ms, target, params) -> None:
+    c.pause(target if target is not None else rng.choice(_nodes(c)), ms)
+
+
+def _drop(c, rng, ms, target, params) -> None:
+    c.lossy_network(drop=_draw("drop", "rate", rng, params))
+    _heal_later(c, ms)
+
+
+def _duplicate(c, rng, ms, target, params) -> None:
+    rate = params.get("rate", FAULTS["duplicate"].param("rate").default)  # (not drawn: saved runs)
+    reorder = params["reorder"] if "reorder" in params else rng.random() < 0.5
+    c.lossy_network(duplicate=rate, reorder=reorder)
+    _heal_later(c, ms)
+
+
+def _late(c, rng, ms, target, params) -> None:
+    c.lossy_network(duplicate=_draw("late", "rate", rng, params), late_ms=_draw("late", "late_ms", rng, params))
+    _heal_later(c, ms)
+
+
+def _clock(c, rng, ms, target, params) -> None:
+    node = target if target is not None else rng.choice(_nodes(c))
+    c.clock_jump(node, _draw("clock", "jump_ms", rng, params))
+
+
+def _application(c, rng, ms, target, params) -> None:
+    raise ValueError("member and zombie faults are injected by their applications (kafkaproof.check)")
+
+
+_INJECT: dict[str, Callable] = {
+    "crash": _crash_or_power(False), "power": _crash_or_power(True), "blackout": _blackout,
+    "partition": _partition, "isolate": _isolate, "cut": _cut, "pause": _pause, "drop": _drop,
+    "duplicate": _duplicate, "late": _late, "clock": _clock, "member": _application, "zombie": _application,
+}
+assert set(_INJECT) == set(FAULTS), "every fault kind has an injector"

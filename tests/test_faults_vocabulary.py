@@ -1,0 +1,103 @@
+"""One fault vocabulary (impl/sim/faults.py): no other module lists fault kinds, and the
+CLI help, the README's table and the library's strategies say what it says."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from kafkaproof.impl.sim import faults
+from kafkaproof.impl.sim.cluster import Cluster
+
+from kafkaproof.strategies import KINDS, apply_schedule, fault_schedules
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCABULARY = ROOT / "impl" / "sim" / "faults.py"
+
+
+def kind_lists(tree: ast.AST) -> list[tuple[int, list[str]]]:
+    """Literal tuples, lists and sets naming two or more fault kinds: a second definition."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            names = [e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in faults.FAULTS]
+            if len(names) >= 2:
+                found.append((node.lineno, names))
+    return found
+
+
+def test_no_module_but_the_vocabulary_lists_fault_kinds():
+    seen = {}
+    for folder in ("impl", "kafkaproof", "model", "properties"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path != VOCABULARY:
+                hits = kind_lists(ast.parse(path.read_text()))
+                if hits:
+                    seen[str(path.relative_to(ROOT))] = hits
+    assert seen == {}
+
+
+def test_the_scan_would_see_a_second_list():
+    assert kind_lists(ast.parse('KINDS = ("crash", "power", "other")')) == [(1, ["crash", "power"])]
+
+
+def test_the_cli_help_names_every_kind_as_the_vocabulary_does():
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "check", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    flat = " ".join(out.split())
+    for kind, f in faults.FAULTS.items():
+        assert f"{kind}: {' '.join(f.does.split())}" in flat, kind
+
+
+def test_the_readme_table_is_the_vocabulary():
+    text = (ROOT / "README.md").read_text()
+    [table] = re.findall(r"<!-- fault-table -->\n(.*?)\n<!-- /fault-table -->", text, re.S)
+    assert table == faults.table_markdown()
+
+
+def test_strategies_and_defaults_come_from_the_vocabulary():
+    assert KINDS == faults.BY_DEFAULT
+    assert set(faults.applicable(True, True)) == set(faults.FAULTS)
+    assert "member" not in faults.applicable(False, True) and "zombie" not in faults.applicable(True, False)
+    assert set(faults.defaults(False, False)) == set(faults.BY_DEFAULT)
+
+
+@settings(max_examples=20)
+@given(fault_schedules(max_faults=4, kinds=faults.CLUSTER))
+def test_strategies_draw_only_vocabulary_kinds(schedule):
+    assert all(kind in faults.CLUSTER for _, kind, _, _ in schedule)
+
+
+def test_a_schedule_with_an_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="fault kind 'meteor'"):
+        apply_schedule(Cluster(seed=1), [(0, "meteor", 0, 100)])
+
+
+NEMESIS_NAME = {"crash": "crash", "power": "power-loss", "blackout": "power-loss", "partition": "partition",
+                "isolate": "isolate", "cut": "cut", "pause": "pause", "drop": "lossy-network",
+                "duplicate": "lossy-network", "late": "lossy-network", "clock": "clock-jump"}
+
+
+@pytest.mark.parametrize("kind", faults.CLUSTER)
+def test_every_cluster_kind_does_something_and_heals(kind):
+    c = Cluster(seed=3)
+    c.create_topic("t", 1, 3)
+    c.run_for(2000)
+    faults.inject(c, kind, c.rng, 1500, "broker-1")
+    c.run_for(3000)
+    names = [op.f for op in c.history.faults()]
+    assert NEMESIS_NAME[kind] in names, names
+    if kind in ("crash", "power", "blackout"):
+        assert "restart" in names and not c.down
+    elif kind not in ("pause", "clock"):
+        assert "heal" in names
+
+
+def test_application_kinds_are_not_injected_into_the_cluster():
+    with pytest.raises(ValueError, match="injected by their applications"):
+        faults.inject(Cluster(seed=1), "member", None, 100)
