@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from dataclasses import replace  # noqa: E402
 
 from _util import peak_rss_mb, report  # noqa: E402
+from kafkaproof.impl.engine import build_setup  # noqa: E402
 
 from kafkaproof.catalogue import ENTRIES  # noqa: E402
-from kafkaproof.check import build_setup  # noqa: E402
 from kafkaproof.hunt import hunt  # noqa: E402
 
 

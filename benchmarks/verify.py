@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _util import peak_rss_mb, report  # noqa: E402
+from kafkaproof.impl.engine import build_setup  # noqa: E402
 
-from kafkaproof.check import build_setup  # noqa: E402
 from kafkaproof.verify import GUARANTEES, PROVED, check, cross_check, grid, values_of  # noqa: E402
 
 SIM = ["durability", "read-your-writes", "monotonic-reads", "exactly-once", "partition-order"]

@@ -11,9 +11,9 @@ import pathlib
 from dataclasses import replace
 from typing import NamedTuple
 
-from kafkaproof.check import build_setup
 from kafkaproof.counterexample import save
 from kafkaproof.hunt import hunt
+from kafkaproof.impl.engine import build_setup
 
 
 class Entry(NamedTuple):

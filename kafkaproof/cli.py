@@ -208,8 +208,8 @@ def _check(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from kafkaproof.check import run_check, summarize
     from kafkaproof.counterexample import save
+    from kafkaproof.impl.engine import run_check, summarize
 
     if args.runs < 1 or args.jobs < 1:
         print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
@@ -451,7 +451,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _setup_arguments(p: argparse.ArgumentParser) -> None:
-    """What a run depends on besides its seed (kafkaproof.check.Setup): check and hunt.
+    """What a run depends on besides its seed (kafkaproof.impl.engine.Setup): check and hunt.
     build_setup checks the values, so the parser imports nothing heavy."""
     p.add_argument("--broker", help="server.properties")
     p.add_argument("--producer", help="producer.properties")
@@ -469,8 +469,8 @@ def _setup_arguments(p: argparse.ArgumentParser) -> None:
 
 def _setup_from(args: argparse.Namespace):
     """The Setup the arguments describe, or None after saying what is wrong."""
-    from kafkaproof.check import build_setup
     from kafkaproof.impl.config import ConfigError
+    from kafkaproof.impl.engine import build_setup
 
     try:
         return build_setup(args.broker, args.producer, args.consumer, args.set, args.faults, args.seconds,

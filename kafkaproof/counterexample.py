@@ -15,8 +15,8 @@ import pathlib
 from dataclasses import asdict
 
 from kafkaproof import __version__
-from kafkaproof.check import RunResult, Setup, run_one
 from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.engine import RunResult, Setup, run_one
 from kafkaproof.impl.sim.faults import FAULTS
 from kafkaproof.properties import GUARANTEES
 from kafkaproof.properties.history import CONTROLLER, NEMESIS, History

@@ -122,7 +122,7 @@ def _print_wide(console: Console, table: Table) -> None:
 
 
 def _replicated(console: Console) -> None:
-    from kafkaproof.check import build_setup, run_check, summarize
+    from kafkaproof.impl.engine import build_setup, run_check, summarize
 
     console.print(f"\n[bold]kafkaproof check[/bold], side by side: {CHECK_RUNS} runs each of 30 simulated seconds,"
                   " 3 brokers, replication factor 3, every fault kind (crashes, power loss, partitions, pauses,"
@@ -198,7 +198,7 @@ def _transactions(console: Console) -> None:
 
 
 def _verify(console: Console) -> None:
-    from kafkaproof.check import build_setup
+    from kafkaproof.impl.engine import build_setup
     from kafkaproof.verify import check, confirm, values_of
 
     console.print("\n[bold]kafkaproof verify[/bold]: the same questions to z3 - proved for every run of up to 10"

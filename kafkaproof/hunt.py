@@ -1,6 +1,6 @@
 """`kafkaproof hunt`: search for a violation of one guarantee, then shrink it.
 
-Search: seeds in turn, each a full random-fault run (kafkaproof/check.py), until one
+Search: seeds in turn, each a full random-fault run (impl/engine/run.py), until one
 violates the guarantee or the budget is spent. Runs are cheap (well under a second)
 and each seed is a fresh swarm of faults, so plain seed search finds the common
 anomalies within seconds; Hypothesis would add little, because the run is not a choice
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from kafkaproof.check import RunResult, Setup, fault_draws, run_one
+from kafkaproof.impl.engine import RunResult, Setup, fault_draws, run_one
 
 
 @dataclass

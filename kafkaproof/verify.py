@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 
 import z3
 
-from kafkaproof.check import Setup, run_one
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
+from kafkaproof.impl.engine import Setup, run_one
 from kafkaproof.impl.sim.faults import FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
@@ -372,7 +372,7 @@ def cross_check(sets: list[str], guarantees: list[str], runs: int = 4, **opts) -
     """Disagreements between the verifier and the implementation for one configuration:
     a VIOLATED the implementation does not reproduce, or a PROVED one a random-fault
     campaign (the same failure model) breaks. Empty when they agree."""
-    from kafkaproof.check import build_setup, run_check
+    from kafkaproof.impl.engine import build_setup, run_check
 
     setup = build_setup(sets=sets, faults=SIM_FAULTS, seconds=20)
     values = values_of(setup)

@@ -4,9 +4,9 @@ configuration, and with its recorded fix the same seed keeps the guarantee."""
 import pathlib
 
 import pytest
+from kafkaproof.impl.engine import run_one
 
 from kafkaproof.catalogue import ENTRIES
-from kafkaproof.check import run_one
 from kafkaproof.counterexample import FIXES, load, replay
 
 # Catalogue entries are named "<entry>--..."; other files there (a local `kafkaproof check`

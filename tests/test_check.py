@@ -7,8 +7,7 @@ import sys
 
 import pytest
 from kafkaproof.impl.config import ConfigError
-
-from kafkaproof.check import build_setup, run_check, summarize
+from kafkaproof.impl.engine import build_setup, run_check, summarize
 
 
 def cli(*args, cwd=None):

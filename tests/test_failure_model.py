@@ -7,9 +7,9 @@ import json
 import subprocess
 import sys
 
+from kafkaproof.impl.engine import build_setup
 from kafkaproof.impl.sim.faults import BY_DEFAULT, FailureModel
 
-from kafkaproof.check import build_setup
 from kafkaproof.verify import failure_model
 
 

@@ -18,7 +18,7 @@ RUNTIMES = ("impl.sim", "impl.net")
 
 def unit(module: str) -> str:
     """kafkaproof.impl.broker.partition -> impl.broker; kafkaproof.model.x -> model;
-    kafkaproof.check -> cli (the CLI and engine package)."""
+    kafkaproof.hunt -> cli (the CLI package)."""
     parts = module.split(".")[1:]
     if not parts:
         return "cli"

@@ -7,11 +7,11 @@ Also: `hunt` finds a pre-KIP-890 anomaly unaided and none with the defence on.""
 
 import pytest
 from kafkaproof.impl.coordinator.group import GroupCoordinator
+from kafkaproof.impl.engine import build_setup, run_check
 from kafkaproof.impl.sim.campaign import RECORDING
 from kafkaproof.impl.sim.txn_campaign import FAULTS, MUST_HOLD, run_txn_campaign, txn_machine_for
 from kafkaproof.impl.storage.log import Log
 
-from kafkaproof.check import build_setup, run_check
 from kafkaproof.hunt import hunt
 
 TXN = "transactional.id=app"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from kafkaproof.impl.engine import build_setup
 
-from kafkaproof.check import build_setup
 from kafkaproof.counterexample import replay
 from kafkaproof.verify import PROVED, VIOLATED, check, confirm, synthesize, values_of
 

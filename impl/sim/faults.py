@@ -273,7 +273,7 @@ def _clock(c, rng, ms, target, params) -> None:
 
 
 def _application(c, rng, ms, target, params) -> None:
-    raise ValueError("member and zombie faults are injected by their applications (kafkaproof.check)")
+    raise ValueError("member and zombie faults are injected by their applications (impl/engine/run.py)")
 
 
 _INJECT: dict[str, Callable] = {

@@ -1,34 +1,22 @@
-"""`kafkaproof check`: what does this configuration guarantee under faults?
+"""The engine's run: one setup, one seed (and the setup's fault schedule) -> a history,
+the final logs read back, and every checker's verdict. Producers and consumers work
+while a nemesis draws faults of the setup's kinds (impl/sim/faults.py); then the
+cluster is healed, every partition read back and the history judged. A run is a pure
+function of (setup, seed): `run_many` may hand runs to any concurrent.futures-style
+executor (a local process pool by default) and they come back identical, in order.
 
-A check is N independent runs on the simulated cluster, run i with seed S+i: producers
-and consumers work while a nemesis draws faults of the chosen kinds; then the cluster
-is healed, every partition read back, and every checker judges the history. A run is a
-pure function of (setup, seed), so runs can go to parallel processes and come back
-identical, and a violating run is saved as a counterexample file that `kafkaproof
-replay` re-executes (kafkaproof/counterexample.py).
+check, hunt, replay, the catalogue and verify's confirmation all run through here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig, check_topic_fits
-from kafkaproof.impl.client.config import (
-    CONSUMER_KEYS,
-    PRODUCER_KEYS,
-    ConsumerConfig,
-    ProducerConfig,
-)
-from kafkaproof.impl.config import ConfigError, load_properties, parse_override
+from kafkaproof.impl.engine.setup import BROKERS, FAULT_INTERVAL_MS, TOPIC, Setup, transactional
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim import faults as fault_kinds
 from kafkaproof.impl.sim.cluster import Cluster
-from kafkaproof.impl.sim.workload import (
-    FAULT_KINDS,
-    Workload,
-    run_workload,
-    settle,
-)
+from kafkaproof.impl.sim.workload import Workload, run_workload, settle
 from kafkaproof.properties import (
     AVAILABILITY_GUARANTEES,
     CLUSTER_GUARANTEES,
@@ -38,106 +26,6 @@ from kafkaproof.properties import (
     check_all,
 )
 from kafkaproof.properties.history import History
-
-TOPIC = "events"
-BROKERS = 3  # every run's cluster (the simulator's default)
-FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
-
-
-@dataclass(frozen=True)
-class Setup:
-    """Everything a run depends on besides its seed (JSON-able: it goes into counterexamples)."""
-
-    broker: dict[str, str] = field(default_factory=dict)
-    producer: dict[str, str] = field(default_factory=dict)
-    consumer: dict[str, str] = field(default_factory=dict)
-    faults: tuple[str, ...] = FAULT_KINDS
-    seconds: int = 30
-    skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
-    max_sends: int | None = None  # set by shrinking: sends of all producers together
-    strategy: str | None = None  # a consumer group application with this commit strategy
-    # A fixed fault schedule instead of random faults (from `verify`): (at ms, kind, replica)
-    # with kinds crash | power | restart | lag | behind | heal | drop | none; replica i of
-    # partition 0 (its preferred leader first).
-    schedule: tuple[tuple[int, str, int], ...] = ()
-
-    @property
-    def replication_factor(self) -> int:
-        """Of the runs' topics: 3 unless default.replication.factor says otherwise (Kafka's
-        own default, 1, is what BrokerConfig keeps; no one runs it in production)."""
-        return int(self.broker.get("default.replication.factor", "3"))
-
-    @property
-    def failure_model(self) -> fault_kinds.FailureModel:
-        """The random workload may take down any number of brokers at once; a fixed
-        schedule (verify's) only those it names."""
-        kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS)) if self.schedule else self.faults
-        return fault_kinds.FailureModel.of(kinds, None, self.broker)
-
-    def slug(self) -> str:
-        """A short name for file names: the settings that differ from Kafka's defaults."""
-        parts = [f"{k}={v}" for scope in (self.broker, self.producer, self.consumer) for k, v in sorted(scope.items())]
-        text = "_".join(parts) or "defaults"
-        return "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in text)[:80]
-
-    def changed(self, scope: str, key: str | None, value: str) -> Setup:
-        """The setup with one property (scope broker / producer / consumer) or the commit
-        strategy (scope "strategy", no key) changed."""
-        if scope == "strategy":
-            return replace(self, strategy=value)
-        return replace(self, **{scope: {**getattr(self, scope), key: value}})
-
-    def has(self, scope: str, key: str | None, value: str) -> bool:
-        return self.strategy == value if scope == "strategy" else getattr(self, scope).get(key) == value
-
-
-def _names(keys) -> set[str]:
-    return {k.name for k in keys}
-
-
-def build_setup(broker_file: str | None = None, producer_file: str | None = None,
-                consumer_file: str | None = None, sets: list[str] | tuple[str, ...] = (),
-                faults: str | None = None, seconds: int = 30, strategy: str | None = None) -> Setup:
-    """Read .properties files and key=value overrides; every key is checked against its
-    scope now, so a typo is a clear error before anything runs (ConfigError)."""
-    scopes: dict[str, dict[str, tuple[str, str]]] = {"broker": {}, "producer": {}, "consumer": {}}
-    for scope, path in (("broker", broker_file), ("producer", producer_file), ("consumer", consumer_file)):
-        if path is not None:
-            scopes[scope].update(load_properties(path))
-    known = {"broker": _names(BROKER_KEYS), "producer": _names(PRODUCER_KEYS), "consumer": _names(CONSUMER_KEYS)}
-    for item in sets:
-        key, value = parse_override(item)
-        targets = [scope for scope in scopes if key in known[scope]]
-        if not targets:
-            raise ConfigError(f"--set {key}: not a broker, producer or consumer configuration key")
-        for scope in targets:  # e.g. request.timeout.ms applies to producers and consumers
-            scopes[scope][key] = (value, f"--set {key}")
-    broker = BrokerConfig.from_properties(scopes["broker"])
-    ProducerConfig.from_properties(scopes["producer"])
-    ConsumerConfig.from_properties(scopes["consumer"])
-    from kafkaproof.impl.sim.consumer_app import STRATEGIES
-
-    if strategy is not None and strategy not in STRATEGIES:
-        raise ConfigError(f"--commit-strategy {strategy}: one of {', '.join(STRATEGIES)}")
-    transactional = bool(scopes["producer"].get("transactional.id"))
-    allowed = fault_kinds.applicable(strategy is not None, transactional)
-    default = fault_kinds.defaults(strategy is not None, transactional)
-    kinds = default if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
-    bad = [f for f in kinds if f not in allowed]
-    if bad or not kinds:
-        raise ConfigError(f"--faults: unknown fault kind(s) {', '.join(bad) or '(none given)'};"
-                          f" choose from {', '.join(allowed)}")
-    if seconds < 5:
-        raise ConfigError("--seconds must be at least 5")
-    plain = {scope: {k: v for k, (v, _) in entries.items()} for scope, entries in scopes.items()}
-    setup = Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
-    check_topic_fits(setup.replication_factor, broker.min_insync_replicas, BROKERS)
-    return setup
-
-
-def fault_draws(setup: Setup) -> int:
-    """How many faults the workload draws in a run (what shrinking may skip by index)."""
-    return max(0, setup.seconds * 1000 // FAULT_INTERVAL_MS - 1)
 
 
 @dataclass
@@ -214,10 +102,6 @@ def _apply_schedule(c: Cluster, schedule) -> None:
         c.at(at, lambda kind=kind, replica=replica: step(kind, replica))
 
 
-def transactional(setup: Setup) -> bool:
-    return bool(setup.producer.get("transactional.id"))
-
-
 def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:
     """One run. `watch(cluster)`, if given, may attach observers (they must only read)."""
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
@@ -271,27 +155,28 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
                      c.history if keep_history else None)
 
 
-def _run_plain(args: tuple[Setup, int]) -> RunResult:
+def _run_plain(args: tuple[Setup, int, bool]) -> RunResult:
     return run_one(*args)
 
 
-def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None) -> list[RunResult]:
-    """Runs seed, seed+1, ...; in `jobs` processes when > 1 (same results, same order)."""
+def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None, executor=None,
+              keep_history: bool = False) -> list[RunResult]:
+    """Runs seed, seed+1, ... in this process, or on `executor` (anything with
+    concurrent.futures' `map`: a process pool, Dask's `Client.get_executor()`), or in a
+    pool of `jobs` local processes. Same results, same order, whatever runs them."""
     seeds = [seed + i for i in range(runs)]
-    results: list[RunResult] = []
-    if jobs <= 1:
-        for s in seeds:
-            results.append(run_one(setup, s))
-            if progress is not None:
-                progress()
-        return results
-    from concurrent.futures import ProcessPoolExecutor
+    if executor is None and jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for result in pool.map(_run_plain, [(setup, s) for s in seeds]):
-            results.append(result)
-            if progress is not None:
-                progress()
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            return run_check(setup, runs, seed, progress=progress, executor=pool, keep_history=keep_history)
+    results: list[RunResult] = []
+    work = [(setup, s, keep_history) for s in seeds]
+    outcomes = map(_run_plain, work) if executor is None else executor.map(_run_plain, work)
+    for result in outcomes:
+        results.append(result)
+        if progress is not None:
+            progress()
     return results
 
 

@@ -1,0 +1,7 @@
+"""The engine every command and the library run through: a setup and a seed make a run
+(impl/engine/run.py), judged by the checkers of properties/."""
+
+from kafkaproof.impl.engine.run import RunResult, run_check, run_one, summarize
+from kafkaproof.impl.engine.setup import Setup, build_setup, fault_draws
+
+__all__ = ["RunResult", "Setup", "build_setup", "fault_draws", "run_check", "run_one", "summarize"]

@@ -1,0 +1,123 @@
+"""What a run depends on besides its seed: the configuration of brokers, producers and
+consumers, the fault kinds, the run's length, and (set by shrinking or by `verify`) the
+faults skipped or a fixed schedule. Read from .properties files and --set overrides,
+every key checked before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig, check_topic_fits
+from kafkaproof.impl.client.config import (
+    CONSUMER_KEYS,
+    PRODUCER_KEYS,
+    ConsumerConfig,
+    ProducerConfig,
+)
+from kafkaproof.impl.config import ConfigError, load_properties, parse_override
+from kafkaproof.impl.sim import faults as fault_kinds
+from kafkaproof.impl.sim.workload import FAULT_KINDS
+
+TOPIC = "events"
+BROKERS = 3  # every run's cluster (the simulator's default)
+FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a run depends on besides its seed (JSON-able: it goes into counterexamples)."""
+
+    broker: dict[str, str] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+    consumer: dict[str, str] = field(default_factory=dict)
+    faults: tuple[str, ...] = FAULT_KINDS
+    seconds: int = 30
+    skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
+    max_sends: int | None = None  # set by shrinking: sends of all producers together
+    strategy: str | None = None  # a consumer group application with this commit strategy
+    # A fixed fault schedule instead of random faults (from `verify`): (at ms, kind, replica)
+    # with kinds crash | power | restart | lag | behind | heal | drop | none; replica i of
+    # partition 0 (its preferred leader first).
+    schedule: tuple[tuple[int, str, int], ...] = ()
+
+    @property
+    def replication_factor(self) -> int:
+        """Of the runs' topics: 3 unless default.replication.factor says otherwise (Kafka's
+        own default, 1, is what BrokerConfig keeps; no one runs it in production)."""
+        return int(self.broker.get("default.replication.factor", "3"))
+
+    @property
+    def failure_model(self) -> fault_kinds.FailureModel:
+        """The random workload may take down any number of brokers at once; a fixed
+        schedule (verify's) only those it names."""
+        kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS)) if self.schedule else self.faults
+        return fault_kinds.FailureModel.of(kinds, None, self.broker)
+
+    def slug(self) -> str:
+        """A short name for file names: the settings that differ from Kafka's defaults."""
+        parts = [f"{k}={v}" for scope in (self.broker, self.producer, self.consumer) for k, v in sorted(scope.items())]
+        text = "_".join(parts) or "defaults"
+        return "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in text)[:80]
+
+    def changed(self, scope: str, key: str | None, value: str) -> Setup:
+        """The setup with one property (scope broker / producer / consumer) or the commit
+        strategy (scope "strategy", no key) changed."""
+        if scope == "strategy":
+            return replace(self, strategy=value)
+        return replace(self, **{scope: {**getattr(self, scope), key: value}})
+
+    def has(self, scope: str, key: str | None, value: str) -> bool:
+        return self.strategy == value if scope == "strategy" else getattr(self, scope).get(key) == value
+
+
+def _names(keys) -> set[str]:
+    return {k.name for k in keys}
+
+
+def build_setup(broker_file: str | None = None, producer_file: str | None = None,
+                consumer_file: str | None = None, sets: list[str] | tuple[str, ...] = (),
+                faults: str | None = None, seconds: int = 30, strategy: str | None = None) -> Setup:
+    """Read .properties files and key=value overrides; every key is checked against its
+    scope now, so a typo is a clear error before anything runs (ConfigError)."""
+    scopes: dict[str, dict[str, tuple[str, str]]] = {"broker": {}, "producer": {}, "consumer": {}}
+    for scope, path in (("broker", broker_file), ("producer", producer_file), ("consumer", consumer_file)):
+        if path is not None:
+            scopes[scope].update(load_properties(path))
+    known = {"broker": _names(BROKER_KEYS), "producer": _names(PRODUCER_KEYS), "consumer": _names(CONSUMER_KEYS)}
+    for item in sets:
+        key, value = parse_override(item)
+        targets = [scope for scope in scopes if key in known[scope]]
+        if not targets:
+            raise ConfigError(f"--set {key}: not a broker, producer or consumer configuration key")
+        for scope in targets:  # e.g. request.timeout.ms applies to producers and consumers
+            scopes[scope][key] = (value, f"--set {key}")
+    broker = BrokerConfig.from_properties(scopes["broker"])
+    ProducerConfig.from_properties(scopes["producer"])
+    ConsumerConfig.from_properties(scopes["consumer"])
+    from kafkaproof.impl.sim.consumer_app import STRATEGIES
+
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ConfigError(f"--commit-strategy {strategy}: one of {', '.join(STRATEGIES)}")
+    transactional = bool(scopes["producer"].get("transactional.id"))
+    allowed = fault_kinds.applicable(strategy is not None, transactional)
+    default = fault_kinds.defaults(strategy is not None, transactional)
+    kinds = default if faults is None else tuple(f.strip() for f in faults.split(",") if f.strip())
+    bad = [f for f in kinds if f not in allowed]
+    if bad or not kinds:
+        raise ConfigError(f"--faults: unknown fault kind(s) {', '.join(bad) or '(none given)'};"
+                          f" choose from {', '.join(allowed)}")
+    if seconds < 5:
+        raise ConfigError("--seconds must be at least 5")
+    plain = {scope: {k: v for k, (v, _) in entries.items()} for scope, entries in scopes.items()}
+    setup = Setup(plain["broker"], plain["producer"], plain["consumer"], kinds, seconds, strategy=strategy)
+    check_topic_fits(setup.replication_factor, broker.min_insync_replicas, BROKERS)
+    return setup
+
+
+def fault_draws(setup: Setup) -> int:
+    """How many faults the workload draws in a run (what shrinking may skip by index)."""
+    return max(0, setup.seconds * 1000 // FAULT_INTERVAL_MS - 1)
+
+
+def transactional(setup: Setup) -> bool:
+    return bool(setup.producer.get("transactional.id"))
