@@ -68,9 +68,8 @@ class Broker:
         self.partitions: dict[TopicPartition, Partition] = {}
         self.fetchers: dict[TopicPartition, FetcherState] = {}
         self.purgatory = Purgatory()
-        self.groups = GroupCoordinator(broker_id, config, self._complete_delayed)
-        self.txns = TransactionCoordinator(broker_id, config, self._complete_delayed, self._allocate_pid,
-                                           self._leader_of, self._next_corr, self.groups.tp_for)
+        self.groups = GroupCoordinator(broker_id, config, self)
+        self.txns = TransactionCoordinator(broker_id, config, self)
         # KIP-890 checks with the coordinator: correlation id -> (client, produce, coordinator)
         self._verifying: dict[int, tuple[str, m.ProduceRequest, str]] = {}
         self.broker_epoch = -1
@@ -101,7 +100,7 @@ class Broker:
         self.txns.start(now, fx)
         return fx.items
 
-    def _next_corr(self) -> int:
+    def next_correlation_id(self) -> int:
         self._corr += 1
         return self._corr
 
@@ -223,7 +222,7 @@ class Broker:
                 continue
             if st.leader_epoch == p.leader_epoch and st.leader == p.leader:
                 p.update_isr(st)
-                self._complete_delayed(p, now, fx)
+                self.complete_delayed(p, now, fx)
             elif st.leader == self.id:
                 self.fetchers.pop(st.tp, None)
                 p.make_leader(st, now)
@@ -231,7 +230,7 @@ class Broker:
                     self.groups.become_leader(p, now, fx)
                 elif st.tp.topic == TXN_STATE_TOPIC:
                     self.txns.become_leader(p, now, fx)
-                self._complete_delayed(p, now, fx)
+                self.complete_delayed(p, now, fx)
             else:
                 self._fail_delayed_produce(p, fx)
                 self._resign(st.tp, fx)
@@ -286,7 +285,7 @@ class Broker:
         if msg.error == ErrorCode.NONE and msg.state is not None and p.is_newer(msg.state):
             if msg.state.leader == self.id and msg.state.leader_epoch == p.leader_epoch:
                 p.update_isr(msg.state)
-                self._complete_delayed(p, now, fx)
+                self.complete_delayed(p, now, fx)
         elif msg.error != ErrorCode.NONE:
             p.pending_isr = None
 
@@ -322,7 +321,7 @@ class Broker:
             base, required = duplicate.first_offset, duplicate.last_offset + 1
         else:
             base, required = info.first_offset, info.last_offset + 1
-            self._complete_delayed(p, now, fx)
+            self.complete_delayed(p, now, fx)
         if req.acks != -1 or p.hw >= required:
             return self._reply_produce(src, req, ErrorCode.NONE, fx, base)
         op = DelayedProduce(self.purgatory.next_id(), src, req, base, required, now + req.timeout_ms)
@@ -344,10 +343,10 @@ class Broker:
         return h if h.is_transactional and not p.producers.in_transaction(h.producer_id, h.producer_epoch) else None
 
     def _verify(self, src: str, req: m.ProduceRequest, h: BatchHeader, now: int, fx: Effects) -> None:
-        leader = self._leader_of(self.txns.tp_for(req.transactional_id))
+        leader = self.leader_of(self.txns.tp_for(req.transactional_id))
         if leader == m.NO_LEADER:
             return self._reply_produce(src, req, ErrorCode.NOT_ENOUGH_REPLICAS, fx)
-        corr = self._next_corr()
+        corr = self.next_correlation_id()
         self._verifying[corr] = (src, req, m.broker_node(leader))
         fx.send(m.broker_node(leader), m.AddPartitionsToTxnRequest(
             corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=True))
@@ -384,7 +383,7 @@ class Broker:
                                    req.bumped)
         except KafkaError as exc:
             return answer(exc.code, fx)
-        self._complete_delayed(p, now, fx)
+        self.complete_delayed(p, now, fx)
         if p.hw > info.last_offset:
             return answer(ErrorCode.NONE, fx)
         # Markers are written with acks=all: answered once replicated.
@@ -396,13 +395,13 @@ class Broker:
     def _on_WriteTxnMarkersResponse(self, src, resp: m.WriteTxnMarkersResponse, now, fx) -> None:
         self.txns.on_marker_response(resp, now, fx)
 
-    def _allocate_pid(self) -> int:
+    def allocate_producer_id(self) -> int:
         if self.pid_next < 0 or self.pid_next >= self.pid_end:
             return -1
         pid, self.pid_next = self.pid_next, self.pid_next + 1
         return pid
 
-    def _leader_of(self, tp: TopicPartition) -> int:
+    def leader_of(self, tp: TopicPartition) -> int:
         st = self.metadata.get(tp)
         return st.leader if st is not None else m.NO_LEADER
 
@@ -432,7 +431,7 @@ class Broker:
                                          log_start_offset=p.log.log_start_offset if p else -1))
             return
         if req.replica_id >= 0 and p.on_follower_fetch(req.replica_id, req.fetch_offset, now):
-            self._complete_delayed(p, now, fx)
+            self.complete_delayed(p, now, fx)
         if req.replica_id >= 0:
             self._maybe_alter_isr(p, now, fx, shrink=False)
         data = self._read_for(p, req)
@@ -473,7 +472,7 @@ class Broker:
 
     # -- purgatory ------------------------------------------------------------------------
 
-    def _complete_delayed(self, p: Partition, now: int, fx: Effects) -> None:
+    def complete_delayed(self, p: Partition, now: int, fx: Effects) -> None:
         """Answer every waiting request on `p` whose condition now holds."""
         reads: dict[int, bytes] = {}  # what a ready fetch read, so it is answered without reading twice
 
@@ -536,7 +535,7 @@ class Broker:
     def _on_FindCoordinatorRequest(self, src, req: m.FindCoordinatorRequest, now, fx) -> None:
         """The coordinator of a group or a transactional id: the leader of its partition."""
         tp = self.txns.tp_for(req.key) if req.key_type == m.TRANSACTION else self.groups.tp_for(req.key)
-        leader = self._leader_of(tp)
+        leader = self.leader_of(tp)
         if leader == m.NO_LEADER:
             fx.send(src, m.FindCoordinatorResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
         else:
@@ -580,7 +579,7 @@ class Broker:
         if req.transactional_id is not None:
             self.txns.init_producer_id(src, req, now, fx)
             return
-        pid = self._allocate_pid()
+        pid = self.allocate_producer_id()
         if pid < 0:
             fx.send(src, m.InitProducerIdResponse(req.correlation_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
             return
@@ -592,7 +591,7 @@ class Broker:
         f, p = self.fetchers.get(tp), self.partitions.get(tp)
         if f is None or p is None or p.leader in (m.NO_LEADER, self.id) or f.inflight is not None:
             return
-        corr = self._next_corr()
+        corr = self.next_correlation_id()
         epoch = -1 if self.config.legacy_no_fetch_epoch_fencing else p.leader_epoch
         if f.phase == "truncating":
             if not p.log.epochs.entries:

@@ -21,10 +21,9 @@ offset expiry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.coordinator.ports import CoordinatorConfig, StatePartition
+from kafkaproof.impl.coordinator.ports import CoordinatorConfig, CoordinatorHost, StatePartition
 from kafkaproof.impl.coordinator.state_log import Done, StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
@@ -33,6 +32,11 @@ from kafkaproof.impl.protocol.records import ControlRecordType
 
 OFFSETS_TOPIC = "__consumer_offsets"
 EMPTY, PREPARING, COMPLETING, STABLE = "Empty", "PreparingRebalance", "CompletingRebalance", "Stable"
+
+
+def offsets_partition(group_id: str, config: CoordinatorConfig) -> TopicPartition:
+    """The `__consumer_offsets` partition that holds a group (and its transactional commits)."""
+    return TopicPartition(OFFSETS_TOPIC, partition_for(group_id, config.offsets_topic_partitions))
 
 
 @dataclass
@@ -73,10 +77,11 @@ class Group:
 
 class GroupCoordinator:
     def __init__(self, broker_id: int, config: CoordinatorConfig,
-                 wake: Callable[[StatePartition, int, Effects], None]) -> None:
+                 host: CoordinatorHost) -> None:
         self.broker_id = broker_id
         self.config = config
-        self.log = StateLog(wake, config.offsets_commit_timeout_ms, "group-write-timeout", self._next_id)
+        self.log = StateLog(host.complete_delayed, config.offsets_commit_timeout_ms, "group-write-timeout",
+                            self._next_id)
         self.groups: dict[str, Group] = {}
         # Offsets committed inside a transaction (TxnOffsetCommit), by (group, producer id):
         # they count once the transaction's COMMIT marker is written, and vanish on ABORT.
@@ -90,7 +95,7 @@ class GroupCoordinator:
     # -- which groups are ours -------------------------------------------------------------
 
     def tp_for(self, group_id: str) -> TopicPartition:
-        return TopicPartition(OFFSETS_TOPIC, partition_for(group_id, self.config.offsets_topic_partitions))
+        return offsets_partition(group_id, self.config)
 
     def _group(self, group_id: str) -> tuple[Group | None, ErrorCode]:
         """The group if we coordinate it (creating it empty on first use)."""

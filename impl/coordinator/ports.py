@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from kafkaproof.impl.protocol.messages import TopicPartition
+from kafkaproof.impl.protocol.messages import Effects, TopicPartition
 from kafkaproof.impl.protocol.records import RecordBatch
 
 
@@ -43,3 +43,16 @@ class CoordinatorConfig(Protocol):
     transaction_max_timeout_ms: int
     transaction_cleanup_interval_ms: int
     legacy_transactions_without_kip890: bool
+
+
+class CoordinatorHost(Protocol):
+    """The broker the coordinators run in: the one way they reach beyond their partitions."""
+
+    def complete_delayed(self, p: StatePartition, now: int, fx: Effects) -> None:
+        """Answer what waits on a partition that just grew (the Purgatory)."""
+
+    def allocate_producer_id(self) -> int: ...
+
+    def leader_of(self, tp: TopicPartition) -> int: ...
+
+    def next_correlation_id(self) -> int: ...

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from kafkaproof.impl.coordinator.ports import CoordinatorConfig, StatePartition
+from kafkaproof.impl.coordinator.group import offsets_partition
+from kafkaproof.impl.coordinator.ports import CoordinatorConfig, CoordinatorHost, StatePartition
 from kafkaproof.impl.coordinator.state_log import StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
@@ -79,18 +80,13 @@ class Markers:
 
 
 class TransactionCoordinator:
-    def __init__(self, broker_id: int, config: CoordinatorConfig, wake: Callable[[StatePartition, int, Effects], None],
-                 allocate_pid: Callable[[], int], leader_of: Callable[[TopicPartition], int],
-                 next_corr: Callable[[], int], offsets_tp: Callable[[str], TopicPartition]) -> None:
+    def __init__(self, broker_id: int, config: CoordinatorConfig, host: CoordinatorHost) -> None:
         self.broker_id = broker_id
         self.config = config
         self.bump = not config.legacy_transactions_without_kip890
-        self.allocate_pid = allocate_pid
-        self.leader_of = leader_of
-        self.next_corr = next_corr
-        self.offsets_tp = offsets_tp
+        self.host = host
         self._seq = 0
-        self.log = StateLog(wake, WRITE_TIMEOUT_MS, "txn-write-timeout", self._next_id)
+        self.log = StateLog(host.complete_delayed, WRITE_TIMEOUT_MS, "txn-write-timeout", self._next_id)
         self.txns: dict[str, Txn] = {}
         self.writing: set[str] = set()  # a state change is being written (Kafka's pendingState)
         self.markers: dict[str, Markers] = {}
@@ -172,7 +168,7 @@ class TransactionCoordinator:
         if error != ErrorCode.NONE:
             return answer(error)
         if t is None:
-            pid = self.allocate_pid()
+            pid = self.host.allocate_producer_id()
             if pid < 0:
                 return answer(ErrorCode.COORDINATOR_NOT_AVAILABLE)
             new = Txn(tid, pid, 0, req.transaction_timeout_ms)
@@ -214,7 +210,7 @@ class TransactionCoordinator:
             fx.send(src, m.AddOffsetsToTxnResponse(req.correlation_id, error))
 
         t, error = self._lookup(req.transactional_id)
-        self._add(t, error, req.producer_id, req.producer_epoch, (self.offsets_tp(req.group_id),), now, fx, answer)
+        self._add(t, error, req.producer_id, req.producer_epoch, (offsets_partition(req.group_id, self.config),), now, fx, answer)
 
     def _add(self, t: Txn | None, error: ErrorCode, pid: int, epoch: int, tps: tuple[TopicPartition, ...],
              now: int, fx: Effects, answer) -> None:
@@ -270,11 +266,11 @@ class TransactionCoordinator:
     def _send_markers(self, t: Txn, now: int, fx: Effects) -> None:
         mk = self.markers.setdefault(t.transactional_id, Markers(t, set(t.partitions)))
         for tp in sorted(mk.left - set(mk.inflight.values())):
-            leader = self.leader_of(tp)
+            leader = self.host.leader_of(tp)
             if leader == m.NO_LEADER:
                 fx.timer(("txn-marker-retry", t.transactional_id), now + MARKER_RETRY_MS)
                 continue
-            corr = self.next_corr()
+            corr = self.host.next_correlation_id()
             mk.inflight[corr] = tp
             mk.nodes[corr] = m.broker_node(leader)
             fx.send(m.broker_node(leader), m.WriteTxnMarkersRequest(
