@@ -384,24 +384,28 @@ def _verify(args: argparse.Namespace) -> int:
         print("kafkaproof verify: --bound must be 1-40, --brokers 1-5, --max-failures below --brokers",
               file=sys.stderr)
         return 2
+    setup = _setup_from(args)
+    if setup is None:
+        return 2
+    # The same failure model as check's, from the same --faults (default: crashes and
+    # power losses without fsync, Kafka's reality).
+    model = failure_model(setup, args.max_failures)
     opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
-            "power_loss": args.power_loss, "timeout_s": args.timeout}
+            "power_loss": model.power_loss, "timeout_s": args.timeout}
     if args.synthesize:
         values, refuted = synthesize([g for g in wanted if g != "availability"], log=None if args.json else print,
                                      allow_fsync=args.allow_fsync, **opts)
         if args.json:
-            print(json.dumps({"configuration": values, "refuted": refuted}, indent=2))
+            print(json.dumps({"configuration": values, "refuted": refuted,
+                              "failure_model": model.as_json()}, indent=2))
         elif values is None:
             print("no configuration proves all of them together")
         else:
             print(f"cheapest configuration proving {', '.join(wanted)} with {args.max_failures} failure(s):")
             print(f"  {describe(values)}")
-            print(f"  ({len(refuted)} cheaper candidates refuted by the verifier; failures: "
-                  f"{'crashes or power losses' if args.power_loss else 'crashes'})")
+            print(f"  ({len(refuted)} cheaper candidates refuted by the verifier)")
+            print(f"failure model: {model.describe()}")
         return 0 if values is not None else 1
-    setup = _setup_from(args)
-    if setup is None:
-        return 2
     try:
         values = values_of(setup)
     except ConfigError as exc:
@@ -413,7 +417,6 @@ def _verify(args: argparse.Namespace) -> int:
         if v.status == VIOLATED and not args.no_confirm:
             confirm(v, setup, out=args.out)
         verdicts.append(v)
-    model = failure_model(args.power_loss, args.max_failures, setup.broker)
     if args.json:
         print(json.dumps({"configuration": describe(values), "failure_model": model.as_json(), "verdicts": [
             {"guarantee": v.guarantee, "status": v.status, "proof": v.proof, "seconds": round(v.seconds, 3),
@@ -539,8 +542,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-failures", type=int, default=1, help="brokers down at once (default 1)")
     p.add_argument("--bound", type=int, default=10, help="steps per run the proof covers (default 10)")
     p.add_argument("--brokers", type=int, default=3)
-    p.add_argument("--power-loss", action="store_true",
-                   help="a failure may be a power loss (unflushed data gone), not only a crash")
     p.add_argument("--timeout", type=float, default=60, help="solver seconds per guarantee before UNKNOWN")
     p.add_argument("--synthesize", action="store_true",
                    help="instead: the cheapest configuration that proves --guarantee and availability")

@@ -26,7 +26,7 @@ import z3
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
-from kafkaproof.impl.sim.faults import FailureModel
+from kafkaproof.impl.sim.faults import FAULTS, FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
     MODELS,
@@ -123,6 +123,15 @@ def check(guarantee: str, values: dict, brokers: int = 3, failures: int = 1, bou
             return replace(lost, guarantee=guarantee, proof=f"{lost.proof}, via a lost acknowledged write whose"
                                                             " offset later sends reuse",
                            seconds=time.perf_counter() - start)
+    if guarantee == "exactly-once" and values["acks"] != 0 and values["retries"] > 0:
+        # The producer model keeps the broker's log: a record consumers read that the
+        # partition then loses, resent by a producer whose answer was lost, is read twice
+        # (found by the agreement test: power loss without fsync, idempotence on).
+        lost = check("monotonic-reads", values, brokers, failures, bound, power_loss, timeout_s)
+        if lost.status != PROVED:
+            return replace(lost, guarantee=guarantee, proof=f"{lost.proof}, via a record read and then lost, which"
+                                                            " the producer resends after a lost answer",
+                           seconds=time.perf_counter() - start)
     k = _induction_depth(guarantee, values, brokers, failures, bound, power_loss, timeout_s)
     if k is not None:
         return Verdict(guarantee, PROVED, f"runs of any length (k-induction, k={k}; bounded check to {bound} steps"
@@ -217,9 +226,13 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         broker = {"replica.lag.time.max.ms": "3000", **setup.broker}
         schedule = to_schedule(verdict, values_of(setup)["rf"])
         # The run goes on long enough after the last fault for the controller to notice a dead
-        # broker (broker.session.timeout.ms, 9 s) and for clients to read what followed.
+        # broker (broker.session.timeout.ms, 9 s) and for clients to read what followed ...
         last = max(at for at, _, _ in schedule)
-        setup = replace(setup, broker=broker, schedule=schedule, seconds=max(setup.seconds, 20, last // 1000 + 15))
+        # ... and for a client whose request went unanswered to give up on it and read
+        # again (request.timeout.ms, 30 s by default).
+        wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
+        setup = replace(setup, broker=broker, schedule=schedule,
+                        seconds=max(setup.seconds, 20, last // 1000 + 15 + wait_s))
     for seed in range(seeds):
         result = run_one(setup, seed, keep_history=True)
         if result.violations.get(judged):
@@ -338,13 +351,16 @@ __all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "c
 
 # -- cross-check against simulation ----------------------------------------------------------------
 
-SIM_FAULTS = "crash,partition,drop"  # the verifier's failure model (crashes; lag from the network)
+SIM_FAULTS = "crash,partition,drop"  # the cross-check's failure model (crashes; lag from the network)
 
 
-def failure_model(power_loss: bool, failures: int, broker_props: dict) -> FailureModel:
-    """What the symbolic model lets fail: crashes (power losses too with --power-loss),
-    replicas falling behind and lost answers, `failures` brokers down at once."""
-    return FailureModel.of(SIM_FAULTS.split(",") + (["power"] if power_loss else []), failures, broker_props)
+def failure_model(setup: Setup, failures: int) -> FailureModel:
+    """The failure model `verify` judges under: the setup's fault kinds (the same option
+    and default as check's) that the symbolic models read (FaultKind.symbolic), the others
+    named as not modelled; `failures` brokers down at once."""
+    modelled = [k for k in setup.faults if FAULTS[k].symbolic]
+    return FailureModel.of(modelled, failures, setup.broker,
+                           unmodelled=[k for k in setup.faults if k not in modelled])
 
 
 def grid() -> list[list[str]]:

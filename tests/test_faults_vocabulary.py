@@ -4,6 +4,7 @@ CLI help, the README's table and the library's strategies say what it says."""
 from __future__ import annotations
 
 import ast
+import random
 import re
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from kafkaproof.impl.protocol.messages import DATA_PLANE
 from kafkaproof.impl.sim import faults
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.network import STALL_MS, Network
 
 from kafkaproof.strategies import KINDS, apply_schedule, fault_schedules
 
@@ -80,7 +83,7 @@ def test_a_schedule_with_an_unknown_kind_is_refused():
 
 NEMESIS_NAME = {"crash": "crash", "power": "power-loss", "blackout": "power-loss", "partition": "partition",
                 "isolate": "isolate", "cut": "cut", "pause": "pause", "drop": "lossy-network",
-                "duplicate": "lossy-network", "late": "lossy-network", "clock": "clock-jump"}
+                "duplicate": "lossy-network", "reorder": "lossy-network", "late": "lossy-network", "clock": "clock-jump"}
 
 
 @pytest.mark.parametrize("kind", faults.CLUSTER)
@@ -101,3 +104,18 @@ def test_every_cluster_kind_does_something_and_heals(kind):
 def test_application_kinds_are_not_injected_into_the_cluster():
     with pytest.raises(ValueError, match="injected by their applications"):
         faults.inject(Cluster(seed=1), "member", None, 100)
+
+
+def test_reorder_never_reorders_within_a_connection_only_past_an_abandoned_one():
+    """TCP delivers one connection in order; a message overtaken by later ones is one that
+    stalled in a connection its sender gave up (it arrives STALL_MS late)."""
+    net = Network(random.Random(1))
+    net.add_node("a")
+    net.add_node("b")
+    net.reorder = True
+    sent = [(t, net.arrivals("a", "b", DATA_PLANE, t)[0]) for t in range(0, 3000, 5)]
+    overtaken = [(t, at) for i, (t, at) in enumerate(sent) if any(later < at for _, later in sent[i + 1:])]
+    assert overtaken, "the fault must reorder something"
+    assert all(at - t >= STALL_MS for t, at in overtaken), overtaken[:3]
+    in_order = [at for t, at in sent if (t, at) not in overtaken]
+    assert in_order == sorted(in_order)

@@ -85,9 +85,13 @@ def cli(*args):
 
 
 def test_cli_exit_codes_and_json(tmp_path):
-    ok = cli("--set", "min.insync.replicas=2", "--guarantee", "durability,availability", "--json")
+    ok = cli("--set", "min.insync.replicas=2", "--guarantee", "durability,availability", "--json",
+             "--faults", "crash,partition,drop")
     assert ok.returncode == 0, ok.stderr
     assert {v["status"] for v in json.loads(ok.stdout)["verdicts"]} == {"PROVED"}
+    # The default failure model has power losses without fsync (check's too): KIP-966's hazard.
+    power = cli("--set", "min.insync.replicas=2", "--guarantee", "durability", "--json", "--no-confirm")
+    assert power.returncode == 1 and json.loads(power.stdout)["verdicts"][0]["status"] == "VIOLATED"
     bad = cli("--set", "acks=1", "--guarantee", "durability", "--out", str(tmp_path))
     assert bad.returncode == 1 and "VIOLATED" in bad.stdout and "reproduced on the implementation" in bad.stdout
 

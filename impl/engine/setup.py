@@ -48,10 +48,12 @@ class Setup:
 
     @property
     def failure_model(self) -> fault_kinds.FailureModel:
-        """The random workload may take down any number of brokers at once; a fixed
-        schedule (verify's) only those it names."""
-        kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS)) if self.schedule else self.faults
-        return fault_kinds.FailureModel.of(kinds, None, self.broker)
+        """The random workload takes down one broker at a time (all, with a blackout); a
+        fixed schedule (verify's) only those it names."""
+        if self.schedule:
+            kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS))
+            return fault_kinds.FailureModel.of(kinds, None, self.broker)
+        return fault_kinds.FailureModel.of(self.faults, fault_kinds.random_max_down(self.faults), self.broker)
 
     def slug(self) -> str:
         """A short name for file names: the settings that differ from Kafka's defaults."""

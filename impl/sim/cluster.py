@@ -335,12 +335,16 @@ class Cluster:
         self._nemesis("heal", "all links up, no drops")
 
     def lossy_network(self, drop: float = 0.0, duplicate: float = 0.0, reorder: bool = False,
-                      delay_ms: int = 0, late_ms: int = 0) -> None:
-        """`late_ms`: duplicates arrive up to this much later than the original."""
+                      delay_ms: int = 0, late_ms: int = 0, stall_ms: int | None = None) -> None:
+        """`late_ms`: duplicates arrive up to this much later than the original; `reorder`:
+        some messages stall `stall_ms` in a connection their sender abandons (network.py)."""
         net = self.network
         net.drop_rate, net.duplicate_rate, net.reorder, net.extra_delay_ms = drop, duplicate, reorder, delay_ms
         net.late_ms = late_ms
+        if stall_ms is not None:
+            net.stall_ms = stall_ms
         late = f" late={late_ms}" if late_ms else ""  # (older histories have no late field)
+        late += f" stall={net.stall_ms}" if reorder else ""
         self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}{late}")
 
     def duplicate_late(self, message_type: type, delay_ms: int, count: int = 1) -> None:

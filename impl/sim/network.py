@@ -3,6 +3,11 @@
 Each link carries two planes (data and control, as Kafka's separate listeners) that
 can be cut separately, in one direction or both. Links are FIFO like TCP unless a
 reorder fault is on; drop and duplicate faults are per link and per plane.
+
+Reordering is only what TCP allows: never within one connection. Under a reorder fault a
+message may stall in a connection its sender then gives up (a request times out, the
+client closes the connection and goes on over a new one, as Kafka's NetworkClient does):
+it arrives `stall_ms` later, after what was sent since, which does not wait for it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from kafkaproof.impl.protocol.messages import CONTROL_PLANE, DATA_PLANE
 
 PLANES = (DATA_PLANE, CONTROL_PLANE)
 BASE_DELAY_MS = (1, 3)
+STALL_FRACTION = 0.2  # of messages, under a reorder fault
+# Longer than the clients' and followers' timeouts (request.timeout.ms and
+# replica.socket.timeout.ms are 30 s): only a sender that gave up moves to a new connection.
+STALL_MS = 31_000
 
 
 class Network:
@@ -25,6 +34,7 @@ class Network:
         self.drop_rate = 0.0
         self.duplicate_rate = 0.0
         self.reorder = False
+        self.stall_ms = STALL_MS
         self.extra_delay_ms = 0
         # A duplicate copy may arrive up to this much later: a request resent on a new
         # connection while the first copy sat in a stalled one (a proxy, a retransmission
@@ -71,6 +81,7 @@ class Network:
                 self.graph.edges[a, b][plane] = True
         self.drop_rate = self.duplicate_rate = 0.0
         self.reorder = False
+        self.stall_ms = STALL_MS
         self.extra_delay_ms = 0
         self.late_ms = 0
 
@@ -93,11 +104,11 @@ class Network:
             if copy and self.late_ms:
                 out.append(t + self.rng.randint(0, self.late_ms))  # outside the FIFO order
                 continue
-            if self.reorder:
-                t += self.rng.randint(0, 20)
-            else:
-                channel = (src, dst, plane)
-                t = max(t, self._last_delivery.get(channel, 0))  # FIFO, like a TCP connection
-                self._last_delivery[channel] = t
+            if self.reorder and self.rng.random() < STALL_FRACTION:
+                out.append(t + self.stall_ms)  # stalled in an abandoned connection: outside the FIFO
+                continue
+            channel = (src, dst, plane)
+            t = max(t, self._last_delivery.get(channel, 0))  # FIFO, like a TCP connection
+            self._last_delivery[channel] = t
             out.append(t)
         return out
