@@ -43,7 +43,13 @@ ORIGINAL_CHECK = ProducerStateManager.check
 ORIGINAL_APPEND = Partition.append_as_leader
 
 def safe_campaign() -> None:
-    run_campaign(machine_for("safe"), max_examples=60, phases=[Phase.generate])
+    from kafkaproof.impl.sim.campaign import CONFIGS
+    from kafkaproof.properties import CLUSTER_GUARANTEES
+
+    from kafkaproof.claims import campaign_setup, claims, must_hold
+
+    proved = must_hold(claims(campaign_setup(CONFIGS["safe"]), CLUSTER_GUARANTEES))
+    run_campaign(machine_for("safe", proved), max_examples=60, phases=[Phase.generate])
 
 
 def min_insync_scenario() -> None:
