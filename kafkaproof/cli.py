@@ -149,9 +149,15 @@ def _guarantees(args: argparse.Namespace) -> int:
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)
         return 2
-    if args.groups and args.transactions:
-        print("kafkaproof guarantees: choose --groups or --transactions", file=sys.stderr)
+    if sum((args.groups, args.transactions, args.agreement)) > 1:
+        print("kafkaproof guarantees: choose one of --groups, --transactions, --agreement", file=sys.stderr)
         return 2
+    if args.agreement:
+        from kafkaproof.agreement import markdown, table
+
+        cells = table(args.runs, args.examples)
+        print(markdown(cells, args.runs, args.examples))
+        return 1 if any(c.agreement == "contradicted" for by_g in cells.values() for c in by_g.values()) else 0
     if args.transactions:
         from kafkaproof.impl.sim.txn_campaign import TXN_CONFIGS, txn_guarantee_table
         from kafkaproof.properties import TXN_GUARANTEES as GUARANTEES
@@ -584,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transactions and exactly-once processing, with and without KIP-890")
     p.add_argument("--groups", action="store_true",
                    help="consumer groups: one row per commit strategy instead of per broker/producer configuration")
+    p.add_argument("--agreement", action="store_true",
+                   help="verify, check and the campaign on the same questions (Kafka 3 defaults, the eight"
+                        " practices, each unsafe choice; crashes, and crashes with power losses), as markdown;"
+                        " exit 1 if one contradicts another")
+    p.add_argument("--runs", type=int, default=8, help="with --agreement: check's runs per cell")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarantees)
 

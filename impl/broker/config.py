@@ -141,3 +141,10 @@ def check_topic_fits(replication_factor: int, min_insync_replicas: int, brokers:
     if min_insync_replicas > replication_factor:
         raise ConfigError(f"min.insync.replicas={min_insync_replicas} is larger than the replication factor"
                           f" {replication_factor}: acks=all writes could never succeed")
+
+
+def judged_replication_factor(broker_props: dict) -> int:
+    """The replication factor of the topics check, verify and the campaigns judge: 3
+    unless default.replication.factor says otherwise (Kafka's own default, 1, is what
+    BrokerConfig keeps; no one runs it in production)."""
+    return int(broker_props.get("default.replication.factor", "3"))

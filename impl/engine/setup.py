@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from kafkaproof.impl.broker.config import BROKER_KEYS, BrokerConfig, check_topic_fits
+from kafkaproof.impl.broker.config import (
+    BROKER_KEYS,
+    BrokerConfig,
+    check_topic_fits,
+    judged_replication_factor,
+)
 from kafkaproof.impl.client.config import (
     CONSUMER_KEYS,
     PRODUCER_KEYS,
@@ -42,9 +47,7 @@ class Setup:
 
     @property
     def replication_factor(self) -> int:
-        """Of the runs' topics: 3 unless default.replication.factor says otherwise (Kafka's
-        own default, 1, is what BrokerConfig keeps; no one runs it in production)."""
-        return int(self.broker.get("default.replication.factor", "3"))
+        return judged_replication_factor(self.broker)
 
     @property
     def failure_model(self) -> fault_kinds.FailureModel:

@@ -23,6 +23,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from kafkaproof.impl.broker.config import judged_replication_factor
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node, controller_node
 from kafkaproof.impl.sim import faults
 from kafkaproof.impl.sim.cluster import Cluster
@@ -100,7 +101,7 @@ class ClusterMachine(RuleBasedStateMachine):
         broker, producer, allowed = self.row
         self.swarm = swarm & set(allowed) or {allowed[0]}
         self.c = Cluster(seed=seed, broker_props={**COMMON_BROKER, **broker})
-        self.c.create_topic(TOPIC, PARTITIONS, 3)
+        self.c.create_topic(TOPIC, PARTITIONS, judged_replication_factor(broker))
         self.tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
         self.producer = self.c.producer("app", {**COMMON_PRODUCER, **producer}, process="app")
         self.consumer = self.c.consumer("app", {"auto.offset.reset": "earliest"}, process="app")
