@@ -9,11 +9,19 @@ the reason, never a claim.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
+from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.engine import Setup
 from kafkaproof.impl.sim.faults import FailureModel
-from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, check, failure_model, values_of
+from kafkaproof.verify import (
+    PROVED,
+    UNKNOWN,
+    VIOLATED,
+    check,
+    failure_model,
+    to_schedule,
+    values_of,
+)
 
 # The simulator's guarantee -> the verifier's guarantee that judges it (None: no model
 # reads it, so nothing is claimed).
@@ -35,6 +43,9 @@ class Claim:
     status: str  # PROVED (must hold) | VIOLATED (can break) | UNKNOWN (nothing claimed)
     why: str
     failure_model: FailureModel
+    # VIOLATED: verify's breaking schedule as a simulator schedule (laid out for the
+    # configuration's replica.lag.time.max.ms), where its model's faults translate to one.
+    schedule: tuple[tuple[int, str, int], ...] = ()
 
     def as_json(self) -> dict:
         return {"status": self.status, "why": self.why, "failure_model": self.failure_model.as_json()}
@@ -44,35 +55,23 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
     """For each guarantee: what the verifier says of `setup` under its failure model
     (the setup's fault kinds, `failures` brokers down at once)."""
     model = failure_model(setup, failures)
-    values = tuple(sorted(values_of(setup).items()))
+    values = values_of(setup)
     out = {}
     for g in guarantees:
         judge = JUDGED_BY.get(g)
         if judge is None:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
-        status, proof = _verdict(judge, values, model.power_loss, failures)
-        out[g] = Claim(g, status, proof, model)
+        lag_ms = BrokerConfig.from_properties(setup.broker).replica_lag_time_max_ms
+        v = check(judge, values, failures=failures, power_loss=model.power_loss)
+        translates = v.status == VIOLATED and v.model in ("partition", "producer")
+        out[g] = Claim(g, v.status, v.proof, model, to_schedule(v, values["rf"], lag_ms) if translates else ())
     return out
-
-
-@lru_cache(maxsize=512)
-def _verdict(guarantee: str, values: tuple, power_loss: bool, failures: int) -> tuple[str, str]:
-    v = check(guarantee, dict(values), failures=failures, power_loss=power_loss)
-    return v.status, v.proof
 
 
 def must_hold(claimed: dict[str, Claim]) -> tuple[str, ...]:
     return tuple(g for g, c in claimed.items() if c.status == PROVED)
 
 
-def campaign_setup(row) -> Setup:
-    """The setup a campaign row (impl/sim/campaign.py's Row) runs: its settings over the
-    campaign's shorter timeouts, its fault kinds."""
-    from kafkaproof.impl.sim.campaign import COMMON_BROKER, COMMON_PRODUCER
 
-    return Setup(broker={**COMMON_BROKER, **row.broker}, producer={**COMMON_PRODUCER, **row.producer},
-                 faults=tuple(row.faults))
-
-
-__all__ = ["JUDGED_BY", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "campaign_setup", "claims", "must_hold"]
+__all__ = ["JUDGED_BY", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "claims", "must_hold"]

@@ -176,16 +176,16 @@ def _guarantees(args: argparse.Namespace) -> int:
         footer = ("faults, drawn per run: members join, leave, crash and stall past max.poll.interval.ms;"
                   " the coordinator or another broker crashes; a matching topic appears; partitions are added")
     else:
-        from kafkaproof.claims import campaign_setup, claims
-        from kafkaproof.impl.sim.campaign import CONFIGS, guarantee_table
+        from kafkaproof.claims import claims
+        from kafkaproof.impl.engine.campaign import CONFIGS, guarantee_table
         from kafkaproof.impl.sim.faults import FailureModel
         from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
 
-        table = guarantee_table(args.examples)
+        table = guarantee_table(args.examples, GUARANTEES)
         for name, row in table.items():  # what verify says of the same row, beside it
-            row["verify"] = {g: c.status for g, c in claims(campaign_setup(CONFIGS[name]), GUARANTEES).items()}
+            row["verify"] = {g: c.status for g, c in claims(CONFIGS[name].setup(), GUARANTEES).items()}
         notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
-        footer = ("faults, drawn per run (swarm): partitions, isolated leader or controller, pauses, drops,"
+        footer = ("faults, drawn by Hypothesis per run: partitions, isolated leader or controller, pauses, drops,"
                   " duplicates, clock jumps; failure models: " + "; ".join(
                       f"{name}: {FailureModel.of(c.faults, 1, c.broker).describe()}" for name, c in CONFIGS.items()
                       if name in ("safe", "safe-fsync")) + "; the others as safe-fsync's, without fsync;"
@@ -220,7 +220,8 @@ def _check(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from kafkaproof.counterexample import save
-    from kafkaproof.impl.engine import run_check, summarize
+    from kafkaproof.guided import plan
+    from kafkaproof.impl.engine import run_many, summarize
 
     if args.runs < 1 or args.jobs < 1:
         print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
@@ -228,21 +229,29 @@ def _check(args: argparse.Namespace) -> int:
     setup = _setup_from(args)
     if setup is None:
         return 2
-    console = Console(stderr=True)
-    with Progress(console=console, transient=True, disable=args.json) as bar:
-        task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s", total=args.runs)
-        results = run_check(setup, args.runs, args.seed, args.jobs, progress=lambda: bar.advance(task))
-    table = summarize(results)
     expected = {}
     if not args.no_verify:
         from kafkaproof.claims import claims
+        from kafkaproof.impl.engine import judged
 
-        expected = claims(setup, table)  # what verify says of the same question
-    by_seed = {r.seed: r for r in results}
+        # What verify says of the same question (availability too: steered runs have a
+        # fixed schedule, which judges it).
+        expected = claims(setup, judged(setup) + ("availability",))
+    # Odd runs follow verify's breaking schedules, if it has any (--no-verify: none).
+    work = plan(setup, args.runs, args.seed, expected)
+    steered = sum(1 for s, _ in work if s is not setup)
+    model = setup.failure_model  # (a steered run's cut is a partition of one replica's links)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s or more", total=args.runs)
+        results = run_many(work, args.jobs, progress=lambda: bar.advance(task))
+    table = summarize(results)
+    setup_of = {s: run_setup for run_setup, s in work}
     for guarantee, row in table.items():
         row["counterexample"] = None
-        if row["first_violating_seed"] is not None and not args.no_save:
-            path = save(args.out, setup, by_seed[row["first_violating_seed"]], guarantee)
+        first = row["first_violating_seed"]
+        if first is not None and not args.no_save:
+            path = save(args.out, setup_of[first], next(r for r in results if r.seed == first), guarantee)
             row["counterexample"] = str(path)
     for guarantee, row in table.items():
         row["expected"] = expected[guarantee].as_json() if guarantee in expected else None
@@ -250,12 +259,14 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"setup": {"broker": setup.broker, "producer": setup.producer, "consumer": setup.consumer,
                                     "faults": list(setup.faults), "seconds": setup.seconds},
-                          "failure_model": setup.failure_model.as_json(),
-                          "runs": args.runs, "seed": args.seed, "guarantees": table}, indent=2))
+                          "failure_model": model.as_json(),
+                          "runs": args.runs, "steered_runs": steered, "seed": args.seed, "guarantees": table},
+                         indent=2))
         return 1 if violated else 0
-    out = Table(title=f"kafkaproof check: {args.runs} runs, seeds {args.seed}..{args.seed + args.runs - 1},"
+    how = f" ({steered} steered by verify's breaking schedules)" if steered else ""
+    out = Table(title=f"kafkaproof check: {args.runs} runs{how}, seeds {args.seed}..{args.seed + args.runs - 1},"
                       f" faults {','.join(setup.faults)}",
-                caption=f"failure model: {setup.failure_model.describe()}")
+                caption=f"failure model: {model.describe()}")
     columns = ("guarantee", "runs", "verdict") + (() if args.no_verify else ("verify says",)) + \
         ("first violating seed", "counterexample")
     for col in columns:
@@ -309,7 +320,12 @@ def _hunt(args: argparse.Namespace) -> int:
     setup = _setup_from(args)
     if setup is None:
         return 2
-    h = hunt(setup, args.guarantee, args.budget, args.seed)
+    from kafkaproof.claims import claims
+    from kafkaproof.guided import templates
+
+    # Every other run follows verify's breaking schedule for this guarantee, if it has one.
+    steer = [] if setup.schedule else templates(claims(setup, [args.guarantee]), setup.faults)
+    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer)
     if not h.found:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"

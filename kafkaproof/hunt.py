@@ -1,6 +1,7 @@
 """`kafkaproof hunt`: search for a violation of one guarantee, then shrink it.
 
-Search: seeds in turn, each a full random-fault run (impl/engine/run.py), until one
+Search: seeds in turn, each a full random-fault run (impl/engine/run.py) - every other
+one steered by verify's breaking schedules when the caller passes them - until one
 violates the guarantee or the budget is spent. Runs are cheap (well under a second)
 and each seed is a fresh swarm of faults, so plain seed search finds the common
 anomalies within seconds; Hypothesis would add little, because the run is not a choice
@@ -10,7 +11,8 @@ Shrink, in domain terms and always re-checking that the guarantee is still viola
   1. shortest simulated time: a shorter run with the same seed is a prefix of the longer
      one (then healed), so a violation that happened early survives;
   2. fewest faults: each drawn fault is tried without injection (the random numbers are
-     still drawn, so everything else stays as it was);
+     still drawn, so everything else stays as it was), each step of a fixed schedule
+     without that step;
   3. fewest client operations: the total number of sends is capped, halving while the
      violation persists.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from kafkaproof.impl.engine import RunResult, Setup, fault_draws, run_one
+from kafkaproof.impl.engine import RunResult, Setup, fault_draws, run_one, steered
 
 
 @dataclass
@@ -52,13 +54,18 @@ def size_of(setup: Setup, result: RunResult) -> Size:
     return Size(setup.seconds, faults, sends)
 
 
-def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: bool = True) -> Hunt:
+def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: bool = True,
+         steer: list = ()) -> Hunt:
+    """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed then
+    runs one of them, its timing drawn from the seed."""
     start = time.perf_counter()
     s = seed
     while time.perf_counter() - start < budget_s:
-        result = run_one(setup, s, keep_history=True)
+        i = s - seed
+        this = steered(setup, steer[(i // 2) % len(steer)], s) if steer and i % 2 else setup
+        result = run_one(this, s, keep_history=True)
         if result.violations.get(guarantee):
-            out = Hunt(True, s - seed + 1, 0.0, setup, result, first_size=size_of(setup, result))
+            out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
             if shrink:
                 _shrink(out, guarantee, budget_s - (time.perf_counter() - start))
             out.shrunk_size = size_of(out.setup, out.result)
@@ -86,8 +93,10 @@ def _shrink(h: Hunt, guarantee: str, budget_s: float) -> None:
         if attempt(replace(h.setup, seconds=seconds)):
             break
     for i in reversed(range(fault_draws(h.setup))):  # 2. each fault: is it needed?
-        if i not in h.setup.skip_faults:
+        if i not in h.setup.skip_faults and not h.setup.schedule:
             attempt(replace(h.setup, skip_faults=tuple(sorted(h.setup.skip_faults + (i,)))))
+    for i in reversed(range(len(h.setup.schedule))):  # ... each step of a fixed schedule
+        attempt(replace(h.setup, schedule=h.setup.schedule[:i] + h.setup.schedule[i + 1:]))
     sends = size_of(h.setup, h.result).sends  # 3. fewer client operations
     while sends > 1 and attempt(replace(h.setup, max_sends=sends // 2)):
         sends //= 2

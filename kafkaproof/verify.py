@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import z3
 
@@ -80,6 +81,17 @@ def _fix(cfg: Config, values: dict) -> list:
 
 def check(guarantee: str, values: dict, brokers: int = 3, failures: int = 1, bound: int = 10,
           power_loss: bool = False, timeout_s: float = 60) -> Verdict:
+    """One guarantee of one configuration. A query's answer depends only on its arguments:
+    asked again (check, the claims, the agreement table, a derived guarantee), it is
+    answered from memory - a copy, since confirm() writes into a verdict."""
+    v = _check(guarantee, tuple(sorted(values.items())), brokers, failures, bound, power_loss, timeout_s)
+    return replace(v, trace=list(v.trace))
+
+
+@lru_cache(maxsize=1024)
+def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int, power_loss: bool,
+           timeout_s: float) -> Verdict:
+    values = dict(items)
     start = time.perf_counter()
     cfg = Config()
     solver = z3.Solver()
@@ -178,29 +190,31 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
 
 # -- confirming a violation on the implementation ------------------------------------------------
 
-FAULT_OF = {"crash": "crash", "power-loss": "power", "restart": "restart", "shrink-isr": "lag"}
+FAULT_OF = {"crash": "crash", "power-loss": "power", "restart": "restart", "shrink-isr": "cut"}
 
 
-def to_schedule(verdict: Verdict, rf: int) -> tuple[tuple[int, str, int], ...]:
-    """The model's faults, 3 s apart from 3 s on, as simulator faults; what the model lets
-    happen by itself (appends, replication, elections) the simulator does by itself."""
+def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000) -> tuple[tuple[int, str, int], ...]:
+    """The model's faults as a fixed simulator schedule (impl/sim/faults.apply_fixed), from
+    3 s on; what the model lets happen by itself (appends, replication, elections) the
+    simulator does by itself. `lag_ms`: the configuration's replica.lag.time.max.ms."""
     if verdict.model == "producer":
         return ((3000, "drop", -1), (8000, "drop", -1))  # lost answers, so the producer retries
     faults = [(FAULT_OF[s.action], s.target) for s in verdict.trace if s.action in FAULT_OF]
     # Followers that lack the record when the guarantee breaks fell behind before it: cut
     # their replication just before the first fault (or right away), staying in the ISR.
     last = verdict.trace[-1].state if verdict.trace else {}
-    behind = [(2000, "behind", r) for r, has in enumerate(last.get("has", [])) if 0 < r < rf and not has]
+    behind = [(2000, "cut", r) for r, has in enumerate(last.get("has", [])) if 0 < r < rf and not has]
     timed, at = [], 3000
     if any(s.action == "ack-without-answer" for s in verdict.trace) and not last.get("appended", True):
         timed.append((1000, "drop", -1))  # acks=0: the request itself was lost on the way
     for kind, target in faults:
         timed.append((at, kind, target))
-        # A cut-off follower leaves the ISR only after replica.lag.time.max.ms (3 s here) and
-        # the leader's next ISR check: let writes happen in the smaller ISR before what follows.
-        at += 5000 if kind == "lag" else 1000
-    if behind or any(kind == "lag" for kind, _ in faults):
-        timed.append((at + 3000, "heal", -1))  # cut replication resumes only after the last fault
+        # A cut-off follower leaves the ISR only after replica.lag.time.max.ms and the
+        # leader's next ISR check (every second): let writes happen in the smaller ISR
+        # before what follows.
+        at += lag_ms + 2000 if kind == "cut" else 1000
+    if behind or any(kind == "cut" for kind, _ in faults):
+        timed.append((at + lag_ms, "heal", -1))  # cut replication resumes only after the last fault
     return tuple(behind + timed) or ((1000, "none", 0),)
 
 

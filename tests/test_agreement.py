@@ -5,28 +5,35 @@ larger budget). None may contradict another: a guarantee verify proves must hold
 run of both engines. Where verify has a breaking schedule that the random runs did not
 reach, the cell says "not reached" - never a bare "held"."""
 
+import pytest
+
 from kafkaproof.agreement import FAILURE_MODELS, GUARANTEES, ROWS, table
 from kafkaproof.claims import PROVED, VIOLATED
 
-RUNS, EXAMPLES = 2, 4  # the CI slice
+RUNS, EXAMPLES = 2, 3  # the CI slice
 
 
-def test_no_command_contradicts_another_on_any_row_guarantee_or_failure_model():
-    cells = table(RUNS, EXAMPLES, seconds=20)
-    assert set(cells) == {(r, m) for r in ROWS for m in FAILURE_MODELS}
+@pytest.mark.parametrize("model", FAILURE_MODELS)
+def test_no_command_contradicts_another_on_any_row_or_guarantee(model):
+    cells = table(RUNS, EXAMPLES, seconds=20, models={model: FAILURE_MODELS[model]})
+    assert set(cells) == {(r, model) for r in ROWS}
+    assert all(len(by_g) == len(GUARANTEES) for by_g in cells.values())
     contradicted = [(key, g) for key, by_g in cells.items() for g, c in by_g.items() if c.agreement == "contradicted"]
     assert contradicted == []
-    # Not vacuous: both engines break what verify says breaks somewhere, and verify both
-    # proves and refutes within the table.
-    statuses = {c.verify for by_g in cells.values() for c in by_g.values()}
-    assert {PROVED, VIOLATED} <= statuses
+    # Not vacuous: both engines break what verify refutes (check's steered runs follow its
+    # schedules: kafkaproof/guided.py); under crashes it also proves some.
+    if model == "crashes":
+        assert {PROVED, VIOLATED} <= {c.verify for by_g in cells.values() for c in by_g.values()}
     agreeing_violations = [(key, g) for key, by_g in cells.items() for g, c in by_g.items()
                            if c.verify == VIOLATED and c.agreement == "agree"]
     assert len(agreeing_violations) >= 5, agreeing_violations
-    # Power losses change verify's answer for the safe settings (KIP-966's hazard).
-    assert cells[("eight practices", "crashes")]["durability"].verify == PROVED
-    assert cells[("eight practices", "crashes+power")]["durability"].verify == VIOLATED
-    assert all(len(by_g) == len(GUARANTEES) for by_g in cells.values())
+    # Power losses without fsync change verify's answer for the safe settings (KIP-966's hazard),
+    # and the runs show it.
+    durability = cells[("eight practices", model)]["durability"]
+    if model == "crashes":
+        assert durability.verify == PROVED and durability.agreement == "agree"
+    else:
+        assert durability.verify == VIOLATED and durability.check[0] > 0, durability
 
 
 def test_mutation_a_broken_high_watermark_is_a_contradiction(broken_hw):

@@ -16,6 +16,7 @@ from kafkaproof.impl.engine.setup import BROKERS, FAULT_INTERVAL_MS, TOPIC, Setu
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim import faults as fault_kinds
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.invariants import LeaderInvariants
 from kafkaproof.impl.sim.workload import Workload, run_workload, settle
 from kafkaproof.properties import (
     AVAILABILITY_GUARANTEES,
@@ -23,6 +24,7 @@ from kafkaproof.properties import (
     GROUP_GUARANTEES,
     GUARANTEES,
     TXN_GUARANTEES,
+    Violation,
     check_all,
 )
 from kafkaproof.properties.history import History
@@ -78,35 +80,12 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
              lambda: c.every(FAULT_INTERVAL_MS, lambda: c.rng.choice(apps).zombie(), until=end_ms - FAULT_INTERVAL_MS))
 
 
-def _apply_schedule(c: Cluster, schedule) -> None:
-    """Inject a fixed schedule (verify's vocabulary); `replica` i names the i-th replica of
-    partition 0 (its preferred leader first), looked up when the fault happens. "lag" and
-    "behind" are the vocabulary's `cut` (until a "heal"); "drop" loses 30% for 4 s, enough
-    for the producer to retry."""
-
-    def node_of(replica: int) -> str:
-        return broker_node(c.state(TopicPartition(TOPIC, 0)).replicas[replica])
-
-    def step(kind: str, replica: int) -> None:
-        kind = {"lag": "cut", "behind": "cut"}.get(kind, kind)
-        if kind == "restart" and node_of(replica) in c.down:
-            c.restart(node_of(replica))
-        elif kind == "heal":
-            c.heal()
-        elif kind == "drop":
-            fault_kinds.inject(c, "drop", c.rng, 4000, rate=0.3)
-        elif kind in fault_kinds.FAULTS:  # crash, power, cut: until the schedule says otherwise
-            fault_kinds.inject(c, kind, c.rng, None, node_of(replica), peers=c.state(TopicPartition(TOPIC, 0)).replicas)
-
-    for at, kind, replica in schedule:
-        c.at(at, lambda kind=kind, replica=replica: step(kind, replica))
-
-
 def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:
     """One run. `watch(cluster)`, if given, may attach observers (they must only read)."""
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
 
     c = Cluster(seed=seed, brokers=BROKERS, broker_props=setup.broker)
+    c.observers.append(LeaderInvariants(c))
     if watch is not None:
         watch(c)
     rf = setup.replication_factor
@@ -130,7 +109,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
         _txn_apps(c, setup, setup.seconds * 1000)
     if setup.schedule:
         w = replace(w, faults=())
-        _apply_schedule(c, setup.schedule)
+        fault_kinds.apply_fixed(c, setup.schedule, TopicPartition(TOPIC, 0))
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:
@@ -139,20 +118,46 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(w.partitions)
                  if c.state(TopicPartition(t, p)) is not None}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
+    verdict["durability"] += replicas_diverge(c, [TopicPartition(t, p) for t, p in committed])
+    violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
+                  for g, vs in verdict.items() if g in judged(setup)}
+    return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
+                     c.history if keep_history else None)
+
+
+def replicas_diverge(c: Cluster, tps) -> list[Violation]:
+    """Evidence from the final state, beside the history's: below its own HW every live
+    replica holds what the leader holds at the same offsets (the model's
+    ReplicaLogConsistency). It breaks with durability: a leader that lost its log (power
+    loss without fsync) answers a follower's OffsetsForLeaderEpoch with no epoch, and the
+    follower keeps its log up to its HW, as Kafka's AbstractFetcherThread does."""
+    out = []
+    for tp in tps:
+        leader = {o: v for o, _, v in c.committed(tp)}
+        for b in c.broker_ids:
+            if broker_node(b) in c.down:
+                continue
+            bad = next(((o, v) for o, _, v in c.replica_records(b, tp) if o in leader and leader[o] != v), None)
+            if bad is not None:
+                out.append(Violation("inconsistent-offsets", (), f"replicas diverge: broker {b} has {bad[1]!r}"
+                                     f" at {tp.topic}-{tp.partition}@{bad[0]}, the leader {leader[bad[0]]!r}"))
+    return out
+
+
+def judged(setup: Setup) -> tuple[str, ...]:
+    """The guarantees a run of `setup` judges."""
     eos = setup.strategy == "transactional"
-    judged = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if group is not None else {}),
-              **(AVAILABILITY_GUARANTEES if setup.schedule else {}),
-              **{g: names for g, names in TXN_GUARANTEES.items()
-                 if (g == "transactions" and (txn or eos)) or (g == "exactly-once-processing" and eos)}}
+    txn = transactional(setup)
+    out = {**CLUSTER_GUARANTEES, **(GROUP_GUARANTEES if setup.strategy else {}),
+           **(AVAILABILITY_GUARANTEES if setup.schedule else {}),
+           **{g: names for g, names in TXN_GUARANTEES.items()
+              if (g == "transactions" and (txn or eos)) or (g == "exactly-once-processing" and eos)}}
     if eos:
         # Processing is the output transaction: whether one the application crashed in
         # committed is the coordinator's to say, so exactly-once-processing judges it from
         # the output log instead of the application's "process" records.
-        judged = {g: names for g, names in judged.items() if g not in ("consumer-no-loss", "consumer-no-duplicates")}
-    violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
-                  for g, vs in verdict.items() if g in judged}
-    return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
-                     c.history if keep_history else None)
+        out = {g: names for g, names in out.items() if g not in ("consumer-no-loss", "consumer-no-duplicates")}
+    return tuple(out)
 
 
 def _run_plain(args: tuple[Setup, int, bool]) -> RunResult:
@@ -161,18 +166,23 @@ def _run_plain(args: tuple[Setup, int, bool]) -> RunResult:
 
 def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None, executor=None,
               keep_history: bool = False) -> list[RunResult]:
-    """Runs seed, seed+1, ... in this process, or on `executor` (anything with
+    """Runs seed, seed+1, ... of one setup (see run_many)."""
+    return run_many([(setup, seed + i) for i in range(runs)], jobs, progress, executor, keep_history)
+
+
+def run_many(work: list[tuple[Setup, int]], jobs: int = 1, progress=None, executor=None,
+             keep_history: bool = False) -> list[RunResult]:
+    """Each (setup, seed) in this process, or on `executor` (anything with
     concurrent.futures' `map`: a process pool, Dask's `Client.get_executor()`), or in a
     pool of `jobs` local processes. Same results, same order, whatever runs them."""
-    seeds = [seed + i for i in range(runs)]
     if executor is None and jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return run_check(setup, runs, seed, progress=progress, executor=pool, keep_history=keep_history)
+            return run_many(work, progress=progress, executor=pool, keep_history=keep_history)
     results: list[RunResult] = []
-    work = [(setup, s, keep_history) for s in seeds]
-    outcomes = map(_run_plain, work) if executor is None else executor.map(_run_plain, work)
+    tasks = [(setup, s, keep_history) for setup, s in work]
+    outcomes = map(_run_plain, tasks) if executor is None else executor.map(_run_plain, tasks)
     for result in outcomes:
         results.append(result)
         if progress is not None:
@@ -182,8 +192,8 @@ def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None, 
 
 def summarize(results: list[RunResult]) -> dict[str, dict]:
     table = {}
-    for g in [g for g in GUARANTEES if results and g in results[0].violations]:
+    for g in [g for g in GUARANTEES if any(g in r.violations for r in results)]:
         bad = [r for r in results if r.violations.get(g)]
-        table[g] = {"runs": len(results), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
+        table[g] = {"runs": sum(1 for r in results if g in r.violations), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
                     "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]})}
     return table

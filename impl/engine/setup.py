@@ -5,6 +5,7 @@ every key checked before anything runs."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
 
 from kafkaproof.impl.broker.config import (
@@ -54,8 +55,7 @@ class Setup:
         """The random workload takes down one broker at a time (all, with a blackout); a
         fixed schedule (verify's) only those it names."""
         if self.schedule:
-            kinds = sorted({k for _, k, _ in self.schedule} & set(fault_kinds.FAULTS))
-            return fault_kinds.FailureModel.of(kinds, None, self.broker)
+            return fault_kinds.FailureModel.of(fault_kinds.fixed_kinds(self.schedule), None, self.broker)
         return fault_kinds.FailureModel.of(self.faults, fault_kinds.random_max_down(self.faults), self.broker)
 
     def slug(self) -> str:
@@ -126,3 +126,22 @@ def fault_draws(setup: Setup) -> int:
 
 def transactional(setup: Setup) -> bool:
     return bool(setup.producer.get("transactional.id"))
+
+
+def steered(setup: Setup, template: tuple[tuple[int, str, int], ...], seed: int) -> Setup:
+    """The setup with a fixed schedule instead of random faults: `template` (a breaking
+    schedule of verify's, laid out for this configuration's timeouts) with its start and
+    the gaps between its steps drawn from `seed`, so steered runs differ from each other
+    and each stays a plain, replayable (setup, seed). The run lasts until clients that
+    waited on a lost answer have given up and read again (request.timeout.ms) after the
+    controller fenced a dead broker."""
+    rng = random.Random(f"steer-{seed}")
+    shift, out, last = rng.randint(0, 3000), [], None
+    for at, kind, replica in template:
+        if last is not None and at > last:
+            shift += rng.randint(0, 1500)  # a longer gap, never a reordering
+        last = at
+        out.append((at + shift, kind, replica))
+    wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
+    end_s = max(at for at, _, _ in out) // 1000 + 15 + wait_s
+    return replace(setup, schedule=tuple(out), seconds=max(setup.seconds, end_s))

@@ -46,6 +46,12 @@ class FaultKind:
     # What it is in verify's symbolic models (model/symbolic.py), or "" where they do not
     # model it: a verdict under a failure model with such a kind names it as not modelled.
     symbolic: str = ""
+    # In a fixed schedule: whether a step names the node it hits (a replica, or -1 for the
+    # controller), and the step that ends it ("restart", "heal", or None: it ends itself).
+    aimed: bool = False
+    ended_by: str | None = "heal"
+    # Kinds of which it is a special case: a failure model with one of them has it too.
+    within: tuple[str, ...] = ()
 
     @property
     def by_default(self) -> bool:
@@ -60,14 +66,17 @@ LAG = "shrink-isr, lost answers"
 # (The order matters: the random workload draws a kind by its position in a run's list.)
 FAULTS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("crash", "process", "one live broker's process dies; its disk keeps the page cache",
-              "restarted after the fault's duration", default_in=("any",), takes_down=True, symbolic="crash"),
+              "restarted after the fault's duration", default_in=("any",), takes_down=True, symbolic="crash",
+              aimed=True, ended_by="restart"),
     FaultKind("power", "disk", "one live broker's machine loses power: bytes not fsynced are lost, the last"
               " write may tear", "restarted after the fault's duration (log recovery runs)", default_in=("any",), takes_down=True,
-              symbolic="power-loss"),
+              symbolic="power-loss", aimed=True, ended_by="restart"),
     FaultKind("partition", "network", "a random split of brokers and controllers into two sides",
               "healed after the fault's duration", default_in=("any",), symbolic=LAG),
     FaultKind("pause", "process", "one node stops (GC pause, SIGSTOP): nothing is delivered to it",
-              "resumes after the fault's duration", default_in=("any",), symbolic="crash (its state kept)"),
+              "resumes after the fault's duration",
+              (Param("ms", (5000, 500, 15_000), "how long, in a fixed schedule (random faults: their duration)"),), default_in=("any",), symbolic="crash (its state kept)",
+              aimed=True, ended_by=None),
     FaultKind("drop", "network", "every link loses messages", "healed after the fault's duration",
               (Param("rate", (0.05, 0.2), RATE),), default_in=("any",), symbolic="lost answers: retries"),
     FaultKind("duplicate", "network", "every link delivers some messages twice (half the time also"
@@ -79,26 +88,35 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
               (Param("stall_ms", (31_000, 45_000), "how late a stalled message arrives (beyond the 30 s"
                      " timeouts: only a sender that gave up reconnects)"),)),
     FaultKind("clock", "clock", "one node's clock jumps", "never (the clock stays off)",
-              (Param("jump_ms", (-60_000, 60_000, 3_600_000), "how far"),), default_in=("any",)),
+              (Param("jump_ms", (-60_000, 60_000, 3_600_000), "how far"),), default_in=("any",), aimed=True,
+              ended_by=None),
     FaultKind("late", "network", "duplicates arrive seconds late, after everything sent since",
               "healed after the fault's duration",
               (Param("rate", (0.05, 0.2), RATE), Param("late_ms", (500, 3000), "how much later the copy arrives")),
               default_in=("transactions",)),
     FaultKind("blackout", "disk", "every live broker loses power at once (a data-centre outage)",
-              "all restarted after the fault's duration", takes_down=True),
+              "all restarted after the fault's duration", takes_down=True, ended_by="restart"),
     FaultKind("isolate", "network", "one node (a broker, a partition's leader or the controller) cut off"
-              " from every other", "healed after the fault's duration", symbolic=LAG),
+              " from every other", "healed after the fault's duration", symbolic=LAG, aimed=True),
     FaultKind("cut", "network", "replication to one replica cut (data plane, both ways): it falls behind and"
-              " leaves the ISR after replica.lag.time.max.ms", "until the schedule heals it", symbolic="shrink-isr"),
+              " leaves the ISR after replica.lag.time.max.ms", "until the schedule heals it", symbolic="shrink-isr",
+              aimed=True, within=("partition", "isolate")),
     FaultKind("member", "application", "a group member that owns partitions crashes and a new one joins",
-              "the group rebalances", default_in=("group",), needs="group", symbolic="crash-restart of the application"),
+              "the group rebalances", default_in=("group",), needs="group", symbolic="crash-restart of the application",
+              ended_by=None),
     FaultKind("zombie", "application", "a transactional producer gets a second instance beside the live one",
-              "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions"),
+              "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions",
+              ended_by=None),
 )}
 
 CLUSTER = tuple(k for k, f in FAULTS.items() if f.layer != "application")
 BY_DEFAULT = tuple(k for k, f in FAULTS.items() if f.by_default)
 NEEDS = {"group": "a commit strategy (--commit-strategy)", "transactions": "a transactional.id"}
+
+
+def covered(kinds) -> set[str]:
+    """The kinds a failure model of `kinds` allows: those, and their special cases."""
+    return set(kinds) | {k for k, f in FAULTS.items() if set(f.within) & set(kinds)}
 
 
 def applicable(group: bool, transactional: bool) -> tuple[str, ...]:
@@ -316,3 +334,52 @@ _INJECT: dict[str, Callable] = {
     "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock, "member": _application, "zombie": _application,
 }
 assert set(_INJECT) == set(FAULTS), "every fault kind has an injector"
+
+
+# -- fixed schedules (verify's translations, the catalogue's, steered runs) -----------------
+
+# Older files name a cut follower by why it was cut: "lag" (to leave the ISR), "behind"
+# (to lack a record while staying in it).
+_ALIASES = {"lag": "cut", "behind": "cut"}
+
+
+def apply_fixed(c, schedule, tp) -> None:
+    """Inject a fixed schedule: (at ms, kind, replica[, value]) steps, where replica i names
+    the i-th replica of `tp` (its preferred leader first), looked up when the step happens
+    (-1: no node, or the controller for isolate and pause), and value is the kind's
+    first parameter (rate, jump_ms, stall_ms; a pause's length). Every kind lasts until
+    the schedule ends it: crash, power and blackout with a "restart" of the replica (or
+    of all, -1), network kinds with a "heal" - except a "drop" without a value, which
+    loses 30% of messages for 4 s (enough for a producer to retry; older files have it).
+    "none" does nothing."""
+
+    def node_of(replica: int) -> str:
+        if replica < 0:
+            return controller_node(c.controller_ids[0])
+        return broker_node(c.state(tp).replicas[replica])
+
+    def step(kind: str, replica: int, value) -> None:
+        kind = _ALIASES.get(kind, kind)
+        if kind == "restart":
+            for node in sorted(c.down) if replica < 0 else [node_of(replica)]:
+                if node in c.down and node.startswith(("broker-", "controller-")):
+                    c.restart(node)
+        elif kind == "heal":
+            c.heal()
+        elif kind == "drop" and value is None:
+            inject(c, "drop", c.rng, 4000, rate=0.3)
+        elif kind == "pause":
+            inject(c, kind, c.rng, value or FAULTS[kind].param("ms").default, node_of(replica))
+        elif kind in FAULTS:
+            first = FAULTS[kind].params[0].name if FAULTS[kind].params else None
+            params = {first: value} if first and value is not None else {}
+            target = node_of(replica) if FAULTS[kind].aimed else None
+            inject(c, kind, c.rng, None, target, peers=c.state(tp).replicas, **params)
+
+    for at, kind, replica, *value in schedule:
+        c.at(at, lambda kind=kind, replica=replica, value=(value or [None])[0]: step(kind, replica, value))
+
+
+def fixed_kinds(schedule) -> list[str]:
+    """The vocabulary's kinds a fixed schedule injects."""
+    return sorted({_ALIASES.get(k, k) for _, k, _ in schedule} & set(FAULTS))

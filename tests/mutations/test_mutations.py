@@ -4,12 +4,10 @@ checker or invariant that cannot tell a broken Kafka from a working one proves n
 
 import pytest
 from conftest import hw_from_leader_alone  # tests/conftest.py: shared with two other suites
-from hypothesis import Phase
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.producer_state import ProducerStateManager
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
-from kafkaproof.impl.sim.campaign import machine_for, run_campaign
 from kafkaproof.impl.sim.cluster import Cluster
 
 
@@ -43,13 +41,13 @@ ORIGINAL_CHECK = ProducerStateManager.check
 ORIGINAL_APPEND = Partition.append_as_leader
 
 def safe_campaign() -> None:
-    from kafkaproof.impl.sim.campaign import CONFIGS
+    from kafkaproof.impl.engine.campaign import CONFIGS, campaign
     from kafkaproof.properties import CLUSTER_GUARANTEES
 
-    from kafkaproof.claims import campaign_setup, claims, must_hold
+    from kafkaproof.claims import claims, must_hold
 
-    proved = must_hold(claims(campaign_setup(CONFIGS["safe"]), CLUSTER_GUARANTEES))
-    run_campaign(machine_for("safe", proved), max_examples=60, phases=[Phase.generate])
+    proved = must_hold(claims(CONFIGS["safe"].setup(), CLUSTER_GUARANTEES))
+    campaign("safe", CONFIGS["safe"], 60, proved)
 
 
 def min_insync_scenario() -> None:

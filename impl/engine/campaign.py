@@ -1,0 +1,80 @@
+"""The cluster campaign: named configurations run through Hypothesis-drawn schedules on
+the engine's run (impl/engine/hypothesis_runs.py) - the same run function, checkers and
+invariants as check, hunt and replay. What a row must keep is not written here: callers
+pass the verifier's claims (kafkaproof/claims.py) as `must_hold`, and may pass its
+breaking schedules as templates to steer by.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import NamedTuple
+
+from kafkaproof.impl.engine.hypothesis_runs import run_examples
+from kafkaproof.impl.engine.setup import Setup
+from kafkaproof.impl.sim import faults
+
+# The kinds the campaign draws (the vocabulary's defaults, and isolated leaders or controllers).
+FAULTS = faults.BY_DEFAULT + ("isolate",)
+WITHOUT_POWER_LOSS = tuple(f for f in FAULTS if f != "power")
+# Shorter than Kafka's defaults so that ISR changes, retries and timeouts happen within
+# a short run; the verifier reads none of them.
+COMMON_BROKER = {"replica.lag.time.max.ms": "3000"}
+COMMON_PRODUCER = {"request.timeout.ms": "2000", "delivery.timeout.ms": "20000"}
+COMMON_CONSUMER = {"request.timeout.ms": "5000"}
+SECONDS = 20
+
+
+class Row(NamedTuple):
+    broker: dict
+    producer: dict
+    faults: tuple[str, ...]  # the kinds its runs draw from (its failure model)
+
+    def setup(self) -> Setup:
+        return Setup(broker={**COMMON_BROKER, **self.broker}, producer={**COMMON_PRODUCER, **self.producer},
+                     consumer=dict(COMMON_CONSUMER), faults=tuple(self.faults), seconds=SECONDS)
+
+
+# "safe" is Kafka's advice (acks=all, min.insync.replicas=2, idempotence) with Kafka's
+# default flush policy, judged under crashes; "safe+power-loss" the same under power
+# losses too (the ISR may shrink to the leader, which then loses power and is still
+# elected: KIP-966); "safe-fsync" fsyncs every message.
+SAFE = {"min.insync.replicas": "2"}
+IDEMPOTENT = {"acks": "all", "enable.idempotence": "true"}
+CONFIGS = {
+    "safe": Row(SAFE, IDEMPOTENT, WITHOUT_POWER_LOSS),
+    "safe-fsync": Row({**SAFE, "log.flush.interval.messages": "1"}, IDEMPOTENT, FAULTS),
+    "safe+power-loss": Row(SAFE, IDEMPOTENT, FAULTS),
+    "acks=1": Row({"min.insync.replicas": "1"}, {"acks": "1"}, FAULTS),
+    "acks=0": Row({"min.insync.replicas": "1"}, {"acks": "0"}, FAULTS),
+    "unclean": Row({"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}, {"acks": "all"}, FAULTS),
+    "no-idempotence": Row({"min.insync.replicas": "2"},
+                          {"acks": "all", "enable.idempotence": "false", "request.timeout.ms": "300"}, FAULTS),
+}
+
+
+def campaign(name: str, row: Row, examples: int, must_hold=(), templates=()) -> Counter:
+    """`examples` Hypothesis runs of the row; fails on the first run violating a guarantee
+    of `must_hold` (naming its seed and schedule, which replay with run_one); returns the
+    runs, faults by kind and violations by guarantee."""
+
+    def judge(setup: Setup, seed: int, result) -> None:
+        broken = [g for g in must_hold if result.violations.get(g)]
+        if broken:
+            v = result.violations[broken[0]][0]
+            raise AssertionError(f"[{name}] {broken[0]} violated ({v['name']}: {v['detail']}); replay it:"
+                                 f" run_one({setup!r}, {seed})")
+
+    return run_examples(row.setup(), examples, templates, on_run=judge)
+
+
+def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,
+                    templates: dict[str, list] | None = None) -> dict[str, dict[str, int]]:
+    """For each row: how many of `examples` runs violated each guarantee, the runs, the
+    faults injected."""
+    table = {}
+    for name, row in (CONFIGS if rows is None else rows).items():
+        stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()))
+        table[name] = {**{g: stats[f"violated:{g}"] for g in guarantees}, "runs": stats["runs"],
+                       "faults": stats["faults"]}
+    return table

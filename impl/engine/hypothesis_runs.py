@@ -1,0 +1,84 @@
+"""Hypothesis as the third producer of schedules for the engine's run (besides the seeded
+random workload and fixed schedules): it draws a seed and a fixed schedule - faults of
+the vocabulary aimed at partition 0's replicas, and verify's breaking schedules when
+given - and `run_one` judges the run like any other. Shrinking is Hypothesis's, over
+the schedule; a failing example is a plain (setup, seed) that check, hunt and replay run
+to the same history.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from kafkaproof.impl.engine.run import RunResult, run_one
+from kafkaproof.impl.engine.setup import Setup, steered
+from kafkaproof.impl.sim import faults as fault_kinds
+
+
+def schedules(setup: Setup, templates=(), max_faults: int = 5):
+    """A fixed schedule within the setup's run: faults of the setup's cluster kinds with
+    their parameters drawn from the vocabulary's values, each ended 1-20 s later; or one of
+    `templates` (steered by a drawn seed). One broker is down at a time."""
+    allowed = fault_kinds.covered(setup.faults)
+    kinds = [k for k in fault_kinds.CLUSTER if k in allowed and k != "blackout"]
+    if not kinds:
+        return st.just(()) if not templates else st.sampled_from(list(templates))
+    end_ms = setup.seconds * 1000 - 5000
+    rf = setup.replication_factor
+
+    def one(kind: str):
+        f = fault_kinds.FAULTS[kind]
+        # (-1 aims at the controller, which a crash or a power loss never takes down here)
+        target = st.integers(0 if f.takes_down or kind == "cut" else -1, rf - 1) if f.aimed else st.just(-1)
+        value = st.sampled_from(f.params[0].choices) if f.params else st.none()
+        return st.tuples(st.integers(1000, end_ms), st.just(kind), target, value, st.integers(1000, 20_000))
+
+    drawn = st.lists(st.sampled_from(kinds).flatmap(one), min_size=1, max_size=max_faults).map(_one_down_at_a_time)
+    return st.one_of(drawn, st.sampled_from(list(templates))) if templates else drawn
+
+
+def _one_down_at_a_time(faults) -> tuple:
+    """The faults as schedule steps, each with its end; a crash or power loss while
+    another broker is down is left out (the failure model: one broker down at a time)."""
+    steps, down_until = [], 0
+    for at, kind, replica, value, last in sorted(faults, key=lambda f: (f[0], f[1])):
+        end = fault_kinds.FAULTS[kind].ended_by
+        if fault_kinds.FAULTS[kind].takes_down:
+            if at < down_until:
+                continue
+            down_until = at + last
+        steps.append((at, kind, replica) + (() if value is None else (value,)))
+        if end is not None:
+            steps.append((at + last, end, replica if end == "restart" else -1))
+    return tuple(sorted(steps, key=lambda s: s[0]))
+
+
+def run_examples(setup: Setup, examples: int, templates=(), on_run=None) -> Counter:
+    """`examples` Hypothesis runs of `setup` (derandomised, no shrinking: a fixed budget);
+    counts runs, faults and each violated guarantee. `on_run(setup, seed, result)` sees
+    every run."""
+    stats: Counter = Counter()
+    template_set = set(templates)
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(seed=st.integers(0, 2**32 - 1), schedule=schedules(setup, templates))
+    def one(seed, schedule):
+        this = steered(setup, schedule, seed) if schedule in template_set else \
+            replace(setup, schedule=schedule or ((1000, "none", 0),))
+        result: RunResult = run_one(this, seed)
+        stats["runs"] += 1
+        stats["faults"] += result.faults
+        for _, kind, *_ in this.schedule:
+            if kind in fault_kinds.FAULTS:
+                stats[f"fault:{kind}"] += 1
+        for g in result.violated:
+            stats[f"violated:{g}"] += 1
+        if on_run is not None:
+            on_run(this, seed, result)
+
+    one()
+    return stats
