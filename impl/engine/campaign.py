@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from kafkaproof.impl.engine.hypothesis_runs import run_examples
 from kafkaproof.impl.engine.setup import Setup
+from kafkaproof.impl.engine.shrink import shrink
 from kafkaproof.impl.sim import faults
 
 # The kinds the campaign draws (the vocabulary's defaults, and isolated leaders or controllers).
@@ -60,10 +61,11 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=()) -> 
 
     def judge(setup: Setup, seed: int, result) -> None:
         broken = [g for g in must_hold if result.violations.get(g)]
-        if broken:
-            v = result.violations[broken[0]][0]
+        if broken:  # shrunk by the engine's one shrinker, then named so that run_one replays it
+            small, shown, _ = shrink(setup, result, broken[0], budget_s=15)
+            v = shown.violations[broken[0]][0]
             raise AssertionError(f"[{name}] {broken[0]} violated ({v['name']}: {v['detail']}); replay it:"
-                                 f" run_one({setup!r}, {seed})")
+                                 f" run_one({small!r}, {seed})")
 
     return run_examples(row.setup(), examples, templates, on_run=judge)
 
