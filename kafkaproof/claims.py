@@ -21,6 +21,7 @@ from kafkaproof.verify import (
     failure_model,
     to_schedule,
     values_of,
+    within,
 )
 
 # The simulator's guarantee -> the verifier's guarantee that judges it (None: no model
@@ -45,7 +46,7 @@ class Claim:
     failure_model: FailureModel
     # VIOLATED: verify's breaking schedule as a simulator schedule (laid out for the
     # configuration's replica.lag.time.max.ms), where its model's faults translate to one.
-    schedule: tuple[tuple[int, str, int], ...] = ()
+    schedule: tuple[tuple, ...] = ()
 
     def as_json(self) -> dict:
         return {"status": self.status, "why": self.why, "failure_model": self.failure_model.as_json()}
@@ -63,7 +64,8 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
         lag_ms = BrokerConfig.from_properties(setup.broker).replica_lag_time_max_ms
-        v = check(judge, values, failures=failures, power_loss=model.power_loss)
+        v = within(check(judge, values, failures=failures, power_loss=model.power_loss,
+                         duplicates=model.duplicates), model)
         translates = v.status == VIOLATED and v.model in ("partition", "producer")
         out[g] = Claim(g, v.status, v.proof, model, to_schedule(v, values["rf"], lag_ms) if translates else ())
     return out

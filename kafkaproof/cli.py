@@ -420,6 +420,7 @@ def _verify(args: argparse.Namespace) -> int:
         failure_model,
         synthesize,
         values_of,
+        within,
     )
 
     wanted = [g.strip() for g in (args.guarantee or "").split(",") if g.strip()] or list(GUARANTEES)
@@ -439,7 +440,7 @@ def _verify(args: argparse.Namespace) -> int:
     # power losses without fsync, Kafka's reality).
     model = failure_model(setup, args.max_failures)
     opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
-            "power_loss": model.power_loss, "timeout_s": args.timeout}
+            "power_loss": model.power_loss, "duplicates": model.duplicates, "timeout_s": args.timeout}
     if args.synthesize:
         values, refuted = synthesize([g for g in wanted if g != "availability"], log=None if args.json else print,
                                      allow_fsync=args.allow_fsync, **opts)
@@ -461,7 +462,7 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     verdicts = []
     for g in wanted:
-        v = check(g, values, **opts)
+        v = within(check(g, values, **opts), model)
         if v.status == VIOLATED and not args.no_confirm:
             confirm(v, setup, out=args.out)
         verdicts.append(v)

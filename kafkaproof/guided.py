@@ -24,7 +24,7 @@ def templates(claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple[i
     allowed = covered(kinds) | set(CONTROL)
     out = []
     for c in claimed.values():
-        if c.schedule and c.schedule not in out and all(kind in allowed for _, kind, _ in c.schedule):
+        if c.schedule and c.schedule not in out and all(step[1] in allowed for step in c.schedule):
             out.append(c.schedule)
     return out
 

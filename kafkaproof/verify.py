@@ -80,17 +80,17 @@ def _fix(cfg: Config, values: dict) -> list:
 
 
 def check(guarantee: str, values: dict, brokers: int = 3, failures: int = 1, bound: int = 10,
-          power_loss: bool = False, timeout_s: float = 60) -> Verdict:
+          power_loss: bool = False, timeout_s: float = 60, duplicates: bool = False) -> Verdict:
     """One guarantee of one configuration. A query's answer depends only on its arguments:
     asked again (check, the claims, the agreement table, a derived guarantee), it is
     answered from memory - a copy, since confirm() writes into a verdict."""
-    v = _check(guarantee, tuple(sorted(values.items())), brokers, failures, bound, power_loss, timeout_s)
+    v = _check(guarantee, tuple(sorted(values.items())), brokers, failures, bound, power_loss, timeout_s, duplicates)
     return replace(v, trace=list(v.trace))
 
 
 @lru_cache(maxsize=1024)
 def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int, power_loss: bool,
-           timeout_s: float) -> Verdict:
+           timeout_s: float, duplicates: bool) -> Verdict:
     values = dict(items)
     start = time.perf_counter()
     cfg = Config()
@@ -111,7 +111,7 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
                                                 " min.insync.replicas: acks=all writes fail", seconds, trace,
                            model="availability")
         return Verdict(guarantee, UNKNOWN, f"solver gave up after {seconds:.1f} s", seconds)
-    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss)
+    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates)
     solver.add(model.constraints())
     for k in range(bound + 1):  # the shortest violation first
         solver.push()
@@ -130,7 +130,7 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
         # Acknowledged offsets also go backwards when an acknowledged write is lost: the
         # producer's later sends reuse its offset (what the checker sees). Found by the
         # cross-check with simulation (acks=1, retries=0). (acks=0 acknowledges no offset.)
-        lost = check("read-your-writes", values, brokers, failures, bound, power_loss, timeout_s)
+        lost = check("read-your-writes", values, brokers, failures, bound, power_loss, timeout_s, duplicates)
         if lost.status != PROVED:
             return replace(lost, guarantee=guarantee, proof=f"{lost.proof}, via a lost acknowledged write whose"
                                                             " offset later sends reuse",
@@ -139,12 +139,12 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
         # The producer model keeps the broker's log: a record consumers read that the
         # partition then loses, resent by a producer whose answer was lost, is read twice
         # (found by the agreement test: power loss without fsync, idempotence on).
-        lost = check("monotonic-reads", values, brokers, failures, bound, power_loss, timeout_s)
+        lost = check("monotonic-reads", values, brokers, failures, bound, power_loss, timeout_s, duplicates)
         if lost.status != PROVED:
             return replace(lost, guarantee=guarantee, proof=f"{lost.proof}, via a record read and then lost, which"
                                                             " the producer resends after a lost answer",
                            seconds=time.perf_counter() - start)
-    k = _induction_depth(guarantee, values, brokers, failures, bound, power_loss, timeout_s)
+    k = _induction_depth(guarantee, values, brokers, failures, bound, power_loss, timeout_s, duplicates)
     if k is not None:
         return Verdict(guarantee, PROVED, f"runs of any length (k-induction, k={k}; bounded check to {bound} steps"
                                           " found no violation)", time.perf_counter() - start)
@@ -156,7 +156,7 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
 
 
 def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, bound: int, power_loss: bool,
-                     timeout_s: float) -> int | None:
+                     timeout_s: float, duplicates: bool = False) -> int | None:
     """The smallest k <= bound for which k-induction closes: from ANY state (reachable or
     not), k steps without a violation cannot be followed by one. With the bounded check
     from the initial state (the base case) this proves the guarantee for runs of any
@@ -167,7 +167,7 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
     # The auxiliary invariants must hold in every reachable state up to the bound (the base
     # case; without any, the caller's bounded check already was it).
     cfg = Config()
-    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss)
+    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates)
     if any(model.aux(s) for s in model.states):
         base = z3.Solver()
         base.set(timeout=int(timeout_s * 1000))
@@ -179,7 +179,7 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
         cfg = Config()
         solver = z3.Solver()
         solver.set(timeout=int(timeout_s * 1000))
-        model = build(MODELS[guarantee], cfg, k, brokers, failures, power_loss)
+        model = build(MODELS[guarantee], cfg, k, brokers, failures, power_loss, duplicates)
         solver.add(*cfg.domain(brokers), *_fix(cfg, values), *model.transitions())
         solver.add(*[holds(model, model.states[i]) for i in range(k)])
         solver.add(z3.Not(holds(model, model.states[k])))
@@ -198,6 +198,8 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000) -> tuple[tuple[in
     3 s on; what the model lets happen by itself (appends, replication, elections) the
     simulator does by itself. `lag_ms`: the configuration's replica.lag.time.max.ms."""
     if verdict.model == "producer":
+        if any(s.action == "network-duplicate" for s in verdict.trace):  # the network delivers twice
+            return ((3000, "duplicate", -1, 0.2), (8000, "heal", -1))
         return ((3000, "drop", -1), (8000, "drop", -1))  # lost answers, so the producer retries
     faults = [(FAULT_OF[s.action], s.target) for s in verdict.trace if s.action in FAULT_OF]
     # Followers that lack the record when the guarantee breaks fell behind before it: cut
@@ -241,7 +243,7 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         schedule = to_schedule(verdict, values_of(setup)["rf"])
         # The run goes on long enough after the last fault for the controller to notice a dead
         # broker (broker.session.timeout.ms, 9 s) and for clients to read what followed ...
-        last = max(at for at, _, _ in schedule)
+        last = max(step[0] for step in schedule)
         # ... and for a client whose request went unanswered to give up on it and read
         # again (request.timeout.ms, 30 s by default).
         wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
@@ -298,7 +300,7 @@ def _confirm_availability(setup: Setup, down: int) -> tuple[bool, str]:
 
 
 def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound: int = 10,
-               power_loss: bool = False, timeout_s: float = 60, log=None,
+               power_loss: bool = False, timeout_s: float = 60, log=None, duplicates: bool = False,
                allow_fsync: bool = False) -> tuple[dict | None, list[dict]]:
     """The cheapest configuration that PROVES `guarantees` and availability together.
     Kafka's flush policy (never fsync: durability comes from replication) stays unless
@@ -327,7 +329,7 @@ def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound
                    "read_committed")}
         failed = None
         for g in wanted:
-            v = check(g, values, brokers, failures, bound, power_loss, timeout_s)
+            v = check(g, values, brokers, failures, bound, power_loss, timeout_s, duplicates)
             if v.status != PROVED:
                 failed = (g, v)
                 break
@@ -366,6 +368,15 @@ __all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "c
 # -- cross-check against simulation ----------------------------------------------------------------
 
 SIM_FAULTS = "crash,partition,drop"  # the cross-check's failure model (crashes; lag from the network)
+
+
+def within(verdict: Verdict, model: FailureModel) -> Verdict:
+    """A proof covers only what its model reads: under a failure model with kinds no
+    symbolic model has, a PROVED is UNKNOWN, naming them (never a silent PROVED)."""
+    if verdict.status != PROVED or not model.unmodelled:
+        return verdict
+    return replace(verdict, status=UNKNOWN, proof=f"not modelled: {', '.join(model.unmodelled)} (without them:"
+                                                  f" {verdict.proof})")
 
 
 def failure_model(setup: Setup, failures: int) -> FailureModel:

@@ -17,8 +17,9 @@ Four small models, one record or two each (what a violation needs, as in model/)
                 Guarantees: durability and read-your-writes (an acknowledged record missing
                 from the leader), monotonic-reads (a record below the high watermark, later
                 missing from the leader).
-    producer    one or two records and their requests: answers lost, retries, in-flight
-                requests, the broker's deduplication. exactly-once (a record written
+    producer    one or two records and their requests: answers lost, retries, requests
+                the network delivers twice (with the duplicate fault), in-flight requests,
+                the broker's deduplication. exactly-once (a record written
                 twice), partition-order (two records in the log out of send order).
     consumer    one record, one application with a commit strategy, crashes that restart
                 it from the committed offset. consumer-no-loss, consumer-no-duplicates.
@@ -278,13 +279,15 @@ class PartitionModel(_Model):
 
 
 class ProducerModel(_Model):
-    """Records a (and b, for order): requests, lost answers, retries, deduplication."""
+    """Records a (and b, for order): requests, lost answers, retries, network duplicates,
+    deduplication."""
 
-    ACTIONS = ("stutter", "send", "append", "append-answer-lost", "reject", "retry")
+    ACTIONS = ("stutter", "send", "append", "append-answer-lost", "reject", "retry", "network-duplicate")
     TARGETED = ACTIONS[1:]
 
-    def __init__(self, cfg: Config, steps: int) -> None:
+    def __init__(self, cfg: Config, steps: int, duplicates: bool = False) -> None:
         super().__init__(cfg, steps, "producer")
+        self.duplicates = duplicates  # the network may deliver a request twice (the `duplicate` fault)
         self.states = [self._state(i) for i in range(steps + 1)]
 
     def _state(self, i: int) -> dict:
@@ -344,6 +347,9 @@ class ProducerModel(_Model):
                 self.is_(i, "retry", r), c.acks != 0, s["sent"][r], z3.Not(s["inflight"][r]), z3.Not(s["done"][r]),
                 s["retries"] > 0, t["retries"] == s["retries"] - 1, *set_one("inflight", r, True), *stamped,
                 *only("inflight", "retries", "stamp", "clock")))
+            options.append(z3.And(  # a second copy of a request the broker already took, any time later
+                self.is_(i, "network-duplicate", r), z3.BoolVal(self.duplicates), s["copies"][r] >= 1,
+                *appended, *only("copies", "first", "next")))
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):
@@ -493,11 +499,12 @@ def availability_bad(cfg: Config, brokers: int, failures: int):
     return z3.Or(live == 0, z3.And(cfg.acks == -1, live < cfg.min_isr))
 
 
-def build(model: str, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False) -> _Model:
+def build(model: str, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False,
+          duplicates: bool = False) -> _Model:
     if model == "partition":
         return PartitionModel(cfg, steps, brokers, failures, power_loss)
     if model == "producer":
-        return ProducerModel(cfg, steps)
+        return ProducerModel(cfg, steps, duplicates)
     if model == "isolation":
         return IsolationModel(cfg, steps)
     return ConsumerModel(cfg, steps)

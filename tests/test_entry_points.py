@@ -58,7 +58,7 @@ def test_a_steered_run_is_one_history_from_check_hunt_and_replay(tmp_path):
     setup = build_setup(sets=["unclean.leader.election.enable=true", "replica.lag.time.max.ms=5000",
                               "request.timeout.ms=5000"], faults="crash,partition,drop", seconds=10)
     steer = templates(claims(setup, ["durability"]), setup.faults)
-    assert steer and all(kind in ("cut", "crash", "restart", "heal") for _, kind, _ in steer[0])
+    assert steer and all(step[1] in ("cut", "crash", "restart", "heal") for step in steer[0])
     work = plan(setup, 2, 5, claims(setup, ["durability"]))
     assert work[0] == (setup, 5) and work[1] == (steered(setup, steer[0], 6), 6)
     ran = run_many(work, keep_history=True)[1]

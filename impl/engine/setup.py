@@ -41,10 +41,10 @@ class Setup:
     skip_faults: tuple[int, ...] = ()  # set by shrinking: drawn faults not injected
     max_sends: int | None = None  # set by shrinking: sends of all producers together
     strategy: str | None = None  # a consumer group application with this commit strategy
-    # A fixed fault schedule instead of random faults (from `verify`): (at ms, kind, replica)
-    # with kinds crash | power | restart | lag | behind | heal | drop | none; replica i of
-    # partition 0 (its preferred leader first).
-    schedule: tuple[tuple[int, str, int], ...] = ()
+    # A fixed fault schedule instead of random faults (verify's, the catalogue's, steered
+    # and Hypothesis runs'): (at ms, kind, replica[, value]) steps in the fault vocabulary
+    # plus restart | heal | none (impl/sim/faults.apply_fixed).
+    schedule: tuple[tuple, ...] = ()
 
     @property
     def replication_factor(self) -> int:
@@ -137,11 +137,11 @@ def steered(setup: Setup, template: tuple[tuple[int, str, int], ...], seed: int)
     controller fenced a dead broker."""
     rng = random.Random(f"steer-{seed}")
     shift, out, last = rng.randint(0, 3000), [], None
-    for at, kind, replica in template:
+    for at, *step in template:
         if last is not None and at > last:
             shift += rng.randint(0, 1500)  # a longer gap, never a reordering
         last = at
-        out.append((at + shift, kind, replica))
+        out.append((at + shift, *step))
     wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
-    end_s = max(at for at, _, _ in out) // 1000 + 15 + wait_s
+    end_s = max(step[0] for step in out) // 1000 + 15 + wait_s
     return replace(setup, schedule=tuple(out), seconds=max(setup.seconds, end_s))

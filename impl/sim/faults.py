@@ -81,7 +81,8 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
               (Param("rate", (0.05, 0.2), RATE),), default_in=("any",), symbolic="lost answers: retries"),
     FaultKind("duplicate", "network", "every link delivers some messages twice (half the time also"
               " reordering them as `reorder` does)", "healed after the fault's duration",
-              (Param("rate", (0.1, 0.2), RATE),), default_in=("any",)),
+              (Param("rate", (0.1, 0.2), RATE),), default_in=("any",),
+              symbolic="a request delivered twice (producer model)"),
     FaultKind("reorder", "network", "some messages stall in a connection their sender abandons after its"
               " timeout and arrive after what it sent since on a new one (never reordered within one"
               " connection: TCP cannot)", "healed after the fault's duration; stalled messages still arrive",
@@ -89,7 +90,7 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
                      " timeouts: only a sender that gave up reconnects)"),)),
     FaultKind("clock", "clock", "one node's clock jumps", "never (the clock stays off)",
               (Param("jump_ms", (-60_000, 60_000, 3_600_000), "how far"),), default_in=("any",), aimed=True,
-              ended_by=None),
+              ended_by=None, symbolic="time abstracted: a timeout may fire at any step"),
     FaultKind("late", "network", "duplicates arrive seconds late, after everything sent since",
               "healed after the fault's duration",
               (Param("rate", (0.05, 0.2), RATE), Param("late_ms", (500, 3000), "how much later the copy arrives")),
@@ -162,6 +163,10 @@ class FailureModel:
     @property
     def power_loss(self) -> bool:
         return any(FAULTS[k].layer == "disk" for k in self.kinds)
+
+    @property
+    def duplicates(self) -> bool:
+        return "duplicate" in self.kinds
 
     def describe(self) -> str:
         parts = []
@@ -382,4 +387,4 @@ def apply_fixed(c, schedule, tp) -> None:
 
 def fixed_kinds(schedule) -> list[str]:
     """The vocabulary's kinds a fixed schedule injects."""
-    return sorted({_ALIASES.get(k, k) for _, k, _ in schedule} & set(FAULTS))
+    return sorted({_ALIASES.get(step[1], step[1]) for step in schedule} & set(FAULTS))
