@@ -1,7 +1,8 @@
 """How fast `kafkaproof hunt` finds and shrinks a counterexample, per unsafe choice.
 
 For each entry: over 10 starting seeds, the median wall seconds to the first violating
-run, the median seconds including shrinking, and the shrunk size against the first-found
+run (every other seed steered by verify's breaking schedule, as `hunt` does; the same
+without steering as the baseline), the median seconds including shrinking, and the shrunk size against the first-found
 size (simulated seconds, faults, sends), for every entry of the catalogue
 (kafkaproof/catalogue.py: its configuration, fault kinds, strategy and schedule). Then
 peak RSS. Aims: acks=1 loss <= 2 s, unclean election loss <= 5 s, auto-commit loss <= 5 s.
@@ -20,9 +21,10 @@ from dataclasses import replace  # noqa: E402
 
 from _util import peak_rss_mb, report  # noqa: E402
 from kafkaproof.impl.engine import build_setup  # noqa: E402
+from kafkaproof.impl.engine.shrink import shrink, size_of  # noqa: E402
 
 from kafkaproof.catalogue import ENTRIES  # noqa: E402
-from kafkaproof.hunt import hunt  # noqa: E402
+from kafkaproof.hunt import hunt, steering  # noqa: E402
 
 
 def main() -> None:
@@ -35,21 +37,29 @@ def main() -> None:
         if args.only and args.only not in name:
             continue
         setup = replace(build_setup(sets=sets, faults=faults, strategy=strategy), schedule=schedule)
-        to_first, total, first_sizes, shrunk_sizes, missed = [], [], [], [], 0
+        steer = steering(setup, guarantee)
+        to_first, plain, total, first_sizes, shrunk_sizes, missed, missed_plain = [], [], [], [], [], 0, 0
         for start in range(args.starts):
+            t0 = time.perf_counter()  # the baseline, in the same run: hunt without steering
+            missed_plain += not hunt(setup, guarantee, args.budget, seed=start * 1000, shrink=False).found
+            plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            found = hunt(setup, guarantee, args.budget, seed=start * 1000, shrink=False)
+            found = hunt(setup, guarantee, args.budget, seed=start * 1000, shrink=False, steer=steer)
             if not found.found:
                 missed += 1
                 continue
             to_first.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            shrunk = hunt(setup, guarantee, args.budget, seed=found.result.seed)
+            small, result, _ = shrink(found.setup, found.result, guarantee, max(args.budget, 30.0))
             total.append(to_first[-1] + time.perf_counter() - t0)
-            first_sizes.append(shrunk.first_size)
-            shrunk_sizes.append(shrunk.shrunk_size)
+            first_sizes.append(size_of(found.setup, found.result))
+            shrunk_sizes.append(size_of(small, result))
         report(f"{name}: median seconds to the first counterexample", statistics.median(to_first) if to_first
                else float("nan"), "s")
+        report(f"{name}: ... without steering (baseline; a miss counts the whole budget), misses {missed_plain}",
+               statistics.median(plain), "s")
+        if to_first:
+            report(f"{name}: steered / plain median time", statistics.median(to_first) / statistics.median(plain))
         report(f"{name}: median seconds including shrinking", statistics.median(total) if total else float("nan"),
                "s")
         for field in ("seconds", "faults", "sends"):

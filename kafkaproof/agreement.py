@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafkaproof.claims import PROVED, VIOLATED, claims
+from kafkaproof.claims import agreement, claims
 from kafkaproof.guided import plan, templates
 from kafkaproof.impl.engine import build_setup, campaign, run_many, summarize
 
@@ -44,12 +44,7 @@ class Cell:
 
     @property
     def agreement(self) -> str:
-        broke = [self.check[0] > 0, self.campaign[0] > 0]
-        if self.verify == PROVED:
-            return "contradicted" if any(broke) else "agree"
-        if self.verify == VIOLATED:
-            return "agree" if all(broke) else "not reached"
-        return "unknown"
+        return agreement(self.verify, [self.check[0] > 0, self.campaign[0] > 0])
 
     def text(self) -> str:
         def seen(n: tuple[int, int]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from kafkaproof.counterexample import save
-from kafkaproof.hunt import hunt
+from kafkaproof.hunt import hunt, steering
 from kafkaproof.impl.engine import build_setup
 
 
@@ -74,7 +74,7 @@ def build(directory: str | pathlib.Path = "counterexamples", budget_s: float = 1
         if only and name not in only:
             continue
         setup = replace(build_setup(sets=sets, faults=faults, strategy=strategy), schedule=schedule)
-        h = hunt(setup, guarantee, budget_s)
+        h = hunt(setup, guarantee, budget_s, steer=steering(setup, guarantee))
         if not h.found:
             log(f"{name}: no {guarantee} violation within {budget_s:.0f} s ({h.seeds_tried} runs)")
             continue

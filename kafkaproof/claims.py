@@ -71,9 +71,21 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
     return out
 
 
+def agreement(status: str, broke: list[bool]) -> str:
+    """verify's verdict against runs of the same question (each engine: did it break?):
+    "agree", "contradicted" (a PROVED guarantee a run broke: a bug in the model or the
+    implementation), "not reached" (a VIOLATED one some engine's runs never broke: not
+    evidence that it holds) or "unknown"."""
+    if status == PROVED:
+        return "contradicted" if any(broke) else "agree"
+    if status == VIOLATED:
+        return "agree" if all(broke) else "not reached"
+    return "unknown"
+
+
 def must_hold(claimed: dict[str, Claim]) -> tuple[str, ...]:
     return tuple(g for g, c in claimed.items() if c.status == PROVED)
 
 
 
-__all__ = ["JUDGED_BY", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "claims", "must_hold"]
+__all__ = ["JUDGED_BY", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "agreement", "claims", "must_hold"]

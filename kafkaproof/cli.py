@@ -177,13 +177,17 @@ def _guarantees(args: argparse.Namespace) -> int:
                   " the coordinator or another broker crashes; a matching topic appears; partitions are added")
     else:
         from kafkaproof.claims import claims
+        from kafkaproof.guided import templates
         from kafkaproof.impl.engine.campaign import CONFIGS, guarantee_table
         from kafkaproof.impl.sim.faults import FailureModel
         from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
 
-        table = guarantee_table(args.examples, GUARANTEES)
+        said = {name: claims(row.setup(), GUARANTEES) for name, row in CONFIGS.items()}
+        # Runs steered by verify's breaking schedules too (kafkaproof/guided.py), as check's.
+        table = guarantee_table(args.examples, GUARANTEES,
+                                templates={n: templates(said[n], CONFIGS[n].faults) for n in CONFIGS})
         for name, row in table.items():  # what verify says of the same row, beside it
-            row["verify"] = {g: c.status for g, c in claims(CONFIGS[name].setup(), GUARANTEES).items()}
+            row["verify"] = {g: c.status for g, c in said[name].items()}
         notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
         footer = ("faults, drawn by Hypothesis per run: partitions, isolated leader or controller, pauses, drops,"
                   " duplicates, clock jumps; failure models: " + "; ".join(
@@ -202,7 +206,8 @@ def _guarantees(args: argparse.Namespace) -> int:
     for config, row in table.items():
         said = row.get("verify", {})
         cells = [(f"[red]VIOLATED {row[g]}/{row['runs']}[/red]" if row[g] else "held")
-                 + (f" (verify: {said[g]})" if g in said else "") for g in GUARANTEES]
+                 + (f" (verify: {said[g]}{_disagreement(said[g], bool(row[g]))})" if g in said else "")
+                 for g in GUARANTEES]
         out.add_row(config, *cells, str(row["faults"]))
     console = Console(width=max(110, Console().width))
     console.print(out)
@@ -286,15 +291,22 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if violated else 0
 
 
+def _disagreement(status: str, violated: bool) -> str:
+    """Beside verify's verdict: how the runs' verdict stands to it (kafkaproof/claims.py)."""
+    from kafkaproof.claims import agreement
+
+    said = agreement(status, [violated])
+    return "" if said in ("agree", "unknown") else f" - {said}"
+
+
 def _expected_cell(claim, violated: bool) -> str:
-    """verify's verdict beside check's: agreeing, not reached by these runs, or a
-    contradiction (a PROVED guarantee that a run broke: a bug in the model or the
+    """verify's verdict beside check's (a contradiction is a bug in the model or the
     implementation, never hidden)."""
-    if claim.status == "PROVED":
-        return "[bold red]PROVED - contradicted[/bold red]" if violated else "PROVED"
-    if claim.status == "VIOLATED":
-        return "VIOLATED" if violated else "[yellow]VIOLATED - not reached by these runs[/yellow]"
-    return f"UNKNOWN ({claim.why})"
+    if claim.status == "UNKNOWN":
+        return f"UNKNOWN ({claim.why})"
+    said = _disagreement(claim.status, violated)
+    style = {" - contradicted": "bold red", " - not reached": "yellow"}.get(said)
+    return f"[{style}]{claim.status}{said} by these runs[/{style}]" if style else claim.status
 
 
 def _hunt(args: argparse.Namespace) -> int:
@@ -320,12 +332,10 @@ def _hunt(args: argparse.Namespace) -> int:
     setup = _setup_from(args)
     if setup is None:
         return 2
-    from kafkaproof.claims import claims
-    from kafkaproof.guided import templates
+    from kafkaproof.hunt import steering
 
     # Every other run follows verify's breaking schedule for this guarantee, if it has one.
-    steer = [] if setup.schedule else templates(claims(setup, [args.guarantee]), setup.faults)
-    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer)
+    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steering(setup, args.guarantee))
     if not h.found:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"

@@ -49,3 +49,12 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
             return out
         s += 1
     return Hunt(False, s - seed, time.perf_counter() - start)
+
+
+def steering(setup: Setup, guarantee: str) -> list:
+    """verify's breaking schedules for `guarantee` under the setup's failure model, for
+    `hunt(steer=...)` (none when the setup has a schedule of its own)."""
+    from kafkaproof.claims import claims
+    from kafkaproof.guided import templates
+
+    return [] if setup.schedule else templates(claims(setup, [guarantee]), setup.faults)
