@@ -17,7 +17,7 @@ from kafkaproof.impl.sim.faults import covered
 CONTROL = ("restart", "heal", "none")
 
 
-def templates(claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple[int, str, int]]:
+def templates(claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple]:
     """verify's distinct breaking schedules among `claimed`, in guarantee order - those
     whose faults the run's failure model (`kinds`) allows (a `cut` of one replica's
     replication links is a special case of a partition: impl/sim/faults.covered)."""
@@ -29,10 +29,15 @@ def templates(claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple[i
     return out
 
 
+def nth(setup: Setup, steer: list, first_seed: int, i: int) -> tuple[Setup, int]:
+    """The i-th run from `first_seed`: odd ones steered by the schedules in turn."""
+    seed = first_seed + i
+    return (steered(setup, steer[(i // 2) % len(steer)], seed) if steer and i % 2 else setup), seed
+
+
 def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -> list[tuple[Setup, int]]:
-    """Runs seed, seed+1, ...: the odd ones steered by the schedules in turn (none when
-    the setup has its own schedule, or verify has no breaking schedule for it)."""
+    """Runs seed, seed+1, ... (none steered when the setup has its own schedule, or
+    verify has no breaking schedule for it)."""
     steer = [] if setup.schedule or not claimed else templates(claimed, setup.faults)
-    return [(steered(setup, steer[(i // 2) % len(steer)], seed + i) if steer and i % 2 else setup, seed + i)
-            for i in range(runs)]
+    return [nth(setup, steer, seed, i) for i in range(runs)]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kafkaproof.impl.engine import RunResult, Setup, run_one, steered
+from kafkaproof.impl.engine import RunResult, Setup, run_one
 from kafkaproof.impl.engine.shrink import Size, size_of
 from kafkaproof.impl.engine.shrink import shrink as shrink_run
 
@@ -33,11 +33,12 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
          steer: list = ()) -> Hunt:
     """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed then
     runs one of them, its timing drawn from the seed."""
+    from kafkaproof.guided import nth
+
     start = time.perf_counter()
     s = seed
     while time.perf_counter() - start < budget_s:
-        i = s - seed
-        this = steered(setup, steer[(i // 2) % len(steer)], s) if steer and i % 2 else setup
+        this, _ = nth(setup, list(steer), seed, s - seed)
         result = run_one(this, s, keep_history=True)
         if result.violations.get(guarantee):
             out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
