@@ -54,7 +54,7 @@ CONFIGS = {
 }
 
 
-def campaign(name: str, row: Row, examples: int, must_hold=(), templates=()) -> Counter:
+def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), derandomize: bool | None = None) -> Counter:
     """`examples` Hypothesis runs of the row; fails on the first run violating a guarantee
     of `must_hold` (naming its seed and schedule, which replay with run_one); returns the
     runs, faults by kind and violations by guarantee."""
@@ -67,7 +67,7 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=()) -> 
             raise AssertionError(f"[{name}] {broken[0]} violated ({v['name']}: {v['detail']}); replay it:"
                                  f" run_one({small!r}, {seed})")
 
-    return run_examples(row.setup(), examples, templates, on_run=judge)
+    return run_examples(row.setup(), examples, templates, on_run=judge, derandomize=derandomize)
 
 
 def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,
@@ -76,7 +76,7 @@ def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = Non
     faults injected."""
     table = {}
     for name, row in (CONFIGS if rows is None else rows).items():
-        stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()))
+        stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()), derandomize=True)
         table[name] = {**{g: stats[f"violated:{g}"] for g in guarantees}, "runs": stats["runs"],
                        "faults": stats["faults"]}
     return table

@@ -56,14 +56,16 @@ def _one_down_at_a_time(faults) -> tuple:
     return tuple(sorted(steps, key=lambda s: s[0]))
 
 
-def run_examples(setup: Setup, examples: int, templates=(), on_run=None) -> Counter:
-    """`examples` Hypothesis runs of `setup` (derandomised, no shrinking: a fixed budget);
-    counts runs, faults and each violated guarantee. `on_run(setup, seed, result)` sees
-    every run."""
+def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None) -> Counter:
+    """`examples` Hypothesis runs of `setup` (no shrinking: a fixed budget; the engine's
+    shrinker makes a failure small); counts runs, faults and each violated guarantee.
+    `on_run(setup, seed, result)` sees every run. `derandomize`: None follows the Hypothesis
+    profile (derandomised in CI, random in the nightly one); tables pass True."""
     stats: Counter = Counter()
     template_set = set(templates)
+    fixed = settings().derandomize if derandomize is None else derandomize
 
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+    @settings(max_examples=examples, derandomize=fixed, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(seed=st.integers(0, 2**32 - 1), schedule=schedules(setup, templates))
     def one(seed, schedule):
