@@ -347,11 +347,13 @@ def _hunt(args: argparse.Namespace) -> int:
     summary = {"guarantee": args.guarantee, "seed": h.result.seed, "seeds_tried": h.seeds_tried,
                "anomaly": v["name"], "detail": v["detail"], "first_found": str(h.first_size),
                "shrunk": str(h.shrunk_size), "shrink_runs": h.shrink_runs, "seconds": round(h.seconds_spent, 2),
-               "counterexample": str(path), "failure_model": setup.failure_model.as_json()}
+               "counterexample": str(path), "failure_model": setup.failure_model.as_json(),
+               "steered": bool(h.setup.schedule) and not setup.schedule}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"found {v['name']} at seed {h.result.seed} after {h.seeds_tried} run(s): {v['detail']}")
+        how = " (a run steered by verify's breaking schedule)" if summary["steered"] else ""
+        print(f"found {v['name']} at seed {h.result.seed}{how} after {h.seeds_tried} run(s): {v['detail']}")
         print(f"shrunk from {h.first_size} to {h.shrunk_size} ({h.shrink_runs} shrink runs,"
               f" {h.seconds_spent:.1f} s in all)")
         print(f"saved {path}; replay it with: kafkaproof replay {path}")
