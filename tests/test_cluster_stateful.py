@@ -22,7 +22,8 @@ def test_safe_configurations_hold_every_guarantee(config):
     assert {"durability", "exactly-once", "read-your-writes", "monotonic-reads", "partition-order"} <= set(proved)
     stats = campaign(config, CONFIGS[config], max(settings().max_examples // 3, 20), proved)
     kinds = [k for k in stats if k.startswith("fault:")]
-    assert sum(stats[k] for k in kinds) > 40, f"too few faults injected to mean anything: {dict(stats)}"
+    # Every run injects a fault (schedules are never empty) and the runs together many kinds.
+    assert sum(stats[k] for k in kinds) >= stats["runs"] >= 20, f"too few faults to mean anything: {dict(stats)}"
     assert len(kinds) >= 6 and set(kinds) <= {f"fault:{k}" for k in covered(FAULTS)}, dict(stats)
     if config == "safe-fsync":
         assert stats["fault:power"] > 0, "safe-fsync must be shown surviving power loss"
