@@ -252,13 +252,12 @@ def _check(args: argparse.Namespace) -> int:
         results = run_many(work, args.jobs, progress=lambda: bar.advance(task))
     table = summarize(results)
     setup_of = {s: run_setup for run_setup, s in work}
+    by_seed = {r.seed: r for r in results}
     for guarantee, row in table.items():
         row["counterexample"] = None
         first = row["first_violating_seed"]
         if first is not None and not args.no_save:
-            path = save(args.out, setup_of[first], next(r for r in results if r.seed == first), guarantee)
-            row["counterexample"] = str(path)
-    for guarantee, row in table.items():
+            row["counterexample"] = str(save(args.out, setup_of[first], by_seed[first], guarantee))
         row["expected"] = expected[guarantee].as_json() if guarantee in expected else None
     violated = any(row["violated"] for row in table.values())
     if args.json:
