@@ -27,6 +27,7 @@ import z3
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
+from kafkaproof.impl.engine.setup import seconds_after
 from kafkaproof.impl.sim.faults import FAULTS, FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
@@ -241,14 +242,8 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         # A short replica.lag.time.max.ms lets a cut-off follower leave the ISR within the run.
         broker = {"replica.lag.time.max.ms": "3000", **setup.broker}
         schedule = to_schedule(verdict, values_of(setup)["rf"])
-        # The run goes on long enough after the last fault for the controller to notice a dead
-        # broker (broker.session.timeout.ms, 9 s) and for clients to read what followed ...
-        last = max(step[0] for step in schedule)
-        # ... and for a client whose request went unanswered to give up on it and read
-        # again (request.timeout.ms, 30 s by default).
-        wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
         setup = replace(setup, broker=broker, schedule=schedule,
-                        seconds=max(setup.seconds, 20, last // 1000 + 15 + wait_s))
+                        seconds=max(setup.seconds, 20, seconds_after(setup, schedule)))
     for seed in range(seeds):
         result = run_one(setup, seed, keep_history=True)
         if result.violations.get(judged):

@@ -132,9 +132,8 @@ def steered(setup: Setup, template: tuple[tuple[int, str, int], ...], seed: int)
     """The setup with a fixed schedule instead of random faults: `template` (a breaking
     schedule of verify's, laid out for this configuration's timeouts) with its start and
     the gaps between its steps drawn from `seed`, so steered runs differ from each other
-    and each stays a plain, replayable (setup, seed). The run lasts until clients that
-    waited on a lost answer have given up and read again (request.timeout.ms) after the
-    controller fenced a dead broker."""
+    and each stays a plain, replayable (setup, seed). The run lasts `seconds_after` its
+    last step."""
     rng = random.Random(f"steer-{seed}")
     shift, out, last = rng.randint(0, 3000), [], None
     for at, *step in template:
@@ -142,6 +141,12 @@ def steered(setup: Setup, template: tuple[tuple[int, str, int], ...], seed: int)
             shift += rng.randint(0, 1500)  # a longer gap, never a reordering
         last = at
         out.append((at + shift, *step))
+    return replace(setup, schedule=tuple(out), seconds=max(setup.seconds, seconds_after(setup, out)))
+
+
+def seconds_after(setup: Setup, schedule) -> int:
+    """How long a run with this fixed schedule lasts: after its last step, long enough for
+    the controller to fence a dead broker (broker.session.timeout.ms, 9 s) and for a client
+    whose request went unanswered to give up on it and read again (request.timeout.ms)."""
     wait_s = int(setup.consumer.get("request.timeout.ms", "30000")) // 1000
-    end_s = max(step[0] for step in out) // 1000 + 15 + wait_s
-    return replace(setup, schedule=tuple(out), seconds=max(setup.seconds, end_s))
+    return max(step[0] for step in schedule) // 1000 + 15 + wait_s
