@@ -465,6 +465,10 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  {describe(values)}")
             print(f"  ({len(refuted)} cheaper candidates refuted by the verifier)")
             print(f"failure model: {model.describe()}")
+            if model.unmodelled:  # as verify.within does for one verdict: no silent proof
+                print(f"UNKNOWN: the proofs leave out {', '.join(model.unmodelled)}, which no model reads")
+        if values is not None and model.unmodelled:
+            return 3
         return 0 if values is not None else 1
     try:
         values = values_of(setup)
