@@ -19,6 +19,7 @@ from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC, Transaction
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 from kafkaproof.impl.protocol.records import BatchHeader, parse_header
 from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
 from kafkaproof.impl.storage.disk import Disk, FileRegion
@@ -27,15 +28,7 @@ from kafkaproof.impl.storage.log import Log
 HW_CHECKPOINT = "replication-offset-checkpoint"
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
 ISR_CHECK_INTERVAL_MS = 1000
-MARKER_WRITE_TIMEOUT_MS = 30_000
-# Requests a coordinator answers on its own: message type -> (coordinator, its method).
-COORDINATOR_REQUESTS = {
-    "JoinGroupRequest": ("groups", "join"), "SyncGroupRequest": ("groups", "sync"),
-    "HeartbeatRequest": ("groups", "heartbeat"), "LeaveGroupRequest": ("groups", "leave"),
-    "OffsetCommitRequest": ("groups", "commit"), "OffsetFetchRequest": ("groups", "fetch_offsets"),
-    "TxnOffsetCommitRequest": ("groups", "txn_commit"), "AddPartitionsToTxnRequest": ("txns", "add_partitions"),
-    "AddOffsetsToTxnRequest": ("txns", "add_offsets"), "EndTxnRequest": ("txns", "end_txn"),
-}  # markers are appended with acks=all and Kafka's request.timeout.ms
+MARKER_WRITE_TIMEOUT_MS = 30_000  # markers are appended with acks=all and Kafka's request.timeout.ms
 ALTER_PARTITION_RETRY_MS = 5000
 
 
@@ -57,7 +50,7 @@ class FetcherState:
     inflight: int | None = None  # correlation id of the outstanding request
 
 
-class Broker:
+class Broker(Dispatcher):
     def __init__(self, broker_id: int, config: BrokerConfig, disk: Disk, controllers: list[int],
                  incarnation: int = 0) -> None:
         self.id = broker_id
@@ -111,40 +104,50 @@ class Broker:
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        kind = key[0]
-        if kind == "heartbeat":
-            self._heartbeat(fx)
-            fx.timer(key, now + self.config.heartbeat_interval_ms)
-        elif kind == "isr-check":
-            for p in self._sorted_partitions():
-                self._maybe_alter_isr(p, now, fx)
-                p.log.maybe_flush(now)  # log.flush.interval.ms
-            fx.timer(key, now + ISR_CHECK_INTERVAL_MS)
-        elif kind == "checkpoint":
-            self.write_checkpoints()
-            fx.timer(key, now + self.config.hw_checkpoint_interval_ms)
-        elif kind == "delayed":
-            self._expire(key[1], now, fx)
-        elif kind == "fetch-timeout":
-            tp, corr = key[1], key[2]
-            f = self.fetchers.get(tp)
-            if f is not None and f.inflight == corr:
-                f.inflight = None
-                self._inflight.pop(corr, None)
-                self._fetch_next(tp, now, fx)
-        elif kind.startswith("group-"):
-            self.groups.on_timer(key, now, fx)
-        elif kind.startswith("txn-"):
-            self.txns.on_timer(key, now, fx)
-        elif kind == "verify-timeout":
-            pending = self._verifying.pop(key[1], None)
-            if pending is not None:  # the coordinator did not answer: the producer retries
-                self._reply_produce(pending[0], pending[1], ErrorCode.NOT_ENOUGH_REPLICAS, fx)
-        elif kind == "fetch-backoff":
-            f = self.fetchers.get(key[1])
-            if f is not None and f.inflight is None:
-                self._fetch_next(key[1], now, fx)
+        self._route(key[0])(key, now, fx)
         return fx.items
+
+    @handles("heartbeat")
+    def _heartbeat_due(self, key: tuple, now: int, fx: Effects) -> None:
+        self._heartbeat(fx)
+        fx.timer(key, now + self.config.heartbeat_interval_ms)
+
+    @handles("isr-check")
+    def _isr_check_due(self, key: tuple, now: int, fx: Effects) -> None:
+        for p in self._sorted_partitions():
+            self._maybe_alter_isr(p, now, fx)
+            p.log.maybe_flush(now)  # log.flush.interval.ms
+        fx.timer(key, now + ISR_CHECK_INTERVAL_MS)
+
+    @handles("checkpoint")
+    def _checkpoint_due(self, key: tuple, now: int, fx: Effects) -> None:
+        self.write_checkpoints()
+        fx.timer(key, now + self.config.hw_checkpoint_interval_ms)
+
+    @handles("delayed")
+    def _delayed_due(self, key: tuple, now: int, fx: Effects) -> None:
+        self._expire(key[1], now, fx)
+
+    @handles("fetch-timeout")
+    def _fetch_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        tp, corr = key[1], key[2]
+        f = self.fetchers.get(tp)
+        if f is not None and f.inflight == corr:
+            f.inflight = None
+            self._inflight.pop(corr, None)
+            self._fetch_next(tp, now, fx)
+
+    @handles("verify-timeout")
+    def _verify_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        pending = self._verifying.pop(key[1], None)
+        if pending is not None:  # the coordinator did not answer: the producer retries
+            self._reply_produce(pending[0], pending[1], ErrorCode.NOT_ENOUGH_REPLICAS, fx)
+
+    @handles("fetch-backoff")
+    def _fetch_backoff_over(self, key: tuple, now: int, fx: Effects) -> None:
+        f = self.fetchers.get(key[1])
+        if f is not None and f.inflight is None:
+            self._fetch_next(key[1], now, fx)
 
     def write_checkpoints(self) -> None:
         """Kafka's replication-offset-checkpoint (HWs) and recovery-point-offset-checkpoint."""
@@ -166,15 +169,18 @@ class Broker:
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
-        delegate = COORDINATOR_REQUESTS.get(type(msg).__name__)
-        if delegate is not None:
-            getattr(getattr(self, delegate[0]), delegate[1])(src, msg, now, fx)
-            return fx.items
-        handler = getattr(self, "_on_" + type(msg).__name__, None)
-        if handler is None:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"broker {self.id} cannot handle {type(msg).__name__}")
-        handler(src, msg, now, fx)
+        self._route(type(msg))(src, msg, now, fx)
         return fx.items
+
+    def _route(self, what: type | str):
+        """The broker's own handlers first, then its coordinators' (they answer group and
+        transaction requests, and their timers, on their own)."""
+        for part in (self, self.groups, self.txns):
+            handler = part.route(what)
+            if handler is not None:
+                return handler
+        name = what if isinstance(what, str) else what.__name__
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"broker {self.id} cannot handle {name}")
 
     # -- control plane --------------------------------------------------------------------
 
@@ -186,6 +192,7 @@ class Broker:
         self.controller_epoch = controller_epoch
         return True
 
+    @handles(m.BrokerHeartbeatResponse)
     def _on_BrokerHeartbeatResponse(self, src, msg: m.BrokerHeartbeatResponse, now, fx) -> None:
         if not self._controller_ok(msg.controller_epoch):
             return
@@ -197,6 +204,7 @@ class Broker:
         elif msg.error != ErrorCode.NONE:
             self.broker_epoch = -1  # fenced: register again with the next heartbeat
 
+    @handles(m.UpdateMetadataRequest)
     def _on_UpdateMetadataRequest(self, src, msg: m.UpdateMetadataRequest, now, fx) -> None:
         if not self._controller_ok(msg.controller_epoch, msg.broker_epoch) or msg.version < self.metadata_version:
             return
@@ -207,6 +215,7 @@ class Broker:
         # A LeaderAndIsr lost on the way leaves us behind; the full state repairs it.
         self._apply_states(list(msg.states), now, fx)
 
+    @handles(m.LeaderAndIsrRequest)
     def _on_LeaderAndIsrRequest(self, src, msg: m.LeaderAndIsrRequest, now, fx) -> None:
         if self._controller_ok(msg.controller_epoch, msg.broker_epoch):
             self._apply_states(list(msg.states), now, fx)
@@ -239,6 +248,7 @@ class Broker:
                 if st.leader != m.NO_LEADER:
                     self._fetch_next(st.tp, now, fx)
 
+    @handles(m.StopReplicaRequest)
     def _on_StopReplicaRequest(self, src, msg: m.StopReplicaRequest, now, fx) -> None:
         if self._controller_ok(msg.controller_epoch, msg.broker_epoch):
             for tp in msg.tps:
@@ -278,6 +288,7 @@ class Broker:
         for c in self.controllers:
             fx.send(m.controller_node(c), req, CONTROL_PLANE)
 
+    @handles(m.AlterPartitionResponse)
     def _on_AlterPartitionResponse(self, src, msg: m.AlterPartitionResponse, now, fx) -> None:
         p = self.partitions.get(msg.tp)
         if p is None or not p.is_leader:
@@ -296,6 +307,7 @@ class Broker:
         if req.acks != 0:  # acks=0: Kafka sends no response at all
             fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset, message=message))
 
+    @handles(m.ProduceRequest)
     def _on_ProduceRequest(self, src, req: m.ProduceRequest, now, fx) -> None:
         if req.acks not in (0, 1, -1):
             return self._reply_produce(src, req, ErrorCode.INVALID_REQUIRED_ACKS, fx, message=f"acks={req.acks}")
@@ -352,6 +364,7 @@ class Broker:
             corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=True))
         fx.timer(("verify-timeout", corr), now + req.timeout_ms)
 
+    @handles(m.AddPartitionsToTxnResponse)
     def _on_AddPartitionsToTxnResponse(self, src, resp: m.AddPartitionsToTxnResponse, now, fx) -> None:
         pending = self._verifying.pop(resp.correlation_id, None)
         if pending is None:
@@ -369,6 +382,7 @@ class Broker:
             return self._reply_produce(src, req, ErrorCode.NOT_LEADER_OR_FOLLOWER, fx)
         self._produce(src, req, p, now, fx)
 
+    @handles(m.WriteTxnMarkersRequest)
     def _on_WriteTxnMarkersRequest(self, src, req: m.WriteTxnMarkersRequest, now, fx) -> None:
         def answer(error: ErrorCode, fx: Effects) -> None:
             if error == ErrorCode.NONE and req.tp.topic == OFFSETS_TOPIC:
@@ -392,6 +406,7 @@ class Broker:
         self.purgatory.add(op)
         fx.timer(("delayed", op.id), op.deadline)
 
+    @handles(m.WriteTxnMarkersResponse)
     def _on_WriteTxnMarkersResponse(self, src, resp: m.WriteTxnMarkersResponse, now, fx) -> None:
         self.txns.on_marker_response(resp, now, fx)
 
@@ -422,6 +437,7 @@ class Broker:
             return ErrorCode.OFFSET_OUT_OF_RANGE
         return ErrorCode.NONE
 
+    @handles(m.FetchRequest)
     def _on_FetchRequest(self, src, req: m.FetchRequest, now, fx) -> None:
         p = self.partitions.get(req.tp)
         error = self._fetch_error(p, req)
@@ -532,6 +548,7 @@ class Broker:
 
     # -- coordinators (impl/coordinator/): most of their requests go by COORDINATOR_REQUESTS --
 
+    @handles(m.FindCoordinatorRequest)
     def _on_FindCoordinatorRequest(self, src, req: m.FindCoordinatorRequest, now, fx) -> None:
         """The coordinator of a group or a transactional id: the leader of its partition."""
         tp = self.txns.tp_for(req.key) if req.key_type == m.TRANSACTION else self.groups.tp_for(req.key)
@@ -543,6 +560,7 @@ class Broker:
 
     # -- data plane: other requests -------------------------------------------------------
 
+    @handles(m.ListOffsetsRequest)
     def _on_ListOffsetsRequest(self, src, req: m.ListOffsetsRequest, now, fx) -> None:
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
@@ -552,6 +570,7 @@ class Broker:
         offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else latest
         fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
 
+    @handles(m.MetadataRequest)
     def _on_MetadataRequest(self, src, req: m.MetadataRequest, now, fx) -> None:
         states = [st for tp, st in sorted(self.metadata.items()) if req.topics is None or tp.topic in req.topics]
         known = {st.tp.topic for st in states}
@@ -561,6 +580,7 @@ class Broker:
             tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr) for st in states),
             unknown))
 
+    @handles(m.OffsetsForLeaderEpochRequest)
     def _on_OffsetsForLeaderEpochRequest(self, src, req: m.OffsetsForLeaderEpochRequest, now, fx) -> None:
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
@@ -575,6 +595,7 @@ class Broker:
         epoch, end = p.log.epochs.end_offset_for(req.leader_epoch, p.log.log_end_offset)
         fx.send(src, m.OffsetsForLeaderEpochResponse(req.correlation_id, req.tp, ErrorCode.NONE, epoch, end))
 
+    @handles(m.InitProducerIdRequest)
     def _on_InitProducerIdRequest(self, src, req: m.InitProducerIdRequest, now, fx) -> None:
         if req.transactional_id is not None:
             self.txns.init_producer_id(src, req, now, fx)
@@ -618,6 +639,7 @@ class Broker:
     def _backoff(self, tp: TopicPartition, now: int, fx: Effects) -> None:
         fx.timer(("fetch-backoff", tp), now + self.config.replica_fetch_backoff_ms)
 
+    @handles(m.OffsetsForLeaderEpochResponse)
     def _on_OffsetsForLeaderEpochResponse(self, src, resp: m.OffsetsForLeaderEpochResponse, now, fx) -> None:
         found = self._fetch_answered(resp.correlation_id)
         if found is None:
@@ -631,6 +653,7 @@ class Broker:
             f.phase = "fetching"
         self._fetch_next(tp, now, fx)  # fetch, or ask again about our (new) latest epoch
 
+    @handles(m.Disconnected)
     def _on_Disconnected(self, src, msg: m.Disconnected, now, fx) -> None:
         """A broker died: requests to it will not be answered. Fetches from it give up at
         once and back off; transaction markers and verifications go elsewhere or fail."""
@@ -645,6 +668,7 @@ class Broker:
                 f.inflight = None
                 self._backoff(tp, now, fx)
 
+    @handles(m.FetchResponse)
     def _on_FetchResponse(self, src, resp: m.FetchResponse, now, fx) -> None:
         found = self._fetch_answered(resp.correlation_id)
         if found is None:

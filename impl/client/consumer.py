@@ -20,6 +20,7 @@ from kafkaproof.impl.client.membership import CommitCallback, GroupMembership, R
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 from kafkaproof.impl.protocol.records import Record, RecordBatch, decode_batch
 
 
@@ -48,7 +49,7 @@ class FetchPosition:
     ready: bool = True  # False while the group's committed offset is being fetched
 
 
-class Consumer(ClientBase):
+class Consumer(ClientBase, Dispatcher):
     def __init__(self, node: str, config: ConsumerConfig, bootstrap: list[str], rng: random.Random) -> None:
         super().__init__(node, bootstrap, rng)
         self.config = config
@@ -63,6 +64,9 @@ class Consumer(ClientBase):
         self.group = GroupMembership(self, config.group_id) if config.group_id else None
         self._next_auto_commit = 0
         self.isolation = m.READ_COMMITTED if config.isolation_level == "read_committed" else m.READ_UNCOMMITTED
+
+    def start(self, now: int) -> list:
+        return []  # a consumer acts once the application assigns or subscribes
 
     # -- application API ------------------------------------------------------------------
 
@@ -211,18 +215,26 @@ class Consumer(ClientBase):
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
-        if isinstance(msg, m.Disconnected):
-            for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
-                fx.items += self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
-            return fx.items
-        corr = getattr(msg, "correlation_id", -1)
+        handler = self.route(type(msg))
+        if handler is not None:  # anything else is an answer nobody waits for any more
+            handler(src, msg, now, fx)
+        return fx.items
+
+    @handles(m.Disconnected)
+    def _on_disconnected(self, src: str, msg: m.Disconnected, now: int, fx: Effects) -> None:
+        for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
+            fx.items += self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
+
+    @handles(m.MetadataResponse, m.ListOffsetsResponse, m.FetchResponse, *GroupMembership.routes)
+    def _on_response(self, src: str, msg, now: int, fx: Effects) -> None:
+        corr = msg.correlation_id
         self._request_node.pop(corr, None)
         if self.group is not None and corr in self.group.requests:
             self.group.handle(corr, msg, now, fx)
-            return fx.items
+            return
         req = self._requests.pop(corr, None)
         if req is None:
-            return fx.items
+            return
         kind, tp, offset = req
         if isinstance(msg, m.MetadataResponse):
             counts: dict[str, int] = {}
@@ -233,10 +245,10 @@ class Consumer(ClientBase):
             self.partition_counts = {t: n for t, n in {**known, **counts}.items() if t not in msg.unknown_topics}
             if self.group is not None:
                 self.group.on_metadata()
-            return fx.items
+            return
         pos = self.assignment.get(tp)
         if pos is None or pos.inflight != msg.correlation_id:
-            return fx.items
+            return
         pos.inflight = None
         if msg.error != ErrorCode.NONE:
             self._on_error(tp, pos, msg.error, now, fx)
@@ -244,7 +256,6 @@ class Consumer(ClientBase):
             pos.offset = msg.offset
         elif isinstance(msg, m.FetchResponse) and offset == pos.offset:
             self._take_records(tp, pos, msg.records, msg.aborted)
-        return fx.items
 
     def _take_records(self, tp: TopicPartition, pos: FetchPosition, data: bytes,
                       aborted: tuple[tuple[int, int], ...] = ()) -> None:
@@ -278,22 +289,33 @@ class Consumer(ClientBase):
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        if key[0] == "heartbeat" and self.group is not None:
-            self.group.heartbeat(now, fx)
-        elif key[0] == "find-coordinator" and self.group is not None:
-            self.group.retry_find(now, fx)
-        elif key[0] == "metadata-refresh":
-            self._request_metadata(now, fx)
-            fx.timer(key, now + self.config.metadata_max_age_ms)
-        elif key[0] == "timeout" and self.group is not None and key[1] in self.group.requests:
-            self._request_node.pop(key[1], None)
-            self.group.timeout(key[1], now, fx)
-        elif key[0] == "timeout":
-            self._request_node.pop(key[1], None)
-            req = self._requests.pop(key[1], None)
-            if req is not None and req[1] is not None:
-                pos = self.assignment.get(req[1])
-                if pos is not None and pos.inflight == key[1]:
-                    pos.inflight = None
-                    self._on_error(req[1], pos, ErrorCode.NETWORK_EXCEPTION, now, fx)
+        self.route(key[0])(key, now, fx)
         return fx.items
+
+    @handles("heartbeat")
+    def _heartbeat_due(self, key: tuple, now: int, fx: Effects) -> None:
+        if self.group is not None:
+            self.group.heartbeat(now, fx)
+
+    @handles("find-coordinator")
+    def _find_retry(self, key: tuple, now: int, fx: Effects) -> None:
+        if self.group is not None:
+            self.group.retry_find(now, fx)
+
+    @handles("metadata-refresh")
+    def _metadata_refresh(self, key: tuple, now: int, fx: Effects) -> None:
+        self._request_metadata(now, fx)
+        fx.timer(key, now + self.config.metadata_max_age_ms)
+
+    @handles("timeout")
+    def _request_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self._request_node.pop(key[1], None)
+        if self.group is not None and key[1] in self.group.requests:
+            self.group.timeout(key[1], now, fx)
+            return
+        req = self._requests.pop(key[1], None)
+        if req is not None and req[1] is not None:
+            pos = self.assignment.get(req[1])
+            if pos is not None and pos.inflight == key[1]:
+                pos.inflight = None
+                self._on_error(req[1], pos, ErrorCode.NETWORK_EXCEPTION, now, fx)

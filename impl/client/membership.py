@@ -26,6 +26,7 @@ from kafkaproof.impl.client.assignors import Subscription, assign
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 
 if TYPE_CHECKING:
     from kafkaproof.impl.client.consumer import Consumer
@@ -45,7 +46,7 @@ class RebalanceListener(Protocol):
 CommitCallback = Callable[[ErrorCode, dict[TopicPartition, int]], None]
 
 
-class GroupMembership:
+class GroupMembership(Dispatcher):
     def __init__(self, consumer: Consumer, group_id: str) -> None:
         self.consumer = consumer
         self.config = consumer.config
@@ -184,8 +185,8 @@ class GroupMembership:
     # -- responses ----------------------------------------------------------------------------------
 
     def handle(self, corr: int, msg: object, now: int, fx: Effects) -> None:
-        kind, ctx = self.requests.pop(corr)
-        getattr(self, "_on_" + kind)(ctx, msg, now, fx)
+        _kind, ctx = self.requests.pop(corr)
+        self.route(type(msg))(ctx, msg, now, fx)
 
     def timeout(self, corr: int, now: int, fx: Effects) -> None:
         kind, ctx = self.requests.pop(corr)
@@ -209,6 +210,7 @@ class GroupMembership:
         if self.coordinator is None:
             self._find_coordinator(now, fx)
 
+    @handles(m.FindCoordinatorResponse)
     def _on_find(self, ctx, msg: m.FindCoordinatorResponse, now: int, fx: Effects) -> None:
         if msg.error != ErrorCode.NONE:
             # No coordinator yet (its partition has no leader): ask again soon, even if
@@ -220,6 +222,7 @@ class GroupMembership:
         for offsets, callback, retry in queued:
             self.commit(offsets, callback, retry, now, fx)
 
+    @handles(m.JoinGroupResponse)
     def _on_join(self, ctx, msg: m.JoinGroupResponse, now: int, fx: Effects) -> None:
         if msg.error != ErrorCode.NONE:
             self.state = "unjoined" if self.generation < 0 else "stable"
@@ -243,6 +246,7 @@ class GroupMembership:
             assignments = tuple((mid, tuple(tps)) for mid, tps in sorted(result.items()))
         self._sync(assignments, now, fx)
 
+    @handles(m.SyncGroupResponse)
     def _on_sync(self, generation, msg: m.SyncGroupResponse, now: int, fx: Effects) -> None:
         if generation != self.generation:
             return
@@ -275,6 +279,7 @@ class GroupMembership:
                    m.OffsetFetchRequest(corr, self.group_id, tuple(tps),
                                         self.consumer.config.isolation_level == "read_committed"), now, fx)
 
+    @handles(m.OffsetFetchResponse)
     def _on_offsets(self, ctx, msg: m.OffsetFetchResponse, now: int, fx: Effects) -> None:
         generation, tps = ctx
         if msg.error != ErrorCode.NONE:
@@ -299,6 +304,7 @@ class GroupMembership:
                 corr, self.group_id, self.generation, self.member_id), now, fx)
         fx.timer(("heartbeat",), now + self.config.heartbeat_interval_ms)
 
+    @handles(m.HeartbeatResponse)
     def _on_heartbeat(self, generation, msg: m.HeartbeatResponse, now: int, fx: Effects) -> None:
         if generation != self.generation:
             return
@@ -309,9 +315,11 @@ class GroupMembership:
         else:
             self._coordinator_error(msg.error)
 
+    @handles(m.LeaveGroupResponse)
     def _on_leave(self, ctx, msg: m.LeaveGroupResponse, now: int, fx: Effects) -> None:
         pass
 
+    @handles(m.OffsetCommitResponse)
     def _on_commit(self, ctx, msg: m.OffsetCommitResponse, now: int, fx: Effects) -> None:
         offsets, callback, retry = ctx
         if msg.error == ErrorCode.NONE:

@@ -26,6 +26,7 @@ from kafkaproof.impl.client.transactions import ABORTABLE, ABORTING, FATAL, Tran
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
 
 # callback(outcome, partition or None, offset or None, error or None)
@@ -74,7 +75,7 @@ class ProducerBatch:
     retry_at: int = 0
 
 
-class Producer(ClientBase):
+class Producer(ClientBase, Dispatcher):
     def __init__(self, node: str, config: ProducerConfig, bootstrap: list[str], rng: random.Random) -> None:
         super().__init__(node, bootstrap, rng)
         self.config = config
@@ -264,27 +265,27 @@ class Producer(ClientBase):
         fx = Effects()
         if self.txn is not None and self.txn.owns(getattr(msg, "correlation_id", None)):
             self.txn.handle(msg, now, fx)
-        elif isinstance(msg, m.ProduceResponse):
-            self._on_produce_response(msg, now, fx)
-        elif isinstance(msg, m.MetadataResponse):
-            self._on_metadata(msg, now, fx)
-        elif isinstance(msg, m.InitProducerIdResponse):
-            self._on_pid(msg, now, fx)
-        elif isinstance(msg, m.Disconnected):
-            for corr in sorted(c for c, node in self._control_node.items() if node == msg.node):
-                kind = "txn-timeout" if self.txn is not None and self.txn.owns(corr) else "control-timeout"
-                fx.items += self.on_timer((kind, corr), now)  # ask another broker now
-            for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
-                batch = self._take_inflight(corr)
-                if batch.records:
-                    # Only a request that left before the crash can have been processed.
-                    batch.maybe_written |= not msg.refused and batch.sent_at < msg.crashed_at
-                    self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
+        else:
+            handler = self.route(type(msg))
+            if handler is not None:  # anything else is an answer nobody waits for any more
+                handler(src, msg, now, fx)
         self._finish_reset(now, fx)
         self._drain(now, fx)
         if self.txn is not None:
             self.txn.poll(now, fx)
         return fx.items
+
+    @handles(m.Disconnected)
+    def _on_disconnected(self, src: str, msg: m.Disconnected, now: int, fx: Effects) -> None:
+        for corr in sorted(c for c, node in self._control_node.items() if node == msg.node):
+            kind = "txn-timeout" if self.txn is not None and self.txn.owns(corr) else "control-timeout"
+            fx.items += self.on_timer((kind, corr), now)  # ask another broker now
+        for corr in sorted(c for c, node in self.inflight_node.items() if node == msg.node):
+            batch = self._take_inflight(corr)
+            if batch.records:
+                # Only a request that left before the crash can have been processed.
+                batch.maybe_written |= not msg.refused and batch.sent_at < msg.crashed_at
+                self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
 
     def _take_inflight(self, corr: int) -> ProducerBatch | None:
         batch = self.inflight.pop(corr, None)
@@ -292,7 +293,8 @@ class Producer(ClientBase):
             self.per_node[self.inflight_node.pop(corr)] -= 1
         return batch
 
-    def _on_produce_response(self, resp: m.ProduceResponse, now: int, fx: Effects) -> None:
+    @handles(m.ProduceResponse)
+    def _on_produce_response(self, src: str, resp: m.ProduceResponse, now: int, fx: Effects) -> None:
         batch = self._take_inflight(resp.correlation_id)
         if batch is None or not batch.records:
             return  # answered after we gave up waiting; the attempt was counted as unknown
@@ -378,7 +380,8 @@ class Producer(ClientBase):
         fx.send(node, m.InitProducerIdRequest(corr))
         fx.timer(("control-timeout", corr), now + self.config.request_timeout_ms)
 
-    def _on_metadata(self, resp: m.MetadataResponse, now: int, fx: Effects) -> None:
+    @handles(m.MetadataResponse)
+    def _on_metadata(self, src: str, resp: m.MetadataResponse, now: int, fx: Effects) -> None:
         self._control_node.pop(resp.correlation_id, None)
         if self._pending_control.pop(resp.correlation_id, None) is None:
             return
@@ -397,7 +400,8 @@ class Producer(ClientBase):
         if wanted:
             fx.timer(("metadata-retry",), now + self.config.retry_backoff_ms)
 
-    def _on_pid(self, resp: m.InitProducerIdResponse, now: int, fx: Effects) -> None:
+    @handles(m.InitProducerIdResponse)
+    def _on_pid(self, src: str, resp: m.InitProducerIdResponse, now: int, fx: Effects) -> None:
         self._control_node.pop(resp.correlation_id, None)
         if self._pending_control.pop(resp.correlation_id, None) is None:
             return
@@ -410,43 +414,63 @@ class Producer(ClientBase):
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        kind = key[0]
-        if kind == "request-timeout":
-            batch = self._take_inflight(key[1])
-            if batch is not None and batch.records:
-                batch.maybe_written = True  # the request may have been written: unknown
-                self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
-        elif kind == "control-timeout":
-            self._control_node.pop(key[1], None)
-            what = self._pending_control.pop(key[1], None)
-            if what == "metadata":
-                self._request_metadata(now, fx)
-            elif what == "pid":
-                self._request_pid(now, fx)
-        elif kind == "txn-timeout":
-            if self.txn is not None and self.txn.owns(key[1]):
-                self.txn.handle(None, now, fx)
-        elif kind == "metadata-retry":
-            self._request_metadata(now, fx)
-        elif kind == "pid-retry":
-            self._request_pid(now, fx)
-        elif kind == "linger":
-            self._close(key[1])
-        elif kind == "delivery":
-            self._expire(key[1])
-        elif kind == "max-block":
-            waiting = self.unknown.get(key[1], [])
-            expired = [r for r in waiting if now - r[2] >= self.config.max_block_ms]
-            self.unknown[key[1]] = [r for r in waiting if now - r[2] < self.config.max_block_ms]
-            for _key, _value, _ts, callback in expired:
-                callback("fail", None, None, ErrorCode.REQUEST_TIMED_OUT)
-            if not self.unknown[key[1]]:
-                del self.unknown[key[1]]
+        self.route(key[0])(key, now, fx)
         self._finish_reset(now, fx)
         self._drain(now, fx)
         if self.txn is not None:
             self.txn.poll(now, fx)
         return fx.items
+
+    @handles("retry", "txn-retry")
+    def _backoff_over(self, key: tuple, now: int, fx: Effects) -> None:
+        pass  # a wake-up: what is due now goes out in on_timer's common tail (drain, txn.poll)
+
+    @handles("request-timeout")
+    def _request_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        batch = self._take_inflight(key[1])
+        if batch is not None and batch.records:
+            batch.maybe_written = True  # the request may have been written: unknown
+            self._failed_attempt(batch, ErrorCode.NETWORK_EXCEPTION, now, fx)
+
+    @handles("control-timeout")
+    def _control_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self._control_node.pop(key[1], None)
+        what = self._pending_control.pop(key[1], None)
+        if what == "metadata":
+            self._request_metadata(now, fx)
+        elif what == "pid":
+            self._request_pid(now, fx)
+
+    @handles("txn-timeout")
+    def _txn_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        if self.txn is not None and self.txn.owns(key[1]):
+            self.txn.handle(None, now, fx)
+
+    @handles("metadata-retry")
+    def _metadata_retry(self, key: tuple, now: int, fx: Effects) -> None:
+        self._request_metadata(now, fx)
+
+    @handles("pid-retry")
+    def _pid_retry(self, key: tuple, now: int, fx: Effects) -> None:
+        self._request_pid(now, fx)
+
+    @handles("linger")
+    def _linger_over(self, key: tuple, now: int, fx: Effects) -> None:
+        self._close(key[1])
+
+    @handles("delivery")
+    def _delivery_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self._expire(key[1])
+
+    @handles("max-block")
+    def _max_block_over(self, key: tuple, now: int, fx: Effects) -> None:
+        waiting = self.unknown.get(key[1], [])
+        expired = [r for r in waiting if now - r[2] >= self.config.max_block_ms]
+        self.unknown[key[1]] = [r for r in waiting if now - r[2] < self.config.max_block_ms]
+        for _key, _value, _ts, callback in expired:
+            callback("fail", None, None, ErrorCode.REQUEST_TIMED_OUT)
+        if not self.unknown[key[1]]:
+            del self.unknown[key[1]]
 
     def _expire(self, batch_id: int) -> None:
         """delivery.timeout.ms: a batch not yet acknowledged and not in flight fails."""

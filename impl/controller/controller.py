@@ -23,11 +23,12 @@ from kafkaproof.impl.controller.store import PRODUCER_ID_BLOCK, ClusterMetadata,
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, PartitionState, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 
 TICK_MS = 500
 
 
-class Controller:
+class Controller(Dispatcher):
     def __init__(self, node_id: int, config: ControllerConfig, store: MetadataStore) -> None:
         self.id = node_id
         self.node = m.controller_node(node_id)
@@ -52,9 +53,12 @@ class Controller:
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
-        if key == ("tick",):
-            self._tick(now, fx)
+        self._route_or_fail(key[0])(key, now, fx)
         return fx.items
+
+    @handles("tick")
+    def _tick_due(self, key: tuple, now: int, fx: Effects) -> None:
+        self._tick(now, fx)
 
     def _tick(self, now: int, fx: Effects) -> None:
         if self.last_tick >= 0 and now - self.last_tick > self.config.session_timeout_ms:
@@ -88,19 +92,21 @@ class Controller:
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
-        if isinstance(msg, m.BrokerHeartbeatRequest):
-            self._on_heartbeat(src, msg, now, fx)
-        elif isinstance(msg, m.AlterPartitionRequest):
-            if self.active:
-                self._on_alter_partition(src, msg, fx)
-        elif isinstance(msg, (m.CreateTopicRequest, m.CreatePartitionsRequest, m.DeleteTopicRequest)):
-            self._on_topic_admin(src, msg, now, fx)
-        elif isinstance(msg, m.Disconnected):
-            pass  # liveness comes from heartbeats and sessions, not from connections
-        else:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"controller cannot handle {type(msg).__name__}")
+        self._route_or_fail(type(msg))(src, msg, now, fx)
         return fx.items
 
+    def _route_or_fail(self, what: type | str):
+        handler = self.route(what)
+        if handler is None:
+            name = what if isinstance(what, str) else what.__name__
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"controller cannot handle {name}")
+        return handler
+
+    @handles(m.Disconnected)
+    def _on_disconnected(self, src: str, msg: m.Disconnected, now: int, fx: Effects) -> None:
+        pass  # liveness comes from heartbeats and sessions, not from connections
+
+    @handles(m.BrokerHeartbeatRequest)
     def _on_heartbeat(self, src: str, req: m.BrokerHeartbeatRequest, now: int, fx: Effects) -> None:
         b = req.broker_id
         if not self.active:
@@ -144,7 +150,10 @@ class Controller:
         self._send_leader_and_isr(changed, fx, only=None, skip=b)
         self._send_metadata(fx)
 
-    def _on_alter_partition(self, src: str, req: m.AlterPartitionRequest, fx: Effects) -> None:
+    @handles(m.AlterPartitionRequest)
+    def _on_alter_partition(self, src: str, req: m.AlterPartitionRequest, now: int, fx: Effects) -> None:
+        if not self.active:
+            return
         st = self.partitions.get(req.tp)
         registered = self.store.read().broker_epochs.get(req.broker_id)
 
@@ -200,6 +209,7 @@ class Controller:
             self._send_metadata(fx)
         return fx.items
 
+    @handles(m.CreateTopicRequest, m.CreatePartitionsRequest, m.DeleteTopicRequest)
     def _on_topic_admin(self, src: str, req, now: int, fx: Effects) -> None:
         """CreateTopic, CreatePartitions, DeleteTopic from a broker (KIP-590 forwarding)."""
         error, message = ErrorCode.NONE, ""

@@ -28,6 +28,7 @@ from kafkaproof.impl.coordinator.state_log import Done, StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 from kafkaproof.impl.protocol.records import ControlRecordType
 
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -75,7 +76,7 @@ class Group:
     join_deadline: int = 0
 
 
-class GroupCoordinator:
+class GroupCoordinator(Dispatcher):
     def __init__(self, broker_id: int, config: CoordinatorConfig,
                  host: CoordinatorHost) -> None:
         self.broker_id = broker_id
@@ -175,6 +176,7 @@ class GroupCoordinator:
 
     # -- requests ------------------------------------------------------------------------------
 
+    @handles(m.JoinGroupRequest)
     def join(self, src: str, req: m.JoinGroupRequest, now: int, fx: Effects) -> None:
         def fail(error: ErrorCode) -> None:
             fx.send(src, m.JoinGroupResponse(req.correlation_id, error, member_id=req.member_id))
@@ -269,6 +271,7 @@ class GroupCoordinator:
             return ErrorCode.ILLEGAL_GENERATION
         return ErrorCode.NONE
 
+    @handles(m.SyncGroupRequest)
     def sync(self, src: str, req: m.SyncGroupRequest, now: int, fx: Effects) -> None:
         def answer(error: ErrorCode, assignment: tuple = ()) -> None:
             fx.send(src, m.SyncGroupResponse(req.correlation_id, error, assignment))
@@ -307,6 +310,7 @@ class GroupCoordinator:
 
         self._write(g, [(["group", g.group_id], self._group_record(g))], now, fx, stored)
 
+    @handles(m.HeartbeatRequest)
     def heartbeat(self, src: str, req: m.HeartbeatRequest, now: int, fx: Effects) -> None:
         g, error = self._group(req.group_id)
         if g is not None:
@@ -318,6 +322,7 @@ class GroupCoordinator:
                     error = ErrorCode.REBALANCE_IN_PROGRESS
         fx.send(src, m.HeartbeatResponse(req.correlation_id, error))
 
+    @handles(m.LeaveGroupRequest)
     def leave(self, src: str, req: m.LeaveGroupRequest, now: int, fx: Effects) -> None:
         g, error = self._group(req.group_id)
         if g is not None:
@@ -343,6 +348,7 @@ class GroupCoordinator:
             fx.send(member.client, m.SyncGroupResponse(member.sync, error))
             member.sync = None
 
+    @handles(m.OffsetCommitRequest)
     def commit(self, src: str, req: m.OffsetCommitRequest, now: int, fx: Effects) -> None:
         def answer(error: ErrorCode, fx: Effects = fx) -> None:
             fx.send(src, m.OffsetCommitResponse(req.correlation_id, error))
@@ -368,6 +374,7 @@ class GroupCoordinator:
         self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
                     now, fx, stored)
 
+    @handles(m.TxnOffsetCommitRequest)
     def txn_commit(self, src: str, req: m.TxnOffsetCommitRequest, now: int, fx: Effects) -> None:
         """Offsets as part of a transaction: written with the producer's id and epoch (a
         fenced producer's write fails), counted only when its COMMIT marker arrives."""
@@ -391,6 +398,7 @@ class GroupCoordinator:
         self.log.write(g.tp, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
                        now, fx, stored, producer=(req.producer_id, req.producer_epoch))
 
+    @handles(m.OffsetFetchRequest)
     def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, now: int, fx: Effects) -> None:
         g, error = self._group(req.group_id)
         offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in req.tps) if g is not None else ()
@@ -402,14 +410,18 @@ class GroupCoordinator:
 
     # -- timers --------------------------------------------------------------------------------
 
-    def on_timer(self, key: tuple, now: int, fx: Effects) -> None:
-        if key[0] == "group-join":
-            g = self.groups.get(key[1])
-            if g is not None and g.state == PREPARING and now >= g.join_deadline:
-                self._maybe_complete_join(g, now, fx, expired=True)
-        elif key[0] == "group-session":
-            g = self.groups.get(key[1])
-            if g is not None and key[2] in g.members and g.members[key[2]].join is None:
-                self._remove(g, key[2], now, fx)  # no heartbeat for session.timeout.ms
-        elif key[0] == "group-write-timeout":
-            self.log.timed_out(key[1], fx)
+    @handles("group-join")
+    def _join_deadline(self, key: tuple, now: int, fx: Effects) -> None:
+        g = self.groups.get(key[1])
+        if g is not None and g.state == PREPARING and now >= g.join_deadline:
+            self._maybe_complete_join(g, now, fx, expired=True)
+
+    @handles("group-session")
+    def _session_expired(self, key: tuple, now: int, fx: Effects) -> None:
+        g = self.groups.get(key[1])
+        if g is not None and key[2] in g.members and g.members[key[2]].join is None:
+            self._remove(g, key[2], now, fx)  # no heartbeat for session.timeout.ms
+
+    @handles("group-write-timeout")
+    def _write_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self.log.timed_out(key[1], fx)

@@ -31,6 +31,7 @@ from kafkaproof.impl.coordinator.state_log import StateLog, partition_for
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Effects, TopicPartition
+from kafkaproof.impl.protocol.process import Dispatcher, handles
 
 TXN_STATE_TOPIC = "__transaction_state"
 EMPTY, ONGOING = "Empty", "Ongoing"
@@ -79,7 +80,7 @@ class Markers:
     nodes: dict[int, str] = field(default_factory=dict)  # correlation id -> the broker asked
 
 
-class TransactionCoordinator:
+class TransactionCoordinator(Dispatcher):
     def __init__(self, broker_id: int, config: CoordinatorConfig, host: CoordinatorHost) -> None:
         self.broker_id = broker_id
         self.config = config
@@ -189,6 +190,7 @@ class TransactionCoordinator:
             return ErrorCode.PRODUCER_FENCED
         return ErrorCode.NONE
 
+    @handles(m.AddPartitionsToTxnRequest)
     def add_partitions(self, src: str, req: m.AddPartitionsToTxnRequest, now: int, fx: Effects) -> None:
         def answer(error: ErrorCode, fx: Effects = fx) -> None:
             fx.send(src, m.AddPartitionsToTxnResponse(req.correlation_id, error))
@@ -205,6 +207,7 @@ class TransactionCoordinator:
             return answer(error)
         self._add(t, error, req.producer_id, req.producer_epoch, req.tps, now, fx, answer)
 
+    @handles(m.AddOffsetsToTxnRequest)
     def add_offsets(self, src: str, req: m.AddOffsetsToTxnRequest, now: int, fx: Effects) -> None:
         def answer(error: ErrorCode, fx: Effects = fx) -> None:
             fx.send(src, m.AddOffsetsToTxnResponse(req.correlation_id, error))
@@ -224,6 +227,7 @@ class TransactionCoordinator:
         new = replace(t, state=ONGOING, partitions=tuple(sorted(set(t.partitions) | set(tps))), started=started)
         self._write(new, now, fx, lambda error, fx: answer(error, fx))
 
+    @handles(m.EndTxnRequest)
     def end_txn(self, src: str, req: m.EndTxnRequest, now: int, fx: Effects) -> None:
         def answer(error: ErrorCode, t: Txn | None = None, fx: Effects = fx) -> None:
             ok = error == ErrorCode.NONE and t is not None
@@ -321,24 +325,29 @@ class TransactionCoordinator:
 
     # -- timers --------------------------------------------------------------------------------
 
-    def on_timer(self, key: tuple, now: int, fx: Effects) -> None:
-        kind = key[0]
-        if kind == "txn-write-timeout":
-            self.log.timed_out(key[1], fx)
-        elif kind == "txn-marker-retry":
-            mk = self.markers.get(key[1])
-            if mk is not None:
-                self._send_markers(mk.txn, now, fx)
-        elif kind == "txn-marker-timeout":
-            mk = self.markers.get(key[1])
-            if mk is not None and mk.inflight.pop(key[2], None) is not None:
-                # Unanswered: send it again. The first copy may still arrive later - the
-                # late marker that, before KIP-890, can end the producer's next transaction.
-                self._send_markers(mk.txn, now, fx)
-        elif kind == "txn-expire":
-            for tid in sorted(self.txns):
-                t = self.txns[tid]
-                if (t.state == ONGOING and tid not in self.writing and tid not in self.markers
-                        and self.tp_for(tid) in self.log.leading and now > t.started + t.timeout_ms):
-                    self._end(t, commit=False, now=now, fx=fx, fence=True)
-            fx.timer(key, now + self.config.transaction_cleanup_interval_ms)
+    @handles("txn-write-timeout")
+    def _write_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self.log.timed_out(key[1], fx)
+
+    @handles("txn-marker-retry")
+    def _marker_retry(self, key: tuple, now: int, fx: Effects) -> None:
+        mk = self.markers.get(key[1])
+        if mk is not None:
+            self._send_markers(mk.txn, now, fx)
+
+    @handles("txn-marker-timeout")
+    def _marker_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        mk = self.markers.get(key[1])
+        if mk is not None and mk.inflight.pop(key[2], None) is not None:
+            # Unanswered: send it again. The first copy may still arrive later - the
+            # late marker that, before KIP-890, can end the producer's next transaction.
+            self._send_markers(mk.txn, now, fx)
+
+    @handles("txn-expire")
+    def _expire_due(self, key: tuple, now: int, fx: Effects) -> None:
+        for tid in sorted(self.txns):
+            t = self.txns[tid]
+            if (t.state == ONGOING and tid not in self.writing and tid not in self.markers
+                    and self.tp_for(tid) in self.log.leading and now > t.started + t.timeout_ms):
+                self._end(t, commit=False, now=now, fx=fx, fence=True)
+        fx.timer(key, now + self.config.transaction_cleanup_interval_ms)

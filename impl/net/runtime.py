@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Send, SetTimer
+from kafkaproof.impl.protocol.process import Process, TimerTable
 
 log = logging.getLogger("kafkaproof.runtime")
 CONTROL, DATA, CALL = 0, 1, 1
@@ -32,14 +33,14 @@ def wall_ms() -> int:
 class Runtime:
     def __init__(self, clock: Callable[[], int] = wall_ms) -> None:
         self.clock = clock
-        self.procs: dict[str, object] = {}
+        self.procs: dict[str, Process] = {}
         # nodes outside the core (client connections): node -> called on the core thread
         self.outside: dict[str, Callable[[object], None]] = {}
         self.transport = None  # to nodes in other processes (peers.Transport), if any
         self._inbox: queue.PriorityQueue = queue.PriorityQueue()
         self._seq = itertools.count()
         self._timers: list[tuple[int, int, str, tuple, int]] = []
-        self._tokens: dict[tuple[str, tuple], int] = {}
+        self.timers = TimerTable()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kafkaproof-core", daemon=True)
         self.steps = 0
@@ -93,16 +94,14 @@ class Runtime:
 
     def spawn(self, node: str, proc) -> None:
         self.procs[node] = proc
-        if hasattr(proc, "start"):
-            self.apply(node, proc.start(self.clock()))
+        self.apply(node, proc.start(self.clock()))
 
     def apply(self, node: str, effects: Iterable) -> None:
         for fx in effects:
             if isinstance(fx, Send):
                 self.send(fx.dst, node, fx.message, fx.plane)
             elif isinstance(fx, SetTimer):
-                key = (node, fx.key)
-                token = self._tokens[key] = self._tokens.get(key, 0) + 1
+                token = self.timers.set(node, fx.key)
                 heapq.heappush(self._timers, (fx.at, next(self._seq), node, fx.key, token))
 
     def _loop(self) -> None:
@@ -110,7 +109,7 @@ class Runtime:
             now = self.clock()
             while self._timers and self._timers[0][0] <= now:
                 _, _, node, key, token = heapq.heappop(self._timers)
-                if self._tokens.get((node, key)) == token and node in self.procs:
+                if self.timers.live(node, key, token) and node in self.procs:
                     self._step(node, lambda p, k=key: p.on_timer(k, self.clock()))
             wait = (self._timers[0][0] - self.clock()) / 1000 if self._timers else 0.1
             try:

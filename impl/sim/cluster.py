@@ -34,6 +34,7 @@ from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
+from kafkaproof.impl.protocol.process import Process, TimerTable
 from kafkaproof.impl.sim.network import PLANES, Network
 from kafkaproof.impl.storage.disk import SimDisk
 from kafkaproof.properties.history import CONTROLLER, FAIL, INFO, INVOKE, NEMESIS, OK, History
@@ -63,14 +64,14 @@ class Cluster:
         self.broker_ids = list(range(brokers))
         self.controller_ids = list(range(controllers))
         self.disks = {b: SimDisk() for b in self.broker_ids}
-        self.procs: dict[str, object] = {}
+        self.procs: dict[str, Process] = {}
         self.observers: list[Callable[[str], None]] = []  # called after each process step (trace validation)
         self.down: set[str] = set()
         self.machine_off: set[str] = set()  # down without a kernel to refuse connections
         self.incarnation: dict[str, int] = {}
         self.paused_until: dict[str, int] = {}
         self.clock_offset: dict[str, int] = {}
-        self._timer_tokens: dict[tuple[str, tuple], int] = {}
+        self.timers = TimerTable()
         self._late_copies: list[list] = []  # [message type, delay, copies left]: see duplicate_late
         for c in self.controller_ids:
             self._spawn(m.controller_node(c), Controller(c, ControllerConfig.of(self.config), self.store))
@@ -91,8 +92,7 @@ class Cluster:
         self.down.discard(node)
         self.machine_off.discard(node)
         self.incarnation[node] = self.incarnation.get(node, 0) + 1
-        if hasattr(proc, "start"):
-            self._apply(node, proc.start(self._local(node)))
+        self._apply(node, proc.start(self._local(node)))
 
     def _local(self, node: str) -> int:
         return self.now + self.clock_offset.get(node, 0)
@@ -126,8 +126,7 @@ class Cluster:
                 for at in arrivals:
                     self._push(at, "deliver", (fx.dst, node, fx.message))
             elif isinstance(fx, SetTimer):
-                key = (node, fx.key)
-                token = self._timer_tokens[key] = self._timer_tokens.get(key, 0) + 1
+                token = self.timers.set(node, fx.key)
                 at = max(self.now, fx.at - self.clock_offset.get(node, 0))
                 self._push(at, "timer", (node, fx.key, token, self.incarnation[node]))
 
@@ -158,7 +157,7 @@ class Cluster:
             self._apply(node, proc.handle(src, msg, self._local(node)))
         else:
             _, key, token, inc = payload
-            if inc != self.incarnation[node] or self._timer_tokens.get((node, key)) != token:
+            if inc != self.incarnation[node] or not self.timers.live(node, key, token):
                 return True
             self._apply(node, proc.on_timer(key, self._local(node)))
         for observe in self.observers:
