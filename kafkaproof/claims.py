@@ -13,16 +13,8 @@ from dataclasses import dataclass
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.engine import Setup
 from kafkaproof.impl.sim.faults import FailureModel
-from kafkaproof.verify import (
-    PROVED,
-    UNKNOWN,
-    VIOLATED,
-    check,
-    failure_model,
-    to_schedule,
-    values_of,
-    within,
-)
+from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, failure_model, to_schedule, values_of
+from kafkaproof.verify import judge as verify_judge
 
 # The simulator's guarantee -> the verifier's guarantee that judges it (None: no model
 # reads it, so nothing is claimed).
@@ -47,9 +39,33 @@ class Claim:
     # VIOLATED: verify's breaking schedule as a simulator schedule (laid out for the
     # configuration's replica.lag.time.max.ms), where its model's faults translate to one.
     schedule: tuple[tuple, ...] = ()
+    # VIOLATED: the danger events (impl/sim/dangers.py) verify's breaking trace passes through.
+    dangers: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        return {"status": self.status, "why": self.why, "failure_model": self.failure_model.as_json()}
+        return {"status": self.status, "why": self.why, "failure_model": self.failure_model.as_json(),
+                "dangers": list(self.dangers)}
+
+
+# A model trace's steps -> the danger event a run passes through doing the same.
+STEP_DANGERS = {"shrink-isr": "isr-shrank-to-leader", "power-loss": "power-lost-unflushed",
+                "append-answer-lost": "produce-retried-after-lost-answer",
+                "network-duplicate": "request-overtaken", "crash-restart": "member-crashed-mid-commit"}
+# What the end of a breaking trace is, in a run: a leader without the acknowledged record.
+TRACE_END_DANGERS = {"partition": ("new-leader-missing-acked",)}
+
+
+def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
+    """The danger events a VIOLATED verdict's trace needs a run to reach."""
+    out = [STEP_DANGERS[s.action] for s in v.trace if s.action in STEP_DANGERS]
+    for before, step in zip(v.trace, v.trace[1:]):
+        if step.action == "elect" and not before.state.get("isr", [True] * (step.target + 1))[step.target]:
+            out.append("out-of-sync-elected")  # elected from outside the ISR it had
+    if guarantee in ("durability", "read-your-writes", "exactly-once", "partition-order"):
+        out += TRACE_END_DANGERS.get(v.model, ())
+    if guarantee == "exactly-once" and v.model == "partition":
+        out.append("produce-retried-after-lost-answer")  # derived: the record read, lost, then resent
+    return tuple(dict.fromkeys(out))
 
 
 def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
@@ -64,11 +80,38 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
         lag_ms = BrokerConfig.from_properties(setup.broker).replica_lag_time_max_ms
-        v = within(check(judge, values, failures=failures, power_loss=model.power_loss,
-                         duplicates=model.duplicates), model)
+        v = verify_judge(judge, setup, failures)
         translates = v.status == VIOLATED and v.model in ("partition", "producer")
-        out[g] = Claim(g, v.status, v.proof, model, to_schedule(v, values["rf"], lag_ms) if translates else ())
+        out[g] = Claim(g, v.status, v.proof, model, to_schedule(v, values["rf"], lag_ms) if translates else (),
+                       trace_dangers(g, v) if v.status == VIOLATED else ())
     return out
+
+
+HELD, BROKEN, NOT_SHOWN = "HELD", "VIOLATED", "NOT SHOWN"
+
+
+def verdict(row: dict, claim: Claim | None) -> tuple[str, str, str]:
+    """The runs' verdict on one guarantee with its evidence, given what verify says
+    (None: not asked): (HELD | VIOLATED | NOT SHOWN, a short reason, a hint or "").
+    `row` is a `summarize` row (runs, violated, anomalies, reached). A "held" is NOT
+    SHOWN when verify has a way to break it the runs did not show (the dangers its trace
+    needs unreached, or reached without the break), or when verify proves nothing and no
+    run reached any danger that threatens it."""
+    reached = {d: k for d, k in row.get("reached", {}).items() if k}
+    evidence = ", ".join(f"{d} {k}x" for d, k in reached.items())
+    if row["violated"]:
+        return BROKEN, f"{row['violated']}/{row['runs']} runs ({', '.join(row['anomalies'])})", ""
+    hint = "try `kafkaproof hunt --guarantee GUARANTEE`, more --runs, or `kafkaproof verify` for the breaking schedule"
+    if claim is not None and claim.status == VIOLATED:
+        missing = [d for d in claim.dangers if not reached.get(d)]
+        short = f"no run reached {', '.join(missing)}" if missing else "runs reached its dangers, none broke it"
+        return NOT_SHOWN, short, f"verify breaks it: {claim.why}; " + hint.replace("GUARANTEE", row.get("name", "..."))
+    if not row.get("reached"):
+        return HELD, f"held in {row['runs']} runs (no danger events defined for it)", ""
+    if not reached and (claim is None or claim.status != PROVED):
+        return NOT_SHOWN, "no run reached a danger for it", \
+            f"its dangers: {', '.join(row['reached'])}; " + hint.replace("GUARANTEE", row.get("name", "..."))
+    return HELD, f"held in {row['runs']} runs; reached: {evidence or 'none'}", ""
 
 
 def agreement(status: str, broke: list[bool]) -> str:
@@ -87,5 +130,5 @@ def must_hold(claimed: dict[str, Claim]) -> tuple[str, ...]:
     return tuple(g for g, c in claimed.items() if c.status == PROVED)
 
 
-
-__all__ = ["JUDGED_BY", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "agreement", "claims", "must_hold"]
+__all__ = ["HELD", "JUDGED_BY", "NOT_SHOWN", "PROVED", "UNKNOWN", "VIOLATED", "Claim", "agreement", "claims",
+           "must_hold", "verdict"]

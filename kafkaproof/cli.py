@@ -1,5 +1,6 @@
 """The `kafkaproof` command line. Exit codes: 0 ok, 1 a finding (corruption,
-violation), 2 a usage or input error."""
+violation), 2 a usage or input error, 3 UNKNOWN (verify: not modelled), 4 NOT SHOWN
+(check: a "held" from runs that never reached the guarantee's dangers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import argparse
 import sys
 
 from kafkaproof import __version__
+
+NOT_SHOWN_EXIT = 4
 
 
 def _dump_log(args: argparse.Namespace) -> int:
@@ -224,6 +227,7 @@ def _check(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
+    from kafkaproof.claims import BROKEN, HELD, NOT_SHOWN, verdict
     from kafkaproof.counterexample import save
     from kafkaproof.guided import plan
     from kafkaproof.impl.engine import run_many, summarize
@@ -259,14 +263,17 @@ def _check(args: argparse.Namespace) -> int:
         if first is not None and not args.no_save:
             row["counterexample"] = str(save(args.out, setup_of[first], by_seed[first], guarantee))
         row["expected"] = expected[guarantee].as_json() if guarantee in expected else None
+        row["verdict"], row["evidence"], row["hint"] = verdict({**row, "name": guarantee}, expected.get(guarantee))
     violated = any(row["violated"] for row in table.values())
+    not_shown = [g for g, row in table.items() if row["verdict"] == NOT_SHOWN]
+    code = 1 if violated else NOT_SHOWN_EXIT if not_shown else 0
     if args.json:
         print(json.dumps({"setup": {"broker": setup.broker, "producer": setup.producer, "consumer": setup.consumer,
                                     "faults": list(setup.faults), "seconds": setup.seconds},
                           "failure_model": model.as_json(),
                           "runs": args.runs, "steered_runs": steered, "seed": args.seed, "guarantees": table},
                          indent=2))
-        return 1 if violated else 0
+        return code
     how = f" ({steered} steered by verify's breaking schedules)" if steered else ""
     out = Table(title=f"kafkaproof check: {args.runs} runs{how}, seeds {args.seed}..{args.seed + args.runs - 1},"
                       f" faults {','.join(setup.faults)}",
@@ -276,18 +283,23 @@ def _check(args: argparse.Namespace) -> int:
     for col in columns:
         out.add_column(col, overflow="fold")
     for guarantee, row in table.items():
-        verdict = (f"[red]VIOLATED {row['violated']}/{row['runs']}[/red] ({', '.join(row['anomalies'])})"
-                   if row["violated"] else "held")
+        style = {BROKEN: "red", NOT_SHOWN: "yellow"}.get(row["verdict"])
+        text = f"{row['verdict']} {row['evidence']}" if row["verdict"] != HELD else row["evidence"]
+        verdict_cell = f"[{style}]{text}[/{style}]" if style else text
         seed = "" if row["first_violating_seed"] is None else str(row["first_violating_seed"])
         said = () if args.no_verify else (_expected_cell(expected[guarantee], bool(row["violated"])),)
-        out.add_row(guarantee, str(row["runs"]), verdict, *said, seed, row["counterexample"] or "")
+        out.add_row(guarantee, str(row["runs"]), verdict_cell, *said, seed, row["counterexample"] or "")
     Console(width=max(120, Console().width)).print(out)
     settings = ", ".join(f"{k}={v}" for scope in (setup.broker, setup.producer, setup.consumer)
                          for k, v in sorted(scope.items())) or "Kafka's defaults"
     print(f"configuration: {settings}" + (f"; consumer group committing {setup.strategy}" if setup.strategy else ""))
     if violated:
         print("replay a counterexample with: kafkaproof replay FILE")
-    return 1 if violated else 0
+    for g in not_shown:
+        print(f"NOT SHOWN {g}: {table[g]['evidence']}. {table[g]['hint']}")
+    if not_shown and not violated:
+        print("(exit 4: a 'held' from runs that did not show the danger is no evidence)")
+    return code
 
 
 def _disagreement(status: str, violated: bool) -> str:
@@ -420,18 +432,18 @@ def _verify(args: argparse.Namespace) -> int:
     import json
 
     from kafkaproof.impl.config import ConfigError
+    from kafkaproof import reach
     from kafkaproof.verify import (
         GUARANTEES,
         PROVED,
         UNKNOWN,
         VIOLATED,
-        check,
         confirm,
         describe,
         failure_model,
+        judge,
         synthesize,
         values_of,
-        within,
     )
 
     wanted = [g.strip() for g in (args.guarantee or "").split(",") if g.strip()] or list(GUARANTEES)
@@ -450,9 +462,9 @@ def _verify(args: argparse.Namespace) -> int:
     # The same failure model as check's, from the same --faults (default: crashes and
     # power losses without fsync, Kafka's reality).
     model = failure_model(setup, args.max_failures)
-    opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
-            "power_loss": model.power_loss, "duplicates": model.duplicates, "timeout_s": args.timeout}
     if args.synthesize:
+        opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
+                "power_loss": model.power_loss, "duplicates": model.duplicates, "timeout_s": args.timeout}
         values, refuted = synthesize([g for g in wanted if g != "availability"], log=None if args.json else print,
                                      allow_fsync=args.allow_fsync, **opts)
         if args.json:
@@ -477,17 +489,20 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     verdicts = []
     for g in wanted:
-        v = within(check(g, values, **opts), model)
+        v = judge(g, setup, args.max_failures, args.brokers, args.bound, args.timeout)
         if v.status == VIOLATED and not args.no_confirm:
             confirm(v, setup, out=args.out)
         verdicts.append(v)
     if args.json:
-        print(json.dumps({"configuration": describe(values), "failure_model": model.as_json(), "verdicts": [
+        print(json.dumps({"configuration": describe(values), "failure_model": model.as_json(),
+                          "settings": reach.explain(setup.given(), wanted), "verdicts": [
             {"guarantee": v.guarantee, "status": v.status, "proof": v.proof, "seconds": round(v.seconds, 3),
              "schedule": [[s.action, s.target] for s in v.trace], "confirmed": v.confirmed,
              "confirmation": v.confirmation, "counterexample": v.counterexample} for v in verdicts]}, indent=2))
     else:
         print(f"configuration: {describe(values)}")
+        for line in reach.explain_lines(setup.given(), wanted):
+            print(f"  {line}")
         print(f"failure model: {model.describe()}")
         for v in verdicts:
             print(f"{v.guarantee:24} {v.status:9} {v.proof} ({v.seconds:.2f} s)")

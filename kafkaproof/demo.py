@@ -202,7 +202,7 @@ CRASHES = "crash,partition,drop"
 
 def _verify(console: Console) -> None:
     from kafkaproof.impl.engine import build_setup
-    from kafkaproof.verify import check, confirm, failure_model, values_of
+    from kafkaproof.verify import confirm, failure_model, judge
 
     console.print("\n[bold]kafkaproof verify[/bold]: the same questions to z3 - proved for every run of up to 10"
                   " steps with one broker down at a time, or broken with a schedule the cluster then replays")
@@ -211,10 +211,9 @@ def _verify(console: Console) -> None:
     for label, sets in (("min.insync.replicas=2 (Kafka 3 defaults otherwise)", ["min.insync.replicas=2"]),
                         ("acks=1", ["acks=1"]), ("min.insync.replicas=3", ["min.insync.replicas=3"])):
         setup = build_setup(sets=sets, faults=CRASHES)
-        values = values_of(setup)
         cells = []
         for g in ("durability", "exactly-once", "availability"):
-            v = check(g, values, power_loss=failure_model(setup, 1).power_loss)
+            v = judge(g, setup)
             if v.status == "VIOLATED":
                 confirm(v, setup, seeds=4, out=None)
                 cells.append(f"[red]VIOLATED[/red] ({'replayed' if v.confirmed else 'NOT replayed'})")

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import z3
 
+from kafkaproof import reach
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
@@ -356,7 +357,7 @@ def describe(values: dict) -> str:
             f" isolation.level={'read_committed' if values.get('read_committed') else 'read_uncommitted'}")
 
 
-__all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "confirm", "synthesize",
+__all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "confirm", "judge", "synthesize",
            "values_of"]
 
 
@@ -372,6 +373,39 @@ def within(verdict: Verdict, model: FailureModel) -> Verdict:
         return verdict
     return replace(verdict, status=UNKNOWN, proof=f"not modelled: {', '.join(model.unmodelled)} (without them:"
                                                   f" {verdict.proof})")
+
+
+def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bound: int = 10,
+          timeout_s: float = 60) -> Verdict:
+    """verify's answer for one guarantee of a setup, under the setup's failure model: the
+    symbolic check, then whatever the models do not reach turns a PROVED into UNKNOWN,
+    naming it - settings a model assumes (kafkaproof/reach.py) and fault kinds no model
+    has (`within`). verify, check's "verify says", the claims and the demo all ask this."""
+    model = failure_model(setup, failures)
+    values = values_of(setup)
+    opts = {"brokers": brokers, "failures": failures, "bound": bound, "power_loss": model.power_loss,
+            "timeout_s": timeout_s, "duplicates": model.duplicates}
+    v = check(guarantee, values, **opts)
+    if v.status == PROVED and guarantee == "consumer-no-duplicates":
+        lost = _commits_lost(setup, values, opts)
+        if lost is not None:
+            v = replace(v, status=UNKNOWN, proof=f"commits may be lost: __consumer_offsets {lost.proof}, and a lost"
+                                                 " commit replays processed records (the consumer model assumes"
+                                                 f" commits survive; with them: {v.proof})")
+    missing = reach.unmodelled(setup.settings(), guarantee)
+    if v.status == PROVED and missing:
+        v = replace(v, status=UNKNOWN, proof=f"not modelled: {'; '.join(missing)} (without them: {v.proof})")
+    return within(v, model)
+
+
+def _commits_lost(setup: Setup, values: dict, opts: dict) -> Verdict | None:
+    """The durability of __consumer_offsets (written acks=all, its replication factor
+    capped at the brokers as the cluster creates it), when it is not PROVED."""
+    broker = BrokerConfig.from_properties(setup.broker)
+    rf = min(broker.offsets_topic_replication_factor, opts["brokers"])
+    offsets = {**values, "acks": -1, "rf": rf, "min_isr": min(values["min_isr"], rf)}
+    v = check("durability", offsets, **opts)
+    return None if v.status == PROVED else replace(v, proof=f"(replication factor {rf}) can lose a write: {v.proof}")
 
 
 def failure_model(setup: Setup, failures: int) -> FailureModel:

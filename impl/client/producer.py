@@ -313,6 +313,8 @@ class Producer(ClientBase, Dispatcher):
             self._request_metadata(now, fx)
         expired = now >= batch.created_ms + self.config.delivery_timeout_ms
         if retriable and batch.attempts <= self.config.retries and not expired:
+            if batch.maybe_written:
+                fx.note("produce-retried-after-lost-answer", f"{batch.tp.topic}-{batch.tp.partition}")
             batch.retry_at = now + self.config.retry_backoff_ms
             self._requeue(batch)
             return

@@ -10,12 +10,20 @@ check, hunt, replay, the catalogue and verify's confirmation all run through her
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from kafkaproof.impl.engine.setup import BROKERS, FAULT_INTERVAL_MS, TOPIC, Setup, transactional
+from kafkaproof.impl.engine.setup import (
+    BROKERS,
+    FAULT_INTERVAL_MS,
+    RUN_CONSUMER_DEFAULTS,
+    TOPIC,
+    Setup,
+    transactional,
+)
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim import faults as fault_kinds
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.dangers import relevant as relevant_dangers
 from kafkaproof.impl.sim.invariants import LeaderInvariants
 from kafkaproof.impl.sim.workload import Workload, run_workload, settle
 from kafkaproof.properties import (
@@ -37,6 +45,7 @@ class RunResult:
     faults: int
     ops: int
     history: History | None = None  # kept only when asked (counterexamples)
+    dangers: dict[str, int] = field(default_factory=dict)  # danger event -> times reached (impl/sim/dangers.py)
 
     @property
     def violated(self) -> list[str]:
@@ -53,7 +62,7 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     # An exactly-once application's crashed member should be replaced within a short run:
     # the smallest session timeout the broker allows (Kafka's default is 45 s).
     quick = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"} if setup.strategy == "transactional" else {}
-    props = {"auto.offset.reset": "earliest", **quick, **setup.consumer, "group.id": group}
+    props = {**RUN_CONSUMER_DEFAULTS, **quick, **setup.consumer, "group.id": group}
     apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
 
     def member_fault() -> None:
@@ -86,6 +95,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
 
     c = Cluster(seed=seed, brokers=BROKERS, broker_props=setup.broker)
     c.observers.append(LeaderInvariants(c))
+    c.observers.append(c.dangers)
     if watch is not None:
         watch(c)
     rf = setup.replication_factor
@@ -97,7 +107,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
         c.create_topic(TOPIC + OUTPUT_SUFFIX, 2, rf)
     group = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else None
     txn = transactional(setup)
-    consumer = {"auto.offset.reset": "earliest", **({"isolation.level": "read_committed"} if txn else {}),
+    consumer = {**RUN_CONSUMER_DEFAULTS, **({"isolation.level": "read_committed"} if txn else {}),
                 **setup.consumer}
     w = Workload(topic=TOPIC, partitions=2, replication_factor=rf, producers=0 if txn else 2, consumers=2,
                  faults=tuple(f for f in setup.faults if f in fault_kinds.CLUSTER),
@@ -122,7 +132,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
-                     c.history if keep_history else None)
+                     c.history if keep_history else None, dict(sorted(c.dangers.counts.items())))
 
 
 def replicas_diverge(c: Cluster, tps) -> list[Violation]:
@@ -191,9 +201,14 @@ def run_many(work: list[tuple[Setup, int]], jobs: int = 1, progress=None, execut
 
 
 def summarize(results: list[RunResult]) -> dict[str, dict]:
+    """Per guarantee the runs judged: how many broke it, the first that did, its
+    anomalies, and the danger events that can break it with how often the runs reached
+    them ("reached": event -> times; 0 for one no run reached)."""
     table = {}
     for g in [g for g in GUARANTEES if any(g in r.violations for r in results)]:
+        judged_by = [r for r in results if g in r.violations]
         bad = [r for r in results if r.violations.get(g)]
-        table[g] = {"runs": sum(1 for r in results if g in r.violations), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
-                    "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]})}
+        table[g] = {"runs": len(judged_by), "violated": len(bad), "first_violating_seed": bad[0].seed if bad else None,
+                    "anomalies": sorted({v["name"] for r in bad for v in r.violations[g]}),
+                    "reached": {d: sum(r.dangers.get(d, 0) for r in judged_by) for d in relevant_dangers(g)}}
     return table

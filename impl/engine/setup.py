@@ -29,6 +29,12 @@ BROKERS = 3  # every run's cluster (the simulator's default)
 FAULT_INTERVAL_MS = 4000  # a run draws a fault this often (and none in its last interval)
 
 
+# What the engine's consumers run with unless the setup says otherwise: a run judges
+# every record written, and Kafka's default (latest) would skip those written before a
+# consumer joined.
+RUN_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+
+
 @dataclass(frozen=True)
 class Setup:
     """Everything a run depends on besides its seed (JSON-able: it goes into counterexamples)."""
@@ -73,6 +79,28 @@ class Setup:
 
     def has(self, scope: str, key: str | None, value: str) -> bool:
         return self.strategy == value if scope == "strategy" else getattr(self, scope).get(key) == value
+
+    def given(self) -> dict[str, str]:
+        """The keys the user set (a key of two scopes, e.g. request.timeout.ms, once)."""
+        return {**self.consumer, **self.producer, **self.broker}
+
+    def settings(self) -> dict[str, str | None]:
+        """Every configuration key with the value a run uses (None: unset), as text: what
+        the setup gives, else the engine's or Kafka's default."""
+        out: dict[str, str | None] = {}
+        for scope, keys, given in (("broker", BROKER_KEYS, self.broker), ("producer", PRODUCER_KEYS, self.producer),
+                                   ("consumer", CONSUMER_KEYS, {**RUN_CONSUMER_DEFAULTS, **self.consumer})):
+            for k in keys:
+                out[k.name] = given[k.name] if k.name in given else _text(k.default)
+        return out
+
+
+def _text(default) -> str | None:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, list):
+        return ",".join(default)
+    return None if default is None else str(default)
 
 
 def _names(keys) -> set[str]:

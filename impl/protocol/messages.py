@@ -522,7 +522,16 @@ class SetTimer:
     at: int
 
 
-Effect = Send | SetTimer
+@dataclass(frozen=True)
+class Note:
+    """Something a process saw that a watcher may count (the simulator's danger events,
+    impl/sim/dangers.py); it changes nothing, and the real runtime ignores it."""
+
+    event: str
+    detail: str = ""
+
+
+Effect = Send | SetTimer | Note
 
 
 @dataclass
@@ -536,6 +545,9 @@ class Effects:
 
     def timer(self, key: tuple, at: int) -> None:
         self.items.append(SetTimer(key, at))
+
+    def note(self, event: str, detail: str = "") -> None:
+        self.items.append(Note(event, detail))
 
 
 def broker_node(broker_id: int) -> str:

@@ -33,8 +33,9 @@ from kafkaproof.impl.coordinator.state_log import partition_for
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
-from kafkaproof.impl.protocol.messages import Send, SetTimer, TopicPartition
+from kafkaproof.impl.protocol.messages import Note, Send, SetTimer, TopicPartition
 from kafkaproof.impl.protocol.process import Process, TimerTable
+from kafkaproof.impl.sim.dangers import DangerWatch
 from kafkaproof.impl.sim.network import PLANES, Network
 from kafkaproof.impl.storage.disk import SimDisk
 from kafkaproof.properties.history import CONTROLLER, FAIL, INFO, INVOKE, NEMESIS, OK, History
@@ -61,6 +62,8 @@ class Cluster:
         self.history = History()
         self._recorded: dict[TopicPartition, tuple] = {}
         self.store.observers.append(self._record_partition_states)
+        self.dangers = DangerWatch(self)  # its per-step check is attached by those who want it (run_one)
+        self.store.observers.append(self.dangers.partition_states)
         self.broker_ids = list(range(brokers))
         self.controller_ids = list(range(controllers))
         self.disks = {b: SimDisk() for b in self.broker_ids}
@@ -116,9 +119,13 @@ class Cluster:
     def _apply(self, node: str, effects: Iterable) -> None:
         for fx in effects:
             if isinstance(fx, Send):
+                shuffled = self.network.out_of_order
                 arrivals = self.network.arrivals(node, fx.dst, fx.plane, self.now)
                 if arrivals and self._late_copies:
-                    arrivals = arrivals + self._late_copy(fx.message, arrivals[0])
+                    late = self._late_copy(fx.message, arrivals[0])
+                    arrivals, shuffled = arrivals + late, shuffled - len(late)
+                if self.network.out_of_order > shuffled:
+                    self.dangers.out_of_order(fx.message)
                 if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
                     # Connection refused: the sender hears about it at once.
                     self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst, refused=True)))
@@ -129,6 +136,8 @@ class Cluster:
                 token = self.timers.set(node, fx.key)
                 at = max(self.now, fx.at - self.clock_offset.get(node, 0))
                 self._push(at, "timer", (node, fx.key, token, self.incarnation[node]))
+            elif isinstance(fx, Note):
+                self.dangers.noted(fx)
 
     def step(self) -> bool:
         if not self._queue:
@@ -148,6 +157,7 @@ class Cluster:
         proc = self.procs[node]
         if kind == "deliver":
             _, src, msg = payload
+            self.dangers.delivered(msg)
             if isinstance(msg, m.WriteTxnMarkersRequest) and not msg.tp.topic.startswith("__"):
                 # Marker deliveries go into the history (lane: the broker), so a timeline shows
                 # a late one arriving (the pre-KIP-890 counterexamples).
@@ -309,6 +319,7 @@ class Cluster:
         node = m.broker_node(broker)
         self.down.add(node)
         self.machine_off.add(node)
+        self.dangers.power_loss(broker)
         changed = self.disks[broker].power_loss(self.rng)
         self._nemesis("power-loss", f"{node} ({len(changed)} files lost data)")
 
@@ -493,6 +504,7 @@ class ConsumerHandle:
         self.cluster, self.node, self.proc, self.process = cluster, node, proc, process
         proc.on_auto_commit = lambda error, offsets: self._commit_done("auto", error, offsets)
         self.listener = None
+        self.on_commit: Callable[[ErrorCode], None] | None = None  # after every commit, with its outcome
 
     def _record(self, type: str, f: str, tps_offsets, value: str | None = None, error: str | None = None) -> None:
         c = self.cluster
@@ -545,6 +557,8 @@ class ConsumerHandle:
         self._record(OK if error == ErrorCode.NONE else FAIL, "commit", sorted(offsets.items()),
                      value=f"{kind} {group.generation if group else -1}",
                      error=None if error == ErrorCode.NONE else error.name)
+        if self.on_commit is not None:
+            self.on_commit(error)
 
     def close(self) -> None:
         c = self.cluster

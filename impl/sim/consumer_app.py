@@ -43,7 +43,7 @@ class ConsumerApp:
         auto = "true" if strategy.startswith("auto") else "false"
         extra = {"isolation.level": "read_committed"} if strategy == "transactional" else {}
         self.consumer: ConsumerHandle = cluster.consumer(name, {**props, **extra, "enable.auto.commit": auto})
-        self.consumer.subscribe(topics, pattern)
+        self.consumer.subscribe(topics, pattern, listener=self)
         self.producer = None
         if strategy == "transactional":
             # One transactional.id per application instance name: a restarted instance
@@ -56,6 +56,11 @@ class ConsumerApp:
         self.stopped = False
         self.on_processed = None  # a test's hook: called after each processed batch
         self.on_transaction = None  # a test's hook: called once a transaction's outputs are sent
+        # For the danger events (impl/sim/dangers.py): when records were last polled,
+        # processed and committed, and how many batches a worker still holds.
+        self.last_poll = self.last_process = self.last_commit = -1
+        self.worker_holds = 0
+        self.consumer.on_commit = self._committed
         cluster.every(poll_interval_ms, self.tick)
 
     @property
@@ -71,12 +76,14 @@ class ConsumerApp:
         if not records:
             return
         rows = tuple((tp.topic, tp.partition, r.offset, None, None) for tp, r in records)
+        self.last_poll = self.c.now
         if self.strategy == "transactional":
             self._transact(records, rows)
         elif self.strategy == "before":
             self._commit(then=lambda ok: ok and self._process(rows))
         elif self.strategy == "auto-async":
-            self.c.at(self.worker_delay_ms, lambda: self._process(rows))
+            self.worker_holds += 1
+            self.c.at(self.worker_delay_ms, lambda: self._process(rows, from_worker=True))
         else:
             self._process(rows)
             if self.strategy == "after":
@@ -112,6 +119,7 @@ class ConsumerApp:
 
         def committed(error: ErrorCode) -> None:
             if error == ErrorCode.NONE:
+                self.last_process = self.last_commit = self.c.now
                 if self.on_processed is not None:
                     self.on_processed()
             elif p.proc.txn.state == "fatal-error":
@@ -128,8 +136,21 @@ class ConsumerApp:
             c = self.c
             c._apply(self.consumer.node, self.consumer.proc.rewind(c._local(self.consumer.node)))
 
-    def _process(self, rows: tuple) -> None:
+    def _committed(self, error: ErrorCode) -> None:
+        if error == ErrorCode.NONE:
+            self.last_commit = self.c.now
+
+    # The consumer's rebalance listener: only watched, for the danger events.
+    def on_partitions_revoked(self, tps: list[TopicPartition]) -> None:
+        if self.worker_holds and tps:
+            self.c.dangers.add("rebalance-during-async-processing")
+
+    on_partitions_lost = on_partitions_revoked
+
+    def _process(self, rows: tuple, from_worker: bool = False) -> None:
+        self.worker_holds -= from_worker
         if self.alive:  # a crashed application processes nothing more
+            self.last_process = self.c.now
             self.c.history.add(self.c.now, self.consumer.process, OK, "process", records=rows)
             if self.on_processed is not None:
                 self.on_processed()
@@ -146,6 +167,8 @@ class ConsumerApp:
 
     def crash(self) -> None:
         """The application's process dies: its consumer and (if any) its producer."""
+        if self.last_poll > min(self.last_process, self.last_commit):
+            self.c.dangers.add("member-crashed-mid-commit")  # polled records not yet processed and committed
         self.c.crash(self.consumer.node)
         if self.producer is not None:
             self.producer.crashed()

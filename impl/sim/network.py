@@ -40,6 +40,7 @@ class Network:
         # connection while the first copy sat in a stalled one (a proxy, a retransmission
         # queue), processed after everything the sender did since.
         self.late_ms = 0
+        self.out_of_order = 0  # copies sent outside their link's FIFO order (the dangers count them)
 
     def add_node(self, node: str) -> None:
         if node in self.graph:
@@ -103,9 +104,11 @@ class Network:
             t = now + self.rng.randint(*BASE_DELAY_MS) + self.extra_delay_ms
             if copy and self.late_ms:
                 out.append(t + self.rng.randint(0, self.late_ms))  # outside the FIFO order
+                self.out_of_order += 1
                 continue
             if self.reorder and self.rng.random() < STALL_FRACTION:
                 out.append(t + self.stall_ms)  # stalled in an abandoned connection: outside the FIFO
+                self.out_of_order += 1
                 continue
             channel = (src, dst, plane)
             t = max(t, self._last_delivery.get(channel, 0))  # FIFO, like a TCP connection

@@ -1,0 +1,162 @@
+"""Danger events: the moments at which a guarantee can break, counted in every run.
+
+A run that never shrank the ISR to its leader says nothing about unclean election, so a
+"held" comes with the dangers its runs reached (Antithesis calls these "sometimes"
+assertions). Each danger is defined once here, with the guarantees it can break and how
+to reach it; `DangerWatch` counts them in a simulated run. It only reads - the cluster's
+state, the messages it delivers, the `Note`s processes emit - so saved runs replay
+unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import TopicPartition
+
+REPLICATION = ("durability", "read-your-writes", "monotonic-reads", "exactly-once", "partition-order")
+RESENDS = ("exactly-once", "partition-order")
+
+
+@dataclass(frozen=True)
+class Danger:
+    name: str
+    what: str
+    guarantees: tuple[str, ...]
+    reach: str  # how a run gets there (the hint when none did)
+
+
+DANGERS = {d.name: d for d in (
+    Danger("isr-shrank-to-leader", "the ISR shrank to the leader alone", REPLICATION,
+           "cut a follower off for longer than replica.lag.time.max.ms (--faults cut)"),
+    Danger("out-of-sync-elected", "a replica outside the ISR was elected (unclean election)", REPLICATION,
+           "crash the last ISR member while an out-of-sync replica lives"),
+    Danger("new-leader-missing-acked", "a new leader's log ended below an acknowledged offset", REPLICATION,
+           "elect a replica that lacks acknowledged records"),
+    Danger("follower-truncated-committed", "a replica truncated records below the high watermark", REPLICATION,
+           "change leaders while a follower's high watermark lags (crash, cut)"),
+    Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
+           "--faults power, without log.flush.interval.messages=1"),
+    Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
+           "lose produce answers (--faults drop, crash)"),
+    Danger("request-overtaken", "a produce request arrived after a later one", RESENDS,
+           "--faults reorder or late"),
+    Danger("member-crashed-mid-commit", "a group member crashed between processing and committing",
+           ("consumer-no-loss", "consumer-no-duplicates", "committed-offsets"), "--faults member"),
+    Danger("rebalance-during-async-processing", "a rebalance happened while a worker still processed records",
+           ("consumer-no-loss", "group-exclusivity"), "--commit-strategy auto-async with --faults member"),
+    Danger("txn-marker-late", "a transaction marker arrived after later messages", (
+           "transactions", "exactly-once-processing", "no-aborted-reads"), "--faults reorder or late"),
+    Danger("zombie-fenced", "a zombie producer or group member was fenced", (
+           "transactions", "exactly-once-processing", "group-exclusivity", "consumer-no-duplicates"),
+           "--faults member or zombie"),
+)}
+
+FENCING_ERRORS = frozenset({ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.ILLEGAL_GENERATION})
+
+
+def relevant(guarantee: str) -> list[str]:
+    return [d.name for d in DANGERS.values() if guarantee in d.guarantees]
+
+
+class DangerWatch:
+    """Counts danger events in one simulated run (the cluster calls the hooks)."""
+
+    def __init__(self, cluster) -> None:
+        self.c = cluster
+        self.counts: Counter[str] = Counter()
+        self._state: dict[TopicPartition, tuple] = {}  # tp -> (leader, epoch, isr) last committed
+        self._committed: dict[TopicPartition, int] = {}  # tp -> highest HW a leader reached
+        self._leo: dict[tuple, int] = {}  # (node, incarnation, tp) -> log end last seen
+        self._acked: dict[TopicPartition, int] = {}  # tp -> highest acknowledged offset
+        self._scanned = 0  # history ops read so far (for _acked)
+
+    def add(self, event: str) -> None:
+        assert event in DANGERS, event
+        self.counts[event] += 1
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def noted(self, note: m.Note) -> None:
+        self.add(note.event)
+
+    def delivered(self, msg: object) -> None:
+        if getattr(msg, "error", None) in FENCING_ERRORS:
+            self.add("zombie-fenced")
+
+    def out_of_order(self, msg: object) -> None:
+        """A copy of `msg` will arrive after messages sent later on its link."""
+        if isinstance(msg, m.ProduceRequest):
+            self.add("request-overtaken")
+        elif isinstance(msg, m.WriteTxnMarkersRequest):
+            self.add("txn-marker-late")
+
+    def partition_states(self, metadata) -> None:
+        """After every committed metadata change (the controller's store)."""
+        for tp in sorted(metadata.partitions):
+            if tp.topic.startswith("__"):
+                continue
+            st = metadata.partitions[tp]
+            before = self._state.get(tp)
+            self._state[tp] = (st.leader, st.leader_epoch, st.isr)
+            if before is None:
+                continue
+            if len(st.replicas) > 1 and st.isr == (st.leader,) and before[2] != st.isr:
+                self.add("isr-shrank-to-leader")
+            if st.leader != before[0] and st.leader != m.NO_LEADER:
+                if st.leader not in before[2]:
+                    self.add("out-of-sync-elected")
+                leo = self._log_end(st.leader, tp)
+                if leo is not None and leo <= self._acked_offset(tp):
+                    self.add("new-leader-missing-acked")
+
+    def power_loss(self, broker: int) -> None:
+        """Before the broker's unflushed bytes go."""
+        node = m.broker_node(broker)
+        if node not in self.c.procs:
+            return
+        for tp, p in sorted(self.c.broker(broker).partitions.items()):
+            st = self._state.get(tp)
+            if (st is not None and broker in st[2] and p.log.recovery_point <= self._acked_offset(tp)
+                    and p.log.unflushed_messages > 0):
+                self.add("power-lost-unflushed")
+                return
+
+    def __call__(self, node: str) -> None:
+        """After each step of a process: a replica dropping records below what a leader
+        had already committed."""
+        if not node.startswith("broker-") or node in self.c.down:
+            return
+        inc = self.c.incarnation.get(node, 0)
+        for tp, p in self.c.procs[node].partitions.items():
+            if tp.topic.startswith("__"):
+                continue
+            leo = p.log.log_end_offset
+            if p.is_leader and p.hw > self._committed.get(tp, 0):
+                self._committed[tp] = p.hw
+            key = (node, inc, tp)
+            before = self._leo.get(key)
+            self._leo[key] = leo
+            if before is not None and leo < before and leo < self._committed.get(tp, 0):
+                self.add("follower-truncated-committed")
+
+    # -- reading the cluster ----------------------------------------------------------------
+
+    def _log_end(self, broker: int, tp: TopicPartition) -> int | None:
+        node = m.broker_node(broker)
+        if node in self.c.down or node not in self.c.procs:
+            return None
+        p = self.c.broker(broker).partitions.get(tp)
+        return None if p is None else p.log.log_end_offset
+
+    def _acked_offset(self, tp: TopicPartition) -> int:
+        ops = self.c.history.ops
+        for op in ops[self._scanned:]:
+            if op.f == "send" and op.type == "ok" and op.offset is not None and op.topic is not None:
+                key = TopicPartition(op.topic, op.partition)
+                self._acked[key] = max(self._acked.get(key, -1), op.offset)
+        self._scanned = len(ops)
+        return self._acked.get(tp, -1)

@@ -1,0 +1,110 @@
+"""Every configuration key, for every guarantee: verify models it, says why it cannot
+matter, or answers UNKNOWN naming it - never a silent PROVED (issue 16)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kafkaproof import reach
+from kafkaproof.claims import claims
+from kafkaproof.impl.engine import build_setup
+from kafkaproof.model.symbolic import GUARANTEES
+from kafkaproof.verify import PROVED, UNKNOWN, judge, values_of
+
+CRASHES = "crash,partition,drop"
+
+# Two values of each key a model reads that the model must tell apart (with the base
+# settings that make both legal). A READ key missing here fails the test: add its probe.
+PROBES = {
+    "default.replication.factor": ([], "1", "3"),
+    "min.insync.replicas": (["default.replication.factor=3"], "1", "2"),
+    "unclean.leader.election.enable": ([], "false", "true"),
+    "log.flush.interval.messages": ([], "1", "2"),
+    "acks": (["enable.idempotence=false"], "1", "all"),
+    "enable.idempotence": ([], "true", "false"),
+    "retries": (["enable.idempotence=false"], "0", "3"),
+    "max.in.flight.requests.per.connection": (["enable.idempotence=false"], "1", "5"),
+    "enable.auto.commit": ([], "true", "false"),
+    "isolation.level": ([], "read_committed", "read_uncommitted"),
+}
+
+
+def test_the_table_sorts_exactly_the_keys_impl_config_declares():
+    assert set(reach.KEYS) == reach.all_keys()
+
+
+@pytest.mark.parametrize("key", sorted(reach.all_keys()))
+def test_every_key_is_sorted_for_every_guarantee_with_a_reason(key):
+    for g in GUARANTEES:
+        kind, why = reach.sort(key, g)
+        assert kind in (reach.READ, reach.COVERED, reach.IRRELEVANT, reach.ASSUMED) and len(why) > 10, (key, g)
+
+
+def test_a_key_the_model_reads_changes_what_the_model_sees():
+    """The mutation test: drop a key from verify.values_of (say unclean) and its probe
+    gives the model the same values twice - this fails."""
+    read = sorted({k for k, r in reach.KEYS.items() for rule in r.rules if rule.kind == reach.READ})
+    for key in read:
+        if key == "offsets.topic.replication.factor":
+            continue  # read through __consumer_offsets' durability: the next test
+        assert key in PROBES, f"{key} is READ by the table: give it a probe here"
+        base, a, b = PROBES[key]
+        va = values_of(build_setup(sets=[*base, f"{key}={a}"]))
+        vb = values_of(build_setup(sets=[*base, f"{key}={b}"]))
+        assert va != vb, f"{key}={a} and {key}={b} look the same to the model: it no longer reads {key}"
+
+
+def test_commits_are_only_as_durable_as_consumer_offsets():
+    """offsets.topic.replication.factor reaches consumer-no-duplicates: a transactional
+    application never processes twice while its commits survive (one replica: nothing
+    to elect uncleanly), and only UNKNOWN once __consumer_offsets can lose one."""
+    def ask(rf: str):
+        return judge("consumer-no-duplicates", build_setup(
+            sets=["unclean.leader.election.enable=true", f"offsets.topic.replication.factor={rf}"],
+            faults=CRASHES, strategy="transactional"))
+    kept, lost = ask("1"), ask("3")
+    assert kept.status == PROVED
+    assert lost.status == UNKNOWN and lost.proof.startswith("commits may be lost: __consumer_offsets")
+
+
+@pytest.mark.parametrize("key", ["legacy.truncate.to.high.watermark", "legacy.kip101.without.kip279",
+                                 "legacy.no.fetch.epoch.fencing"])
+def test_a_legacy_switch_is_never_proved_durable(key):
+    """The wrong PROVED of issue 16: the verifier read a fixed list of keys and proved a
+    configuration known to lose acknowledged writes (KIP-101)."""
+    plain = judge("durability", build_setup(faults=CRASHES))
+    switched = judge("durability", build_setup(sets=[f"{key}=true"], faults=CRASHES))
+    assert plain.status == PROVED
+    assert switched.status == UNKNOWN and switched.proof.startswith(f"not modelled: {key}=true")
+    # At the value the model has (false), the key is reached and the proof stands.
+    assert judge("durability", build_setup(sets=[f"{key}=false"], faults=CRASHES)).status == PROVED
+
+
+def test_unset_defaults_count_too():
+    """A key whose default matters is sorted even when nobody sets it: the engine's
+    consumers start from the earliest offset, which the consumer model has; latest is
+    not modelled."""
+    base = judge("consumer-no-loss", build_setup(faults=CRASHES, strategy="after"))
+    latest = judge("consumer-no-loss", build_setup(sets=["auto.offset.reset=latest"], faults=CRASHES,
+                                                   strategy="after"))
+    assert base.status == PROVED and latest.status == UNKNOWN and "auto.offset.reset=latest" in latest.proof
+
+
+def test_verify_and_check_give_the_same_answer_and_verify_names_the_setting():
+    args = ["--set", "legacy.truncate.to.high.watermark=true", "--faults", CRASHES]
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args, "--guarantee", "durability",
+                          "--no-confirm"], capture_output=True, text=True)
+    assert out.returncode == 3, out.stderr
+    assert "legacy.truncate.to.high.watermark=true: NOT MODELLED for durability" in out.stdout
+    assert "durability               UNKNOWN   not modelled: legacy.truncate.to.high.watermark=true" in out.stdout
+    as_json = json.loads(subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args, "--guarantee",
+                                         "durability", "--no-confirm", "--json"], capture_output=True,
+                                        text=True).stdout)
+    assert as_json["settings"]["legacy.truncate.to.high.watermark"]["reach"]["durability"][0] == "NOT MODELLED"
+    # check's "verify says" column reads the same judge.
+    setup = build_setup(sets=["legacy.truncate.to.high.watermark=true"], faults=CRASHES)
+    assert claims(setup, ["durability"])["durability"].status == as_json["verdicts"][0]["status"]
