@@ -51,13 +51,14 @@ class Claim:
 STEP_DANGERS = {"shrink-isr": "isr-shrank-to-leader", "power-loss": "power-lost-unflushed",
                 "append-answer-lost": "produce-retried-after-lost-answer",
                 "network-duplicate": "request-overtaken", "crash-restart": "member-crashed-mid-commit"}
+STEP_DANGERS["BecomeFollowerAndTruncate"] = "follower-truncated-committed"  # the explorer's (legacy switches)
 # What the end of a breaking trace is, in a run: a leader without the acknowledged record.
-TRACE_END_DANGERS = {"partition": ("new-leader-missing-acked",)}
+TRACE_END_DANGERS = {"partition": ("new-leader-missing-acked",), "explorer": ("new-leader-missing-acked",)}
 
 
 def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
     """The danger events a VIOLATED verdict's trace needs a run to reach."""
-    out = [STEP_DANGERS[s.action] for s in v.trace if s.action in STEP_DANGERS]
+    out = [STEP_DANGERS[a] for a in (s.action.split("(")[0] for s in v.trace) if a in STEP_DANGERS]
     for before, step in zip(v.trace, v.trace[1:]):
         if step.action == "elect" and not before.state.get("isr", [True] * (step.target + 1))[step.target]:
             out.append("out-of-sync-elected")  # elected from outside the ISR it had

@@ -9,8 +9,9 @@ A key is, for one guarantee:
 - IRRELEVANT: no value can change the guarantee (the reason says why);
 - ASSUMED: the model builds in one behaviour (Kafka's modern default); other values are
   relevant but not modelled, and a PROVED for that guarantee becomes UNKNOWN naming the
-  key (`unmodelled`). The legacy switches are the example: KIP-101/279/320/890 are
-  assumed, so `legacy.truncate.to.high.watermark=true` is never proved durable.
+  key (`unmodelled`). The legacy switches are the example: z3's model has KIP-101/279/320
+  and 890, so `legacy.truncate.to.high.watermark=true` is never proved durable; for the
+  three replication switches verify then asks the explorer, which has each variant.
 
 A key the table does not list is an error (tests/test_reach.py walks every key of
 impl/config), so a new setting cannot slip past the verifier silently.
@@ -59,7 +60,7 @@ TIMING = "timing: the model's steps happen at any moment, so any value is covere
 NOT_DATA = "where and how the log is stored on disk, not what it holds"
 RUNTIME = "the real runtime's threads and sockets: the simulator and the models have none"
 GROUPS_ONLY = "group coordination: only the consumer guarantees depend on it"
-LEGACY = "the model has the fix (false)"
+LEGACY = "z3's model has the fix (false); verify asks the explorer (model/replication.py), which has this variant"
 
 KEYS: dict[str, Reach] = {
     # -- broker: replication -------------------------------------------------------------
@@ -119,7 +120,7 @@ KEYS: dict[str, Reach] = {
     "legacy.transactions.without.kip890": _r(
         "transaction markers matter only to transactional reads",
         Rule(ISOLATION + PRODUCER, ASSUMED, "pre-KIP-890 transactions (a late marker ends the next"
-             " transaction); " + LEGACY, ("false",))),
+             " transaction); the models have the fix (false)", ("false",))),
     # -- broker: the log -----------------------------------------------------------------
     "log.flush.interval.messages": _r(
         "fsync matters only where a power loss can take the log",
@@ -211,7 +212,7 @@ def unmodelled(settings: Mapping[str, str | None], guarantee: str) -> list[str]:
     return out
 
 
-LABEL = {READ: "modelled", COVERED: "modelled", IRRELEVANT: "irrelevant", ASSUMED: "NOT MODELLED"}
+LABEL = {READ: "modelled", COVERED: "modelled", IRRELEVANT: "irrelevant", ASSUMED: "NOT MODELLED at this value"}
 
 
 def explain(given: Mapping[str, str], guarantees) -> dict[str, dict]:

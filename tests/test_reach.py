@@ -13,7 +13,7 @@ from kafkaproof import reach
 from kafkaproof.claims import claims
 from kafkaproof.impl.engine import build_setup
 from kafkaproof.model.symbolic import GUARANTEES
-from kafkaproof.verify import PROVED, UNKNOWN, judge, values_of
+from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, judge, values_of
 
 CRASHES = "crash,partition,drop"
 
@@ -71,17 +71,25 @@ def test_commits_are_only_as_durable_as_consumer_offsets():
     assert lost.status == UNKNOWN and lost.proof.startswith("commits may be lost: __consumer_offsets")
 
 
-@pytest.mark.parametrize("key", ["legacy.truncate.to.high.watermark", "legacy.kip101.without.kip279",
-                                 "legacy.no.fetch.epoch.fencing"])
-def test_a_legacy_switch_is_never_proved_durable(key):
+@pytest.mark.parametrize("key,variant", [("legacy.truncate.to.high.watermark", "legacy-hw"),
+                                         ("legacy.kip101.without.kip279", "kip101"),
+                                         ("legacy.no.fetch.epoch.fencing", "kip279")])
+def test_a_legacy_switch_is_never_proved_durable(key, variant):
     """The wrong PROVED of issue 16: the verifier read a fixed list of keys and proved a
-    configuration known to lose acknowledged writes (KIP-101)."""
-    plain = judge("durability", build_setup(faults=CRASHES))
-    switched = judge("durability", build_setup(sets=[f"{key}=true"], faults=CRASHES))
+    configuration known to lose acknowledged writes (KIP-101). z3's model has the fixes;
+    the explicit-state explorer has each variant and is that guarantee's back end."""
+    two = ["default.replication.factor=2"]  # the explorer's two-replica search: well under a second
+    plain = judge("durability", build_setup(sets=two, faults=CRASHES))
+    switched = judge("durability", build_setup(sets=[*two, f"{key}=true"], faults=CRASHES))
     assert plain.status == PROVED
-    assert switched.status == UNKNOWN and switched.proof.startswith(f"not modelled: {key}=true")
+    assert switched.status == VIOLATED and switched.model == "explorer"
+    assert switched.proof.startswith(f"by the explorer (model/replication.py, variant {variant}")
+    assert any(s.action.startswith("BecomeFollowerAndTruncate") for s in switched.trace)
     # At the value the model has (false), the key is reached and the proof stands.
-    assert judge("durability", build_setup(sets=[f"{key}=false"], faults=CRASHES)).status == PROVED
+    assert judge("durability", build_setup(sets=[*two, f"{key}=false"], faults=CRASHES)).status == PROVED
+    # With another key no model reaches, neither back end speaks for it: UNKNOWN.
+    both = judge("durability", build_setup(sets=[*two, f"{key}=true", "log.retention.ms=1000"], faults=CRASHES))
+    assert both.status == UNKNOWN and "log.retention.ms=1000" in both.proof
 
 
 def test_unset_defaults_count_too():
@@ -95,16 +103,18 @@ def test_unset_defaults_count_too():
 
 
 def test_verify_and_check_give_the_same_answer_and_verify_names_the_setting():
-    args = ["--set", "legacy.truncate.to.high.watermark=true", "--faults", CRASHES]
-    out = subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args, "--guarantee", "durability",
-                          "--no-confirm"], capture_output=True, text=True)
-    assert out.returncode == 3, out.stderr
-    assert "legacy.truncate.to.high.watermark=true: NOT MODELLED for durability" in out.stdout
-    assert "durability               UNKNOWN   not modelled: legacy.truncate.to.high.watermark=true" in out.stdout
-    as_json = json.loads(subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args, "--guarantee",
-                                         "durability", "--no-confirm", "--json"], capture_output=True,
-                                        text=True).stdout)
-    assert as_json["settings"]["legacy.truncate.to.high.watermark"]["reach"]["durability"][0] == "NOT MODELLED"
-    # check's "verify says" column reads the same judge.
-    setup = build_setup(sets=["legacy.truncate.to.high.watermark=true"], faults=CRASHES)
-    assert claims(setup, ["durability"])["durability"].status == as_json["verdicts"][0]["status"]
+    args = ["--set", "legacy.truncate.to.high.watermark=true", "--set", "default.replication.factor=2",
+            "--faults", CRASHES, "--guarantee", "durability", "--no-confirm"]
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "legacy.truncate.to.high.watermark=true: NOT MODELLED at this value for durability" in out.stdout
+    assert "durability               VIOLATED  by the explorer (model/replication.py, variant legacy-hw" in out.stdout
+    as_json = json.loads(subprocess.run([sys.executable, "-m", "kafkaproof", "verify", *args, "--json"],
+                                        capture_output=True, text=True).stdout)
+    assert as_json["settings"]["legacy.truncate.to.high.watermark"]["reach"]["durability"][0] == "NOT MODELLED at this value"
+    # check's "verify says" column reads the same judge, with the dangers of the trace.
+    setup = build_setup(sets=["legacy.truncate.to.high.watermark=true", "default.replication.factor=2"],
+                        faults=CRASHES)
+    said = claims(setup, ["durability"])["durability"]
+    assert said.status == as_json["verdicts"][0]["status"] == "VIOLATED"
+    assert said.dangers == ("follower-truncated-committed", "new-leader-missing-acked")
