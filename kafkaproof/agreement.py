@@ -6,7 +6,7 @@ under crashes and under crashes with power losses. The README's table is generat
 
 A cell agrees when all three say the same. Two ways to differ, named in the cell:
 "contradicted" (verify proves what a run broke: a bug in the model or the
-implementation) and "not reached" (verify has a schedule that breaks it, and neither the
+implementation) and "not shown" (verify has a schedule that breaks it, and neither the
 random runs nor those steered by its schedules (kafkaproof/guided.py) broke it within the
 budget).
 """

@@ -118,12 +118,12 @@ def verdict(row: dict, claim: Claim | None) -> tuple[str, str, str]:
 def agreement(status: str, broke: list[bool]) -> str:
     """verify's verdict against runs of the same question (each engine: did it break?):
     "agree", "contradicted" (a PROVED guarantee a run broke: a bug in the model or the
-    implementation), "not reached" (a VIOLATED one some engine's runs never broke: not
+    implementation), "not shown" (a VIOLATED one some engine's runs never broke: not
     evidence that it holds) or "unknown"."""
     if status == PROVED:
         return "contradicted" if any(broke) else "agree"
     if status == VIOLATED:
-        return "agree" if all(broke) else "not reached"
+        return "agree" if all(broke) else "not shown"
     return "unknown"
 
 

@@ -149,6 +149,8 @@ def _guarantees(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from kafkaproof.claims import NOT_SHOWN
+
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)
         return 2
@@ -179,7 +181,7 @@ def _guarantees(args: argparse.Namespace) -> int:
         footer = ("faults, drawn per run: members join, leave, crash and stall past max.poll.interval.ms;"
                   " the coordinator or another broker crashes; a matching topic appears; partitions are added")
     else:
-        from kafkaproof.claims import claims
+        from kafkaproof.claims import claims, verdict
         from kafkaproof.guided import templates
         from kafkaproof.impl.engine.campaign import CONFIGS, guarantee_table
         from kafkaproof.impl.sim.faults import FailureModel
@@ -191,6 +193,8 @@ def _guarantees(args: argparse.Namespace) -> int:
                                 templates={n: templates(said[n], CONFIGS[n].faults) for n in CONFIGS})
         for name, row in table.items():  # what verify says of the same row, beside it
             row["verify"] = {g: c.status for g, c in said[name].items()}
+            row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
+                                          "reached": row["reached"][g]}, said[name][g])[:2] for g in GUARANTEES}
         notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
         footer = ("faults, drawn by Hypothesis per run: partitions, isolated leader or controller, pauses, drops,"
                   " duplicates, clock jumps; failure models: " + "; ".join(
@@ -207,8 +211,10 @@ def _guarantees(args: argparse.Namespace) -> int:
         out.add_column(g)
     out.add_column("faults", justify="right")
     for config, row in table.items():
-        said = row.get("verify", {})
-        cells = [(f"[red]VIOLATED {row[g]}/{row['runs']}[/red]" if row[g] else "held")
+        said, judged_by_runs = row.get("verify", {}), row.get("verdict", {})
+        cells = [(f"[red]VIOLATED {row[g]}/{row['runs']}[/red]" if row[g] else
+                  "[yellow]NOT SHOWN[/yellow]" if judged_by_runs.get(g, ("",))[0] == NOT_SHOWN else
+                  f"held ({sum(row['reached'][g].values())} dangers)" if row.get("reached", {}).get(g) else "held")
                  + (f" (verify: {said[g]}{_disagreement(said[g], bool(row[g]))})" if g in said else "")
                  for g in GUARANTEES]
         out.add_row(config, *cells, str(row["faults"]))
@@ -316,7 +322,7 @@ def _expected_cell(claim, violated: bool) -> str:
     if claim.status == "UNKNOWN":
         return f"UNKNOWN ({claim.why})"
     said = _disagreement(claim.status, violated)
-    style = {" - contradicted": "bold red", " - not reached": "yellow"}.get(said)
+    style = {" - contradicted": "bold red", " - not shown": "yellow"}.get(said)
     return f"[{style}]{claim.status}{said} by these runs[/{style}]" if style else claim.status
 
 
@@ -351,6 +357,10 @@ def _hunt(args: argparse.Namespace) -> int:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"
               f" within {h.seconds_spent:.1f} s")
+        if h.reached:  # what the runs went through: no violation is no evidence without them
+            seen = ", ".join(f"{d} {k}x" for d, k in h.reached.items() if k) or "none"
+            unseen = ", ".join(d for d, k in h.reached.items() if not k)
+            print(f"danger events reached: {seen}" + (f"; never: {unseen}" if unseen else ""))
         print(f"failure model: {setup.failure_model.describe()}")
         return 0
     path = save(args.out, h.setup, h.result, args.guarantee)

@@ -10,7 +10,7 @@ anomalies within seconds. Shrinking is the engine's one shrinker (impl/engine/sh
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafkaproof.impl.engine import RunResult, Setup, run_one
 from kafkaproof.impl.engine.shrink import Size, size_of
@@ -27,6 +27,7 @@ class Hunt:
     first_size: Size | None = None
     shrunk_size: Size | None = None
     shrink_runs: int = 0
+    reached: dict[str, int] = field(default_factory=dict)  # danger events of the guarantee the runs reached
 
 
 def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: bool = True,
@@ -35,11 +36,16 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
     runs one of them, its timing drawn from the seed."""
     from kafkaproof.guided import nth
 
+    from kafkaproof.impl.sim.dangers import relevant
+
     start = time.perf_counter()
     s = seed
+    reached = dict.fromkeys(relevant(guarantee), 0)
     while time.perf_counter() - start < budget_s:
         this, _ = nth(setup, list(steer), seed, s - seed)
         result = run_one(this, s, keep_history=True)
+        for d in reached:
+            reached[d] += result.dangers.get(d, 0)
         if result.violations.get(guarantee):
             out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
             if shrink:  # (shrinking may outlive a tiny search budget)
@@ -49,7 +55,7 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
             out.seconds_spent = time.perf_counter() - start
             return out
         s += 1
-    return Hunt(False, s - seed, time.perf_counter() - start)
+    return Hunt(False, s - seed, time.perf_counter() - start, reached=reached)
 
 
 def steering(setup: Setup, guarantee: str) -> list:

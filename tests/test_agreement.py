@@ -3,7 +3,7 @@ campaign, asked what each configuration of the agreement table keeps under crash
 under crashes with power losses (kafkaproof/agreement.py; the README shows the table at a
 larger budget). None may contradict another: a guarantee verify proves must hold in every
 run of both engines. Where verify has a breaking schedule that the random runs did not
-reach, the cell says "not reached" - never a bare "held"."""
+reach, the cell says "not shown" - never a bare "held"."""
 
 import pytest
 
@@ -20,13 +20,13 @@ def test_no_command_contradicts_another_on_any_row_or_guarantee(model):
     assert all(len(by_g) == len(GUARANTEES) for by_g in cells.values())
     contradicted = [(key, g) for key, by_g in cells.items() for g, c in by_g.items() if c.agreement == "contradicted"]
     assert contradicted == []
-    # Not vacuous: both engines break what verify refutes (check's steered runs follow its
-    # schedules: kafkaproof/guided.py); under crashes it also proves some.
+    # Not vacuous: both engines break what verify refutes - check's steered runs (its
+    # schedules: kafkaproof/guided.py) most of it, two Hypothesis runs a row less; under
+    # crashes verify also proves some.
     if model == "crashes":
         assert {PROVED, VIOLATED} <= {c.verify for by_g in cells.values() for c in by_g.values()}
-    agreeing_violations = [(key, g) for key, by_g in cells.items() for g, c in by_g.items()
-                           if c.verify == VIOLATED and c.agreement == "agree"]
-    assert len(agreeing_violations) >= 5, agreeing_violations
+    refuted = [c for by_g in cells.values() for c in by_g.values() if c.verify == VIOLATED]
+    assert sum(c.check[0] > 0 for c in refuted) >= 5 and sum(c.campaign[0] > 0 for c in refuted) >= 2, refuted
     # Power losses without fsync change verify's answer for the safe settings (KIP-966's hazard),
     # and the runs show it.
     durability = cells[("eight practices", model)]["durability"]

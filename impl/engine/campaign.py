@@ -14,6 +14,7 @@ from kafkaproof.impl.engine.hypothesis_runs import run_examples
 from kafkaproof.impl.engine.setup import Setup
 from kafkaproof.impl.engine.shrink import shrink
 from kafkaproof.impl.sim import faults
+from kafkaproof.impl.sim.dangers import relevant as relevant_dangers
 
 # The kinds the campaign draws (the vocabulary's defaults, and isolated leaders or controllers).
 FAULTS = faults.BY_DEFAULT + ("isolate",)
@@ -73,10 +74,11 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), der
 def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,
                     templates: dict[str, list] | None = None) -> dict[str, dict[str, int]]:
     """For each row: how many of `examples` runs violated each guarantee, the runs, the
-    faults injected."""
+    faults injected, and per guarantee the danger events the runs reached ("reached")."""
     table = {}
     for name, row in (CONFIGS if rows is None else rows).items():
         stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()), derandomize=True)
         table[name] = {**{g: stats[f"violated:{g}"] for g in guarantees}, "runs": stats["runs"],
-                       "faults": stats["faults"]}
+                       "faults": stats["faults"],
+                       "reached": {g: {d: stats[f"danger:{d}"] for d in relevant_dangers(g)} for g in guarantees}}
     return table
