@@ -80,10 +80,12 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
         if judge is None:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
-        lag_ms = BrokerConfig.from_properties(setup.broker).replica_lag_time_max_ms
+        broker = BrokerConfig.from_properties(setup.broker)
         v = verify_judge(judge, setup, failures)
-        translates = v.status == VIOLATED and v.model in ("partition", "producer")
-        out[g] = Claim(g, v.status, v.proof, model, to_schedule(v, values["rf"], lag_ms) if translates else (),
+        translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer")
+        schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \
+            if translates else ()
+        out[g] = Claim(g, v.status, v.proof, model, schedule,
                        trace_dangers(g, v) if v.status == VIOLATED else ())
     return out
 

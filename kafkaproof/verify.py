@@ -195,10 +195,14 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
 FAULT_OF = {"crash": "crash", "power-loss": "power", "restart": "restart", "shrink-isr": "cut"}
 
 
-def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000) -> tuple[tuple[int, str, int], ...]:
+def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
+                session_ms: int = 9000) -> tuple[tuple[int, str, int], ...]:
     """The model's faults as a fixed simulator schedule (impl/sim/faults.apply_fixed), from
     3 s on; what the model lets happen by itself (appends, replication, elections) the
-    simulator does by itself. `lag_ms`: the configuration's replica.lag.time.max.ms."""
+    simulator does by itself. `lag_ms`, `session_ms`: the configuration's
+    replica.lag.time.max.ms and broker.session.timeout.ms."""
+    if verdict.model == "explorer":
+        return _explorer_schedule(verdict, session_ms)
     if verdict.model == "producer":
         if any(s.action == "network-duplicate" for s in verdict.trace):  # the network delivers twice
             return ((3000, "duplicate", -1, 0.2), (8000, "heal", -1))
@@ -222,6 +226,25 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000) -> tuple[tuple[in
     return tuple(behind + timed) or ((1000, "none", 0),)
 
 
+def _explorer_schedule(verdict: Verdict, session_ms: int) -> tuple[tuple[int, str, int], ...]:
+    """The explorer's trace as a schedule, where its shape translates: two depositions -
+    leader 0, then the leader elected after it, 1 - ending in the election of a follower
+    that truncated in between (BecomeFollowerAndTruncate: pre-KIP-101's stale high
+    watermark). In the simulator a deposition is a crash; restarting replica 0 before its
+    session expires makes the controller move leadership to 1 at once (a re-registration),
+    replica 2 follows 1 and truncates, and 1 crashing at that moment leaves 2 nothing to
+    fetch back before it is elected. Other shapes (KIP-279's and KIP-320's: a third
+    election, a zombie fetch) have no translation yet: ()."""
+    actions = [s.action for s in verdict.trace]
+    elected = [int(a.split("(")[1].split(")")[0]) for a in actions if a.startswith("ControllerElectLeader(")]
+    truncated = [int(a.split("(")[1].split(",")[0]) for a in actions if a.startswith("BecomeFollowerAndTruncate(")]
+    if len(elected) != 2 or elected[-1] not in truncated or elected[0] == elected[-1]:
+        return ()
+    back = min(2000, session_ms // 2)  # before the controller fences it: a re-registration
+    return ((3000, "crash", 0), (3000 + back, "restart", 0), (3000 + back, "crash", 1),
+            (3000 + back + session_ms + 6000, "restart", 1))
+
+
 def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "counterexamples") -> None:
     """Run the translated schedule on the implementation; save what reproduces."""
     from kafkaproof.counterexample import save
@@ -229,11 +252,10 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
     if verdict.guarantee == "availability":
         verdict.confirmed, verdict.confirmation = _confirm_availability(setup, len(verdict.trace))
         return
-    if verdict.model == "explorer":
-        # Its traces need a deposed leader still acknowledging and LeaderAndIsr arriving
-        # late, at chosen moments: no translation into a simulator schedule yet.
-        verdict.confirmation = ("not replayed on the implementation: the explorer's traces are not yet translated"
-                                " into simulator schedules (`kafkaproof hunt` searches for one)")
+    broker_config = BrokerConfig.from_properties(setup.broker)
+    if verdict.model == "explorer" and not to_schedule(verdict, 0, session_ms=broker_config.session_timeout_ms):
+        verdict.confirmation = ("not replayed on the implementation: this shape of the explorer's trace is not yet"
+                                " translated into a simulator schedule (`kafkaproof hunt` searches for one)")
         return
     judged = verdict.guarantee
     if verdict.model == "consumer":
@@ -246,9 +268,10 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
                         consumer={**setup.consumer, "isolation.level": level}, faults=("crash",), schedule=())
         judged = "transactions"  # its G1a: a poll returned an aborted transaction's record
     else:
-        # A short replica.lag.time.max.ms lets a cut-off follower leave the ISR within the run.
-        broker = {"replica.lag.time.max.ms": "3000", **setup.broker}
-        schedule = to_schedule(verdict, values_of(setup)["rf"])
+        # A short replica.lag.time.max.ms lets a cut-off follower leave the ISR within the
+        # run (the explorer's schedules cut nothing: they run as configured).
+        broker = setup.broker if verdict.model == "explorer" else {"replica.lag.time.max.ms": "3000", **setup.broker}
+        schedule = to_schedule(verdict, values_of(setup)["rf"], session_ms=broker_config.session_timeout_ms)
         setup = replace(setup, broker=broker, schedule=schedule,
                         seconds=max(setup.seconds, 20, seconds_after(setup, schedule)))
     for seed in range(seeds):

@@ -118,3 +118,24 @@ def test_verify_and_check_give_the_same_answer_and_verify_names_the_setting():
     said = claims(setup, ["durability"])["durability"]
     assert said.status == as_json["verdicts"][0]["status"] == "VIOLATED"
     assert said.dangers == ("follower-truncated-committed", "new-leader-missing-acked")
+
+
+def test_pre_kip101_truncation_replays_on_the_implementation():
+    """The explorer's legacy-hw trace translates into a schedule (verify.to_schedule):
+    crash the leader, restart it before its session ends - the controller moves
+    leadership to the next replica and the third follows it, truncating to its stale
+    high watermark - and crash the new leader at that moment. With the switch the runs
+    lose acknowledged writes; without it (the mutation: KIP-101's epochs) the same
+    schedules never do."""
+    from dataclasses import replace
+
+    from kafkaproof.impl.engine import run_one
+    from kafkaproof.impl.engine.setup import steered
+
+    on = build_setup(sets=["legacy.truncate.to.high.watermark=true"], faults="crash")
+    schedule = claims(on, ["durability"])["durability"].schedule
+    assert [step[1] for step in schedule] == ["crash", "restart", "crash", "restart"]
+    off = replace(on, broker={})
+    lost = [bool(run_one(steered(on, schedule, seed), seed).violations.get("durability")) for seed in range(6)]
+    kept = [bool(run_one(steered(off, schedule, seed), seed).violations.get("durability")) for seed in range(6)]
+    assert any(lost) and not any(kept), (lost, kept)
