@@ -45,3 +45,14 @@ def test_the_timeline_shows_the_high_watermark_moving_back_when_a_write_is_lost(
     # the new leader's HW is at or below the lost write's offset: it never had it
     assert any(f"events-{witness.partition}: HW" in e and int(e.split("-> ")[1].split()[0]) <= witness.offset
                for e in back), back
+
+
+def test_saved_schedules_keep_their_failure_model():
+    """Shrinking leaves steps out of a fixed schedule, but never a restart that would put
+    two brokers down at once where the hunt allowed one (a blackout takes all by design)."""
+    from kafkaproof.impl.sim.faults import most_down
+
+    for path in FILES:
+        setup, _, _, _ = load(path)
+        if setup.schedule:
+            assert most_down(setup.schedule) <= (3 if "blackout" in setup.faults else 1), (path.name, setup.schedule)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from kafkaproof.impl.engine.run import RunResult, run_one
 from kafkaproof.impl.engine.setup import Setup, fault_draws
+from kafkaproof.impl.sim.faults import most_down
 
 
 @dataclass
@@ -62,8 +63,11 @@ def shrink(setup: Setup, result: RunResult, guarantee: str, budget_s: float = 30
     for i in reversed(range(fault_draws(best[0]))):  # 2. each fault: is it needed?
         if i not in best[0].skip_faults and not best[0].schedule:
             attempt(replace(best[0], skip_faults=tuple(sorted(best[0].skip_faults + (i,)))))
+    allowed = most_down(best[0].schedule)  # (leaving out a restart must not take more down at once)
     for i in reversed(range(len(best[0].schedule))):  # ... each step of a fixed schedule
-        attempt(replace(best[0], schedule=best[0].schedule[:i] + best[0].schedule[i + 1:]))
+        fewer = best[0].schedule[:i] + best[0].schedule[i + 1:]
+        if most_down(fewer) <= allowed:
+            attempt(replace(best[0], schedule=fewer))
     sends = size_of(*best).sends  # 3. fewer client operations
     while sends > 1 and attempt(replace(best[0], max_sends=sends // 2)):
         sends //= 2

@@ -385,6 +385,21 @@ def apply_fixed(c, schedule, tp) -> None:
         c.at(at, lambda kind=kind, replica=replica, value=(value or [None])[0]: step(kind, replica, value))
 
 
+def most_down(schedule, replicas: int = 3) -> int:
+    """The most brokers a fixed schedule has down at once (a blackout: all of them;
+    a restart of -1 brings all back)."""
+    down: set[int] = set()
+    most = 0
+    for _, kind, replica, *_ in sorted(schedule, key=lambda step: step[0]):
+        kind = _ALIASES.get(kind, kind)
+        if kind == "restart":
+            down = set() if replica < 0 else down - {replica}
+        elif kind in FAULTS and FAULTS[kind].takes_down:
+            down |= set(range(replicas)) if replica < 0 or not FAULTS[kind].aimed else {replica}
+        most = max(most, len(down))
+    return most
+
+
 def fixed_kinds(schedule) -> list[str]:
     """The vocabulary's kinds a fixed schedule injects."""
     return sorted({_ALIASES.get(step[1], step[1]) for step in schedule} & set(FAULTS))
