@@ -59,7 +59,7 @@ TRACE_END_DANGERS = {"partition": ("new-leader-missing-acked",), "explorer": ("n
 def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
     """The danger events a VIOLATED verdict's trace needs a run to reach."""
     out = [STEP_DANGERS[a] for a in (s.action.split("(")[0] for s in v.trace) if a in STEP_DANGERS]
-    for before, step in zip(v.trace, v.trace[1:]):
+    for before, step in zip(v.trace, v.trace[1:], strict=False):
         if step.action == "elect" and not before.state.get("isr", [True] * (step.target + 1))[step.target]:
             out.append("out-of-sync-elected")  # elected from outside the ISR it had
     if guarantee in ("durability", "read-your-writes", "exactly-once", "partition-order"):

@@ -441,8 +441,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     import json
 
-    from kafkaproof.impl.config import ConfigError
     from kafkaproof import reach
+    from kafkaproof.impl.config import ConfigError
     from kafkaproof.verify import (
         GUARANTEES,
         PROVED,

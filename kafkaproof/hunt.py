@@ -35,7 +35,6 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
     """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed then
     runs one of them, its timing drawn from the seed."""
     from kafkaproof.guided import nth
-
     from kafkaproof.impl.sim.dangers import relevant
 
     start = time.perf_counter()

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-
-from kafkaproof.claims import BROKEN, HELD, NOT_SHOWN, Claim, claims, verdict
-from kafkaproof.guided import plan
 from kafkaproof.impl.engine import build_setup, run_one
 from kafkaproof.impl.sim.dangers import DANGERS, relevant
 from kafkaproof.impl.sim.faults import FailureModel
+
+from kafkaproof.claims import BROKEN, HELD, NOT_SHOWN, Claim, claims, verdict
+from kafkaproof.guided import plan
 
 
 def _steered_unclean():

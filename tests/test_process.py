@@ -12,7 +12,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from kafkaproof.impl.engine import build_setup
+from kafkaproof.model.symbolic import GUARANTEES
 
 from kafkaproof import reach
 from kafkaproof.claims import claims
-from kafkaproof.impl.engine import build_setup
-from kafkaproof.model.symbolic import GUARANTEES
 from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, judge, values_of
 
 CRASHES = "crash,partition,drop"

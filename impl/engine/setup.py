@@ -88,8 +88,8 @@ class Setup:
         """Every configuration key with the value a run uses (None: unset), as text: what
         the setup gives, else the engine's or Kafka's default."""
         out: dict[str, str | None] = {}
-        for scope, keys, given in (("broker", BROKER_KEYS, self.broker), ("producer", PRODUCER_KEYS, self.producer),
-                                   ("consumer", CONSUMER_KEYS, {**RUN_CONSUMER_DEFAULTS, **self.consumer})):
+        for keys, given in ((BROKER_KEYS, self.broker), (PRODUCER_KEYS, self.producer),
+                            (CONSUMER_KEYS, {**RUN_CONSUMER_DEFAULTS, **self.consumer})):
             for k in keys:
                 out[k.name] = given[k.name] if k.name in given else _text(k.default)
         return out
