@@ -122,6 +122,7 @@ def _print_wide(console: Console, table: Table) -> None:
 
 
 def _replicated(console: Console) -> None:
+    from kafkaproof.claims import NOT_SHOWN, verdict
     from kafkaproof.impl.engine import build_setup, run_check, summarize
 
     console.print(f"\n[bold]kafkaproof check[/bold], side by side: {CHECK_RUNS} runs each of 30 simulated seconds,"
@@ -137,8 +138,12 @@ def _replicated(console: Console) -> None:
         cells = []
         for col in columns:
             row = col[guarantee]
+            # A "held" says what its runs went through (the danger events; check's rule).
+            status, _, _ = verdict({**row, "name": guarantee}, None)
+            reached = sum(row["reached"].values())
             cells.append(f"[red]VIOLATED {row['violated']}/{row['runs']}[/red] ({', '.join(row['anomalies'])})"
-                         if row["violated"] else "held")
+                         if row["violated"] else "[yellow]NOT SHOWN[/yellow] (no danger reached)"
+                         if status == NOT_SHOWN else f"held ({reached} danger events)" if row["reached"] else "held")
         table.add_row(guarantee, *cells)
     _print_wide(console, table)
     console.print(
