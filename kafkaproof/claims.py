@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.engine import Setup
+from kafkaproof.impl.sim.dangers import DANGERS
 from kafkaproof.impl.sim.faults import FailureModel
 from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, failure_model, to_schedule, values_of
 from kafkaproof.verify import judge as verify_judge
@@ -47,11 +48,12 @@ class Claim:
                 "dangers": list(self.dangers)}
 
 
-# A model trace's steps -> the danger event a run passes through doing the same.
+# A model trace's steps -> the danger event a run passes through doing the same (z3's
+# models' actions, and the explorer's for the legacy switches).
 STEP_DANGERS = {"shrink-isr": "isr-shrank-to-leader", "power-loss": "power-lost-unflushed",
                 "append-answer-lost": "produce-retried-after-lost-answer",
-                "network-duplicate": "request-overtaken", "crash-restart": "member-crashed-mid-commit"}
-STEP_DANGERS["BecomeFollowerAndTruncate"] = "follower-truncated-committed"  # the explorer's (legacy switches)
+                "network-duplicate": "request-overtaken", "crash-restart": "member-crashed-mid-commit",
+                "BecomeFollowerAndTruncate": "follower-truncated-committed"}
 # What the end of a breaking trace is, in a run: a leader without the acknowledged record.
 TRACE_END_DANGERS = {"partition": ("new-leader-missing-acked",), "explorer": ("new-leader-missing-acked",)}
 
@@ -108,7 +110,8 @@ def verdict(row: dict, claim: Claim | None) -> tuple[str, str, str]:
     if claim is not None and claim.status == VIOLATED:
         missing = [d for d in claim.dangers if not reached.get(d)]
         short = f"no run reached {', '.join(missing)}" if missing else "runs reached its dangers, none broke it"
-        return NOT_SHOWN, short, f"verify breaks it: {claim.why}; " + hint.replace("GUARANTEE", row.get("name", "..."))
+        how = "".join(f"to reach {d}: {DANGERS[d].reach}; " for d in missing if d in DANGERS)
+        return NOT_SHOWN, short, f"verify breaks it: {claim.why}; {how}" + hint.replace("GUARANTEE", row.get("name", "..."))
     if not row.get("reached"):
         return HELD, f"held in {row['runs']} runs (no danger events defined for it)", ""
     if not reached and (claim is None or claim.status != PROVED):
