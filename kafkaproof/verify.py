@@ -408,8 +408,9 @@ def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bou
           timeout_s: float = 60) -> Verdict:
     """verify's answer for one guarantee of a setup, under the setup's failure model: the
     symbolic check, then whatever the models do not reach turns a PROVED into UNKNOWN,
-    naming it - settings a model assumes (kafkaproof/reach.py) and fault kinds no model
-    has (`within`). verify, check's "verify says", the claims and the demo all ask this."""
+    naming it - settings a model assumes (kafkaproof/reach.py; for the legacy replication
+    switches the explorer answers instead, `explored`) and fault kinds no model has
+    (`within`). verify, check's "verify says", the claims and the demo all ask this."""
     model = failure_model(setup, failures)
     values = values_of(setup)
     opts = {"brokers": brokers, "failures": failures, "bound": bound, "power_loss": model.power_loss,
@@ -444,7 +445,7 @@ def explored(guarantee: str, settings: dict, values: dict, model: FailureModel, 
 
     if guarantee not in reach.PARTITION or values["acks"] != -1:
         return None
-    on = [variant for key, variant in EXPLORER_VARIANTS if settings.get(key) == "true"]
+    on = [variant for key, variant in EXPLORER_VARIANTS if (settings.get(key) or "").strip().lower() == "true"]
     others = [m for m in reach.unmodelled(settings, guarantee)
               if not any(m.startswith(key + "=") for key, _ in EXPLORER_VARIANTS)]
     if not on or others:
