@@ -61,9 +61,10 @@ class Cluster:
         self.store = SimMetadataStore()
         self.history = History()
         self._recorded: dict[TopicPartition, tuple] = {}
+        # Danger events (impl/sim/dangers.py): the hooks below call it; its per-step check is
+        # attached by those who want it (run_one).
+        self.dangers = DangerWatch(self)
         self.store.observers.append(self._record_partition_states)
-        self.dangers = DangerWatch(self)  # its per-step check is attached by those who want it (run_one)
-        self.store.observers.append(self.dangers.partition_states)
         self.broker_ids = list(range(brokers))
         self.controller_ids = list(range(controllers))
         self.disks = {b: SimDisk() for b in self.broker_ids}
@@ -119,12 +120,11 @@ class Cluster:
     def _apply(self, node: str, effects: Iterable) -> None:
         for fx in effects:
             if isinstance(fx, Send):
-                shuffled = self.network.out_of_order
+                before = self.network.out_of_order
                 arrivals = self.network.arrivals(node, fx.dst, fx.plane, self.now)
-                if arrivals and self._late_copies:
-                    late = self._late_copy(fx.message, arrivals[0])
-                    arrivals, shuffled = arrivals + late, shuffled - len(late)
-                if self.network.out_of_order > shuffled:
+                late = self._late_copy(fx.message, arrivals[0]) if arrivals and self._late_copies else []
+                arrivals += late
+                if late or self.network.out_of_order > before:
                     self.dangers.out_of_order(fx.message)
                 if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
                     # Connection refused: the sender hears about it at once.
@@ -265,14 +265,16 @@ class Cluster:
 
     def _record_partition_states(self, metadata) -> None:
         """Leader, epoch and ISR changes go into the history (process "controller"), so a
-        timeline can show them beside the faults and client operations. Internal topics
-        are left out."""
+        timeline can show them beside the faults and client operations, and to the danger
+        watch. Internal topics are left out."""
         for tp in sorted(metadata.partitions):
             st = metadata.partitions[tp]
-            state = (st.leader, st.leader_epoch, st.isr)
-            if tp.topic.startswith("__") or self._recorded.get(tp) == state:
+            state, before = (st.leader, st.leader_epoch, st.isr), self._recorded.get(tp)
+            if tp.topic.startswith("__") or before == state:
                 continue
             self._recorded[tp] = state
+            if before is not None:
+                self.dangers.partition_changed(tp, before, st)
             leader = st.leader if st.leader != m.NO_LEADER else "none"
             self.history.add(self.now, CONTROLLER, INFO, "partition-state", topic=tp.topic, partition=tp.partition,
                              value=f"leader {leader} epoch {st.leader_epoch} isr {list(st.isr)}")

@@ -68,7 +68,6 @@ class DangerWatch:
     def __init__(self, cluster) -> None:
         self.c = cluster
         self.counts: Counter[str] = Counter()
-        self._state: dict[TopicPartition, tuple] = {}  # tp -> (leader, epoch, isr) last committed
         self._committed: dict[TopicPartition, int] = {}  # tp -> highest HW a leader reached
         self._leo: dict[tuple, int] = {}  # (node, incarnation, tp) -> log end last seen
         self._acked: dict[TopicPartition, int] = {}  # tp -> highest acknowledged offset
@@ -94,34 +93,27 @@ class DangerWatch:
         elif isinstance(msg, m.WriteTxnMarkersRequest):
             self.add("txn-marker-late")
 
-    def partition_states(self, metadata) -> None:
-        """After every committed metadata change (the controller's store)."""
-        for tp in sorted(metadata.partitions):
-            if tp.topic.startswith("__"):
-                continue
-            st = metadata.partitions[tp]
-            before = self._state.get(tp)
-            self._state[tp] = (st.leader, st.leader_epoch, st.isr)
-            if before is None:
-                continue
-            if len(st.replicas) > 1 and st.isr == (st.leader,) and before[2] != st.isr:
-                self.add("isr-shrank-to-leader")
-            if st.leader != before[0] and st.leader != m.NO_LEADER:
-                if st.leader not in before[2]:
-                    self.add("out-of-sync-elected")
-                leo = self._log_end(st.leader, tp)
-                if leo is not None and leo <= self._acked_offset(tp):
-                    self.add("new-leader-missing-acked")
+    def partition_changed(self, tp: TopicPartition, before: tuple[int, int, tuple], st) -> None:
+        """A committed change of a partition's (leader, epoch, ISR) from `before` to `st`
+        (the cluster's record of partition states calls it)."""
+        if len(st.replicas) > 1 and st.isr == (st.leader,) and before[2] != st.isr:
+            self.add("isr-shrank-to-leader")
+        if st.leader != before[0] and st.leader != m.NO_LEADER:
+            if st.leader not in before[2]:
+                self.add("out-of-sync-elected")
+            leo = self._log_end(st.leader, tp)
+            if leo is not None and leo <= self._acked_offset(tp):
+                self.add("new-leader-missing-acked")
 
     def power_loss(self, broker: int) -> None:
         """Before the broker's unflushed bytes go."""
         node = m.broker_node(broker)
         if node not in self.c.procs:
             return
+        committed = self.c.store.read().partitions
         for tp, p in sorted(self.c.broker(broker).partitions.items()):
-            st = self._state.get(tp)
-            if (st is not None and broker in st[2] and p.log.recovery_point <= self._acked_offset(tp)
-                    and p.log.unflushed_messages > 0):
+            if (not tp.topic.startswith("__") and tp in committed and broker in committed[tp].isr
+                    and p.log.recovery_point <= self._acked_offset(tp) and p.log.unflushed_messages > 0):
                 self.add("power-lost-unflushed")
                 return
 
