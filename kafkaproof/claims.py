@@ -76,13 +76,13 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
     (the setup's fault kinds, `failures` brokers down at once)."""
     model = failure_model(setup, failures)
     values = values_of(setup)
+    broker = BrokerConfig.from_properties(setup.broker)
     out = {}
     for g in guarantees:
         judge = JUDGED_BY.get(g)
         if judge is None:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
-        broker = BrokerConfig.from_properties(setup.broker)
         v = verify_judge(judge, setup, failures)
         translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer")
         schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \

@@ -60,18 +60,20 @@ TIMING = "timing: the model's steps happen at any moment, so any value is covere
 NOT_DATA = "where and how the log is stored on disk, not what it holds"
 RUNTIME = "the real runtime's threads and sockets: the simulator and the models have none"
 GROUPS_ONLY = "group coordination: only the consumer guarantees depend on it"
+LOG_GIVEN = "the consumer and isolation models take the log as given"
+FROM_THE_LOG = "the consumer and isolation models start from a record in the log"
 LEGACY = "z3's model has the fix (false); verify asks the explorer (model/replication.py), which has this variant"
 
 KEYS: dict[str, Reach] = {
     # -- broker: replication -------------------------------------------------------------
     "default.replication.factor": _r(
-        "the consumer and isolation models take the log as given (its losses are durability's)",
+        LOG_GIVEN + " (its losses are durability's)",
         Rule(REPLICATION + AVAILABILITY, READ, "the partition's replicas")),
     "min.insync.replicas": _r(
-        "the consumer and isolation models take the log as given",
+        LOG_GIVEN,
         Rule(REPLICATION + AVAILABILITY, READ, "acks=all appends need this many ISR members")),
     "unclean.leader.election.enable": _r(
-        "the consumer and isolation models take the log as given",
+        LOG_GIVEN,
         Rule(REPLICATION, READ, "which replicas may be elected")),
     "replica.lag.time.max.ms": _r(
         "only who is in the ISR depends on it",
@@ -138,14 +140,14 @@ KEYS: dict[str, Reach] = {
                           ("log.retention.hours", ("168",)))},
     "message.max.bytes": _r("a batch too large is refused whole with an error, never stored in part"),
     # -- producer ------------------------------------------------------------------------
-    "acks": _r("the consumer and isolation models start from a record in the log",
+    "acks": _r(FROM_THE_LOG,
                Rule(REPLICATION + AVAILABILITY, READ, "when a write is acknowledged")),
-    "enable.idempotence": _r("the consumer and isolation models start from a record in the log",
+    "enable.idempotence": _r(FROM_THE_LOG,
                              Rule(PRODUCER, READ, "the broker deduplicates retries by sequence number")),
-    "retries": _r("the consumer and isolation models start from a record in the log",
+    "retries": _r(FROM_THE_LOG,
                   Rule(PRODUCER, READ, "whether a failed send is sent again")),
     "max.in.flight.requests.per.connection": _r(
-        "the consumer and isolation models start from a record in the log",
+        FROM_THE_LOG,
         Rule(PRODUCER, READ, "whether a later record's request may overtake an earlier one's")),
     **{k: _r("the producer's timing matters only to what it writes", Rule(REPLICATION, COVERED, TIMING))
        for k in ("delivery.timeout.ms", "request.timeout.ms", "linger.ms", "retry.backoff.ms", "max.block.ms",

@@ -425,7 +425,7 @@ def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bou
     settings = setup.settings()
     missing = reach.unmodelled(settings, guarantee)
     if v.status == PROVED and missing:
-        v = explored(guarantee, settings, values, model, brokers) or \
+        v = explored(guarantee, missing, settings, values, model, brokers) or \
             replace(v, status=UNKNOWN, proof=f"not modelled: {'; '.join(missing)} (without them: {v.proof})")
     return within(v, model)
 
@@ -437,17 +437,18 @@ EXPLORER_VARIANTS = (("legacy.truncate.to.high.watermark", "legacy-hw"), ("legac
 EXPLORER_MAX_STATES = 200_000
 
 
-def explored(guarantee: str, settings: dict, values: dict, model: FailureModel, brokers: int) -> Verdict | None:
+def explored(guarantee: str, missing: list[str], settings: dict, values: dict, model: FailureModel,
+             brokers: int) -> Verdict | None:
     """The explorer as the back end of a partition guarantee under a legacy switch: its
     shortest trace to a leader without an acknowledged record (LeaderCompleteness), or
-    None (no such switch, another unmodelled key, or no violation within its bounds)."""
+    None (no such switch, another of the `missing` settings - reach.unmodelled - or no
+    violation within its bounds)."""
     from kafkaproof.model.replication import Bounds
 
     if guarantee not in reach.PARTITION or values["acks"] != -1:
         return None
     on = [variant for key, variant in EXPLORER_VARIANTS if (settings.get(key) or "").strip().lower() == "true"]
-    others = [m for m in reach.unmodelled(settings, guarantee)
-              if not any(m.startswith(key + "=") for key, _ in EXPLORER_VARIANTS)]
+    others = [m for m in missing if not any(m.startswith(key + "=") for key, _ in EXPLORER_VARIANTS)]
     if not on or others:
         return None
     start = time.perf_counter()
