@@ -150,8 +150,10 @@ KEYS: dict[str, Reach] = {
         FROM_THE_LOG,
         Rule(PRODUCER, READ, "whether a later record's request may overtake an earlier one's")),
     **{k: _r("the producer's timing matters only to what it writes", Rule(REPLICATION, COVERED, TIMING))
-       for k in ("delivery.timeout.ms", "request.timeout.ms", "linger.ms", "retry.backoff.ms", "max.block.ms",
-                 "metadata.max.age.ms")},
+       for k in ("delivery.timeout.ms", "linger.ms", "max.block.ms")},
+    # Keys of both clients: the consumer's timing as well as the producer's.
+    **{k: _r("client timing changes when records move, not which", Rule(REPLICATION + CONSUMER, COVERED, TIMING))
+       for k in ("request.timeout.ms", "retry.backoff.ms", "metadata.max.age.ms")},
     "batch.size": _r("batching matters only to what the producer writes",
                      Rule(PRODUCER, COVERED, "each record is its own request: a batch only joins records")),
     "partitioner": _r("every guarantee is per partition: which one a key goes to does not change them"),
