@@ -126,7 +126,7 @@ class _Model:
 
 def _unchanged(a: dict, b: dict, keep: set[str]) -> list:
     out = []
-    for name in keep:
+    for name in sorted(keep):  # a set of str: hash order would make z3's model vary per process
         x, y = a[name], b[name]
         if isinstance(x, list):
             out += [xi == yi for xi, yi in zip(x, y, strict=True)]

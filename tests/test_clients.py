@@ -111,3 +111,21 @@ def test_consumer_reads_in_order_from_the_leader_and_seeks():
     c.run_for(200)
     again += [r.offset for _, r in consumer.poll()]
     assert again == list(range(25, 30))
+
+
+def test_a_silent_broker_does_not_take_the_next_metadata_request():
+    """The leader's machine loses power (no reset: requests to it just go unanswered) while
+    replication to the followers is cut. A producer with acks=1 gives up on its request
+    after request.timeout.ms and asks for metadata again; if it asked the silent broker,
+    it waited another request.timeout.ms, and `check --set acks=1` found the partition
+    unwritable for a minute with one broker down - while verify proves availability.
+    Kafka's NetworkClient.leastLoadedNode prefers a ready connection (mutation: let
+    ClientBase._next_bootstrap ignore `_silent`)."""
+    from kafkaproof.impl.engine import build_setup, run_one, steered
+
+    setup = build_setup(sets=["acks=1"], faults="crash,power,partition,drop")
+    schedule = ((2000, "cut", 1), (2000, "cut", 2), (3000, "power", 0), (34000, "heal", -1))
+    for seed in (1, 9):
+        result = run_one(steered(setup, schedule, seed), seed)
+        assert "availability" in result.violations  # judged: a fixed schedule
+        assert result.violations["availability"] == [], result.violations["availability"]

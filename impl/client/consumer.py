@@ -215,6 +215,8 @@ class Consumer(ClientBase, Dispatcher):
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
+        if not isinstance(msg, m.Disconnected):
+            self._heard_from(src)
         handler = self.route(type(msg))
         if handler is not None:  # anything else is an answer nobody waits for any more
             handler(src, msg, now, fx)
@@ -222,6 +224,7 @@ class Consumer(ClientBase, Dispatcher):
 
     @handles(m.Disconnected)
     def _on_disconnected(self, src: str, msg: m.Disconnected, now: int, fx: Effects) -> None:
+        self._gave_up_on(msg.node)
         for corr in sorted(c for c, node in self._request_node.items() if node == msg.node):
             fx.items += self.on_timer(("timeout", corr), now)  # will never be answered: fail it now
 
@@ -309,7 +312,7 @@ class Consumer(ClientBase, Dispatcher):
 
     @handles("timeout")
     def _request_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
-        self._request_node.pop(key[1], None)
+        self._gave_up_on(self._request_node.pop(key[1], None))
         if self.group is not None and key[1] in self.group.requests:
             self.group.timeout(key[1], now, fx)
             return

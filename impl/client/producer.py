@@ -263,6 +263,8 @@ class Producer(ClientBase, Dispatcher):
 
     def handle(self, src: str, msg: object, now: int) -> list:
         fx = Effects()
+        if not isinstance(msg, m.Disconnected):
+            self._heard_from(src)
         if self.txn is not None and self.txn.owns(getattr(msg, "correlation_id", None)):
             self.txn.handle(msg, now, fx)
         else:
@@ -277,6 +279,7 @@ class Producer(ClientBase, Dispatcher):
 
     @handles(m.Disconnected)
     def _on_disconnected(self, src: str, msg: m.Disconnected, now: int, fx: Effects) -> None:
+        self._gave_up_on(msg.node)
         for corr in sorted(c for c, node in self._control_node.items() if node == msg.node):
             kind = "txn-timeout" if self.txn is not None and self.txn.owns(corr) else "control-timeout"
             fx.items += self.on_timer((kind, corr), now)  # ask another broker now
@@ -429,6 +432,7 @@ class Producer(ClientBase, Dispatcher):
 
     @handles("request-timeout")
     def _request_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
+        self._gave_up_on(self.inflight_node.get(key[1]))
         batch = self._take_inflight(key[1])
         if batch is not None and batch.records:
             batch.maybe_written = True  # the request may have been written: unknown
@@ -436,7 +440,7 @@ class Producer(ClientBase, Dispatcher):
 
     @handles("control-timeout")
     def _control_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
-        self._control_node.pop(key[1], None)
+        self._gave_up_on(self._control_node.pop(key[1], None))
         what = self._pending_control.pop(key[1], None)
         if what == "metadata":
             self._request_metadata(now, fx)
@@ -446,6 +450,7 @@ class Producer(ClientBase, Dispatcher):
     @handles("txn-timeout")
     def _txn_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
         if self.txn is not None and self.txn.owns(key[1]):
+            self._gave_up_on(self._control_node.get(key[1]))
             self.txn.handle(None, now, fx)
 
     @handles("metadata-retry")
