@@ -23,10 +23,9 @@ JUDGED_BY = {
     "durability": "durability", "read-your-writes": "read-your-writes", "monotonic-reads": "monotonic-reads",
     "exactly-once": "exactly-once", "partition-order": "partition-order",
     "consumer-no-loss": "consumer-no-loss", "consumer-no-duplicates": "consumer-no-duplicates",
-    "availability": "availability",
-    # delivery.timeout.ms against fault lengths; group membership; transactions beyond
-    # aborted reads: no symbolic model has them.
-    "delivery": None, "group-exclusivity": None, "committed-offsets": None,
+    "availability": "availability", "delivery": "delivery",
+    # Group membership; transactions beyond aborted reads: no symbolic model has them.
+    "group-exclusivity": None, "committed-offsets": None,
     "transactions": None, "exactly-once-processing": None,
 }
 
@@ -84,7 +83,7 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
         v = verify_judge(judge, setup, failures)
-        translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer")
+        translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer", "availability")
         schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \
             if translates else ()
         out[g] = Claim(g, v.status, v.proof, model, schedule,

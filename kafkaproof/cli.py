@@ -336,10 +336,6 @@ def _hunt(args: argparse.Namespace) -> int:
     if args.guarantee in GROUP_GUARANTEES and not args.commit_strategy:
         print("kafkaproof hunt: group guarantees need --commit-strategy", file=sys.stderr)
         return 2
-    if args.guarantee in AVAILABILITY_GUARANTEES:
-        print("kafkaproof hunt: availability is judged on a long single failure, which random faults never"
-              " make; use `kafkaproof verify --guarantee availability`", file=sys.stderr)
-        return 2
     if args.guarantee not in GUARANTEES:
         print(f"kafkaproof hunt: --guarantee must be one of {', '.join(GUARANTEES)}", file=sys.stderr)
         return 2
@@ -352,7 +348,13 @@ def _hunt(args: argparse.Namespace) -> int:
     from kafkaproof.hunt import steering
 
     # Every other run follows verify's breaking schedule for this guarantee, if it has one.
-    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steering(setup, args.guarantee))
+    steer = steering(setup, args.guarantee)
+    if args.guarantee in AVAILABILITY_GUARANTEES and not steer and not setup.schedule:
+        print("kafkaproof hunt: availability is judged on a long single failure, which random faults never"
+              " make, and verify has no breaking schedule for it here (`kafkaproof verify --guarantee"
+              " availability`)", file=sys.stderr)
+        return 2
+    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer)
     if not h.found:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"

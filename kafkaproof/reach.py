@@ -36,6 +36,7 @@ REPLICATION = PARTITION + PRODUCER
 CONSUMER = ("consumer-no-loss", "consumer-no-duplicates")
 ISOLATION = ("no-aborted-reads",)
 AVAILABILITY = ("availability",)
+DELIVERY = ("delivery",)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ RUNTIME = "the real runtime's threads and sockets: the simulator and the models 
 GROUPS_ONLY = "group coordination: only the consumer guarantees depend on it"
 LOG_GIVEN = "the consumer and isolation models take the log as given"
 FROM_THE_LOG = "the consumer and isolation models start from a record in the log"
+# The producer model's broker refuses or loses any request at any step, whatever makes it.
+DELIVERY_BROKER = "the producer model's broker may refuse or lose any request, whatever its configuration"
 LEGACY = "z3's model has the fix (false); verify asks the explorer (model/replication.py), which has this variant"
 
 KEYS: dict[str, Reach] = {
@@ -141,21 +144,25 @@ KEYS: dict[str, Reach] = {
     "message.max.bytes": _r("a batch too large is refused whole with an error, never stored in part"),
     # -- producer ------------------------------------------------------------------------
     "acks": _r(FROM_THE_LOG,
-               Rule(REPLICATION + AVAILABILITY, READ, "when a write is acknowledged")),
+               Rule(REPLICATION + AVAILABILITY + DELIVERY, READ, "when a write is acknowledged")),
     "enable.idempotence": _r(FROM_THE_LOG,
-                             Rule(PRODUCER, READ, "the broker deduplicates retries by sequence number")),
+                             Rule(PRODUCER + DELIVERY, READ, "the broker deduplicates retries by sequence number")),
     "retries": _r(FROM_THE_LOG,
-                  Rule(PRODUCER, READ, "whether a failed send is sent again")),
+                  Rule(PRODUCER + DELIVERY, READ, "whether a failed send is sent again")),
     "max.in.flight.requests.per.connection": _r(
         FROM_THE_LOG,
-        Rule(PRODUCER, READ, "whether a later record's request may overtake an earlier one's")),
-    **{k: _r("the producer's timing matters only to what it writes", Rule(REPLICATION, COVERED, TIMING))
-       for k in ("delivery.timeout.ms", "linger.ms", "max.block.ms")},
+        Rule(PRODUCER + DELIVERY, READ, "whether a later record's request may overtake an earlier one's")),
+    "delivery.timeout.ms": _r("the producer's timing matters only to what it writes",
+                              Rule(REPLICATION, COVERED, TIMING),
+                              Rule(DELIVERY, ASSUMED, "the producer gives up on a send after it: the model has no"
+                                   " clock, so it never proves delivery")),
+    **{k: _r("the producer's timing matters only to what it writes", Rule(REPLICATION + DELIVERY, COVERED, TIMING))
+       for k in ("linger.ms", "max.block.ms")},
     # Keys of both clients: the consumer's timing as well as the producer's.
-    **{k: _r("client timing changes when records move, not which", Rule(REPLICATION + CONSUMER, COVERED, TIMING))
+    **{k: _r("client timing changes when records move, not which", Rule(REPLICATION + CONSUMER + DELIVERY, COVERED, TIMING))
        for k in ("request.timeout.ms", "retry.backoff.ms", "metadata.max.age.ms")},
     "batch.size": _r("batching matters only to what the producer writes",
-                     Rule(PRODUCER, COVERED, "each record is its own request: a batch only joins records")),
+                     Rule(PRODUCER + DELIVERY, COVERED, "each record is its own request: a batch only joins records")),
     "partitioner": _r("every guarantee is per partition: which one a key goes to does not change them"),
     "client.id": _r("a name for logs"),
     "transactional.id": _r(
@@ -189,6 +196,9 @@ KEYS: dict[str, Reach] = {
 }
 
 
+BROKER_KEY_NAMES = frozenset(k.name for k in BROKER_KEYS)
+
+
 def all_keys() -> set[str]:
     return {k.name for k in (*BROKER_KEYS, *PRODUCER_KEYS, *CONSUMER_KEYS)}
 
@@ -197,6 +207,8 @@ def sort(key: str, guarantee: str, value: str | None = None) -> tuple[str, str]:
     """(READ | COVERED | IRRELEVANT | ASSUMED, why) for one key and guarantee. With a
     value: an ASSUMED key at a value the model's behaviour is counts as COVERED."""
     reach = KEYS[key]
+    if guarantee in DELIVERY and key in BROKER_KEY_NAMES and not any(guarantee in r.guarantees for r in reach.rules):
+        return COVERED, DELIVERY_BROKER
     for rule in reach.rules:
         if guarantee in rule.guarantees:
             if rule.kind == ASSUMED and value is not None and _norm(value) in rule.assumes:

@@ -128,6 +128,13 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
         if result == z3.unknown:
             seconds = time.perf_counter() - start
             return Verdict(guarantee, UNKNOWN, f"solver gave up at depth {k} after {seconds:.1f} s", seconds)
+    if guarantee == "delivery":
+        # Retries hide every transient error, but only until delivery.timeout.ms (120 s by
+        # default): a fault outlasting it fails the send whatever `retries` says, and the
+        # model has no clock.
+        return Verdict(guarantee, UNKNOWN, "no send fails for good within the model, but the producer gives up after"
+                                           " delivery.timeout.ms, which no model reads: a longer fault fails sends",
+                       time.perf_counter() - start)
     if guarantee == "partition-order" and values["acks"] != 0:
         # Acknowledged offsets also go backwards when an acknowledged write is lost: the
         # producer's later sends reuse its offset (what the checker sees). Found by the
@@ -203,9 +210,13 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
     replica.lag.time.max.ms and broker.session.timeout.ms."""
     if verdict.model == "explorer":
         return _explorer_schedule(verdict, session_ms)
+    if verdict.model == "availability":  # replicas down for good (judged on a long single failure)
+        return tuple((3000, "crash", step.target) for step in verdict.trace)
     if verdict.model == "producer":
         if any(s.action == "network-duplicate" for s in verdict.trace):  # the network delivers twice
             return ((3000, "duplicate", -1, 0.2), (8000, "heal", -1))
+        if verdict.guarantee == "delivery":  # a refused request: the leader's process is gone
+            return ((3000, "crash", 0), (3000 + session_ms + 4000, "restart", 0))
         return ((3000, "drop", -1), (8000, "drop", -1))  # lost answers, so the producer retries
     faults = [(FAULT_OF[s.action], s.target) for s in verdict.trace if s.action in FAULT_OF]
     # Followers that lack the record when the guarantee breaks fell behind before it: cut

@@ -353,6 +353,11 @@ class ProducerModel(_Model):
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):
+        if guarantee == "delivery":  # given up: sent, failed, not in the log, no retry left to make
+            c = self.cfg
+            return z3.And(c.acks != 0, c.retries == 0, z3.Or(*[
+                z3.And(s["sent"][r], z3.Not(s["inflight"][r]), z3.Not(s["done"][r]), s["copies"][r] == 0)
+                for r in range(2)]))
         if guarantee == "exactly-once":
             return z3.Or(s["copies"][0] >= 2, s["copies"][1] >= 2)
         if guarantee == "partition-order":
@@ -484,7 +489,7 @@ class IsolationModel(_Model):
 
 MODELS = {
     "durability": "partition", "read-your-writes": "partition", "monotonic-reads": "partition",
-    "exactly-once": "producer", "partition-order": "producer",
+    "exactly-once": "producer", "partition-order": "producer", "delivery": "producer",
     "consumer-no-loss": "consumer", "consumer-no-duplicates": "consumer",
     "no-aborted-reads": "isolation",
 }

@@ -31,6 +31,7 @@ SCENARIOS = {
     "new-leader-missing-acked": (_steered_unclean, 1),
     "power-lost-unflushed": (lambda: build_setup(), 0),
     "produce-retried-after-lost-answer": (lambda: build_setup(), 0),
+    "produce-attempt-failed": (lambda: build_setup(), 0),
     "request-overtaken": (lambda: build_setup(), 0),
     "member-crashed-mid-commit": (lambda: build_setup(strategy="auto-async"), 3),
     "rebalance-during-async-processing": (lambda: build_setup(strategy="auto-async"), 3),

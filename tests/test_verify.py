@@ -10,7 +10,7 @@ import pytest
 from kafkaproof.impl.engine import build_setup
 
 from kafkaproof.counterexample import replay
-from kafkaproof.verify import PROVED, VIOLATED, check, confirm, synthesize, values_of
+from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, check, confirm, synthesize, values_of
 
 
 def verdict(sets, guarantee, **kw):
@@ -31,6 +31,11 @@ SAFE = ["min.insync.replicas=2", "acks=all", "unclean.leader.election.enable=fal
     (["enable.idempotence=false"], "exactly-once", VIOLATED),
     (["enable.idempotence=false"], "partition-order", VIOLATED),
     (["enable.idempotence=false", "retries=0"], "exactly-once", PROVED),
+    (["retries=0"], "delivery", VIOLATED),
+    # Never PROVED: retries hide transient errors only until delivery.timeout.ms, which no
+    # model reads (mutation: drop `c.retries == 0` from the producer model's delivery).
+    (SAFE, "delivery", UNKNOWN),
+    (["acks=0", "retries=0"], "delivery", UNKNOWN),  # acks=0 hears of no failure: durability's loss
 ])
 def test_known_answers(sets, guarantee, status):
     assert verdict(sets, guarantee).status == status
@@ -53,7 +58,7 @@ def test_commit_strategies(strategy, loss, dup):
     assert check("consumer-no-duplicates", values).status == dup
 
 
-@pytest.mark.parametrize("sets,guarantee", [(["acks=1"], "durability"),
+@pytest.mark.parametrize("sets,guarantee", [(["acks=1"], "durability"), (["retries=0"], "delivery"),
                                             (["unclean.leader.election.enable=true"], "durability"),
                                             (["enable.idempotence=false"], "exactly-once")])
 def test_every_violation_replays_on_the_implementation(sets, guarantee, tmp_path):

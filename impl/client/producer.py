@@ -314,6 +314,8 @@ class Producer(ClientBase, Dispatcher):
             retriable = self._earlier_pending(batch)
         if error in REFRESH_METADATA:
             self._request_metadata(now, fx)
+        if error in RETRIABLE:
+            fx.note("produce-attempt-failed", f"{batch.tp.topic}-{batch.tp.partition}")
         expired = now >= batch.created_ms + self.config.delivery_timeout_ms
         if retriable and batch.attempts <= self.config.retries and not expired:
             if batch.maybe_written:

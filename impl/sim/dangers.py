@@ -42,6 +42,8 @@ DANGERS = {d.name: d for d in (
            "--faults power, without log.flush.interval.messages=1"),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
            "lose produce answers (--faults drop, crash)"),
+    Danger("produce-attempt-failed", "a produce attempt failed with a retriable error (leader change,"
+           " timeout, lost connection)", ("delivery",), "change leaders or lose produce answers (--faults crash, drop)"),
     Danger("request-overtaken", "a produce request arrived after a later one", RESENDS,
            "--faults reorder or late"),
     Danger("member-crashed-mid-commit", "a group member crashed between processing and committing",
