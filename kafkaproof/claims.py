@@ -24,9 +24,9 @@ JUDGED_BY = {
     "exactly-once": "exactly-once", "partition-order": "partition-order",
     "consumer-no-loss": "consumer-no-loss", "consumer-no-duplicates": "consumer-no-duplicates",
     "availability": "availability", "delivery": "delivery",
-    # Group membership; transactions beyond aborted reads: no symbolic model has them.
-    "group-exclusivity": None, "committed-offsets": None,
-    "transactions": None, "exactly-once-processing": None,
+    "transactions": "transactions",  # the explorer of model/transactions.py
+    # Group membership; an application's exactly-once processing: no model has them.
+    "group-exclusivity": None, "committed-offsets": None, "exactly-once-processing": None,
 }
 
 
@@ -65,6 +65,8 @@ def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
             out.append("out-of-sync-elected")  # elected from outside the ISR it had
     if guarantee in ("durability", "read-your-writes", "exactly-once", "partition-order"):
         out += TRACE_END_DANGERS.get(v.model, ())
+    if v.model == "txn-explorer":
+        out.append("txn-marker-late")  # a marker delivered again after the next transaction began
     if guarantee == "exactly-once" and v.model == "partition":
         out.append("produce-retried-after-lost-answer")  # derived: the record read, lost, then resent
     return tuple(dict.fromkeys(out))
@@ -83,7 +85,8 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
             out[g] = Claim(g, UNKNOWN, "no model reads it", model)
             continue
         v = verify_judge(judge, setup, failures)
-        translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer", "availability")
+        translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer", "availability",
+                                                                  "txn-explorer")
         schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \
             if translates else ()
         out[g] = Claim(g, v.status, v.proof, model, schedule,

@@ -154,14 +154,41 @@ def _guarantees(args: argparse.Namespace) -> int:
     if args.examples < 1:
         print("kafkaproof guarantees: --examples must be at least 1", file=sys.stderr)
         return 2
-    if sum((args.groups, args.transactions, args.agreement)) > 1:
-        print("kafkaproof guarantees: choose one of --groups, --transactions, --agreement", file=sys.stderr)
+    if sum((args.groups, args.transactions, args.agreement, args.unsafe, args.safe)) > 1:
+        print("kafkaproof guarantees: choose one of --groups, --transactions, --agreement, --unsafe, --safe",
+              file=sys.stderr)
         return 2
+    if args.safe:
+        from kafkaproof import unsafe
+
+        runs = args.runs or 200
+        model, rows, totals = unsafe.safe_campaign(runs, jobs=args.jobs)
+        print(f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs,"
+              f" failures: {model}")
+        for g, row in rows.items():
+            said = (row.get("expected") or {}).get("status", "-")
+            print(f"  {g:24} {row['verdict']:9} {row['evidence']} (verify: {said})")
+        print("danger events over all runs: " + ", ".join(f"{d} {n}" for d, n in totals.items()))
+        contradicted = [g for g, row in rows.items() if row["violated"] and (row.get("expected") or {}).get(
+            "status") == "PROVED"]
+        return 1 if contradicted else 0
+    if args.unsafe:
+        from kafkaproof import unsafe
+
+        runs = args.runs or 20
+        rows = []
+        for choice in unsafe.CHOICES:
+            rows.append(unsafe.row(choice, runs, args.budget, args.jobs))
+            print(f"{choice.name}: {rows[-1].check} / verify {rows[-1].verify} / hunt {rows[-1].hunt}"
+                  f" ({rows[-1].seconds:.0f} s)", file=sys.stderr)
+        print(unsafe.markdown(rows, runs, args.budget))
+        return 0 if all(unsafe.found_by_all(r) for r in rows) else 1
     if args.agreement:
         from kafkaproof.agreement import markdown, table
 
-        cells = table(args.runs, args.examples)
-        print(markdown(cells, args.runs, args.examples))
+        runs = args.runs or 8
+        cells = table(runs, args.examples)
+        print(markdown(cells, runs, args.examples))
         return 1 if any(c.agreement == "contradicted" for by_g in cells.values() for c in by_g.values()) else 0
     if args.transactions:
         from kafkaproof.impl.sim.txn_campaign import TXN_CONFIGS, txn_guarantee_table
@@ -233,10 +260,9 @@ def _check(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from kafkaproof.claims import BROKEN, HELD, NOT_SHOWN, verdict
+    from kafkaproof.claims import BROKEN, HELD, NOT_SHOWN
     from kafkaproof.counterexample import save
-    from kafkaproof.guided import plan
-    from kafkaproof.impl.engine import run_many, summarize
+    from kafkaproof.guided import check_runs
 
     if args.runs < 1 or args.jobs < 1:
         print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
@@ -244,23 +270,13 @@ def _check(args: argparse.Namespace) -> int:
     setup = _setup_from(args)
     if setup is None:
         return 2
-    expected = {}
-    if not args.no_verify:
-        from kafkaproof.claims import claims
-        from kafkaproof.impl.engine import judged
-
-        # What verify says of the same question (availability too: steered runs have a
-        # fixed schedule, which judges it).
-        expected = claims(setup, judged(setup) + ("availability",))
-    # Odd runs follow verify's breaking schedules, if it has any (--no-verify: none).
-    work = plan(setup, args.runs, args.seed, expected)
-    steered = sum(1 for s, _ in work if s is not setup)
     model = setup.failure_model  # (a steered run's cut is a partition of one replica's links)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=args.json) as bar:
         task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s or more", total=args.runs)
-        results = run_many(work, args.jobs, progress=lambda: bar.advance(task))
-    table = summarize(results)
+        table, expected, work, results = check_runs(setup, args.runs, args.seed, args.jobs,
+                                                    progress=lambda: bar.advance(task), verify=not args.no_verify)
+    steered = sum(1 for s, _ in work if s is not setup)
     setup_of = {s: run_setup for run_setup, s in work}
     by_seed = {r.seed: r for r in results}
     for guarantee, row in table.items():
@@ -268,8 +284,6 @@ def _check(args: argparse.Namespace) -> int:
         first = row["first_violating_seed"]
         if first is not None and not args.no_save:
             row["counterexample"] = str(save(args.out, setup_of[first], by_seed[first], guarantee))
-        row["expected"] = expected[guarantee].as_json() if guarantee in expected else None
-        row["verdict"], row["evidence"], row["hint"] = verdict({**row, "name": guarantee}, expected.get(guarantee))
     violated = any(row["violated"] for row in table.values())
     not_shown = [g for g, row in table.items() if row["verdict"] == NOT_SHOWN]
     code = 1 if violated else NOT_SHOWN_EXIT if not_shown else 0
@@ -458,10 +472,11 @@ def _verify(args: argparse.Namespace) -> int:
         values_of,
     )
 
+    judged = (*GUARANTEES, "transactions")  # (transactions: by model/transactions.py's explorer)
     wanted = [g.strip() for g in (args.guarantee or "").split(",") if g.strip()] or list(GUARANTEES)
-    unknown = [g for g in wanted if g not in GUARANTEES]
+    unknown = [g for g in wanted if g not in judged]
     if unknown:
-        print(f"kafkaproof verify: unknown guarantee {', '.join(unknown)}; choose from {', '.join(GUARANTEES)}",
+        print(f"kafkaproof verify: unknown guarantee {', '.join(unknown)}; choose from {', '.join(judged)}",
               file=sys.stderr)
         return 2
     if not 1 <= args.bound <= 40 or not 0 <= args.max_failures < args.brokers or not 1 <= args.brokers <= 5:
@@ -471,6 +486,8 @@ def _verify(args: argparse.Namespace) -> int:
     setup = _setup_from(args)
     if setup is None:
         return 2
+    if not args.guarantee and setup.producer.get("transactional.id"):
+        wanted.append("transactions")
     # The same failure model as check's, from the same --faults (default: crashes and
     # power losses without fsync, Kafka's reality).
     model = failure_model(setup, args.max_failures)
@@ -653,7 +670,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify, check and the campaign on the same questions (Kafka 3 defaults, the eight"
                         " practices, each unsafe choice; crashes, and crashes with power losses), as markdown;"
                         " exit 1 if one contradicts another")
-    p.add_argument("--runs", type=int, default=8, help="with --agreement: check's runs per cell")
+    p.add_argument("--unsafe", action="store_true",
+                   help="each unsafe choice of the eight practices alone on Kafka 3's defaults: check, verify and"
+                        " hunt on the guarantee it breaks, as markdown; exit 1 unless all three find each")
+    p.add_argument("--safe", action="store_true",
+                   help="the eight practices through check's runs under the failure model verify proves them in,"
+                        " with every danger event's count; exit 1 if a run breaks what verify proves")
+    p.add_argument("--runs", type=int, help="with --agreement: check's runs per cell (8); with --unsafe: per"
+                                             " choice (20, check's default); with --safe: 200")
+    p.add_argument("--budget", type=float, default=60, help="with --unsafe: hunt's wall seconds per choice")
+    p.add_argument("--jobs", type=int, default=1, help="with --unsafe or --safe: check's parallel processes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarantees)
 

@@ -41,3 +41,22 @@ def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -
     steer = [] if setup.schedule or not claimed else templates(claimed, setup.faults)
     return [nth(setup, steer, seed, i) for i in range(runs)]
 
+
+
+def check_runs(setup: Setup, runs: int, seed: int = 0, jobs: int = 1, progress=None, verify: bool = True):
+    """What `kafkaproof check` runs and concludes - the one place it is done, for the CLI
+    and the tables that quote it: verify's claims (availability too: steered runs have a
+    fixed schedule, which judges it), the runs (odd ones steered), and per guarantee the
+    `summarize` row with "expected", "verdict", "evidence" and "hint" added
+    (claims.verdict). Returns (rows, claims, [(setup, seed)], results)."""
+    from kafkaproof.claims import claims, verdict
+    from kafkaproof.impl.engine import judged, run_many, summarize
+
+    expected = claims(setup, judged(setup) + ("availability",)) if verify else {}
+    work = plan(setup, runs, seed, expected)
+    results = run_many(work, jobs, progress=progress)
+    rows = summarize(results)
+    for guarantee, row in rows.items():
+        row["expected"] = expected[guarantee].as_json() if guarantee in expected else None
+        row["verdict"], row["evidence"], row["hint"] = verdict({**row, "name": guarantee}, expected.get(guarantee))
+    return rows, expected, work, results

@@ -29,7 +29,7 @@ from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
 from kafkaproof.impl.engine.setup import seconds_after
-from kafkaproof.impl.sim.faults import FAULTS, FailureModel
+from kafkaproof.impl.sim.faults import FAULTS, REDELIVERING, FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
     MODELS,
@@ -70,11 +70,13 @@ def values_of(setup: Setup) -> dict:
     check_topic_fits(rf, broker.min_insync_replicas)
     auto = setup.consumer.get("enable.auto.commit", "true").strip().lower() == "true"
     strategy = setup.strategy or ("auto" if auto else "after")
+    # A strategy the consumer model lacks (commitAsync) is left out: only that model reads
+    # it, and judge() answers its guarantees UNKNOWN first.
     return {"acks": producer.acks, "rf": rf, "min_isr": broker.min_insync_replicas,
             "unclean": broker.unclean_leader_election, "flush": broker.log.flush_interval_messages == 1,
             "idempotence": producer.idempotence, "retries": producer.retries,
-            "in_flight": producer.max_in_flight, "strategy": STRATEGIES.index(strategy),
-            "read_committed": consumer.isolation_level == "read_committed"}
+            "in_flight": producer.max_in_flight, "read_committed": consumer.isolation_level == "read_committed",
+            **({"strategy": STRATEGIES.index(strategy)} if strategy in STRATEGIES else {})}
 
 
 def _fix(cfg: Config, values: dict) -> list:
@@ -210,6 +212,8 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
     replica.lag.time.max.ms and broker.session.timeout.ms."""
     if verdict.model == "explorer":
         return _explorer_schedule(verdict, session_ms)
+    if verdict.model == "txn-explorer":  # a marker delivered again, late (KIP-890's case)
+        return ((3000, "late", -1, 0.2), (23000, "heal", -1))
     if verdict.model == "availability":  # replicas down for good (judged on a long single failure)
         return tuple((3000, "crash", step.target) for step in verdict.trace)
     if verdict.model == "producer":
@@ -393,7 +397,7 @@ def describe(values: dict) -> str:
             f" unclean.leader.election.enable={str(values['unclean']).lower()}"
             f" log.flush.interval.messages={'1' if values['flush'] else 'default'}"
             f" enable.idempotence={str(values['idempotence']).lower()} retries={values['retries']}"
-            f" max.in.flight={values['in_flight']} commit={STRATEGIES[values['strategy']]}"
+            f" max.in.flight={values['in_flight']} commit={STRATEGIES[values['strategy']] if 'strategy' in values else 'not modelled'}"
             f" isolation.level={'read_committed' if values.get('read_committed') else 'read_uncommitted'}")
 
 
@@ -423,7 +427,12 @@ def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bou
     switches the explorer answers instead, `explored`) and fault kinds no model has
     (`within`). verify, check's "verify says", the claims and the demo all ask this."""
     model = failure_model(setup, failures)
+    if guarantee == "transactions":
+        return _transactions(setup)
     values = values_of(setup)
+    if MODELS.get(guarantee) == "consumer" and "strategy" not in values:
+        return Verdict(guarantee, UNKNOWN, f"not modelled: the consumer model has no commit strategy"
+                                           f" {setup.strategy}", 0.0)
     opts = {"brokers": brokers, "failures": failures, "bound": bound, "power_loss": model.power_loss,
             "timeout_s": timeout_s, "duplicates": model.duplicates}
     v = check(guarantee, values, **opts)
@@ -439,6 +448,32 @@ def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bou
         v = explored(guarantee, missing, settings, values, model, brokers) or \
             replace(v, status=UNKNOWN, proof=f"not modelled: {'; '.join(missing)} (without them: {v.proof})")
     return within(v, model)
+
+
+def _transactions(setup: Setup) -> Verdict:
+    """Transactions (G1a, torn or lost transactions) by the explorer of model/transactions.py:
+    one producer's two-phase commit against late duplicate markers, with and without
+    KIP-890. VIOLATED with its shortest trace, or UNKNOWN: it abstracts replication (each
+    partition is one log), so what it finds no trace for is still durability's to lose."""
+    from kafkaproof.model.explore import explore
+    from kafkaproof.model.transactions import TxnBounds, TxnModel
+
+    start = time.perf_counter()
+    if not setup.producer.get("transactional.id"):
+        return Verdict("transactions", UNKNOWN, "no transactional producer (transactional.id): nothing to judge", 0.0)
+    kip890 = not BrokerConfig.from_properties(setup.broker).legacy_transactions_without_kip890
+    late = any(k in setup.faults for k in REDELIVERING)
+    bounds = TxnBounds(kip890=kip890, duplicates=1 if late else 0)
+    result = explore(TxnModel(bounds))
+    scope = (f"the explorer (model/transactions.py, {'with' if kip890 else 'without'} KIP-890: {bounds.partitions}"
+             f" partitions, {bounds.transactions} transactions, {bounds.duplicates} late duplicate marker(s))")
+    if result.holds:
+        return Verdict("transactions", UNKNOWN, f"{scope} finds no violation; it abstracts replication (each partition"
+                                                " one log), so records lost by the partition are durability's",
+                       time.perf_counter() - start)
+    actions = [a for a, _ in result.trace[1:]]
+    return Verdict("transactions", VIOLATED, f"by {scope} in {len(actions)} steps: {result.detail}",
+                   time.perf_counter() - start, [Step(a, None, {}) for a in actions], model="txn-explorer")
 
 
 # The legacy replication switches z3's partition model does not carry, and the variant of

@@ -77,7 +77,7 @@ def test_conformance_catches_a_broken_hw(broken_hw):
 
 def test_every_broker_step_is_a_model_step():
     seen: dict[str, int] = {}
-    for seed in range(12):
+    for seed in range(36):  # (truncations are rare with acks=1 and these faults: 3 of 36 runs)
         v = validated(seed)
         assert v.failures == [], "\n".join(map(str, v.failures[:5]))
         for action, n in v.actions.items():

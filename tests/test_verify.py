@@ -150,3 +150,29 @@ def test_mutation_hw_from_the_leader_alone_breaks_a_proved_claim(monkeypatch):
     monkeypatch.setattr(Partition, "maybe_advance_hw", hw_from_leader_alone)
     problems = cross_check(["min.insync.replicas=2"], ["durability"], runs=4)
     assert problems and all("durability PROVED, but simulation" in p for p in problems)
+
+
+def test_transactions_are_judged_by_the_transactions_explorer(tmp_path):
+    """verify answers `transactions` from model/transactions.py: VIOLATED without KIP-890
+    (a late COMMIT marker ends the next, aborted transaction), replayed on the
+    implementation; with it, never PROVED - the model abstracts replication."""
+    from kafkaproof.verify import judge
+
+    old = build_setup(sets=["legacy.transactions.without.kip890=true", "transactional.id=app"])
+    v = judge("transactions", old)
+    assert v.status == VIOLATED and "late" in v.trace[3].action, v.proof
+    confirm(v, old, out=str(tmp_path))
+    assert v.confirmed, v.confirmation
+    assert judge("transactions", build_setup(sets=["transactional.id=app"])).status == UNKNOWN
+    assert judge("transactions", build_setup(sets=["transactional.id=app"], faults="crash")).status == UNKNOWN
+
+
+def test_a_commit_strategy_the_consumer_model_lacks_is_unknown_not_a_crash():
+    """commitAsync without retry ("async") has no consumer model: its guarantees are UNKNOWN
+    naming it, and the others are judged as ever (it crashed check and hunt before)."""
+    from kafkaproof.verify import judge
+
+    setup = build_setup(strategy="async")
+    v = judge("consumer-no-duplicates", setup)
+    assert v.status == UNKNOWN and "async" in v.proof
+    assert judge("durability", setup).status == judge("durability", build_setup()).status

@@ -10,6 +10,7 @@ check, hunt, replay, the catalogue and verify's confirmation all run through her
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
 
 from kafkaproof.impl.engine.setup import (
@@ -72,8 +73,18 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
             apps.append(ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC]))
 
     if "member" in setup.faults:
-        c.at(FAULT_INTERVAL_MS // 2,
-             lambda: c.every(FAULT_INTERVAL_MS, member_fault, until=end_ms - FAULT_INTERVAL_MS))
+        # At a random phase each time: a fixed period falls in step with the application's
+        # own (auto.commit.interval.ms), and a run then never crashes a member inside the
+        # few hundred ms that matter. (Its own generator: the cluster's draws stay as they were.)
+        rng = random.Random(f"member-{c.seed}")
+
+        def next_fault() -> None:
+            member_fault()
+            at = c.now + rng.randint(FAULT_INTERVAL_MS // 2, FAULT_INTERVAL_MS * 3 // 2)
+            if at <= end_ms - FAULT_INTERVAL_MS:
+                c.at(at, next_fault)
+
+        c.at(rng.randint(FAULT_INTERVAL_MS // 4, FAULT_INTERVAL_MS), next_fault)
     return group
 
 
@@ -123,7 +134,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:
-        c.run_for(30_000)  # the group catches up and commits
+        _catch_up(c, group, w.partitions)
     topics = [TOPIC] + ([TOPIC + OUTPUT_SUFFIX] if setup.strategy == "transactional" else [])
     committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(w.partitions)
                  if c.state(TopicPartition(t, p)) is not None}
@@ -133,6 +144,34 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
                      c.history if keep_history else None, dict(sorted(c.dangers.counts.items())))
+
+
+# How long a group may take to catch up after the run: a rebalance after a member crash
+# waits out the dead member's session.timeout.ms (45 s), and a coordinator failover starts
+# that wait again (the new coordinator's deadlines run from its load).
+GROUP_CATCH_UP_MS = 150_000
+
+
+def _catch_up(c: Cluster, group: str, partitions: int) -> None:
+    """Run until the group's commits reach every partition's high watermark (at least
+    30 s, at most GROUP_CATCH_UP_MS): records it has not processed by then are unseen, not
+    merely late - a fixed 30 s called a rebalance still waiting for a crashed member's
+    session to expire a loss."""
+    def caught_up() -> bool:
+        offsets = c.group_offsets(group)
+        for p in range(partitions):
+            tp = TopicPartition(TOPIC, p)
+            st = c.state(tp)
+            leader = c.broker(st.leader).partitions.get(tp) if st is not None and st.leader >= 0 else None
+            if leader is None or offsets.get((TOPIC, p), 0) < leader.hw:
+                return False
+        return True
+
+    c.run_for(30_000)
+    waited = 30_000
+    while waited < GROUP_CATCH_UP_MS and not caught_up():
+        c.run_for(2_000)
+        waited += 2_000
 
 
 def replicas_diverge(c: Cluster, tps) -> list[Violation]:

@@ -112,6 +112,7 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
 
 CLUSTER = tuple(k for k, f in FAULTS.items() if f.layer != "application")
 BY_DEFAULT = tuple(k for k, f in FAULTS.items() if f.by_default)
+REDELIVERING = ("duplicate", "late")  # the kinds that deliver a message a second time
 NEEDS = {"group": "a commit strategy (--commit-strategy)", "transactions": "a transactional.id"}
 
 
