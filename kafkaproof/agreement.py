@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from kafkaproof.claims import agreement, claims
 from kafkaproof.guided import plan, templates
 from kafkaproof.impl.engine import build_setup, campaign, run_many, summarize
+from kafkaproof.unsafe import PRACTICES
 
 ROWS = {
     "Kafka 3 defaults": [],
-    "eight practices": ["acks=all", "retries=2147483647", "enable.idempotence=true",
-                        "unclean.leader.election.enable=false", "default.replication.factor=3",
-                        "min.insync.replicas=2", "enable.auto.commit=false"],
+    "eight practices": list(PRACTICES),
     "acks=1": ["acks=1"],
     "default.replication.factor=1": ["default.replication.factor=1"],
     "enable.idempotence=false": ["enable.idempotence=false"],
