@@ -58,7 +58,7 @@ def test_the_eight_practices_hold_with_evidence():
     shrinks, produces retried after lost answers, member crashes mid-commit. Never reached,
     by design: an out-of-sync election (unclean.leader.election.enable=false) and a new
     leader missing an acknowledged write (that would be the loss itself)."""
-    model, rows, totals = unsafe.safe_campaign(2000 if NIGHTLY else 12, jobs=2 if NIGHTLY else 1)
+    model, rows, totals = unsafe.safe_campaign(2000 if NIGHTLY else 8, jobs=2 if NIGHTLY else 1)
     print(model, totals)
     assert model == CRASHES
     proved = [g for g, row in rows.items() if (row["expected"] or {}).get("status") == "PROVED"]
