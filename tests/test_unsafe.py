@@ -71,3 +71,18 @@ def test_the_eight_practices_hold_with_evidence():
         must |= {"isr-shrank-to-leader", "request-overtaken"}
     assert all(totals.get(d) for d in must), totals
     assert not totals.get("out-of-sync-elected") and not totals.get("new-leader-missing-acked"), totals
+
+
+def test_a_rebalance_still_waiting_for_a_dead_member_is_not_a_loss():
+    """Seed 12 of the eight practices' campaign: a member crashes at 9 s and a coordinator
+    fails over, so the rebalance waits out the dead member's session until ~82 s. A run that
+    stopped 30 s after settling called the records not yet processed "unseen" - a loss
+    verify proves impossible for commit-after. The run now ends when the group's commits
+    reach the log end (mutation: a fixed 30 s catch-up in impl/engine/run._catch_up)."""
+    from kafkaproof.impl.engine import build_setup, run_one
+
+    kinds = ",".join(unsafe.failure_models(unsafe.Choice((), "consumer-no-loss", strategy="after"))[CRASHES])
+    setup = build_setup(sets=unsafe.PRACTICES, faults=kinds, strategy=unsafe.SAFE_STRATEGY)
+    result = run_one(setup, 12)
+    assert result.dangers.get("member-crashed-mid-commit", 0) + result.faults > 0
+    assert result.violations["consumer-no-loss"] == [], result.violations["consumer-no-loss"][:2]
