@@ -86,3 +86,12 @@ def test_a_rebalance_still_waiting_for_a_dead_member_is_not_a_loss():
     result = run_one(setup, 12)
     assert result.dangers.get("member-crashed-mid-commit", 0) + result.faults > 0
     assert result.violations["consumer-no-loss"] == [], result.violations["consumer-no-loss"][:2]
+
+
+def test_the_safe_command_prints_the_failure_model_and_the_danger_counts():
+    out = subprocess.run([sys.executable, "-m", "kafkaproof", "guarantees", "--safe", "--runs", "2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "failures: crashes" in out.stdout and "durability" in out.stdout
+    counts = out.stdout.split("danger events over all runs: ")[1]
+    assert "produce-retried-after-lost-answer" in counts, counts
