@@ -162,15 +162,17 @@ def _guarantees(args: argparse.Namespace) -> int:
         from kafkaproof import unsafe
 
         runs = args.runs or 200
+        from kafkaproof.claims import agreement
+
         model, rows, totals = unsafe.safe_campaign(runs, jobs=args.jobs)
         print(f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs,"
               f" failures: {model}")
+        said = {g: (row["expected"] or {}).get("status", "-") for g, row in rows.items()}
         for g, row in rows.items():
-            said = (row.get("expected") or {}).get("status", "-")
-            print(f"  {g:24} {row['verdict']:9} {row['evidence']} (verify: {said})")
+            print(f"  {g:24} {row['verdict']:9} {row['evidence']} (verify: {said[g]})")
         print("danger events over all runs: " + ", ".join(f"{d} {n}" for d, n in totals.items()))
-        contradicted = [g for g, row in rows.items() if row["violated"] and (row.get("expected") or {}).get(
-            "status") == "PROVED"]
+        print(f"failure model: {unsafe.setup_of(unsafe.PRACTICES_CHOICE, model).failure_model.describe()}")
+        contradicted = [g for g, row in rows.items() if agreement(said[g], [bool(row["violated"])]) == "contradicted"]
         return 1 if contradicted else 0
     if args.unsafe:
         from kafkaproof import unsafe

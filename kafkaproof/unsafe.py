@@ -61,6 +61,8 @@ DEFAULT, CRASHES = "crashes+power", "crashes"
 PRACTICES = ("acks=all", "retries=2147483647", "enable.idempotence=true", "unclean.leader.election.enable=false",
              "default.replication.factor=3", "min.insync.replicas=2", "enable.auto.commit=false")
 SAFE_STRATEGY = "after"
+# The practices as a row of their own (setup_of and failure_models serve them too).
+PRACTICES_CHOICE = Choice(PRACTICES, "durability", strategy=SAFE_STRATEGY)
 
 
 def failure_models(choice: Choice) -> dict[str, tuple[str, ...]]:
@@ -145,9 +147,8 @@ def safe_campaign(runs: int, seed: int = 0, jobs: int = 1, progress=None):
     which verify proves them durable (crashes: under power loss without fsync no
     replication setting is, KIP-966): (failure model name, check's rows, each danger
     event's count over all runs). A "held" row carries the dangers its runs reached."""
-    practices = Choice((), "durability", PRACTICES, SAFE_STRATEGY, (), SAFE_STRATEGY)
-    for name, kinds in failure_models(practices).items():
-        setup = build_setup(sets=PRACTICES, faults=",".join(kinds), strategy=SAFE_STRATEGY)
+    for name in failure_models(PRACTICES_CHOICE):
+        setup = setup_of(PRACTICES_CHOICE, name)
         if _said(setup, "durability") == PROVED:
             rows, _, _, results = check_runs(setup, runs, seed, jobs, progress)
             totals: dict[str, int] = {}

@@ -79,11 +79,9 @@ def test_a_rebalance_still_waiting_for_a_dead_member_is_not_a_loss():
     stopped 30 s after settling called the records not yet processed "unseen" - a loss
     verify proves impossible for commit-after. The run now ends when the group's commits
     reach the log end (mutation: a fixed 30 s catch-up in impl/engine/run._catch_up)."""
-    from kafkaproof.impl.engine import build_setup, run_one
+    from kafkaproof.impl.engine import run_one
 
-    kinds = ",".join(unsafe.failure_models(unsafe.Choice((), "consumer-no-loss", strategy="after"))[CRASHES])
-    setup = build_setup(sets=unsafe.PRACTICES, faults=kinds, strategy=unsafe.SAFE_STRATEGY)
-    result = run_one(setup, 12)
+    result = run_one(unsafe.setup_of(unsafe.PRACTICES_CHOICE, CRASHES), 12)
     assert result.dangers.get("member-crashed-mid-commit", 0) + result.faults > 0
     assert result.violations["consumer-no-loss"] == [], result.violations["consumer-no-loss"][:2]
 

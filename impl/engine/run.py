@@ -159,11 +159,9 @@ def _catch_up(c: Cluster, group: str, partitions: int) -> None:
     session to expire a loss."""
     def caught_up() -> bool:
         offsets = c.group_offsets(group)
-        for p in range(partitions):
-            tp = TopicPartition(TOPIC, p)
-            st = c.state(tp)
-            leader = c.broker(st.leader).partitions.get(tp) if st is not None and st.leader >= 0 else None
-            if leader is None or offsets.get((TOPIC, p), 0) < leader.hw:
+        for tp in (TopicPartition(TOPIC, p) for p in range(partitions)):
+            leader = c.leader(tp)
+            if leader is None or offsets.get((tp.topic, tp.partition), 0) < c.broker(leader).partitions[tp].hw:
                 return False
         return True
 
