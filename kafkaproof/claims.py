@@ -86,7 +86,7 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
             continue
         v = verify_judge(judge, setup, failures)
         translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer", "availability",
-                                                                  "txn-explorer")
+                                                                  "txn-explorer", "consumer")
         schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \
             if translates else ()
         out[g] = Claim(g, v.status, v.proof, model, schedule,

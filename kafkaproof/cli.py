@@ -403,6 +403,7 @@ def _catalogue(args: argparse.Namespace) -> int:
     from kafkaproof.catalogue import ENTRIES, build
 
     names = [e[0] for e in ENTRIES]
+    args.only = [n for arg in args.only for n in arg.split(",") if n]  # --only a,b as well as --only a --only b
     unknown = [n for n in args.only if n not in names]
     if unknown:
         print(f"kafkaproof catalogue: no entry {', '.join(unknown)}; entries: {', '.join(names)}", file=sys.stderr)
@@ -713,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalogue", help="hunt one shrunk counterexample per unsafe choice into counterexamples/")
     p.add_argument("--out", default="counterexamples")
     p.add_argument("--budget", type=float, default=120, help="wall seconds to search, per entry")
-    p.add_argument("--only", action="append", default=[], help="just this entry (repeatable)")
+    p.add_argument("--only", action="append", default=[], help="just these entries (comma-separated, or repeated)")
     p.set_defaults(func=_catalogue)
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")

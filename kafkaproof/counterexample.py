@@ -158,7 +158,7 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
     schedule = s.get("schedule", [])
     if not isinstance(schedule, list) or not all(
             isinstance(e, list) and len(e) in (3, 4) and isinstance(e[0], int) and isinstance(e[1], str)
-            and isinstance(e[2], int) and (len(e) == 3 or isinstance(e[3], (int, float))) for e in schedule):
+            and isinstance(e[2], int) and (len(e) == 3 or isinstance(e[3], (int, float, str))) for e in schedule):
         raise InvalidCounterexample("field 'setup.schedule' must be a list of [at ms, kind, replica(, value)]")
     setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends,
                   strategy, tuple(tuple(e) for e in schedule))

@@ -29,6 +29,30 @@ def templates(claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple]:
     return out
 
 
+def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, ...]) -> list[tuple]:
+    """Schedules that reach the dangers of the guarantees verify does not break here
+    (impl/sim/dangers.py), so a "held" comes with the dangers it went through instead of
+    whatever random faults happened to reach - for the configurations verify proves most
+    of all. Only what the failure model allows, and only dangers the guarantees judged
+    here can meet (an ISR to shrink needs followers)."""
+    from kafkaproof.impl.broker.config import BrokerConfig
+    from kafkaproof.impl.sim.dangers import DANGERS
+
+    broker = BrokerConfig.from_properties(setup.broker)
+    allowed = covered(kinds) | set(CONTROL)
+    held = {g for g, c in claimed.items() if c.status != "VIOLATED"}
+    out = []
+    for d in DANGERS.values():
+        if d.schedule is None or not held & set(d.guarantees):
+            continue
+        schedule = d.schedule(broker.replica_lag_time_max_ms, broker.session_timeout_ms)
+        replicas = max((step[2] for step in schedule), default=0) + 1
+        if replicas <= setup.replication_factor and all(step[1] in allowed for step in schedule) \
+                and schedule not in out:
+            out.append(schedule)
+    return out
+
+
 def nth(setup: Setup, steer: list, first_seed: int, i: int) -> tuple[Setup, int]:
     """The i-th run from `first_seed`: odd ones steered by the schedules in turn."""
     seed = first_seed + i
@@ -36,9 +60,11 @@ def nth(setup: Setup, steer: list, first_seed: int, i: int) -> tuple[Setup, int]
 
 
 def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -> list[tuple[Setup, int]]:
-    """Runs seed, seed+1, ... (none steered when the setup has its own schedule, or
-    verify has no breaking schedule for it)."""
-    steer = [] if setup.schedule or not claimed else templates(claimed, setup.faults)
+    """Runs seed, seed+1, ... (none steered when the setup has its own schedule or was
+    not judged by verify): odd ones steered by verify's breaking schedules and by
+    schedules that reach the dangers of what verify does not break, in turn."""
+    steer = [] if setup.schedule or not claimed else \
+        templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)
     return [nth(setup, steer, seed, i) for i in range(runs)]
 
 

@@ -129,3 +129,29 @@ def test_a_silent_broker_does_not_take_the_next_metadata_request():
         result = run_one(steered(setup, schedule, seed), seed)
         assert "availability" in result.violations  # judged: a fixed schedule
         assert result.violations["availability"] == [], result.violations["availability"]
+
+
+def test_a_group_member_learns_a_topic_created_after_it_subscribed():
+    """Kafka's Metadata asks again (after retry.backoff.ms) for a topic whose metadata came
+    back UNKNOWN_TOPIC_OR_PARTITION, and NetworkClient retries a metadata request that went
+    unanswered. Without that, a member that subscribed first was assigned nothing until
+    metadata.max.age.ms (5 min) - every group run of `check` consumed nothing and its
+    consumer guarantees "held" vacuously (mutation: drop either "metadata-retry" timer in
+    impl/client/consumer.py)."""
+    from kafkaproof.impl.sim.consumer_app import ConsumerApp
+
+    for lose_first_answers in (False, True):
+        c = Cluster(seed=2)
+        app = ConsumerApp(c, "g", "after", {"group.id": "g", "auto.offset.reset": "earliest",
+                                            "request.timeout.ms": "2000"}, topics=["late"])
+        if lose_first_answers:  # its metadata requests time out for a while
+            c.isolate(app.consumer.node)
+            c.at(1500, c.heal)
+        c.run_for(1000)
+        c.create_topic("late", 2, 3)
+        p = c.producer("p")
+        for i in range(10):
+            p.send("late", b"k%d" % i, b"%d" % i)
+        c.run_for(15_000)
+        processed = [r for op in c.history.ops if op.f == "process" for r in op.records]
+        assert len(processed) == 10, (lose_first_answers, processed)

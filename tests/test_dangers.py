@@ -33,8 +33,8 @@ SCENARIOS = {
     "produce-retried-after-lost-answer": (lambda: build_setup(), 0),
     "produce-attempt-failed": (lambda: build_setup(), 0),
     "request-overtaken": (lambda: build_setup(), 0),
-    "member-crashed-mid-commit": (lambda: build_setup(strategy="auto-async"), 3),
-    "rebalance-during-async-processing": (lambda: build_setup(strategy="auto-async"), 3),
+    "member-crashed-mid-commit": (lambda: build_setup(strategy="auto-async"), 0),
+    "rebalance-during-async-processing": (lambda: build_setup(strategy="auto-async"), 0),
     "txn-marker-late": (lambda: build_setup(sets=["transactional.id=t"], faults="late", seconds=15), 0),
     "zombie-fenced": (lambda: build_setup(sets=["transactional.id=t"], faults="crash,zombie", seconds=15), 0),
 }

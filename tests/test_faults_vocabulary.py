@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from kafkaproof.impl.protocol.messages import DATA_PLANE
+from kafkaproof.impl.protocol.messages import DATA_PLANE, TopicPartition
 from kafkaproof.impl.sim import faults
 from kafkaproof.impl.sim.cluster import Cluster
 from kafkaproof.impl.sim.network import STALL_MS, Network
@@ -101,9 +101,17 @@ def test_every_cluster_kind_does_something_and_heals(kind):
         assert "heal" in names
 
 
-def test_application_kinds_are_not_injected_into_the_cluster():
-    with pytest.raises(ValueError, match="injected by their applications"):
+def test_application_kinds_need_their_application():
+    """A member or zombie fault is the run's applications' to inject; a cluster without
+    them says so instead of crashing a broker or doing nothing."""
+    with pytest.raises(ValueError, match="needs a commit strategy"):
         faults.inject(Cluster(seed=1), "member", None, 100)
+    c, struck = Cluster(seed=1), []
+    c.create_topic("t", 1, 3)
+    c.applications["member"] = lambda moment="any": struck.append(moment)
+    faults.apply_fixed(c, [(c.now + 10, "member", -1, "committed")], TopicPartition("t", 0))
+    c.run_for(20)
+    assert struck == ["committed"]
 
 
 def test_reorder_never_reorders_within_a_connection_only_past_an_abandoned_one():

@@ -30,7 +30,8 @@ def test_the_failure_model_is_derived_not_tuned():
 
 # (runs: enough for every template of verify's to steer one run - availability's is last)
 @pytest.mark.parametrize("name,runs", [("acks=1", 4), ("min.insync.replicas=3", 8),
-                                       ("legacy.transactions.without.kip890=true", 4), ("retries=0", 4)])
+                                       ("legacy.transactions.without.kip890=true", 4), ("retries=0", 4),
+                                       ("--commit-strategy before", 6)])
 def test_check_verify_and_hunt_each_find_it(name, runs):
     row = unsafe.row(BY_NAME[name], runs=runs, hunt_budget=60)
     assert found_by_all(row), (row.check, row.verify, row.hunt)

@@ -246,6 +246,12 @@ class Consumer(ClientBase, Dispatcher):
                 counts[pm.tp.topic] = max(counts.get(pm.tp.topic, 0), pm.tp.partition + 1)
             known = {} if self._wants_all() else dict(self.partition_counts)
             self.partition_counts = {t: n for t, n in {**known, **counts}.items() if t not in msg.unknown_topics}
+            if msg.unknown_topics:
+                # A topic it asked for is not there (yet): ask again after retry.backoff.ms, as
+                # Kafka's Metadata.handleMetadataResponse requests an update for a topic whose
+                # error is an InvalidMetadataException (UNKNOWN_TOPIC_OR_PARTITION is one) -
+                # not only after metadata.max.age.ms, by when a run is long over.
+                fx.timer(("metadata-retry",), now + self.config.retry_backoff_ms)
             if self.group is not None:
                 self.group.on_metadata()
             return
@@ -310,6 +316,10 @@ class Consumer(ClientBase, Dispatcher):
         self._request_metadata(now, fx)
         fx.timer(key, now + self.config.metadata_max_age_ms)
 
+    @handles("metadata-retry")
+    def _metadata_retry(self, key: tuple, now: int, fx: Effects) -> None:
+        self._request_metadata(now, fx)
+
     @handles("timeout")
     def _request_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
         self._gave_up_on(self._request_node.pop(key[1], None))
@@ -317,6 +327,10 @@ class Consumer(ClientBase, Dispatcher):
             self.group.timeout(key[1], now, fx)
             return
         req = self._requests.pop(key[1], None)
+        if req is not None and req[0] == "metadata":
+            # Unanswered: ask again (another broker) after retry.backoff.ms, as Kafka's
+            # NetworkClient does while an update is still wanted - not at metadata.max.age.ms.
+            fx.timer(("metadata-retry",), now + self.config.retry_backoff_ms)
         if req is not None and req[1] is not None:
             pos = self.assignment.get(req[1])
             if pos is not None and pos.inflight == key[1]:

@@ -53,6 +53,9 @@ class RunResult:
         return [g for g, vs in self.violations.items() if vs]
 
 
+POLL_MS = 100  # how often a waiting member fault looks for a member that owns partitions
+
+
 def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     """Two members of a consumer group process the topic with the setup's commit strategy;
     with the "member" fault, every FAULT_INTERVAL_MS a member that owns partitions crashes
@@ -66,11 +69,17 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     props = {**RUN_CONSUMER_DEFAULTS, **quick, **setup.consumer, "group.id": group}
     apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
 
-    def member_fault() -> None:
+    def member_fault(moment: str = "any", wait: bool = False) -> None:
         owners = [a for a in apps if a.alive and a.consumer.proc.group.owned]
         if owners:
-            c.rng.choice(owners).crash()
-            apps.append(ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC]))
+            c.rng.choice(owners).crash_at(moment, then=lambda: apps.append(
+                ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC])))
+        elif wait:  # the group is still forming or rebalancing: strike once someone owns work
+            c.at(POLL_MS, lambda: member_fault(moment, wait))
+
+    # A fixed schedule's member step waits for a member that owns partitions (its time was
+    # laid out before the group formed); a random one that finds none is skipped.
+    c.applications["member"] = lambda moment="any": member_fault(moment, wait=True)
 
     if "member" in setup.faults:
         # At a random phase each time: a fixed period falls in step with the application's
@@ -95,9 +104,12 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
 
     budget = [setup.max_sends] if setup.max_sends is not None else None
     apps = [TxnProducerApp(c, str(i), setup.producer, TOPIC, max_sends=budget) for i in range(2)]
+    def zombie_fault() -> None:
+        c.rng.choice(apps).zombie()
+
+    c.applications["zombie"] = zombie_fault  # (a fixed schedule's zombie steps)
     if "zombie" in setup.faults:
-        c.at(FAULT_INTERVAL_MS // 2,
-             lambda: c.every(FAULT_INTERVAL_MS, lambda: c.rng.choice(apps).zombie(), until=end_ms - FAULT_INTERVAL_MS))
+        c.at(FAULT_INTERVAL_MS // 2, lambda: c.every(FAULT_INTERVAL_MS, zombie_fault, until=end_ms - FAULT_INTERVAL_MS))
 
 
 def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:

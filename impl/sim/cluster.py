@@ -70,6 +70,9 @@ class Cluster:
         self.disks = {b: SimDisk() for b in self.broker_ids}
         self.procs: dict[str, Process] = {}
         self.observers: list[Callable[[str], None]] = []  # called after each process step (trace validation)
+        # The application fault kinds (member, zombie) a run's applications inject, by kind:
+        # called with the fault's parameters (impl/sim/faults.inject; impl/engine/run.py).
+        self.applications: dict[str, Callable[..., None]] = {}
         self.down: set[str] = set()
         self.machine_off: set[str] = set()  # down without a kernel to refuse connections
         self.incarnation: dict[str, int] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import TopicPartition
 from kafkaproof.impl.sim.cluster import Cluster, ConsumerHandle
+from kafkaproof.impl.sim.faults import FAULTS
 from kafkaproof.properties.groups import check_consumption
 from kafkaproof.properties.history import OK
 
@@ -60,6 +61,7 @@ class ConsumerApp:
         # processed and committed, and how many batches a worker still holds.
         self.last_poll = self.last_process = self.last_commit = -1
         self.worker_holds = 0
+        self._crash_at: tuple[str, object] | None = None  # (moment, then): see crash_at
         self.consumer.on_commit = self._committed
         cluster.every(poll_interval_ms, self.tick)
 
@@ -90,6 +92,7 @@ class ConsumerApp:
                 self._commit()
             elif self.strategy == "async" and self.alive:
                 self.consumer.commit(sync=False)
+                self._reached("committed")
 
     def _commit(self, then=None) -> None:
         if not self.alive:
@@ -102,6 +105,7 @@ class ConsumerApp:
                 then(error == ErrorCode.NONE)
 
         self.consumer.commit(sync=True, on_done=done)
+        self._reached("committed")  # its request is on its way; the answer may never be heard
 
     def _transact(self, records: list, rows: tuple) -> None:
         p, group = self.producer, self.consumer.proc.group
@@ -139,6 +143,10 @@ class ConsumerApp:
     def _committed(self, error: ErrorCode) -> None:
         if error == ErrorCode.NONE:
             self.last_commit = self.c.now
+            if self.strategy.startswith("auto") and self._crash_at is not None:
+                # (Inside the consumer's handling of the answer: the crash comes right
+                # after it, so that nothing the dead process would not send is sent.)
+                self.c.at(0, lambda: self._reached("committed"))
 
     # The consumer's rebalance listener: only watched, for the danger events.
     def on_partitions_revoked(self, tps: list[TopicPartition]) -> None:
@@ -154,6 +162,7 @@ class ConsumerApp:
             self.c.history.add(self.c.now, self.consumer.process, OK, "process", records=rows)
             if self.on_processed is not None:
                 self.on_processed()
+            self._reached("processed")
 
     # -- what the tests do to it ------------------------------------------------------------------
 
@@ -165,6 +174,26 @@ class ConsumerApp:
         self.consumer.close()
         self.stopped = True
 
+    def crash_at(self, moment: str, then=None) -> None:
+        """Crash at the next `moment` (one of MOMENTS), then call `then`: "any" is now;
+        "processed" right after a batch is processed, before its commit is sent;
+        "committed" right after a commit - as its request leaves (commitSync,
+        commitAsync), or when an auto commit is acknowledged - before what follows is
+        processed. The consumer model's traces name these moments (verify.to_schedule)."""
+        if moment not in MOMENTS:
+            raise ValueError(f"unknown moment {moment!r}: one of {', '.join(MOMENTS)}")
+        self._crash_at = (moment, then)
+        if moment == "any":
+            self._reached("any")
+
+    def _reached(self, moment: str) -> None:
+        if self._crash_at is not None and self._crash_at[0] == moment and self.alive:
+            then = self._crash_at[1]
+            self._crash_at = None
+            self.crash()
+            if then is not None:
+                then()
+
     def crash(self) -> None:
         """The application's process dies: its consumer and (if any) its producer."""
         if self.last_poll > min(self.last_process, self.last_commit):
@@ -175,15 +204,16 @@ class ConsumerApp:
             self.c.close_client(self.producer.node)
 
 
+MOMENTS = FAULTS["member"].param("moment").choices  # when a member crash strikes (ConsumerApp.crash_at)
 # The moment that hurts each strategy most (see crash_at_worst_moment).
-WORST_MOMENT = {"after": "processed", "before": "committing", "auto": "processed", "auto-async": "auto-committed",
+WORST_MOMENT = {"after": "processed", "before": "committed", "auto": "processed", "auto-async": "committed",
                 "async": "processed"}
 
 
 def crash_at_worst_moment(strategy: str, seed: int = 1) -> tuple[Cluster, list]:
     """One partition, two members of a group (the second idle). The first member crashes
-    at the moment that hurts its strategy most: right after processing a batch (before it
-    commits), while its commitSync is in flight, or right after an auto commit. The second
+    at the moment that hurts its strategy most (WORST_MOMENT): right after processing a
+    batch (before it commits), or right after a commit, before processing. The second
     takes over. Returns the cluster and what the group checker found (unseen, redelivered)."""
     c = Cluster(seed=seed, broker_props={"offsets.topic.num.partitions": "3", "group.initial.rebalance.delay.ms": "0"})
     c.create_topic("t", 1, 3)
@@ -196,22 +226,8 @@ def crash_at_worst_moment(strategy: str, seed: int = 1) -> tuple[Cluster, list]:
     c.run_for(3000)
     second = ConsumerApp(c, "second", strategy, props, topics=["t"])
     c.run_for(1000)
-    crashed = []
-
-    def kill() -> None:
-        if not crashed:
-            c.crash(first.consumer.node)
-            crashed.append(c.now)
-
-    moment = WORST_MOMENT[strategy]
-    if moment == "processed":
-        first.on_processed = kill
-    else:
-        def watch() -> None:
-            ops = [op for op in c.history.ops[-10:] if op.process == first.consumer.process and op.f == "commit"]
-            if ops and ops[-1].type == ("invoke" if moment == "committing" else "ok"):
-                kill()
-        c.every(1, watch, until=9000)
+    crashed: list[int] = []
+    first.crash_at(WORST_MOMENT[strategy], then=lambda: crashed.append(c.now))
     c.run_for(30_000)
     if not crashed or not second.consumer.proc.group.owned:
         raise RuntimeError(f"{strategy}: the scenario did not unfold (crashed={bool(crashed)})")

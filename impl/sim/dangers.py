@@ -11,6 +11,7 @@ unchanged.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafkaproof.impl.protocol import messages as m
@@ -27,11 +28,29 @@ class Danger:
     what: str
     guarantees: tuple[str, ...]
     reach: str  # how a run gets there (the hint when none did)
+    # A fixed schedule that gets a run there (impl/sim/faults.apply_fixed steps), given the
+    # configuration's replica.lag.time.max.ms and broker.session.timeout.ms; steered runs
+    # use it where verify has no breaking schedule (kafkaproof/guided.py). None: the danger
+    # is the loss itself, or comes only with a setting a schedule cannot give.
+    schedule: Callable[[int, int], tuple] | None = None
+
+
+def _isolate_leader_from_followers(lag_ms: int, session_ms: int) -> tuple:
+    """Both followers' replication cut for longer than the lag time, while writes go on."""
+    return ((3000, "cut", 1), (3000, "cut", 2), (3000 + lag_ms + 4000, "heal", -1))
+
+
+def _crash_leader(lag_ms: int, session_ms: int) -> tuple:
+    return ((3000, "crash", 0), (3000 + session_ms + 4000, "restart", 0))
+
+
+def _power_off_leader(lag_ms: int, session_ms: int) -> tuple:
+    return ((3000, "power", 0), (3000 + session_ms + 4000, "restart", 0))
 
 
 DANGERS = {d.name: d for d in (
     Danger("isr-shrank-to-leader", "the ISR shrank to the leader alone", REPLICATION,
-           "cut a follower off for longer than replica.lag.time.max.ms (--faults cut)"),
+           "cut a follower off for longer than replica.lag.time.max.ms (--faults cut)", _isolate_leader_from_followers),
     Danger("out-of-sync-elected", "a replica outside the ISR was elected (unclean election)", REPLICATION,
            "crash the last ISR member while an out-of-sync replica lives"),
     Danger("new-leader-missing-acked", "a new leader's log ended below an acknowledged offset", REPLICATION,
@@ -39,22 +58,25 @@ DANGERS = {d.name: d for d in (
     Danger("follower-truncated-committed", "a replica truncated records below the high watermark", REPLICATION,
            "change leaders while a follower's high watermark lags (crash, cut)"),
     Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
-           "--faults power, without log.flush.interval.messages=1"),
+           "--faults power, without log.flush.interval.messages=1", _power_off_leader),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
-           "lose produce answers (--faults drop, crash)"),
+           "lose produce answers (--faults drop, crash)", lambda lag, session: ((3000, "drop", -1), (8000, "drop", -1))),
     Danger("produce-attempt-failed", "a produce attempt failed with a retriable error (leader change,"
-           " timeout, lost connection)", ("delivery",), "change leaders or lose produce answers (--faults crash, drop)"),
+           " timeout, lost connection)", ("delivery",), "change leaders or lose produce answers (--faults crash, drop)",
+           _crash_leader),
     Danger("request-overtaken", "a produce request arrived after a later one", RESENDS,
-           "--faults reorder or late"),
+           "--faults reorder or late", lambda lag, session: ((3000, "reorder", -1), (8000, "heal", -1))),
     Danger("member-crashed-mid-commit", "a group member crashed between processing and committing",
-           ("consumer-no-loss", "consumer-no-duplicates", "committed-offsets"), "--faults member"),
+           ("consumer-no-loss", "consumer-no-duplicates", "committed-offsets"), "--faults member",
+           lambda lag, session: ((3000, "member", -1, "processed"),)),
     Danger("rebalance-during-async-processing", "a rebalance happened while a worker still processed records",
            ("consumer-no-loss", "group-exclusivity"), "--commit-strategy auto-async with --faults member"),
     Danger("txn-marker-late", "a transaction marker arrived after later messages", (
-           "transactions", "exactly-once-processing", "no-aborted-reads"), "--faults reorder or late"),
+           "transactions", "exactly-once-processing", "no-aborted-reads"), "--faults reorder or late",
+           lambda lag, session: ((3000, "late", -1, 0.2), (23000, "heal", -1))),
     Danger("zombie-fenced", "a zombie producer or group member was fenced", (
            "transactions", "exactly-once-processing", "group-exclusivity", "consumer-no-duplicates"),
-           "--faults member or zombie"),
+           "--faults member or zombie", lambda lag, session: ((3000, "zombie", -1),)),
 )}
 
 FENCING_ERRORS = frozenset({ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.ILLEGAL_GENERATION})

@@ -103,7 +103,11 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
               " leaves the ISR after replica.lag.time.max.ms", "until the schedule heals it", symbolic="shrink-isr",
               aimed=True, within=("partition", "isolate")),
     FaultKind("member", "application", "a group member that owns partitions crashes and a new one joins",
-              "the group rebalances", default_in=("group",), needs="group", symbolic="crash-restart of the application",
+              "the group rebalances",
+              (Param("moment", ("any", "processed", "committed"), "when: at once (random member faults), or at"
+                     " the member's next moment right after processing a batch, or right after a commit"
+                     " (steered runs: the consumer model's trace)"),),
+              default_in=("group",), needs="group", symbolic="crash-restart of the application",
               ended_by=None),
     FaultKind("zombie", "application", "a transactional producer gets a second instance beside the live one",
               "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions",
@@ -330,14 +334,19 @@ def _clock(c, rng, ms, target, params) -> None:
     c.clock_jump(node, _draw("clock", "jump_ms", rng, params))
 
 
-def _application(c, rng, ms, target, params) -> None:
-    raise ValueError("member and zombie faults are injected by their applications (impl/engine/run.py)")
+def _application(kind: str) -> Callable:
+    def go(c, rng, ms, target, params) -> None:
+        if kind not in c.applications:
+            raise ValueError(f"a {kind} fault needs {NEEDS[FAULTS[kind].needs]}: this run has none")
+        c.applications[kind](**{p.name: params[p.name] for p in FAULTS[kind].params if p.name in params})
+    return go
 
 
 _INJECT: dict[str, Callable] = {
     "crash": _crash_or_power(False), "power": _crash_or_power(True), "blackout": _blackout,
     "partition": _partition, "isolate": _isolate, "cut": _cut, "pause": _pause, "drop": _drop,
-    "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock, "member": _application, "zombie": _application,
+    "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock, "member": _application("member"),
+    "zombie": _application("zombie"),
 }
 assert set(_INJECT) == set(FAULTS), "every fault kind has an injector"
 
