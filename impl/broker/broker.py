@@ -305,7 +305,8 @@ class Broker(Dispatcher):
     def _reply_produce(self, src: str, req: m.ProduceRequest, error: ErrorCode, fx: Effects, base_offset: int = -1,
                        message: str = "") -> None:
         if req.acks != 0:  # acks=0: Kafka sends no response at all
-            fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset, message=message))
+            fx.send(src, m.ProduceResponse(req.correlation_id, req.tp, error, base_offset,
+                                           self._log_start(req.tp, error), message=message))
 
     @handles(m.ProduceRequest)
     def _on_ProduceRequest(self, src, req: m.ProduceRequest, now, fx) -> None:
@@ -525,7 +526,14 @@ class Broker(Dispatcher):
             op.answer(error, fx)
             return
         base = op.base_offset if error == ErrorCode.NONE else -1
-        fx.send(op.src, m.ProduceResponse(op.request.correlation_id, op.request.tp, error, base))
+        fx.send(op.src, m.ProduceResponse(op.request.correlation_id, op.request.tp, error, base,
+                                          self._log_start(op.request.tp, error)))
+
+    def _log_start(self, tp: TopicPartition, error: ErrorCode) -> int:
+        """A produce answer's log_start_offset: the partition's log start, -1 with an error
+        (Kafka's PartitionResponse; clients read it to tell a truncated log)."""
+        p = self.partitions.get(tp)
+        return p.log.log_start_offset if error == ErrorCode.NONE and p is not None else -1
 
     def _fail_delayed_produce(self, p: Partition, fx: Effects) -> None:
         for op in self.purgatory.pop_where(p.tp, lambda op: isinstance(op, DelayedProduce)):

@@ -52,15 +52,21 @@ class Member:
     assignment: tuple[TopicPartition, ...] = ()
     join: int | None = None  # correlation id of a JoinGroup waiting for the rebalance
     sync: int | None = None  # correlation id of a SyncGroup waiting for the leader
+    # Wire clients' opaque bytes (Kafka's MemberMetadata keeps them so): the metadata per
+    # protocol, and the leader's assignment for this member.
+    metadata: tuple[tuple[str, bytes], ...] = ()
+    raw_assignment: bytes = b""
 
     def record(self) -> list:
         return [self.member_id, self.client, self.session_timeout_ms, self.rebalance_timeout_ms,
-                list(self.protocols), list(self.subscription), [list(tp) for tp in self.assignment]]
+                list(self.protocols), list(self.subscription), [list(tp) for tp in self.assignment],
+                [[name, data.hex()] for name, data in self.metadata], self.raw_assignment.hex()]
 
     @classmethod
     def from_record(cls, r: list) -> Member:
+        raw = (tuple((name, bytes.fromhex(data)) for name, data in r[7]), bytes.fromhex(r[8])) if len(r) > 8 else ((), b"")
         return cls(r[0], r[1], r[2], r[3], tuple(r[4]), tuple(r[5]),
-                   assignment=tuple(TopicPartition(t, p) for t, p in r[6]))
+                   assignment=tuple(TopicPartition(t, p) for t, p in r[6]), metadata=raw[0], raw_assignment=raw[1])
 
 
 @dataclass
@@ -200,7 +206,7 @@ class GroupCoordinator(Dispatcher):
                                                    req.rebalance_timeout_ms, req.protocols, req.subscription)
         member.client, member.protocols, member.subscription = src, req.protocols, req.subscription
         member.session_timeout_ms, member.rebalance_timeout_ms = req.session_timeout_ms, req.rebalance_timeout_ms
-        member.owned, member.join = req.owned, req.correlation_id
+        member.owned, member.join, member.metadata = req.owned, req.correlation_id, req.metadata
         fx.timer(("group-session", g.group_id, member_id), now + member.session_timeout_ms)
         if g.state != PREPARING:
             self._prepare_rebalance(g, now, fx)
@@ -240,9 +246,11 @@ class GroupCoordinator(Dispatcher):
             g.leader = members[0].member_id
         g.state = COMPLETING
         everyone = tuple((mb.member_id, mb.subscription, mb.owned) for mb in members)
+        raw = tuple((mb.member_id, dict(mb.metadata)[g.protocol]) for mb in members if g.protocol in dict(mb.metadata))
         for mb in members:
+            leader = mb.member_id == g.leader
             fx.send(mb.client, m.JoinGroupResponse(mb.join, ErrorCode.NONE, g.generation, g.protocol, g.leader,
-                                                   mb.member_id, everyone if mb.member_id == g.leader else ()))
+                                                   mb.member_id, everyone if leader else (), raw if leader else ()))
             mb.join = None
             fx.timer(("group-session", g.group_id, mb.member_id), now + mb.session_timeout_ms)
 
@@ -273,8 +281,9 @@ class GroupCoordinator(Dispatcher):
 
     @handles(m.SyncGroupRequest)
     def sync(self, src: str, req: m.SyncGroupRequest, now: int, fx: Effects) -> None:
-        def answer(error: ErrorCode, assignment: tuple = ()) -> None:
-            fx.send(src, m.SyncGroupResponse(req.correlation_id, error, assignment))
+        def answer(error: ErrorCode, member: Member | None = None) -> None:
+            fx.send(src, m.SyncGroupResponse(req.correlation_id, error, *(
+                (member.assignment, member.raw_assignment) if member is not None else ())))
 
         g, error = self._group(req.group_id)
         if g is None:
@@ -286,14 +295,15 @@ class GroupCoordinator(Dispatcher):
             return answer(ErrorCode.REBALANCE_IN_PROGRESS)
         member = g.members[req.member_id]
         if g.state == STABLE:
-            return answer(ErrorCode.NONE, member.assignment)
+            return answer(ErrorCode.NONE, member)
         member.client, member.sync = src, req.correlation_id
         if req.member_id != g.leader:
             return
-        assignments = dict(req.assignments)
+        assignments, raw = dict(req.assignments), dict(req.raw_assignments)
         generation = g.generation
         for mb in g.members.values():
             mb.assignment = tuple(assignments.get(mb.member_id, ()))
+            mb.raw_assignment = raw.get(mb.member_id, b"")
 
         def stored(error: ErrorCode, fx: Effects) -> None:
             if g.generation != generation or g.state != COMPLETING or g.group_id not in self.groups:
@@ -305,7 +315,7 @@ class GroupCoordinator(Dispatcher):
             g.state = STABLE
             for mb in g.members.values():
                 if mb.sync is not None:
-                    fx.send(mb.client, m.SyncGroupResponse(mb.sync, ErrorCode.NONE, mb.assignment))
+                    fx.send(mb.client, m.SyncGroupResponse(mb.sync, ErrorCode.NONE, mb.assignment, mb.raw_assignment))
                     mb.sync = None
 
         self._write(g, [(["group", g.group_id], self._group_record(g))], now, fx, stored)
@@ -401,12 +411,43 @@ class GroupCoordinator(Dispatcher):
     @handles(m.OffsetFetchRequest)
     def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, now: int, fx: Effects) -> None:
         g, error = self._group(req.group_id)
-        offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in req.tps) if g is not None else ()
+        tps = req.tps or (tuple(sorted(g.offsets)) if g is not None else ())  # none named: all the group has
+        offsets = tuple((tp, g.offsets.get(tp, -1)) for tp in tps) if g is not None else ()
         if g is not None and req.require_stable and any(
-                k[0] == g.group_id and tp in pending for k, pending in self.txn_offsets.items() for tp in req.tps):
+                k[0] == g.group_id and tp in pending for k, pending in self.txn_offsets.items() for tp in tps):
             # KIP-447: a transaction may still commit newer offsets; ask again later.
             error, offsets = ErrorCode.UNSTABLE_OFFSET_COMMIT, ()
         fx.send(src, m.OffsetFetchResponse(req.correlation_id, error, offsets))
+
+    # -- admin: DescribeGroups, ListGroups -------------------------------------------------------
+
+    def _known(self, g: Group | None) -> bool:
+        """A group Kafka would know: it had a generation or holds offsets (not one only
+        looked up, which Kafka answers as Dead)."""
+        return g is not None and (g.generation > 0 or bool(g.members) or bool(g.offsets))
+
+    @handles(m.DescribeGroupRequest)
+    def describe(self, src: str, req: m.DescribeGroupRequest, now: int, fx: Effects) -> None:
+        if self.tp_for(req.group_id) not in self.log.leading:
+            fx.send(src, m.DescribeGroupResponse(req.correlation_id, ErrorCode.NOT_COORDINATOR))
+            return
+        g = self.groups.get(req.group_id)
+        if not self._known(g):
+            fx.send(src, m.DescribeGroupResponse(req.correlation_id, ErrorCode.NONE))
+            return
+        stable = g.state == STABLE  # only a stable group shows metadata and assignments (GroupMetadata.summary)
+        members = tuple(m.GroupMemberSummary(
+            mb.member_id, mb.client, dict(mb.metadata).get(g.protocol, b"") if stable else b"",
+            mb.raw_assignment if stable else b"", mb.subscription if stable else (), mb.assignment if stable else ())
+            for mb in sorted(g.members.values(), key=lambda mb: mb.member_id))
+        fx.send(src, m.DescribeGroupResponse(req.correlation_id, ErrorCode.NONE, g.state, "consumer",
+                                             g.protocol if stable else "", members))
+
+    @handles(m.ListGroupsRequest)
+    def list_groups(self, src: str, req: m.ListGroupsRequest, now: int, fx: Effects) -> None:
+        groups = tuple((g.group_id, "consumer", g.state) for g in sorted(self.groups.values(), key=lambda g: g.group_id)
+                       if self._known(g) and g.tp in self.log.leading and (not req.states or g.state in req.states))
+        fx.send(src, m.ListGroupsResponse(req.correlation_id, ErrorCode.NONE, groups))
 
     # -- timers --------------------------------------------------------------------------------
 

@@ -39,11 +39,20 @@ APIS = {
     0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 7), 3: ("Metadata", 1, 12),
     8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
     11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
-    18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4),
+    15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4),
     23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
     26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4),
     37: ("CreatePartitions", 0, 3),
 }
+
+
+def api_table_markdown() -> str:
+    """The README's table of the APIs `serve` answers (tests/test_serve_groups.py)."""
+    rows = ["| key | API | versions |", "|---|---|---|"]
+    rows += [f"| {key} | {name} | {low}-{high} |" for key, (name, low, high) in sorted(APIS.items())]
+    return "\n".join(rows)
+
+
 BROKER_RESOURCE, TOPIC_RESOURCE = 4, 2
 DEFAULT_CONFIG, STATIC_BROKER_CONFIG = 5, 4  # DescribeConfigs config_source
 
@@ -340,31 +349,37 @@ class Gateway:
 
     def _JoinGroup(self, node, body, version, reply) -> None:
         protocols = tuple(p.name for p in body.protocols)
-        topics, owned = _decode_subscription(body.protocols[0].metadata if body.protocols else b"")
+        metadata = tuple((p.name, bytes(p.metadata or b"")) for p in body.protocols)
+        topics, owned = _decode_subscription(metadata[0][1] if metadata else b"")
         session = value(body, "session_timeout")
         rebalance = value(body, "rebalance_timeout", session) if version >= 1 else session
 
         def finish(answers):
             r = answers[0]
+            raw = dict(r.member_metadata)  # as the members sent them; else (a simulated member) encoded
             return {"error_code": r.error, "generation_id": r.generation, "protocol_type": "consumer",
-                    "protocol_name": r.protocol or None, "leader": r.leader, "member_id": r.member_id,
-                    "members": [{"member_id": mid, "metadata": _encode_subscription(subs, held)}
+                    # (nullable only from v7: older versions answer "" with an error)
+                    "protocol_name": r.protocol or (None if version >= 7 else ""), "leader": r.leader,
+                    "member_id": r.member_id,
+                    "members": [{"member_id": mid, "metadata": raw.get(mid) or _encode_subscription(subs, held)}
                                 for mid, subs, held in r.members]}
 
         self._ask(node, [lambda c: m.JoinGroupRequest(
             c, body.group_id, body.member_id, session, rebalance, protocols, topics, owned,
-            value(body, "group_instance_id"))], finish, reply)
+            value(body, "group_instance_id"), metadata)], finish, reply)
 
     def _SyncGroup(self, node, body, version, reply) -> None:
-        assignments = tuple((a.member_id, _decode_assignment(a.assignment)) for a in body.assignments)
+        raw = tuple((a.member_id, bytes(a.assignment or b"")) for a in body.assignments)
+        assignments = tuple((mid, _decode_assignment(data)) for mid, data in raw)
 
         def finish(answers):
             r = answers[0]
             return {"error_code": r.error, "protocol_type": "consumer",
-                    "protocol_name": value(body, "protocol_name"), "assignment": _encode_assignment(r.assignment)}
+                    "protocol_name": value(body, "protocol_name"),
+                    "assignment": r.raw_assignment or _encode_assignment(r.assignment)}
 
         self._ask(node, [lambda c: m.SyncGroupRequest(c, body.group_id, body.generation_id, body.member_id,
-                                                      assignments)], finish, reply)
+                                                      assignments, raw)], finish, reply)
 
     def _Heartbeat(self, node, body, version, reply) -> None:
         self._ask(node, [lambda c: m.HeartbeatRequest(c, body.group_id, body.generation_id, body.member_id)],
@@ -381,6 +396,34 @@ class Gateway:
 
         self._ask(node, [lambda c, mid=mid: m.LeaveGroupRequest(c, body.group_id, mid) for mid in members],
                   finish, reply)
+
+    def _DescribeGroups(self, node, body, version, reply) -> None:
+        groups = list(body.groups)
+
+        def member(mb: m.GroupMemberSummary) -> dict:
+            return {"member_id": mb.member_id, "group_instance_id": None, "client_id": mb.client,
+                    "client_host": "", "member_metadata": mb.metadata or (
+                        _encode_subscription(mb.subscription, ()) if mb.subscription else b""),
+                    "member_assignment": mb.assignment or (_encode_assignment(mb.assigned) if mb.assigned else b"")}
+
+        def finish(answers):
+            return {"groups": [{"error_code": r.error, "group_id": group, "group_state": r.state,
+                                "protocol_type": r.protocol_type, "protocol_data": r.protocol,
+                                "members": [member(mb) for mb in r.members],
+                                "authorized_operations": -2**31}  # not asked for / not computed
+                               for group, r in zip(groups, answers, strict=True)]}
+
+        self._ask(node, [lambda c, g=g: m.DescribeGroupRequest(c, g) for g in groups], finish, reply)
+
+    def _ListGroups(self, node, body, version, reply) -> None:
+        states = tuple(value(body, "states_filter", ()) or ())
+
+        def finish(answers):
+            r = answers[0]
+            return {"error_code": r.error, "groups": [{"group_id": g, "protocol_type": t, "group_state": state}
+                                                      for g, t, state in r.groups]}
+
+        self._ask(node, [lambda c: m.ListGroupsRequest(c, states)], finish, reply)
 
     def _OffsetCommit(self, node, body, version, reply) -> None:
         offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
@@ -487,6 +530,16 @@ def _valid_topic(name: str) -> bool:
 
 
 def _decode_subscription(data: bytes) -> tuple[tuple[str, ...], tuple[TopicPartition, ...]]:
+    """What a simulated leader needs of a wire member's metadata: its topics and what it
+    owns. Wire leaders get the bytes themselves, so metadata this cannot read (another
+    assignor's format) costs nothing: no topics, nothing owned."""
+    try:
+        return _parse_subscription(data)
+    except Exception:  # noqa: BLE001 - opaque to Kafka's coordinator; a hint to ours
+        return (), ()
+
+
+def _parse_subscription(data: bytes) -> tuple[tuple[str, ...], tuple[TopicPartition, ...]]:
     if len(data) < 2:
         return (), ()
     (version,) = struct.unpack_from(">h", data)
@@ -517,9 +570,14 @@ def _encode_subscription(topics, owned) -> bytes:
 
 
 def _decode_assignment(data: bytes) -> tuple[TopicPartition, ...]:
+    """A wire leader's assignment as partitions, for the coordinator's record (the member
+    gets the bytes as sent); bytes of another format are recorded as nothing."""
     if len(data) < 2:
         return ()
-    a, _ = entity_reader(ConsumerProtocolAssignment)(data, 2)  # every version starts with v0's fields
+    try:
+        a, _ = entity_reader(ConsumerProtocolAssignment)(data, 2)  # every version starts with v0's fields
+    except Exception:  # noqa: BLE001
+        return ()
     return tuple(TopicPartition(t.topic, p) for t in a.assigned_partitions for p in t.partitions)
 
 

@@ -187,6 +187,9 @@ class JoinGroupRequest:
     subscription: tuple[str, ...]  # topics
     owned: tuple[TopicPartition, ...] = ()  # what it holds now (cooperative rebalancing)
     group_instance_id: str | None = None  # static membership (KIP-345)
+    # A wire client's (protocol, metadata bytes): opaque to the coordinator, as in Kafka,
+    # and handed to the leader as they came (a custom assignor's userData, its own version).
+    metadata: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ class JoinGroupResponse:
     member_id: str = ""
     # for the leader only: every member's (member id, subscribed topics, owned partitions)
     members: tuple[tuple[str, tuple[str, ...], tuple[TopicPartition, ...]], ...] = ()
+    member_metadata: tuple[tuple[str, bytes], ...] = ()  # (member id, its bytes for the chosen protocol)
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,7 @@ class SyncGroupRequest:
     generation: int
     member_id: str
     assignments: tuple[tuple[str, tuple[TopicPartition, ...]], ...] = ()  # from the leader only
+    raw_assignments: tuple[tuple[str, bytes], ...] = ()  # a wire leader's bytes per member, passed through
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,7 @@ class SyncGroupResponse:
     correlation_id: int
     error: ErrorCode
     assignment: tuple[TopicPartition, ...] = ()
+    raw_assignment: bytes = b""  # the wire leader's bytes for this member, as it sent them
 
 
 @dataclass(frozen=True)
@@ -272,6 +278,45 @@ class OffsetFetchResponse:
     correlation_id: int
     error: ErrorCode
     offsets: tuple[tuple[TopicPartition, int], ...] = ()  # -1: nothing committed
+
+
+@dataclass(frozen=True)
+class DescribeGroupRequest:
+    correlation_id: int
+    group_id: str
+
+
+@dataclass(frozen=True)
+class GroupMemberSummary:
+    member_id: str
+    client: str
+    metadata: bytes  # a wire member's bytes for the chosen protocol (b"": a simulated one)
+    assignment: bytes  # the wire leader's bytes for it
+    subscription: tuple[str, ...] = ()
+    assigned: tuple[TopicPartition, ...] = ()
+
+
+@dataclass(frozen=True)
+class DescribeGroupResponse:
+    correlation_id: int
+    error: ErrorCode
+    state: str = "Dead"  # Kafka's name for a group it does not have
+    protocol_type: str = ""
+    protocol: str = ""  # "" unless Stable, as Kafka's GroupMetadata.summary
+    members: tuple[GroupMemberSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListGroupsRequest:
+    correlation_id: int
+    states: tuple[str, ...] = ()  # KIP-518: only groups in these states (none: all)
+
+
+@dataclass(frozen=True)
+class ListGroupsResponse:
+    correlation_id: int
+    error: ErrorCode
+    groups: tuple[tuple[str, str, str], ...] = ()  # (group id, protocol type, state) of those it coordinates
 
 
 # --- transactions (the transaction coordinator lives in the broker) -------------------------

@@ -1,0 +1,133 @@
+"""`serve` as a drop-in Kafka for client tests (issue 17): the consumer protocol's bytes
+pass through the coordinator untouched, and produce answers carry the log start."""
+
+import socket
+import struct
+from datetime import timedelta
+
+import pytest
+from kafkaproof.impl.net.codec import SIZE, decode_response, encode_request
+from kafkaproof.impl.net.server import EmbeddedCluster
+from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = EmbeddedCluster(str(tmp_path_factory.mktemp("groups")), brokers=1, port=0,
+                        props={"group.initial.rebalance.delay.ms": "0"}).start()
+    c.create_topic("t", 2, 1)
+    yield c
+    c.stop()
+
+
+def ask(c: EmbeddedCluster, api: int, version: int, body: dict):
+    with socket.create_connection(c.endpoints[0], timeout=10) as s:
+        s.sendall(encode_request(api, version, 1, body))
+        data = b""
+        while len(data) < 4 or len(data) < 4 + SIZE.unpack_from(data)[0]:
+            chunk = s.recv(65536)
+            assert chunk, "the broker closed the connection"
+            data += chunk
+    return decode_response(api, version, data[4:])
+
+
+# A custom assignor's metadata: a version Kafka's ConsumerProtocol does not know, with
+# userData - the coordinator must hand it to the leader byte for byte (Kafka's
+# GroupCoordinator never parses it). serve used to parse it and close the connection.
+CUSTOM = struct.pack(">h", 7) + b"\x00\x00\x00\x01\x00\x01tuser-data:\x00\xff"
+ASSIGNMENT = struct.pack(">h", 3) + b"opaque assignment with userData \x00\x01\x02"
+
+
+def test_consumer_protocol_bytes_pass_through_the_coordinator(cluster):
+    found = ask(cluster, 10, 3, {"key": "custom", "key_type": 0})
+    assert found.error_code == 0
+    join = {"group_id": "custom", "session_timeout": timedelta(seconds=10),
+            "rebalance_timeout": timedelta(seconds=10), "member_id": "",
+            "group_instance_id": None, "protocol_type": "consumer",
+            "protocols": [{"name": "my-assignor", "metadata": CUSTOM}]}
+    joined = ask(cluster, 11, 5, join)
+    assert joined.error_code == 0, joined.error_code
+    assert joined.leader == joined.member_id and joined.protocol_name == "my-assignor"
+    assert [bytes(mb.metadata) for mb in joined.members] == [CUSTOM]
+    synced = ask(cluster, 14, 3, {"group_id": "custom", "generation_id": joined.generation_id,
+                                  "member_id": joined.member_id, "group_instance_id": None,
+                                  "assignments": [{"member_id": joined.member_id, "assignment": ASSIGNMENT}]})
+    assert synced.error_code == 0 and bytes(synced.assignment) == ASSIGNMENT
+    # A member that asks again (a stable group) is answered the same bytes.
+    again = ask(cluster, 14, 3, {"group_id": "custom", "generation_id": joined.generation_id,
+                                 "member_id": joined.member_id, "group_instance_id": None, "assignments": []})
+    assert again.error_code == 0 and bytes(again.assignment) == ASSIGNMENT
+
+
+def test_produce_answers_carry_the_log_start_offset(cluster):
+    """Kafka answers the partition's log start (0 for a new log), not -1; an error
+    answers -1."""
+    def produce(topic: str):
+        batch = encode_batch([SimpleRecord(b"v")])
+        r = ask(cluster, 0, 9, {"transactional_id": None, "acks": -1, "timeout": timedelta(seconds=10),
+                                "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}]})
+        return r.responses[0].partition_responses[0]
+
+    ok = produce("t")
+    assert (ok.error_code, ok.log_start_offset) == (0, 0) and ok.base_offset >= 0
+    missing = produce("no-such-topic")
+    assert missing.error_code != 0 and missing.log_start_offset == -1
+
+
+def _consume_in_group(cluster, group: str) -> "KafkaConsumer":  # noqa: F821
+    from kafka import KafkaConsumer
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    consumer = KafkaConsumer("t", bootstrap_servers=cluster.bootstrap, group_id=group,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+    for _ in range(40):
+        consumer.poll(timeout_ms=250)
+        if consumer.assignment():
+            break
+    assert consumer.assignment(), "the consumer never joined"
+    consumer.commit({TopicPartition("t", 0): OffsetAndMetadata(1, "", -1)})
+    return consumer
+
+
+def test_admin_clients_list_and_describe_groups(cluster):
+    """kafka-python's and librdkafka's admin clients see a live group - listed, Stable,
+    its member and the partitions assigned to it - and a group never used is Dead."""
+    from confluent_kafka.admin import AdminClient
+    from kafka import KafkaAdminClient
+
+    consumer = _consume_in_group(cluster, "listed")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        try:
+            assert {"group_id": "listed", "protocol_type": "consumer", "group_state": "Stable"} in admin.list_groups()
+            described = admin.describe_groups(["listed", "never-used"])
+            listed = described["listed"]
+            assert (listed["group_state"], listed["protocol_type"], listed["protocol_data"]) == \
+                ("Stable", "consumer", "range")
+            [mb] = listed["members"]
+            assert mb["member_metadata"]["topics"] == ["t"]
+            assert mb["member_assignment"]["assigned_partitions"] == [{"topic": "t", "partitions": [0, 1]}]
+            assert (described["never-used"]["group_state"], described["never-used"]["members"]) == ("Dead", [])
+            offsets = admin.list_group_offsets("listed")  # what admin tools read before resetting
+            assert [(tp.topic, tp.partition, o.offset) for tp, o in offsets["listed"].items()] == [("t", 0, 1)]
+        finally:
+            admin.close()
+        rd = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        listed = rd.list_consumer_groups().result(timeout=10)
+        assert "listed" in {g.group_id for g in listed.valid}
+        desc = rd.describe_consumer_groups(["listed"])["listed"].result(timeout=10)
+        assert desc.state.name == "STABLE" and len(desc.members) == 1
+        assert {tp.partition for tp in desc.members[0].assignment.topic_partitions} == {0, 1}
+    finally:
+        consumer.close()
+
+
+def test_the_readme_api_table_is_the_gateways():
+    import pathlib
+    import re
+
+    from kafkaproof.impl.net.gateway import api_table_markdown
+
+    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    [table] = re.findall(r"<!-- api-table -->\n(.*?)\n<!-- /api-table -->", text, re.S)
+    assert table == api_table_markdown()
