@@ -277,6 +277,9 @@ def test_admin_create_partitions_describe_configs_and_delete_topics(cluster, tmp
     topic_cfg = next(v for k, v in configs.items() if "TOPIC" in k)
     assert broker["min.insync.replicas"].value == "2" and broker["default.replication.factor"].value == "3"
     assert topic_cfg["min.insync.replicas"].value == "2" and "segment.bytes" in topic_cfg
+    # Kafka's topic configs, each with a value (retention.ms from log.retention.hours)
+    assert topic_cfg["cleanup.policy"].value == "delete" and topic_cfg["retention.ms"].value == "604800000"
+    assert all(c.value is not None for c in topic_cfg.values()), [c.name for c in topic_cfg.values() if c.value is None]
     # an unknown topic's resource carries UNKNOWN_TOPIC_OR_PARTITION (asked on the wire:
     # librdkafka 2.x never completes that future)
     import socket

@@ -3,6 +3,7 @@ pass through the coordinator untouched, and produce answers carry the log start.
 
 import socket
 import struct
+import time
 from datetime import timedelta
 
 import pytest
@@ -131,3 +132,25 @@ def test_the_readme_api_table_is_the_gateways():
     text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
     [table] = re.findall(r"<!-- api-table -->\n(.*?)\n<!-- /api-table -->", text, re.S)
     assert table == api_table_markdown()
+
+
+def test_a_fenced_producer_gets_the_error_code_its_request_version_knows(cluster):
+    """PRODUCER_FENCED (90) only from EndTxn / AddOffsetsToTxn v2 and InitProducerId v4
+    on (KIP-588); an older client expects INVALID_PRODUCER_EPOCH (47) and would not
+    recognise 90."""
+    assert ask(cluster, 10, 3, {"key": "fz", "key_type": 1}).error_code == 0
+    init = {"transactional_id": "fz", "transaction_timeout": timedelta(seconds=60)}
+    for _ in range(40):
+        first = ask(cluster, 22, 1, init)
+        if first.error_code == 0:
+            break
+        time.sleep(0.1)  # the transaction state topic is being created
+    assert first.error_code == 0, first.error_code
+    assert ask(cluster, 22, 1, init).error_code == 0  # a second instance: the first is fenced
+    end = {"transactional_id": "fz", "producer_id": first.producer_id, "producer_epoch": first.producer_epoch,
+           "committed": False}
+    assert ask(cluster, 26, 1, end).error_code == 47
+    assert ask(cluster, 26, 2, end).error_code == 90
+    offsets = {k: end[k] for k in ("transactional_id", "producer_id", "producer_epoch")} | {"group_id": "g"}
+    assert ask(cluster, 25, 1, offsets).error_code == 47
+    assert ask(cluster, 25, 2, offsets).error_code == 90

@@ -307,13 +307,13 @@ class Gateway:
             if resource.resource_name not in known_topics:
                 return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "resource_type": resource.resource_type,
                         "resource_name": resource.resource_name}
-            rows = [(TOPIC_NAMES.get(k.name, k.name[4:]), self.settings[k.name], k.default) for k in BROKER_KEYS
-                    if k.name.startswith("log.") or k.name in TOPIC_NAMES]
+            rows = topic_configs(self.settings)
         else:
             return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
                     "resource_name": resource.resource_name, "error_message": "unsupported resource type"}
         return {"error_code": 0, "resource_type": resource.resource_type, "resource_name": resource.resource_name,
-                "configs": [{"name": name, "value": _config_text(v), "read_only": True, "is_sensitive": False,
+                "configs": [{"name": name, "value": _config_text(v), "read_only": resource.resource_type != TOPIC_RESOURCE,
+                             "is_sensitive": False,
                              "config_source": DEFAULT_CONFIG if v == default else STATIC_BROKER_CONFIG}
                             for name, v, default in rows if keys is None or name in keys]}
 
@@ -450,7 +450,7 @@ class Gateway:
 
     def _InitProducerId(self, node, body, version, reply) -> None:
         self._ask(node, [lambda c: m.InitProducerIdRequest(c, body.transactional_id, value(body, "transaction_timeout"))],
-                  lambda a: {"error_code": a[0].error, "producer_id": a[0].producer_id,
+                  lambda a: {"error_code": _fencing(a[0].error, version, 4), "producer_id": a[0].producer_id,
                              "producer_epoch": a[0].producer_epoch}, reply)
 
     def _AddPartitionsToTxn(self, node, body, version, reply) -> None:
@@ -458,7 +458,8 @@ class Gateway:
 
         def finish(answers):
             return {"results_by_topic_v3_and_below": _grouped(
-                ((tp.topic, {"partition_index": tp.partition, "partition_error_code": answers[0].error}) for tp in tps),
+                ((tp.topic, {"partition_index": tp.partition,
+                             "partition_error_code": _fencing(answers[0].error, version, 2)}) for tp in tps),
                 items="results_by_partition")}
 
         self._ask(node, [lambda c: m.AddPartitionsToTxnRequest(
@@ -468,14 +469,14 @@ class Gateway:
     def _AddOffsetsToTxn(self, node, body, version, reply) -> None:
         self._ask(node, [lambda c: m.AddOffsetsToTxnRequest(c, body.transactional_id, body.producer_id,
                                                             body.producer_epoch, body.group_id)],
-                  lambda a: {"error_code": a[0].error}, reply)
+                  lambda a: {"error_code": _fencing(a[0].error, version, 2)}, reply)
 
     def _EndTxn(self, node, body, version, reply) -> None:
         # Below v5 the response carries no epoch: the client keeps its own (transaction
         # version 1), so its transaction ends without KIP-890's bump.
         self._ask(node, [lambda c: m.EndTxnRequest(c, body.transactional_id, body.producer_id, body.producer_epoch,
                                                    body.committed, bump_epoch=version >= 5)],
-                  lambda a: {"error_code": a[0].error}, reply)
+                  lambda a: {"error_code": _fencing(a[0].error, version, 2)}, reply)
 
     def _TxnOffsetCommit(self, node, body, version, reply) -> None:
         offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
@@ -486,14 +487,53 @@ class Gateway:
             lambda a: _per_partition(offsets, a[0].error), reply)
 
 
+def _fencing(error: ErrorCode, version: int, since: int) -> ErrorCode:
+    """PRODUCER_FENCED (90) exists for a request from version `since` on (KIP-588: InitProducerId
+    v4, AddPartitionsToTxn / AddOffsetsToTxn / EndTxn v2); older clients get
+    INVALID_PRODUCER_EPOCH (47), which they treat as fenced."""
+    return ErrorCode.INVALID_PRODUCER_EPOCH if error == ErrorCode.PRODUCER_FENCED and version < since else error
+
+
 def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
     return {"error_code": error, "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi}
                                               for k, (_, lo, hi) in sorted(APIS.items())]}
 
 
-# Broker keys a topic inherits under another name (the log.* ones drop their prefix).
-TOPIC_NAMES = {"message.max.bytes": "max.message.bytes", "min.insync.replicas": "min.insync.replicas",
-               "unclean.leader.election.enable": "unclean.leader.election.enable"}
+HOUR_MS = 3_600_000
+LONG_MAX = 2**63 - 1
+
+
+def _either(ms_key: str, hours_key: str) -> Callable[[dict], int]:
+    return lambda s: s[ms_key] if s[ms_key] is not None else s[hours_key] * HOUR_MS
+
+
+# A topic's configs as Kafka's DescribeConfigs names them (LogConfig), each with its value
+# on this broker - the broker key it inherits, or Kafka's default where the broker has no
+# such key - and that default. (No per-topic overrides yet: every topic inherits.)
+TOPIC_CONFIGS: tuple[tuple[str, Callable[[dict], object], object], ...] = (
+    ("cleanup.policy", lambda s: "delete", "delete"),
+    ("compression.type", lambda s: "producer", "producer"),
+    ("delete.retention.ms", lambda s: 86_400_000, 86_400_000),
+    ("file.delete.delay.ms", lambda s: 60_000, 60_000),
+    ("flush.messages", lambda s: s["log.flush.interval.messages"], LONG_MAX),
+    ("flush.ms", lambda s: s["log.flush.interval.ms"] if s["log.flush.interval.ms"] is not None else LONG_MAX, LONG_MAX),
+    ("index.interval.bytes", lambda s: s["log.index.interval.bytes"], 4096),
+    ("max.message.bytes", lambda s: s["message.max.bytes"], 1_048_588),
+    ("message.timestamp.type", lambda s: "CreateTime", "CreateTime"),
+    ("min.cleanable.dirty.ratio", lambda s: 0.5, 0.5),
+    ("min.insync.replicas", lambda s: s["min.insync.replicas"], 1),
+    ("retention.bytes", lambda s: s["log.retention.bytes"], -1),
+    ("retention.ms", _either("log.retention.ms", "log.retention.hours"), 168 * HOUR_MS),
+    ("segment.bytes", lambda s: s["log.segment.bytes"], 1_073_741_824),
+    ("segment.index.bytes", lambda s: s["log.index.size.max.bytes"], 10_485_760),
+    ("segment.ms", _either("log.roll.ms", "log.roll.hours"), 168 * HOUR_MS),
+    ("unclean.leader.election.enable", lambda s: s["unclean.leader.election.enable"], False),
+)
+
+
+def topic_configs(settings: dict) -> list[tuple[str, object, object]]:
+    """(name, value, Kafka's default) of every topic config, for a broker's settings."""
+    return [(name, of(settings), default) for name, of, default in TOPIC_CONFIGS]
 
 
 def _config_text(v) -> str | None:
