@@ -154,3 +154,65 @@ def test_a_fenced_producer_gets_the_error_code_its_request_version_knows(cluster
     offsets = {k: end[k] for k in ("transactional_id", "producer_id", "producer_epoch")} | {"group_id": "g"}
     assert ask(cluster, 25, 1, offsets).error_code == 47
     assert ask(cluster, 25, 2, offsets).error_code == 90
+
+
+def test_a_commit_keeps_its_metadata_and_epoch_and_an_unknown_topic_is_refused(cluster):
+    """OffsetCommit keeps the metadata string and leader epoch a client commits (OffsetFetch
+    answers them back), and a partition the cluster does not have is refused with
+    UNKNOWN_TOPIC_OR_PARTITION while the others commit."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id="meta", enable_auto_commit=False)
+    try:
+        consumer.commit({TopicPartition("t", 1): OffsetAndMetadata(5, "checkpoint-7", 0)})
+    finally:
+        consumer.close()
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        got = admin.list_group_offsets("meta")["meta"][TopicPartition("t", 1)]
+    finally:
+        admin.close()
+    assert (got.offset, got.metadata, got.leader_epoch) == (5, "checkpoint-7", 0)
+
+    commit = {"group_id": "standalone", "generation_id_or_member_epoch": -1, "member_id": "",
+              "group_instance_id": None, "topics": [
+                  {"name": "t", "partitions": [{"partition_index": 0, "committed_offset": 3,
+                                                "committed_leader_epoch": -1, "committed_metadata": "m"}]},
+                  {"name": "no-such-topic", "partitions": [{"partition_index": 0, "committed_offset": 3,
+                                                            "committed_leader_epoch": -1, "committed_metadata": ""}]}]}
+    answer = ask(cluster, 8, 8, commit)
+    assert {(t.name, p.error_code) for t in answer.topics for p in t.partitions} == {("t", 0), ("no-such-topic", 3)}
+
+
+def test_list_offsets_by_timestamp_finds_the_first_record_at_or_after_it(cluster):
+    """ListOffsets by time answers the first offset whose timestamp is at least the one
+    asked (Kafka's fetchOffsetByTimestamp), -1 past the last; not the latest offset."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.structs import TopicPartition
+
+    cluster.create_topic("timed", 1, 1)
+    p = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    try:
+        for i, ts in enumerate((1_000, 2_000, 3_000, 4_000)):
+            p.send("timed", b"%d" % i, partition=0, timestamp_ms=ts).get(timeout=10)
+    finally:
+        p.close()
+    c = KafkaConsumer(bootstrap_servers=cluster.bootstrap)
+    try:
+        tp = TopicPartition("timed", 0)
+        found = c.offsets_for_times({tp: 2_500})[tp]
+        assert (found.offset, found.timestamp) == (2, 3_000)
+        assert c.offsets_for_times({tp: 500})[tp].offset == 0
+        assert c.offsets_for_times({tp: 9_000})[tp] is None  # none at or after it
+    finally:
+        c.close()
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as RdPartition
+
+    rd = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "timed-reader"})
+    try:
+        [got] = rd.offsets_for_times([RdPartition("timed", 0, 2_500)], timeout=10)
+        assert got.offset == 2
+    finally:
+        rd.close()

@@ -575,6 +575,11 @@ class Broker(Dispatcher):
             fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
             return
         latest = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
+        if req.timestamp >= 0 or req.timestamp == m.MAX_TIMESTAMP:  # by time, among what may be read
+            found = p.log.offset_for_timestamp(req.timestamp, latest) or (-1, -1)
+            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, found[0], p.leader_epoch,
+                                               found[1]))
+            return
         offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else latest
         fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
 

@@ -79,6 +79,7 @@ class Group:
     leader: str = ""
     members: dict[str, Member] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    details: dict[TopicPartition, tuple[int, str]] = field(default_factory=dict)  # (leader epoch, metadata)
     join_deadline: int = 0
 
 
@@ -136,7 +137,9 @@ class GroupCoordinator(Dispatcher):
     def _replay(self, tp: TopicPartition, key: list, value) -> None:
         g = self.groups.get(key[1]) or self.groups.setdefault(key[1], Group(key[1], tp))
         if key[0] == "offset":
-            g.offsets[TopicPartition(key[2], key[3])] = value["offset"]
+            tp = TopicPartition(key[2], key[3])
+            g.offsets[tp] = value["offset"]
+            g.details[tp] = (value.get("leader_epoch", -1), value.get("metadata", ""))
         elif key[0] == "group":
             g.generation, g.protocol, g.leader = value["generation"], value["protocol"], value["leader"]
             g.members = {r[0]: Member.from_record(r) for r in value["members"]}
@@ -375,13 +378,19 @@ class GroupCoordinator(Dispatcher):
             if error != ErrorCode.NONE:
                 return answer(error)
         offsets = dict(req.offsets)
+        details = {tp: (epoch, metadata) for tp, epoch, metadata in req.details}
 
         def stored(error: ErrorCode, fx: Effects) -> None:
             if error == ErrorCode.NONE and g.group_id in self.groups:
                 g.offsets.update(offsets)
+                g.details.update({tp: details.get(tp, (-1, "")) for tp in offsets})
             answer(error, fx)
 
-        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
+        def record(tp: TopicPartition, offset: int) -> dict:
+            epoch, metadata = details.get(tp, (-1, ""))
+            return {"offset": offset, **({"leader_epoch": epoch, "metadata": metadata} if tp in details else {})}
+
+        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], record(tp, o)) for tp, o in req.offsets],
                     now, fx, stored)
 
     @handles(m.TxnOffsetCommitRequest)
@@ -417,7 +426,8 @@ class GroupCoordinator(Dispatcher):
                 k[0] == g.group_id and tp in pending for k, pending in self.txn_offsets.items() for tp in tps):
             # KIP-447: a transaction may still commit newer offsets; ask again later.
             error, offsets = ErrorCode.UNSTABLE_OFFSET_COMMIT, ()
-        fx.send(src, m.OffsetFetchResponse(req.correlation_id, error, offsets))
+        details = tuple((tp, *g.details.get(tp, (-1, ""))) for tp, _ in offsets) if g is not None else ()
+        fx.send(src, m.OffsetFetchResponse(req.correlation_id, error, offsets, details))
 
     # -- admin: DescribeGroups, ListGroups -------------------------------------------------------
 

@@ -223,7 +223,7 @@ class Gateway:
 
         def finish(answers):
             return {"topics": _grouped((r.tp.topic, {"partition_index": r.tp.partition, "error_code": r.error,
-                                                     "timestamp": -1, "offset": r.offset,
+                                                     "timestamp": r.timestamp, "offset": r.offset,
                                                      "leader_epoch": r.leader_epoch}) for r in answers)}
 
         self._ask(node, [lambda c, t=t, p=p: m.ListOffsetsRequest(
@@ -428,19 +428,39 @@ class Gateway:
     def _OffsetCommit(self, node, body, version, reply) -> None:
         offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
                         for t in body.topics for p in t.partitions)
+        details = tuple((TopicPartition(t.name, p.partition_index), value(p, "committed_leader_epoch", -1),
+                         p.committed_metadata or "") for t in body.topics for p in t.partitions)
         generation = value(body, "generation_id_or_member_epoch", value(body, "generation_id", -1))
-        self._ask(node, [lambda c: m.OffsetCommitRequest(c, body.group_id, generation, body.member_id, offsets)],
-                  lambda a: _per_partition(offsets, a[0].error), reply)
+        topics = tuple(sorted({tp.topic for tp, _ in offsets}))
+
+        # Kafka answers UNKNOWN_TOPIC_OR_PARTITION for a partition its metadata does not
+        # have (KafkaApis.handleOffsetCommitRequest) and commits the others.
+        def known(answers) -> None:
+            have = {pm.tp for pm in answers[0].partitions}
+            commit = tuple((tp, o) for tp, o in offsets if tp in have)
+
+            def finish(a):
+                error = a[0].error if a else ErrorCode.NONE
+                return {"topics": _grouped((tp.topic, {"partition_index": tp.partition, "error_code": error
+                                                       if tp in have else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                                           for tp, _ in offsets)}
+
+            self._ask(node, [lambda c: m.OffsetCommitRequest(
+                c, body.group_id, generation, body.member_id, commit, tuple(d for d in details if d[0] in have))]
+                if commit else [], finish, reply)
+
+        self._ask(node, [lambda c: m.MetadataRequest(c, topics)], known, lambda _: None)
 
     def _OffsetFetch(self, node, body, version, reply) -> None:
         tps = tuple(TopicPartition(t.name, p) for t in (body.topics or ()) for p in t.partition_indexes)
 
         def finish(answers):
             r = answers[0]
-            got = dict(r.offsets)
+            got, details = dict(r.offsets), {tp: (epoch, meta) for tp, epoch, meta in r.details}
             return {"error_code": r.error, "topics": _grouped(
                 (tp.topic, {"partition_index": tp.partition, "committed_offset": got.get(tp, -1),
-                            "committed_leader_epoch": -1, "metadata": "", "error_code": r.error})
+                            "committed_leader_epoch": details.get(tp, (-1, ""))[0],
+                            "metadata": details.get(tp, (-1, ""))[1], "error_code": r.error})
                 for tp in tps or tuple(got))}
 
         self._ask(node, [lambda c: m.OffsetFetchRequest(c, body.group_id, tps, value(body, "require_stable", False))],
@@ -553,11 +573,11 @@ def _grouped(rows, name: str = "name", items: str = "partitions") -> list[dict]:
 
 
 def _timestamp(ts) -> int:
-    """ListOffsets: EARLIEST (-2) or anything else as LATEST (-1); offsets by time are
-    not indexed yet."""
+    """ListOffsets' timestamp as milliseconds: EARLIEST (-2), LATEST (-1), MAX (-3) or a
+    time; other negative values (KIP-1005's -4, -5) are answered as LATEST."""
     if hasattr(ts, "timestamp"):
-        ts = int(ts.timestamp() * 1000)
-    return m.EARLIEST_TIMESTAMP if ts == m.EARLIEST_TIMESTAMP else m.LATEST_TIMESTAMP
+        ts = round(ts.timestamp() * 1000)
+    return ts if ts >= 0 or ts in (m.EARLIEST_TIMESTAMP, m.MAX_TIMESTAMP) else m.LATEST_TIMESTAMP
 
 
 def _valid_topic(name: str) -> bool:

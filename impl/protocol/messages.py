@@ -18,6 +18,7 @@ CONSUMER_REPLICA_ID = -1
 NO_LEADER = -1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
+MAX_TIMESTAMP = -3  # ListOffsets v7 (KIP-734): the record with the largest timestamp
 
 
 class TopicPartition(NamedTuple):
@@ -104,7 +105,7 @@ class OffsetsForLeaderEpochResponse:
 class ListOffsetsRequest:
     correlation_id: int
     tp: TopicPartition
-    timestamp: int  # EARLIEST_TIMESTAMP or LATEST_TIMESTAMP
+    timestamp: int  # EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP or a time (ms): the first record at or after it
     current_leader_epoch: int = -1
     isolation_level: int = 0  # LATEST is the LSO for READ_COMMITTED
 
@@ -116,6 +117,7 @@ class ListOffsetsResponse:
     error: ErrorCode
     offset: int = -1
     leader_epoch: int = -1
+    timestamp: int = -1  # a lookup by time: the found record's timestamp
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,9 @@ class OffsetCommitRequest:
     generation: int  # -1 with member "" for a consumer outside any group generation
     member_id: str
     offsets: tuple[tuple[TopicPartition, int], ...]  # the next offset to read, per partition
+    # A wire client's (partition, leader epoch, metadata string) where it gave them: kept
+    # and answered back by OffsetFetch, as Kafka's OffsetAndMetadata.
+    details: tuple[tuple[TopicPartition, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,6 +283,7 @@ class OffsetFetchResponse:
     correlation_id: int
     error: ErrorCode
     offsets: tuple[tuple[TopicPartition, int], ...] = ()  # -1: nothing committed
+    details: tuple[tuple[TopicPartition, int, str], ...] = ()  # (leader epoch, metadata) committed with them
 
 
 @dataclass(frozen=True)

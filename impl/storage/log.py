@@ -349,6 +349,24 @@ class Log:
                 offset = batch.header.next_offset
                 yield batch
 
+    def offset_for_timestamp(self, timestamp: int, max_offset: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record below `max_offset` whose timestamp is at
+        least `timestamp` - or, for MAX_TIMESTAMP (-3), of the record with the largest
+        timestamp - None if there is none (Kafka's UNKNOWN_OFFSET). Batches whose
+        max_timestamp is earlier are skipped without looking at their records (Kafka
+        starts from the .timeindex; a linear pass over batch headers here)."""
+        best: tuple[int, int] | None = None
+        for batch in self.iter_batches(max_offset=max_offset):
+            if batch.header.is_control:
+                continue
+            if timestamp == -3:
+                for r in batch.records:
+                    if best is None or r.timestamp > best[1]:
+                        best = (r.offset, r.timestamp)
+            elif batch.header.max_timestamp >= timestamp:
+                return next(((r.offset, r.timestamp) for r in batch.records if r.timestamp >= timestamp), None)
+        return best
+
     def read_records(self, offset: int, max_bytes: int = 1 << 20, max_offset: int | None = None) -> list[Record]:
         """Decoded records at offsets >= `offset` (a read starts at a batch boundary)."""
         data = self.read(offset, max_bytes, max_offset)
