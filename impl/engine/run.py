@@ -104,6 +104,7 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
 
     budget = [setup.max_sends] if setup.max_sends is not None else None
     apps = [TxnProducerApp(c, str(i), setup.producer, TOPIC, max_sends=budget) for i in range(2)]
+
     def zombie_fault() -> None:
         c.rng.choice(apps).zombie()
 

@@ -144,8 +144,8 @@ class ConsumerApp:
         if error == ErrorCode.NONE:
             self.last_commit = self.c.now
             if self.strategy.startswith("auto") and self._crash_at is not None:
-                # (Inside the consumer's handling of the answer: the crash comes right
-                # after it, so that nothing the dead process would not send is sent.)
+                # (This runs inside the consumer's handling of the answer: crash right
+                # after it, so the rest of that handling sends nothing from a dead process.)
                 self.c.at(0, lambda: self._reached("committed"))
 
     # The consumer's rebalance listener: only watched, for the danger events.
