@@ -140,7 +140,7 @@ def test_an_unknown_topic_gets_unknown_topic_not_a_crash(cluster):
     with connect(cluster) as s:
         s.sendall(encode_request(3, 9, 3, {"topics": [{"name": "bad/name"}], "allow_auto_topic_creation": True}))
         response = decode_response(3, 9, read_frame(s))
-    assert [(t.name, t.error_code) for t in response.topics] == [("bad/name", 3)]
+    assert [(t.name, t.error_code) for t in response.topics] == [("bad/name", 17)]  # INVALID_TOPIC_EXCEPTION
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

@@ -146,8 +146,11 @@ class Gateway:
                 created = auto and _valid_topic(t)
                 if created:
                     self._create(t, -1, -1, if_absent=True)
+                # Kafka names a topic that cannot exist INVALID_TOPIC_EXCEPTION (Topic.validate
+                # in KafkaApis.getTopicMetadata), one that merely does not UNKNOWN_TOPIC_OR_PARTITION.
                 topics.append({"error_code": ErrorCode.LEADER_NOT_AVAILABLE if created
-                               else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t})
+                               else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if _valid_topic(t)
+                               else ErrorCode.INVALID_TOPIC_EXCEPTION, "name": t})
             live = [b for b in sorted(self.endpoints) if b in r.brokers] or sorted(self.endpoints)
             return {"brokers": [{"node_id": b, "host": self.endpoints[b][0], "port": self.endpoints[b][1]} for b in live],
                     "cluster_id": self.cluster_id, "controller_id": live[0], "topics": topics}
