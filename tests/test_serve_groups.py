@@ -216,3 +216,23 @@ def test_list_offsets_by_timestamp_finds_the_first_record_at_or_after_it(cluster
         assert got.offset == 2
     finally:
         rd.close()
+
+
+def test_create_topics_answers_each_topic_and_refuses_an_unknown_config(cluster):
+    """CreateTopics is answered per topic, as Kafka does: an unknown config name is
+    INVALID_CONFIG, a name that cannot exist INVALID_TOPIC_EXCEPTION, and a valid topic
+    in the same request is created."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    futures = admin.create_topics([NewTopic("made", 1, 1), NewTopic("odd-config", 1, 1, config={"no.such.key": "1"}),
+                                   NewTopic("bad/name", 1, 1)])
+    futures["made"].result(10)
+    codes = {}
+    for name in ("odd-config", "bad/name"):
+        with pytest.raises(KafkaException) as e:
+            futures[name].result(10)
+        codes[name] = e.value.args[0].code()
+    assert codes == {"odd-config": 40, "bad/name": 17}  # INVALID_CONFIG, INVALID_TOPIC_EXCEPTION
+    assert "made" in admin.list_topics(timeout=5).topics and "odd-config" not in admin.list_topics(timeout=5).topics

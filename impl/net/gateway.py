@@ -248,26 +248,29 @@ class Gateway:
     def _CreateTopics(self, node, body, version, reply) -> None:
         topics = list(body.topics)
         if value(body, "validate_only", False):
-            reply({"topics": [{"name": t.name, "error_code": 0, "num_partitions": t.num_partitions,
+            reply({"topics": [{"name": t.name, **({"error_code": 0} if _refusal(t) is None else dict(zip(
+                ("error_code", "error_message"), _refusal(t), strict=True))), "num_partitions": t.num_partitions,
                                "replication_factor": t.replication_factor} for t in topics]})
             return
 
-        def finish(answers):
-            return {"topics": [{"name": t.name, "error_code": r.error, "error_message": r.message or None,
-                                "num_partitions": t.num_partitions, "replication_factor": t.replication_factor}
-                               for t, r in zip(topics, answers, strict=True)]}
+        refused = {t.name: _refusal(t) for t in topics if _refusal(t) is not None}
+        asked = [t for t in topics if t.name not in refused]
 
-        # An invalid name never reaches the controller: a stand-in answer keeps the order.
-        bad = [t.name for t in topics if not _valid_topic(t.name)]
-        if bad:
-            reply({"topics": [{"name": t.name, "error_code": ErrorCode.INVALID_TOPIC_EXCEPTION if t.name in bad
-                               else ErrorCode.INVALID_REQUEST, "error_message": "invalid topic name"
-                               if t.name in bad else "another topic in the request is invalid"} for t in topics]})
-            return
-        # From the gateway's node: the controller may live in another process, which knows
-        # where gateways are but not this broker's client connections.
+        def finish(answers):
+            by_name = dict(zip([t.name for t in asked], answers, strict=True))
+            out = []
+            for t in topics:
+                error, message = refused[t.name] if t.name in refused else (by_name[t.name].error,
+                                                                            by_name[t.name].message or None)
+                out.append({"name": t.name, "error_code": error, "error_message": message,
+                            "num_partitions": t.num_partitions, "replication_factor": t.replication_factor})
+            return {"topics": out}
+
+        # Each topic is answered on its own, as Kafka does; a refused one never reaches the
+        # controller. From the gateway's node: the controller may live in another process,
+        # which knows where gateways are but not this broker's client connections.
         self._ask(self.node, [lambda c, t=t: m.CreateTopicRequest(c, t.name, t.num_partitions, t.replication_factor)
-                              for t in topics], finish, reply, to=self.controller)
+                              for t in asked], finish, reply, to=self.controller)
 
     def _DeleteTopics(self, node, body, version, reply) -> None:
         names = list(body.topic_names)
@@ -581,6 +584,19 @@ def _timestamp(ts) -> int:
     if hasattr(ts, "timestamp"):
         ts = round(ts.timestamp() * 1000)
     return ts if ts >= 0 or ts in (m.EARLIEST_TIMESTAMP, m.MAX_TIMESTAMP) else m.LATEST_TIMESTAMP
+
+
+def _refusal(topic) -> tuple[ErrorCode, str] | None:
+    """Why a CreateTopics entry is refused before the controller sees it, or None:
+    an invalid name (Topic.validate), or a config name no topic has (Kafka's
+    "Unknown topic config name")."""
+    if not _valid_topic(topic.name):
+        return ErrorCode.INVALID_TOPIC_EXCEPTION, f"invalid topic name {topic.name!r}"
+    known = {name for name, _, _ in TOPIC_CONFIGS}
+    unknown = [c.name for c in (value(topic, "configs", ()) or ()) if c.name not in known]
+    if unknown:
+        return ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {unknown[0]}"
+    return None
 
 
 def _valid_topic(name: str) -> bool:
