@@ -236,3 +236,9 @@ def test_create_topics_answers_each_topic_and_refuses_an_unknown_config(cluster)
         codes[name] = e.value.args[0].code()
     assert codes == {"odd-config": 40, "bad/name": 17}  # INVALID_CONFIG, INVALID_TOPIC_EXCEPTION
     assert "made" in admin.list_topics(timeout=5).topics and "odd-config" not in admin.list_topics(timeout=5).topics
+    checked = admin.create_topics([NewTopic("would-be", 1, 1), NewTopic("odd", 1, 1, config={"no.such.key": "1"})],
+                                  validate_only=True)
+    checked["would-be"].result(10)
+    with pytest.raises(KafkaException):
+        checked["odd"].result(10)
+    assert "would-be" not in admin.list_topics(timeout=5).topics  # only validated

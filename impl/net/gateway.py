@@ -39,8 +39,8 @@ APIS = {
     0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 7), 3: ("Metadata", 1, 12),
     8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
     11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
-    15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7), 20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4),
-    23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
+    15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7),
+    20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4), 23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
     26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4),
     37: ("CreatePartitions", 0, 3),
 }
@@ -247,21 +247,14 @@ class Gateway:
 
     def _CreateTopics(self, node, body, version, reply) -> None:
         topics = list(body.topics)
-        if value(body, "validate_only", False):
-            reply({"topics": [{"name": t.name, **({"error_code": 0} if _refusal(t) is None else dict(zip(
-                ("error_code", "error_message"), _refusal(t), strict=True))), "num_partitions": t.num_partitions,
-                               "replication_factor": t.replication_factor} for t in topics]})
-            return
-
         refused = {t.name: _refusal(t) for t in topics if _refusal(t) is not None}
-        asked = [t for t in topics if t.name not in refused]
+        asked = [] if value(body, "validate_only", False) else [t for t in topics if t.name not in refused]
 
         def finish(answers):
-            by_name = dict(zip([t.name for t in asked], answers, strict=True))
+            by_name = {t.name: (r.error, r.message or None) for t, r in zip(asked, answers, strict=True)}
             out = []
-            for t in topics:
-                error, message = refused[t.name] if t.name in refused else (by_name[t.name].error,
-                                                                            by_name[t.name].message or None)
+            for t in topics:  # (validate_only: what would be refused, the rest fine)
+                error, message = refused.get(t.name) or by_name.get(t.name, (ErrorCode.NONE, None))
                 out.append({"name": t.name, "error_code": error, "error_message": message,
                             "num_partitions": t.num_partitions, "replication_factor": t.replication_factor})
             return {"topics": out}
