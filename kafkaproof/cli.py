@@ -160,10 +160,9 @@ def _guarantees(args: argparse.Namespace) -> int:
         return 2
     if args.safe:
         from kafkaproof import unsafe
-
-        runs = args.runs or 200
         from kafkaproof.claims import agreement
 
+        runs = args.runs or 200
         model, rows, totals = unsafe.safe_campaign(runs, jobs=args.jobs)
         print(f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs,"
               f" failures: {model}")

@@ -29,6 +29,7 @@ from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
 from kafkaproof.impl.engine.setup import seconds_after
+from kafkaproof.impl.sim.dangers import DANGERS
 from kafkaproof.impl.sim.faults import FAULTS, REDELIVERING, FailureModel
 from kafkaproof.model.symbolic import (
     GUARANTEES,
@@ -213,7 +214,7 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
     if verdict.model == "explorer":
         return _explorer_schedule(verdict, session_ms)
     if verdict.model == "txn-explorer":  # a marker delivered again, late (KIP-890's case)
-        return ((3000, "late", -1, 0.2), (23000, "heal", -1))
+        return DANGERS["txn-marker-late"].schedule(lag_ms, session_ms)
     if verdict.model == "consumer":  # a member crash at the moment the trace has it
         return _member_schedule(verdict)
     if verdict.model == "availability":  # replicas down for good (judged on a long single failure)
@@ -222,8 +223,8 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
         if any(s.action == "network-duplicate" for s in verdict.trace):  # the network delivers twice
             return ((3000, "duplicate", -1, 0.2), (8000, "heal", -1))
         if verdict.guarantee == "delivery":  # a refused request: the leader's process is gone
-            return ((3000, "crash", 0), (3000 + session_ms + 4000, "restart", 0))
-        return ((3000, "drop", -1), (8000, "drop", -1))  # lost answers, so the producer retries
+            return DANGERS["produce-attempt-failed"].schedule(lag_ms, session_ms)
+        return DANGERS["produce-retried-after-lost-answer"].schedule(lag_ms, session_ms)  # lost answers: retries
     faults = [(FAULT_OF[s.action], s.target) for s in verdict.trace if s.action in FAULT_OF]
     # Followers that lack the record when the guarantee breaks fell behind before it: cut
     # their replication just before the first fault (or right away), staying in the ISR.

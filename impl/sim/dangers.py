@@ -40,12 +40,10 @@ def _isolate_leader_from_followers(lag_ms: int, session_ms: int) -> tuple:
     return ((3000, "cut", 1), (3000, "cut", 2), (3000 + lag_ms + 4000, "heal", -1))
 
 
-def _crash_leader(lag_ms: int, session_ms: int) -> tuple:
-    return ((3000, "crash", 0), (3000 + session_ms + 4000, "restart", 0))
-
-
-def _power_off_leader(lag_ms: int, session_ms: int) -> tuple:
-    return ((3000, "power", 0), (3000 + session_ms + 4000, "restart", 0))
+def _leader_down(kind: str) -> Callable[[int, int], tuple]:
+    """The leader's process (crash) or machine (power) down until the controller has
+    fenced it and moved leadership (broker.session.timeout.ms), then back."""
+    return lambda lag_ms, session_ms: ((3000, kind, 0), (3000 + session_ms + 4000, "restart", 0))
 
 
 DANGERS = {d.name: d for d in (
@@ -58,12 +56,12 @@ DANGERS = {d.name: d for d in (
     Danger("follower-truncated-committed", "a replica truncated records below the high watermark", REPLICATION,
            "change leaders while a follower's high watermark lags (crash, cut)"),
     Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
-           "--faults power, without log.flush.interval.messages=1", _power_off_leader),
+           "--faults power, without log.flush.interval.messages=1", _leader_down("power")),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
            "lose produce answers (--faults drop, crash)", lambda lag, session: ((3000, "drop", -1), (8000, "drop", -1))),
     Danger("produce-attempt-failed", "a produce attempt failed with a retriable error (leader change,"
            " timeout, lost connection)", ("delivery",), "change leaders or lose produce answers (--faults crash, drop)",
-           _crash_leader),
+           _leader_down("crash")),
     Danger("request-overtaken", "a produce request arrived after a later one", RESENDS,
            "--faults reorder or late", lambda lag, session: ((3000, "reorder", -1), (8000, "heal", -1))),
     Danger("member-crashed-mid-commit", "a group member crashed between processing and committing",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
+from kafkaproof.impl.protocol.messages import MAX_TIMESTAMP
 from kafkaproof.impl.protocol.records import (
     BatchHeader,
     ControlRecordType,
@@ -359,7 +360,7 @@ class Log:
         for batch in self.iter_batches(max_offset=max_offset):
             if batch.header.is_control:
                 continue
-            if timestamp == -3:
+            if timestamp == MAX_TIMESTAMP:
                 for r in batch.records:
                     if best is None or r.timestamp > best[1]:
                         best = (r.offset, r.timestamp)
