@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/hunt.py --starts 5
 	$(BIN)/python benchmarks/broker.py
+	$(BIN)/python benchmarks/serve_startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

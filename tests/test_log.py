@@ -122,6 +122,40 @@ def test_retention_by_bytes_and_time_moves_the_log_start(disk):
     assert len(timed.segments) == 1  # the active segment is never deleted
 
 
+def test_log_start_moves_inside_a_segment_and_a_reopen_keeps_it(disk):
+    """DeleteRecords: the log start may fall inside the first segment; what lies below
+    it is gone for readers, and the broker's log-start-offset-checkpoint brings it back
+    after a restart (the segment alone would say 0)."""
+    log = Log.open(disk, DIR, LogConfig(segment_bytes=300))
+    fill(log, 30)
+    first, second = log.segments[0].base_offset, log.segments[1].base_offset
+    inside = second + 1
+    assert log.advance_start(inside) == [first]  # the segment wholly below is deleted
+    assert log.log_start_offset == inside and log.segments[0].base_offset == second
+    with pytest.raises(KafkaError, match="OFFSET_OUT_OF_RANGE"):
+        log.read(inside - 1)
+    with pytest.raises(KafkaError, match="OFFSET_OUT_OF_RANGE"):
+        log.advance_start(log.log_end_offset + 1)
+    assert log.advance_start(inside - 1) == []  # never backwards
+    log.close()
+    again = Log.open(disk, DIR, LogConfig(segment_bytes=300), log_start_offset=inside)
+    assert again.log_start_offset == inside and again.log_end_offset == 30
+
+
+def test_compact_only_topics_are_not_trimmed_by_retention(disk):
+    log = Log.open(disk, DIR, LogConfig(segment_bytes=300, retention_ms=10, cleanup_policy=("compact",)))
+    fill(log, 20)
+    assert log.delete_old_segments(now_ms=10_000) == [] and log.log_start_offset == 0
+
+
+def test_log_append_time_replaces_the_batch_timestamp_and_keeps_the_crc_valid(disk):
+    log = Log.open(disk, DIR, LogConfig(timestamp_type="LogAppendTime"))
+    log.append_as_leader(batch(b"a", b"b", ts=5), 0, now_ms=777)
+    [b] = list(log.iter_batches())  # decoding checks the CRC
+    assert b.header.timestamp_type == 1 and b.header.max_timestamp == 777
+    assert [r.timestamp for r in b.records] == [777, 777]
+
+
 def test_leader_epoch_checkpoint_in_kafka_text_format(disk):
     log = Log.open(disk, DIR)
     fill(log, 3, epoch=0)

@@ -87,9 +87,16 @@ def test_acks_all_rf3_min_isr_2_survives_any_single_broker_failure(fault, victim
     assert c.history.faults()
 
 
-def test_unclean_election_of_a_lagging_replica_loses_committed_writes():
-    c = cluster(brokers=2, rf=2, min_insync_replicas=1, unclean_leader_election_enable="true",
-                replica_lag_time_max_ms=2000)
+@pytest.mark.parametrize("where", ["broker", "topic"])
+def test_unclean_election_of_a_lagging_replica_loses_committed_writes(where):
+    """The same loss whether the broker allows unclean election or only the topic does
+    (a per-topic override, as CreateTopics or AlterConfigs set it)."""
+    if where == "broker":
+        c = cluster(brokers=2, rf=2, min_insync_replicas=1, unclean_leader_election_enable="true",
+                    replica_lag_time_max_ms=2000)
+    else:
+        c = Cluster(seed=1, brokers=2, broker_props={"replica.lag.time.max.ms": "2000"})
+        c.create_topic(TP.topic, 1, 2, configs={"unclean.leader.election.enable": "true"})
     p = c.producer("p", {"acks": "all"})
     leader = c.leader(TP)
     follower = next(b for b in c.broker_ids if b != leader)

@@ -75,18 +75,20 @@ def test_produce_answers_carry_the_log_start_offset(cluster):
     assert missing.error_code != 0 and missing.log_start_offset == -1
 
 
-def _consume_in_group(cluster, group: str) -> "KafkaConsumer":  # noqa: F821
+def consume_in_group(cluster, group: str, topic: str = "t") -> "KafkaConsumer":  # noqa: F821
+    """A kafka-python member of `group`, assigned its partitions, that committed offset 1
+    of partition 0 (tests/test_serve_admin.py uses it too)."""
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata, TopicPartition
 
-    consumer = KafkaConsumer("t", bootstrap_servers=cluster.bootstrap, group_id=group,
+    consumer = KafkaConsumer(topic, bootstrap_servers=cluster.bootstrap, group_id=group,
                              auto_offset_reset="earliest", enable_auto_commit=False)
-    for _ in range(40):
+    for _ in range(60):
         consumer.poll(timeout_ms=250)
         if consumer.assignment():
             break
     assert consumer.assignment(), "the consumer never joined"
-    consumer.commit({TopicPartition("t", 0): OffsetAndMetadata(1, "", -1)})
+    consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
     return consumer
 
 
@@ -96,7 +98,7 @@ def test_admin_clients_list_and_describe_groups(cluster):
     from confluent_kafka.admin import AdminClient
     from kafka import KafkaAdminClient
 
-    consumer = _consume_in_group(cluster, "listed")
+    consumer = consume_in_group(cluster, "listed")
     try:
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
         try:

@@ -61,7 +61,7 @@ def test_mutation_transactional_offsets_count_before_the_commit_is_caught(monkey
 
 
 def test_hunt_finds_a_pre_kip890_anomaly_unaided():
-    h = hunt(build_setup(sets=[TXN, LEGACY]), "transactions", budget_s=120)
+    h = hunt(build_setup(sets=[TXN, LEGACY]), "transactions", budget_s=120, shrink=False)  # (shrinking: test_check)
     assert h.found, f"no anomaly in {h.seeds_tried} runs"
     names = {v["name"] for v in h.result.violations["transactions"]}
     assert names & {"G1a", "torn-transaction", "lost-transaction"}
@@ -75,6 +75,7 @@ def test_check_finds_nothing_with_kip890(faults):
 
 
 def test_exactly_once_application_holds_under_member_crashes():
-    results = run_check(build_setup(strategy="transactional", faults="member,crash"), runs=4, seed=0)
+    results = run_check(build_setup(strategy="transactional", faults="member,crash"), runs=2, seed=0)
+    assert all(r.faults > 0 for r in results)  # not vacuous
     for r in results:
         assert not r.violations["exactly-once-processing"] and not r.violations["transactions"], r.violations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purgatory
@@ -27,6 +28,7 @@ from kafkaproof.impl.storage.log import Log
 
 HW_CHECKPOINT = "replication-offset-checkpoint"
 RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 ISR_CHECK_INTERVAL_MS = 1000
 MARKER_WRITE_TIMEOUT_MS = 30_000  # markers are appended with acks=all and Kafka's request.timeout.ms
 ALTER_PARTITION_RETRY_MS = 5000
@@ -68,6 +70,7 @@ class Broker(Dispatcher):
         self.broker_epoch = -1
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
+        self.topic_configs: dict[str, m.Configs] = {}  # topic -> its overrides, as the controller sent them
         self.metadata_version = -1
         self.live_brokers: tuple[int, ...] = ()
         self.pid_next, self.pid_end = -1, -1
@@ -78,6 +81,8 @@ class Broker(Dispatcher):
         self._inflight: dict[int, TopicPartition] = {}
         self._hw_checkpoint = {tuple(k): int(v) for *k, v in self._read_checkpoint(HW_CHECKPOINT)}
         self._recovery_points = {tuple(k): int(v) for *k, v in self._read_checkpoint(RECOVERY_CHECKPOINT)}
+        self._log_starts = {tuple(k): int(v) for *k, v in self._read_checkpoint(LOG_START_CHECKPOINT)}
+        self._next_retention = 0
 
     def _read_checkpoint(self, name: str) -> list[tuple[str, int, str]]:
         return [(t, int(p), o) for t, p, o in read_checkpoint(self.disk, name, 3)]
@@ -114,9 +119,14 @@ class Broker(Dispatcher):
 
     @handles("isr-check")
     def _isr_check_due(self, key: tuple, now: int, fx: Effects) -> None:
+        retention = now >= self._next_retention
+        if retention:  # Kafka's LogManager cleanup task, every log.retention.check.interval.ms
+            self._next_retention = now + self.config.retention_check_interval_ms
         for p in self._sorted_partitions():
             self._maybe_alter_isr(p, now, fx)
             p.log.maybe_flush(now)  # log.flush.interval.ms
+            if retention:
+                p.log.delete_old_segments(now)
         fx.timer(key, now + ISR_CHECK_INTERVAL_MS)
 
     @handles("checkpoint")
@@ -155,6 +165,11 @@ class Broker(Dispatcher):
         write_checkpoint(self.disk, HW_CHECKPOINT, [(p.tp.topic, p.tp.partition, p.hw) for p in parts])
         write_checkpoint(self.disk, RECOVERY_CHECKPOINT,
                          [(p.tp.topic, p.tp.partition, p.log.recovery_point) for p in parts])
+        starts = [(p.tp.topic, p.tp.partition, p.log.log_start_offset) for p in parts]
+        if any(start > 0 for *_, start in starts) or self._log_starts:
+            # (Only once some log no longer starts at 0: DeleteRecords or retention. A
+            # log starting at a later segment's base needs no checkpoint to say so.)
+            write_checkpoint(self.disk, LOG_START_CHECKPOINT, starts)
 
     def shutdown(self) -> None:
         """Clean shutdown: logs flushed, checkpoints written."""
@@ -212,12 +227,14 @@ class Broker(Dispatcher):
         self.live_brokers = msg.live_brokers
         # Every UpdateMetadata carries the whole cluster: what it lacks was deleted.
         self.metadata = {st.tp: st for st in msg.states}
+        self._configure(dict(msg.topic_configs), every=True)
         # A LeaderAndIsr lost on the way leaves us behind; the full state repairs it.
         self._apply_states(list(msg.states), now, fx)
 
     @handles(m.LeaderAndIsrRequest)
     def _on_LeaderAndIsrRequest(self, src, msg: m.LeaderAndIsrRequest, now, fx) -> None:
         if self._controller_ok(msg.controller_epoch, msg.broker_epoch):
+            self._configure(dict(msg.topic_configs))
             self._apply_states(list(msg.states), now, fx)
 
     def _apply_states(self, states: list[m.PartitionState], now: int, fx: Effects) -> None:
@@ -271,11 +288,23 @@ class Broker(Dispatcher):
         self.txns.resign(tp, fx)
 
     def _open_partition(self, tp: TopicPartition, now: int) -> Partition:
-        log = Log.open(self.disk, str(tp), self.config.log, recovery_point=self._recovery_points.get(tuple(tp), 0),
-                       now_ms=now)
+        overrides = self.topic_configs.get(tp.topic, ())
+        log = Log.open(self.disk, str(tp), topic_config.log_config(self.config.log, dict(overrides)),
+                       recovery_point=self._recovery_points.get(tuple(tp), 0), now_ms=now,
+                       log_start_offset=self._log_starts.get(tuple(tp), 0))
         p = Partition(tp, self.id, log, self.config, self._hw_checkpoint.get(tuple(tp), 0))
+        p.configure(self.config, dict(overrides))
         self.partitions[tp] = p
         return p
+
+    def _configure(self, configs: dict[str, m.Configs], every: bool = False) -> None:
+        """Topic overrides from the controller (all of them with `every`: a topic missing
+        has none) applied to this broker's partitions of the changed topics."""
+        before = self.topic_configs
+        self.topic_configs = configs if every else {**before, **configs}
+        for p in self._sorted_partitions():
+            if self.topic_configs.get(p.tp.topic, ()) != before.get(p.tp.topic, ()):
+                p.configure(self.config, dict(self.topic_configs.get(p.tp.topic, ())))
 
     def _maybe_alter_isr(self, p: Partition, now: int, fx: Effects, shrink: bool = True) -> None:
         if p.pending_isr is not None and now - p.pending_since > ALTER_PARTITION_RETRY_MS:
@@ -583,6 +612,24 @@ class Broker(Dispatcher):
         offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else latest
         fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
 
+    @handles(m.DeleteRecordsRequest)
+    def _on_DeleteRecordsRequest(self, src, req: m.DeleteRecordsRequest, now, fx) -> None:
+        """Move the log start offset up to `offset` (-1: the high watermark); followers
+        follow from the log start their fetches return. Kafka refuses an offset above
+        the high watermark with OFFSET_OUT_OF_RANGE (Partition.deleteRecordsOnLeader)."""
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, error))
+            return
+        offset = p.hw if req.offset == m.HIGH_WATERMARK else req.offset
+        if not 0 <= offset <= p.hw:
+            fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, ErrorCode.OFFSET_OUT_OF_RANGE,
+                                                 p.log.log_start_offset))
+            return
+        p.log.advance_start(offset)
+        fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, ErrorCode.NONE, p.log.log_start_offset))
+
     @handles(m.MetadataRequest)
     def _on_MetadataRequest(self, src, req: m.MetadataRequest, now, fx) -> None:
         states = [st for tp, st in sorted(self.metadata.items()) if req.topics is None or tp.topic in req.topics]
@@ -591,7 +638,7 @@ class Broker(Dispatcher):
         fx.send(src, m.MetadataResponse(
             req.correlation_id, self.live_brokers,
             tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr) for st in states),
-            unknown))
+            unknown, tuple((t, self.topic_configs[t]) for t in sorted(req.topics or ()) if t in self.topic_configs)))
 
     @handles(m.OffsetsForLeaderEpochRequest)
     def _on_OffsetsForLeaderEpochRequest(self, src, req: m.OffsetsForLeaderEpochRequest, now, fx) -> None:
@@ -700,4 +747,7 @@ class Broker(Dispatcher):
         except (KafkaError, CorruptRecordError):
             f.phase = "truncating"
             return self._backoff(tp, now, fx)
+        # The leader's log start, as far as we have the log (Kafka's
+        # maybeIncrementLogStartOffset on a follower): records deleted there go here too.
+        p.log.advance_start(min(resp.log_start_offset, p.log.log_end_offset))
         self._fetch_next(tp, now, fx)

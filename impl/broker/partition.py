@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.producer_state import BatchMetadata, CompletedTxn, ProducerStateManager
 from kafkaproof.impl.protocol.errors import ErrorCode, KafkaError
@@ -46,6 +47,7 @@ class Partition:
         self.followers: dict[int, FollowerProgress] = {}
         self.pending_isr: tuple[int, ...] | None = None  # an AlterPartition in flight
         self.pending_since = 0
+        self.min_insync_replicas = config.min_insync_replicas  # the topic's, once configured
         self.producers = ProducerStateManager()
         self.unreplicated: list[CompletedTxn] = []  # ended, but the marker is not below the HW yet
         self._rebuild_producers()
@@ -75,6 +77,11 @@ class Partition:
         first = self.producers.first_unstable_offset()
         candidates = [self.hw] + [t.first_offset for t in self.unreplicated]
         return min(candidates + ([first] if first is not None else []))
+
+    def configure(self, config: BrokerConfig, overrides: dict[str, str]) -> None:
+        """The broker's settings with the topic's overrides (impl/broker/topic_config.py)."""
+        self.log.config = topic_config.log_config(config.log, overrides)
+        self.min_insync_replicas = topic_config.value(overrides, "min.insync.replicas", config.min_insync_replicas)
 
     # -- role changes ---------------------------------------------------------------------
 
@@ -119,9 +126,9 @@ class Partition:
         """(append info, None) or (None, original batch) for a duplicate; raises KafkaError."""
         if not self.is_leader:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"broker {self.broker_id} does not lead {self.tp}")
-        if acks == -1 and len(self.isr) < self.config.min_insync_replicas:
+        if acks == -1 and len(self.isr) < self.min_insync_replicas:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
-                             f"ISR {list(self.isr)} is smaller than min.insync.replicas={self.config.min_insync_replicas}")
+                             f"ISR {list(self.isr)} is smaller than min.insync.replicas={self.min_insync_replicas}")
         header = parse_header(data)
         if header.is_control:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not write control batches")
@@ -149,7 +156,7 @@ class Partition:
         return info
 
     def enough_replicas_after_append(self) -> bool:
-        return len(self.isr) >= self.config.min_insync_replicas
+        return len(self.isr) >= self.min_insync_replicas
 
     # -- leader: followers, HW and ISR ----------------------------------------------------
 

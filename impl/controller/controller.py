@@ -18,6 +18,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 
+from kafkaproof.impl.broker import topic_config
+from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.store import PRODUCER_ID_BLOCK, ClusterMetadata, MetadataStore
 from kafkaproof.impl.protocol import messages as m
@@ -182,11 +184,16 @@ class Controller(Dispatcher):
     # -- admin ----------------------------------------------------------------------------
 
     def create_topic(self, topic: str, partitions: int, replication_factor: int, now: int,
-                     first_partition: int = 0) -> list:
-        """Create a topic (or, with `first_partition`, add partitions to it)."""
+                     first_partition: int = 0, configs: m.Configs = (),
+                     assignment: tuple[tuple[int, ...], ...] = ()) -> list:
+        """Create a topic (or, with `first_partition`, add partitions to it), with its
+        config overrides and, if given, each new partition's replicas."""
         if not self.active:
             raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
         brokers = sorted(self.store.read().broker_epochs)
+        if assignment:
+            _check_assignment(assignment, brokers)
+            partitions, replication_factor = len(assignment), len(assignment[0])
         if replication_factor > len(brokers):
             raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                              f"replication factor {replication_factor} is larger than the {len(brokers)} registered brokers")
@@ -199,25 +206,29 @@ class Controller(Dispatcher):
         start = zlib.crc32(topic.encode()) % len(brokers)
         new = []
         for p in range(first_partition, first_partition + partitions):
-            replicas = tuple(brokers[(start + p + j) % len(brokers)] for j in range(replication_factor))
+            replicas = (assignment[p - first_partition] if assignment else
+                        tuple(brokers[(start + p + j) % len(brokers)] for j in range(replication_factor)))
             live = [r for r in replicas if r in self.alive]
             leader = live[0] if live else m.NO_LEADER
             new.append(PartitionState(TopicPartition(topic, p), leader, 0, tuple(live) or replicas, replicas, 0))
         fx = Effects()
-        if self._commit(new):
+        if self._commit(new, topic_configs={topic: dict(configs)} if configs else None):
             self._send_leader_and_isr([st.tp for st in new], fx, only=None)
             self._send_metadata(fx)
         return fx.items
 
-    @handles(m.CreateTopicRequest, m.CreatePartitionsRequest, m.DeleteTopicRequest)
+    @handles(m.CreateTopicRequest, m.CreatePartitionsRequest, m.DeleteTopicRequest, m.AlterTopicConfigRequest)
     def _on_topic_admin(self, src: str, req, now: int, fx: Effects) -> None:
-        """CreateTopic, CreatePartitions, DeleteTopic from a broker (KIP-590 forwarding)."""
+        """CreateTopic, CreatePartitions, DeleteTopic, AlterTopicConfig from a broker (KIP-590
+        forwarding)."""
         error, message = ErrorCode.NONE, ""
         try:
             if isinstance(req, m.DeleteTopicRequest):
                 self.delete_topic(req.topic, fx)
             elif isinstance(req, m.CreatePartitionsRequest):
-                fx.items.extend(self.add_partitions(req.topic, req.total, now))
+                fx.items.extend(self.add_partitions(req.topic, req.total, now, req.assignment))
+            elif isinstance(req, m.AlterTopicConfigRequest):
+                self.alter_topic_config(req, fx)
             else:
                 rf = req.replication_factor if req.replication_factor > 0 else self.config.default_replication_factor
                 partitions = req.partitions if req.partitions > 0 else self.config.num_partitions
@@ -225,7 +236,8 @@ class Controller(Dispatcher):
                     # Creation on first use (topics, __consumer_offsets) never fails for want of
                     # brokers: a one-broker `serve` with offsets.topic.replication.factor=3 works.
                     rf = min(rf, len(self.store.read().broker_epochs))
-                fx.items.extend(self.create_topic(req.topic, partitions, rf, now))
+                fx.items.extend(self.create_topic(req.topic, partitions, rf, now, configs=req.configs,
+                                                  assignment=req.assignment))
         except KafkaError as e:
             if not (getattr(req, "if_absent", False) and e.code == ErrorCode.TOPIC_ALREADY_EXISTS):
                 error, message = e.code, str(e)
@@ -241,6 +253,7 @@ class Controller(Dispatcher):
         def remove(data: ClusterMetadata) -> None:
             for tp in tps:
                 data.partitions.pop(tp, None)
+            data.topic_configs.pop(topic, None)
 
         if not self.store.commit(self.epoch, remove):
             self.epoch = None
@@ -254,14 +267,46 @@ class Controller(Dispatcher):
                                                            delete=True), CONTROL_PLANE)
         self._send_metadata(fx)
 
-    def add_partitions(self, topic: str, total: int, now: int) -> list:
+    def add_partitions(self, topic: str, total: int, now: int, assignment: tuple[tuple[int, ...], ...] = ()) -> list:
         existing = [tp for tp in self.partitions if tp.topic == topic]
         if not existing:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {topic!r}")
         if total <= len(existing):
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"{topic} has {len(existing)} partitions; can only grow")
+        if assignment and len(assignment) != total - len(existing):
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"{len(assignment)} assignments for"
+                             f" {total - len(existing)} new partitions")
         rf = len(self.partitions[existing[0]].replicas)
-        return self.create_topic(topic, total - len(existing), rf, now, first_partition=len(existing))
+        return self.create_topic(topic, total - len(existing), rf, now, first_partition=len(existing),
+                                 assignment=assignment)
+
+    def alter_topic_config(self, req: m.AlterTopicConfigRequest, fx: Effects) -> None:
+        """A topic's new overrides, checked, stored and sent to every broker; a change that
+        now allows unclean election elects leaders for the topic's offline partitions
+        (Kafka's controller does the same on the config change)."""
+        if not self.active:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
+        tps = sorted(tp for tp in self.partitions if tp.topic == req.topic)
+        if not tps:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {req.topic!r}")
+        try:
+            current = {} if req.replace else self._topic_configs(req.topic)
+            new = topic_config.incremental(current, list(req.ops))
+        except ConfigError as e:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, str(e)) from None
+        problem = topic_config.refusal(new)
+        if problem is not None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, problem)
+        if req.validate_only:
+            return
+        if not self._commit([], topic_configs={req.topic: new}):
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "a newer controller holds the store")
+        changed = self._elect(tps, fx)
+        self._send_leader_and_isr(changed, fx, only=None)
+        self._send_metadata(fx)
+
+    def _topic_configs(self, topic: str) -> dict[str, str]:
+        return self.store.read().topic_configs.get(topic, {})
 
     # -- elections ------------------------------------------------------------------------
 
@@ -285,7 +330,8 @@ class Controller(Dispatcher):
         if clean:
             isr = tuple(r for r in st.isr if r in self.alive and r != exclude)
             leader = clean[0]
-        elif live and self.config.unclean_leader_election:
+        elif live and topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
+                                         self.config.unclean_leader_election):
             # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
             leader, isr = live[0], (live[0],)
         else:
@@ -310,10 +356,15 @@ class Controller(Dispatcher):
 
     # -- writing and telling --------------------------------------------------------------
 
-    def _commit(self, states: list[PartitionState]) -> bool:
+    def _commit(self, states: list[PartitionState], topic_configs: dict[str, dict[str, str]] | None = None) -> bool:
         def apply(data: ClusterMetadata) -> None:
             for st in states:
                 data.partitions[st.tp] = st
+            for topic, configs in (topic_configs or {}).items():
+                if configs:
+                    data.topic_configs[topic] = dict(configs)
+                else:
+                    data.topic_configs.pop(topic, None)
 
         if self.epoch is None or not self.store.commit(self.epoch, apply):
             self.epoch = None  # deposed: a newer controller holds the store
@@ -332,9 +383,11 @@ class Controller(Dispatcher):
             for r in st.replicas:
                 if (only is None or r == only) and r != skip:
                     by_broker.setdefault(r, []).append(st)
-        epochs = self.store.read().broker_epochs
+        data = self.store.read()
         for b in sorted(by_broker):
-            fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b]), epochs.get(b, -1)),
+            topics = sorted({st.tp.topic for st in by_broker[b]} & set(data.topic_configs))
+            fx.send(m.broker_node(b), m.LeaderAndIsrRequest(self.id, self.epoch, tuple(by_broker[b]),
+                                                            data.broker_epochs.get(b, -1), _configs(data, topics)),
                     CONTROL_PLANE)
 
     def _version(self) -> int:
@@ -344,11 +397,31 @@ class Controller(Dispatcher):
     def _metadata_request(self, b: int, states: tuple[PartitionState, ...] | None = None) -> m.UpdateMetadataRequest:
         if states is None:
             states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
+        data = self.store.read()
         return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, self._version(),
-                                       self.store.read().broker_epochs.get(b, -1))
+                                       data.broker_epochs.get(b, -1), _configs(data, sorted(data.topic_configs)))
 
     def _send_metadata(self, fx: Effects) -> None:
         self.metadata_version += 1
         states = tuple(self.partitions[tp] for tp in sorted(self.partitions))  # once, for every broker
         for b in sorted(self.alive):
             fx.send(m.broker_node(b), self._metadata_request(b, states), CONTROL_PLANE)
+
+
+def _configs(data: ClusterMetadata, topics: list[str]) -> m.TopicConfigs:
+    return tuple((t, tuple(sorted(data.topic_configs[t].items()))) for t in topics)
+
+
+def _check_assignment(assignment: tuple[tuple[int, ...], ...], brokers: list[int]) -> None:
+    """Kafka's checks of explicit replica assignments (ReplicationControlManager)."""
+    for replicas in assignment:
+        if not replicas:
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "a partition with no replicas")
+        if len(set(replicas)) != len(replicas):
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"duplicate replicas in {list(replicas)}")
+        if len(replicas) != len(assignment[0]):
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "partitions with different replication factors")
+        unknown = [r for r in replicas if r not in brokers]
+        if unknown:
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                             f"broker {unknown[0]} is not registered (replicas {list(replicas)})")

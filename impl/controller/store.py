@@ -22,6 +22,7 @@ PRODUCER_ID_BLOCK = 1000  # Kafka hands brokers producer ids in blocks of 1000 (
 class ClusterMetadata:
     partitions: dict[TopicPartition, PartitionState] = field(default_factory=dict)
     broker_epochs: dict[int, int] = field(default_factory=dict)
+    topic_configs: dict[str, dict[str, str]] = field(default_factory=dict)  # overrides, topics that have any
     next_broker_epoch: int = 1
     next_producer_id: int = 0
 

@@ -136,7 +136,12 @@ class GroupCoordinator(Dispatcher):
 
     def _replay(self, tp: TopicPartition, key: list, value) -> None:
         g = self.groups.get(key[1]) or self.groups.setdefault(key[1], Group(key[1], tp))
-        if key[0] == "offset":
+        if value is None:  # a tombstone: DeleteGroups, OffsetDelete
+            if key[0] == "offset":
+                _drop_offset(g, TopicPartition(key[2], key[3]))
+            else:
+                del self.groups[key[1]]
+        elif key[0] == "offset":
             tp = TopicPartition(key[2], key[3])
             g.offsets[tp] = value["offset"]
             g.details[tp] = (value.get("leader_epoch", -1), value.get("metadata", ""))
@@ -459,6 +464,58 @@ class GroupCoordinator(Dispatcher):
                        if self._known(g) and g.tp in self.log.leading and (not req.states or g.state in req.states))
         fx.send(src, m.ListGroupsResponse(req.correlation_id, ErrorCode.NONE, groups))
 
+    # -- admin: DeleteGroups, OffsetDelete ----------------------------------------------------
+
+    @handles(m.DeleteGroupRequest)
+    def delete_group(self, src: str, req: m.DeleteGroupRequest, now: int, fx: Effects) -> None:
+        """An empty group's offsets and metadata are tombstoned (GroupCoordinator.handleDeleteGroups):
+        a group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND."""
+        def answer(error: ErrorCode, fx: Effects = fx) -> None:
+            fx.send(src, m.DeleteGroupResponse(req.correlation_id, error))
+
+        if self.tp_for(req.group_id) not in self.log.leading:
+            return answer(ErrorCode.NOT_COORDINATOR)
+        g = self.groups.get(req.group_id)
+        if not self._known(g):
+            return answer(ErrorCode.GROUP_ID_NOT_FOUND)
+        if g.members:
+            return answer(ErrorCode.NON_EMPTY_GROUP)
+
+        def stored(error: ErrorCode, fx: Effects) -> None:
+            if error == ErrorCode.NONE and self.groups.get(g.group_id) is g and not g.members:
+                del self.groups[g.group_id]
+            answer(error, fx)
+
+        tombstones = [(["offset", g.group_id, tp.topic, tp.partition], None) for tp in sorted(g.offsets)]
+        self._write(g, tombstones + [(["group", g.group_id], None)], now, fx, stored)
+
+    @handles(m.OffsetDeleteRequest)
+    def delete_offsets(self, src: str, req: m.OffsetDeleteRequest, now: int, fx: Effects) -> None:
+        """Tombstone a group's committed offsets, except on topics its live members
+        subscribe to (GROUP_SUBSCRIBED_TO_TOPIC, as GroupCoordinator.handleDeleteOffsets)."""
+        def answer(error: ErrorCode, errors=(), fx: Effects = fx) -> None:
+            fx.send(src, m.OffsetDeleteResponse(req.correlation_id, error, tuple(errors)))
+
+        if self.tp_for(req.group_id) not in self.log.leading:
+            return answer(ErrorCode.NOT_COORDINATOR)
+        g = self.groups.get(req.group_id)
+        if not self._known(g):
+            return answer(ErrorCode.GROUP_ID_NOT_FOUND)
+        subscribed = {t for mb in g.members.values() for t in mb.subscription}
+        errors = [(tp, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC if tp.topic in subscribed else ErrorCode.NONE)
+                  for tp in req.tps]
+        gone = sorted(tp for tp, error in errors if error == ErrorCode.NONE and tp in g.offsets)
+
+        def stored(error: ErrorCode, fx: Effects) -> None:
+            if error == ErrorCode.NONE:
+                for tp in gone:
+                    _drop_offset(g, tp)
+            answer(error, errors, fx)
+
+        if not gone:
+            return answer(ErrorCode.NONE, errors)
+        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], None) for tp in gone], now, fx, stored)
+
     # -- timers --------------------------------------------------------------------------------
 
     @handles("group-join")
@@ -476,3 +533,8 @@ class GroupCoordinator(Dispatcher):
     @handles("group-write-timeout")
     def _write_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
         self.log.timed_out(key[1], fx)
+
+
+def _drop_offset(g: Group, tp: TopicPartition) -> None:
+    g.offsets.pop(tp, None)
+    g.details.pop(tp, None)

@@ -67,8 +67,8 @@ class StateLog:
         """Append the records (transactional, for `producer` = (id, epoch)) and call `done`
         once they are committed, or with the error that stopped them."""
         p = self.leading[tp]
-        records = [SimpleRecord(key=json.dumps(k).encode(), value=json.dumps(v).encode(), timestamp=now)
-                   for k, v in entries]
+        records = [SimpleRecord(key=json.dumps(k).encode(), value=json.dumps(v).encode() if v is not None else None,
+                                timestamp=now) for k, v in entries]  # (None: a tombstone)
         pid, epoch = producer or (-1, -1)
         data = encode_batch(records, producer_id=pid, producer_epoch=epoch, is_transactional=producer is not None)
         try:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.config import BROKER_KEYS
 from kafkaproof.impl.config import resolve
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
@@ -40,9 +41,11 @@ APIS = {
     8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
     11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
     15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7),
-    20: ("DeleteTopics", 1, 5), 22: ("InitProducerId", 0, 4), 23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
-    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4),
-    37: ("CreatePartitions", 0, 3),
+    20: ("DeleteTopics", 1, 5), 21: ("DeleteRecords", 0, 2), 22: ("InitProducerId", 0, 4),
+    23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
+    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
+    37: ("CreatePartitions", 0, 3), 42: ("DeleteGroups", 0, 2), 44: ("IncrementalAlterConfigs", 0, 1),
+    47: ("OffsetDelete", 0, 0), 60: ("DescribeCluster", 0, 1),
 }
 
 
@@ -54,7 +57,8 @@ def api_table_markdown() -> str:
 
 
 BROKER_RESOURCE, TOPIC_RESOURCE = 4, 2
-DEFAULT_CONFIG, STATIC_BROKER_CONFIG = 5, 4  # DescribeConfigs config_source
+DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5  # DescribeConfigs config_source
+SET = 0  # IncrementalAlterConfigs' operation
 
 
 @dataclass
@@ -151,9 +155,7 @@ class Gateway:
                 topics.append({"error_code": ErrorCode.LEADER_NOT_AVAILABLE if created
                                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if _valid_topic(t)
                                else ErrorCode.INVALID_TOPIC_EXCEPTION, "name": t})
-            live = [b for b in sorted(self.endpoints) if b in r.brokers] or sorted(self.endpoints)
-            return {"brokers": [{"node_id": b, "host": self.endpoints[b][0], "port": self.endpoints[b][1]} for b in live],
-                    "cluster_id": self.cluster_id, "controller_id": live[0], "topics": topics}
+            return {**self._brokers(r), "topics": topics}
 
         self._ask(node, [lambda c: m.MetadataRequest(c, wanted)], finish, reply)
 
@@ -262,8 +264,11 @@ class Gateway:
         # Each topic is answered on its own, as Kafka does; a refused one never reaches the
         # controller. From the gateway's node: the controller may live in another process,
         # which knows where gateways are but not this broker's client connections.
-        self._ask(self.node, [lambda c, t=t: m.CreateTopicRequest(c, t.name, t.num_partitions, t.replication_factor)
-                              for t in asked], finish, reply, to=self.controller)
+        self._ask(self.node, [lambda c, t=t: m.CreateTopicRequest(
+            c, t.name, t.num_partitions, t.replication_factor, configs=_topic_overrides(t),
+            assignment=tuple(tuple(a.broker_ids) for a in sorted(value(t, "assignments", ()) or (),
+                                                                 key=lambda a: a.partition_index)))
+            for t in asked], finish, reply, to=self.controller)
 
     def _DeleteTopics(self, node, body, version, reply) -> None:
         names = list(body.topic_names)
@@ -277,44 +282,104 @@ class Gateway:
         if body.validate_only:
             reply({"results": [{"name": t.name, "error_code": 0} for t in topics]})
             return
-        self._ask(self.node, [lambda c, t=t: m.CreatePartitionsRequest(c, t.name, t.count) for t in topics],
+        self._ask(self.node, [lambda c, t=t: m.CreatePartitionsRequest(
+            c, t.name, t.count, tuple(tuple(a.broker_ids) for a in t.assignments or ())) for t in topics],
                   lambda answers: {"results": [{"name": t.name, "error_code": r.error,
                                                 "error_message": r.message or None}
                                                for t, r in zip(topics, answers, strict=True)]},
                   reply, to=self.controller)
 
     def _DescribeConfigs(self, node, body, version, reply) -> None:
-        """Broker resources: every broker key as this broker runs it. Topic resources: the
-        topic-level names of the keys a topic inherits (no per-topic overrides here)."""
+        """Broker resources: every broker key as this broker runs it. Topic resources:
+        every topic config, the topic's override or what it inherits, with its source."""
         resources = list(body.resources)
         topics = tuple(r.resource_name for r in resources if r.resource_type == TOPIC_RESOURCE)
 
         def finish(answers):
-            known = {pm.tp.topic for pm in answers[0].partitions} if answers else set()
+            known = {pm.tp.topic: {} for pm in answers[0].partitions} if answers else {}
+            known.update({t: dict(configs) for t, configs in (answers[0].topic_configs if answers else ())})
             return {"results": [self._describe(r, known) for r in resources]}
 
         self._ask(node, [lambda c: m.MetadataRequest(c, topics)] if topics else [], finish, reply)
 
-    def _describe(self, resource, known_topics: set[str]) -> dict:
+    def _describe(self, resource, known_topics: dict[str, dict[str, str]]) -> dict:
         keys = resource.configuration_keys
         if resource.resource_type == BROKER_RESOURCE:
             if resource.resource_name not in ("", str(self.broker_id)):
                 return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
                         "resource_name": resource.resource_name, "error_message": "another broker's configuration"}
-            rows = [(k.name, self.settings[k.name], k.default) for k in BROKER_KEYS]
+            rows = [(k.name, self.settings[k.name], False, k.default) for k in BROKER_KEYS]
         elif resource.resource_type == TOPIC_RESOURCE:
             if resource.resource_name not in known_topics:
                 return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "resource_type": resource.resource_type,
                         "resource_name": resource.resource_name}
-            rows = topic_configs(self.settings)
+            rows = topic_config.describe(self.settings, known_topics[resource.resource_name])
         else:
             return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
                     "resource_name": resource.resource_name, "error_message": "unsupported resource type"}
         return {"error_code": 0, "resource_type": resource.resource_type, "resource_name": resource.resource_name,
                 "configs": [{"name": name, "value": _config_text(v), "read_only": resource.resource_type != TOPIC_RESOURCE,
                              "is_sensitive": False,
-                             "config_source": DEFAULT_CONFIG if v == default else STATIC_BROKER_CONFIG}
-                            for name, v, default in rows if keys is None or name in keys]}
+                             "config_source": DYNAMIC_TOPIC_CONFIG if overridden
+                             else DEFAULT_CONFIG if v == default else STATIC_BROKER_CONFIG}
+                            for name, v, overridden, default in rows if keys is None or name in keys]}
+
+    def _AlterConfigs(self, node, body, version, reply) -> None:
+        """The complete set of a topic's overrides, replaced (the incremental API's SETs)."""
+        self._alter(body, [[(c.name, SET, c.value) for c in r.configs] for r in body.resources], True, reply)
+
+    def _IncrementalAlterConfigs(self, node, body, version, reply) -> None:
+        self._alter(body, [[(c.name, c.config_operation, c.value) for c in r.configs] for r in body.resources],
+                    False, reply)
+
+    def _alter(self, body, ops: list[list[tuple]], replace: bool, reply: Reply) -> None:
+        """Topic resources go to the controller, which checks, stores and spreads them;
+        broker configs are static here (Kafka's answer for a key that is not dynamic)."""
+        resources = list(body.resources)
+        asked = [(r, tuple(o)) for r, o in zip(resources, ops, strict=True) if r.resource_type == TOPIC_RESOURCE]
+
+        def refused(r) -> dict:
+            what = "broker configs cannot be updated dynamically in kafkaproof serve" \
+                if r.resource_type == BROKER_RESOURCE else "unsupported resource type"
+            return {"error_code": ErrorCode.INVALID_REQUEST, "error_message": what,
+                    "resource_type": r.resource_type, "resource_name": r.resource_name}
+
+        def finish(answers):
+            by = {r.resource_name: a for (r, _), a in zip(asked, answers, strict=True)}
+            return {"responses": [{"error_code": by[r.resource_name].error,
+                                   "error_message": by[r.resource_name].message or None,
+                                   "resource_type": r.resource_type, "resource_name": r.resource_name}
+                                  if r.resource_type == TOPIC_RESOURCE else refused(r) for r in resources]}
+
+        self._ask(self.node, [lambda c, r=r, o=o: m.AlterTopicConfigRequest(c, r.resource_name, o, replace,
+                                                                             body.validate_only)
+                              for r, o in asked], finish, reply, to=self.controller)
+
+    def _DeleteRecords(self, node, body, version, reply) -> None:
+        wanted = [(t.name, p) for t in body.topics for p in t.partitions]
+
+        def finish(answers):
+            return {"topics": _grouped((r.tp.topic, {"partition_index": r.tp.partition, "error_code": r.error,
+                                                     "low_watermark": r.low_watermark}) for r in answers)}
+
+        self._ask(node, [lambda c, t=t, p=p: m.DeleteRecordsRequest(c, TopicPartition(t, p.partition_index), p.offset)
+                         for t, p in wanted], finish, reply)
+
+    def _DescribeCluster(self, node, body, version, reply) -> None:
+        def finish(answers):
+            meta = self._brokers(answers[0])
+            return {"error_code": 0, "cluster_id": meta["cluster_id"], "controller_id": meta["controller_id"],
+                    "brokers": [{"broker_id": b["node_id"], "host": b["host"], "port": b["port"]}
+                                for b in meta["brokers"]],
+                    "cluster_authorized_operations": -2**31}
+
+        self._ask(node, [lambda c: m.MetadataRequest(c, ())], finish, reply)
+
+    def _brokers(self, r: m.MetadataResponse) -> dict:
+        """The live brokers as clients reach them, and who answers as controller."""
+        live = [b for b in sorted(self.endpoints) if b in r.brokers] or sorted(self.endpoints)
+        return {"brokers": [{"node_id": b, "host": self.endpoints[b][0], "port": self.endpoints[b][1]} for b in live],
+                "cluster_id": self.cluster_id, "controller_id": live[0]}
 
     def _create(self, topic: str, partitions: int, replication_factor: int, if_absent: bool) -> None:
         """Ask the controller for a topic, not waiting for its answer."""
@@ -413,6 +478,22 @@ class Gateway:
                                for group, r in zip(groups, answers, strict=True)]}
 
         self._ask(node, [lambda c, g=g: m.DescribeGroupRequest(c, g) for g in groups], finish, reply)
+
+    def _DeleteGroups(self, node, body, version, reply) -> None:
+        groups = list(body.groups_names)
+        self._ask(node, [lambda c, g=g: m.DeleteGroupRequest(c, g) for g in groups],
+                  lambda answers: {"results": [{"group_id": g, "error_code": r.error}
+                                               for g, r in zip(groups, answers, strict=True)]}, reply)
+
+    def _OffsetDelete(self, node, body, version, reply) -> None:
+        tps = tuple(TopicPartition(t.name, p.partition_index) for t in body.topics for p in t.partitions)
+
+        def finish(answers):
+            r = answers[0]
+            return {"error_code": r.error, "topics": _grouped(
+                (tp.topic, {"partition_index": tp.partition, "error_code": error}) for tp, error in r.errors)}
+
+        self._ask(node, [lambda c: m.OffsetDeleteRequest(c, body.group_id, tps)], finish, reply)
 
     def _ListGroups(self, node, body, version, reply) -> None:
         states = tuple(value(body, "states_filter", ()) or ())
@@ -518,44 +599,9 @@ def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
                                               for k, (_, lo, hi) in sorted(APIS.items())]}
 
 
-HOUR_MS = 3_600_000
-LONG_MAX = 2**63 - 1
-
-
-def _either(ms_key: str, hours_key: str) -> Callable[[dict], int]:
-    return lambda s: s[ms_key] if s[ms_key] is not None else s[hours_key] * HOUR_MS
-
-
-# A topic's configs as Kafka's DescribeConfigs names them (LogConfig), each with its value
-# on this broker - the broker key it inherits, or Kafka's default where the broker has no
-# such key - and that default. (No per-topic overrides yet: every topic inherits.)
-TOPIC_CONFIGS: tuple[tuple[str, Callable[[dict], object], object], ...] = (
-    ("cleanup.policy", lambda s: "delete", "delete"),
-    ("compression.type", lambda s: "producer", "producer"),
-    ("delete.retention.ms", lambda s: 86_400_000, 86_400_000),
-    ("file.delete.delay.ms", lambda s: 60_000, 60_000),
-    ("flush.messages", lambda s: s["log.flush.interval.messages"], LONG_MAX),
-    ("flush.ms", lambda s: s["log.flush.interval.ms"] if s["log.flush.interval.ms"] is not None else LONG_MAX, LONG_MAX),
-    ("index.interval.bytes", lambda s: s["log.index.interval.bytes"], 4096),
-    ("max.message.bytes", lambda s: s["message.max.bytes"], 1_048_588),
-    ("message.timestamp.type", lambda s: "CreateTime", "CreateTime"),
-    ("min.cleanable.dirty.ratio", lambda s: 0.5, 0.5),
-    ("min.insync.replicas", lambda s: s["min.insync.replicas"], 1),
-    ("retention.bytes", lambda s: s["log.retention.bytes"], -1),
-    ("retention.ms", _either("log.retention.ms", "log.retention.hours"), 168 * HOUR_MS),
-    ("segment.bytes", lambda s: s["log.segment.bytes"], 1_073_741_824),
-    ("segment.index.bytes", lambda s: s["log.index.size.max.bytes"], 10_485_760),
-    ("segment.ms", _either("log.roll.ms", "log.roll.hours"), 168 * HOUR_MS),
-    ("unclean.leader.election.enable", lambda s: s["unclean.leader.election.enable"], False),
-)
-
-
-def topic_configs(settings: dict) -> list[tuple[str, object, object]]:
-    """(name, value, Kafka's default) of every topic config, for a broker's settings."""
-    return [(name, of(settings), default) for name, of, default in TOPIC_CONFIGS]
-
-
 def _config_text(v) -> str | None:
+    if isinstance(v, list | tuple):
+        return ",".join(map(str, v))  # Kafka's list configs: comma-separated
     return None if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
@@ -585,11 +631,15 @@ def _refusal(topic) -> tuple[ErrorCode, str] | None:
     "Unknown topic config name")."""
     if not _valid_topic(topic.name):
         return ErrorCode.INVALID_TOPIC_EXCEPTION, f"invalid topic name {topic.name!r}"
-    known = {name for name, _, _ in TOPIC_CONFIGS}
-    unknown = [c.name for c in (value(topic, "configs", ()) or ()) if c.name not in known]
-    if unknown:
-        return ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {unknown[0]}"
-    return None
+    if value(topic, "assignments", ()) and (topic.num_partitions != -1 or topic.replication_factor != -1):
+        # (CreateTopicsRequest: assignments leave both counts at -1)
+        return ErrorCode.INVALID_REQUEST, "both numPartitions or replicationFactor and replicasAssignments were set"
+    problem = topic_config.refusal(dict(_topic_overrides(topic)))
+    return (ErrorCode.INVALID_CONFIG, problem) if problem is not None else None
+
+
+def _topic_overrides(topic) -> m.Configs:
+    return tuple((c.name, c.value) for c in (value(topic, "configs", ()) or ()) if c.value is not None)
 
 
 def _valid_topic(name: str) -> bool:

@@ -21,7 +21,8 @@ class FileMetadataStore(SimMetadataStore):
         if os.path.exists(path):
             try:
                 with open(path, "rb") as f:
-                    self.data, self.controller_epoch = pickle.load(f)
+                    data, self.controller_epoch = pickle.load(f)
+                self.data = ClusterMetadata(**vars(data))  # a file from before a field was added gets its default
             except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
                 raise ValueError(f"{path}: unreadable cluster metadata ({e}); move it away to start empty") from None
 

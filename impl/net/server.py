@@ -17,8 +17,10 @@ import os
 import time
 from collections.abc import Mapping
 
+from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.config import BrokerConfig
+from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.net.gateway import Gateway
@@ -82,12 +84,16 @@ class EmbeddedCluster:
         return self
 
     def create_topic(self, topic: str, partitions: int = 1, replication_factor: int | None = None,
-                     wait_s: float = 10) -> None:
+                     wait_s: float = 10, configs: Mapping[str, str] | None = None) -> None:
+        """`configs`: the topic's overrides by Kafka's names; a bad one is a ConfigError."""
         rf = replication_factor or self.config.default_replication_factor
+        problem = topic_config.refusal(dict(configs or {}))
+        if problem is not None:
+            raise ConfigError(f"topic {topic}: {problem}")
 
         def create():
             self.runtime.apply(self.controller.node, self.controller.create_topic(
-                topic, partitions, rf, self.runtime.clock()))
+                topic, partitions, rf, self.runtime.clock(), configs=tuple(sorted((configs or {}).items()))))
 
         self.runtime.call_wait(create)
         deadline = time.monotonic() + wait_s

@@ -120,6 +120,24 @@ class ListOffsetsResponse:
     timestamp: int = -1  # a lookup by time: the found record's timestamp
 
 
+HIGH_WATERMARK = -1  # DeleteRecords' "up to the high watermark"
+
+
+@dataclass(frozen=True)
+class DeleteRecordsRequest:
+    correlation_id: int
+    tp: TopicPartition
+    offset: int  # the new log start offset; HIGH_WATERMARK: everything committed
+
+
+@dataclass(frozen=True)
+class DeleteRecordsResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    low_watermark: int = -1  # the log start offset after the deletion
+
+
 @dataclass(frozen=True)
 class PartitionMetadata:
     tp: TopicPartition
@@ -141,6 +159,7 @@ class MetadataResponse:
     brokers: tuple[int, ...]
     partitions: tuple[PartitionMetadata, ...]
     unknown_topics: tuple[str, ...] = ()
+    topic_configs: TopicConfigs = ()  # the overrides of the topics named in the request
 
 
 @dataclass(frozen=True)
@@ -313,6 +332,32 @@ class DescribeGroupResponse:
 
 
 @dataclass(frozen=True)
+class DeleteGroupRequest:
+    correlation_id: int
+    group_id: str
+
+
+@dataclass(frozen=True)
+class DeleteGroupResponse:
+    correlation_id: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class OffsetDeleteRequest:
+    correlation_id: int
+    group_id: str
+    tps: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True)
+class OffsetDeleteResponse:
+    correlation_id: int
+    error: ErrorCode  # the group's
+    errors: tuple[tuple[TopicPartition, ErrorCode], ...] = ()  # each partition's
+
+
+@dataclass(frozen=True)
 class ListGroupsRequest:
     correlation_id: int
     states: tuple[str, ...] = ()  # KIP-518: only groups in these states (none: all)
@@ -418,6 +463,10 @@ class TxnOffsetCommitResponse:
 # --- control plane ------------------------------------------------------------------------
 
 
+Configs = tuple[tuple[str, str], ...]  # a topic's config overrides, by Kafka's topic-level names
+TopicConfigs = tuple[tuple[str, Configs], ...]  # (topic, its overrides), topics that have any
+
+
 @dataclass(frozen=True)
 class PartitionState:
     """The controller's record of one partition. `partition_epoch` versions every change
@@ -442,6 +491,7 @@ class LeaderAndIsrRequest:
     controller_epoch: int
     states: tuple[PartitionState, ...]
     broker_epoch: int = -1
+    topic_configs: TopicConfigs = ()  # the overrides of these partitions' topics
 
 
 @dataclass(frozen=True)
@@ -464,6 +514,7 @@ class UpdateMetadataRequest:
     states: tuple[PartitionState, ...]
     version: int = 0
     broker_epoch: int = -1
+    topic_configs: TopicConfigs = ()  # every topic's overrides (Kafka's ConfigRecords)
 
 
 @dataclass(frozen=True)
@@ -512,6 +563,8 @@ class CreateTopicRequest:
     partitions: int  # <= 0: num.partitions
     replication_factor: int  # <= 0: default.replication.factor
     if_absent: bool = False  # creation on first use: a topic that exists is no error
+    configs: Configs = ()  # the topic's overrides (impl/broker/topic_config.py)
+    assignment: tuple[tuple[int, ...], ...] = ()  # explicit replicas per partition, if given
 
 
 @dataclass(frozen=True)
@@ -521,6 +574,20 @@ class CreatePartitionsRequest:
     correlation_id: int
     topic: str
     total: int
+    assignment: tuple[tuple[int, ...], ...] = ()  # explicit replicas of the new partitions, if given
+
+
+@dataclass(frozen=True)
+class AlterTopicConfigRequest:
+    """To the controller: change a topic's overrides. `ops` are IncrementalAlterConfigs'
+    (name, operation, value); with `replace` (AlterConfigs) they are SETs of the
+    complete new set of overrides."""
+
+    correlation_id: int
+    topic: str
+    ops: tuple[tuple[str, int, str | None], ...]
+    replace: bool = False
+    validate_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -534,7 +601,7 @@ class DeleteTopicRequest:
 
 @dataclass(frozen=True)
 class TopicAdminResponse:
-    """The controller's answer to CreateTopic, CreatePartitions and DeleteTopic."""
+    """The controller's answer to CreateTopic, CreatePartitions, DeleteTopic and AlterTopicConfig."""
 
     correlation_id: int
     error: ErrorCode

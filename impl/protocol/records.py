@@ -304,6 +304,17 @@ def set_partition_leader_epoch(buf: bytearray, pos: int, epoch: int) -> None:
     struct.pack_into(">i", buf, pos + 12, epoch)
 
 
+def set_log_append_time(buf: bytearray, pos: int, now_ms: int) -> None:
+    """message.timestamp.type=LogAppendTime: the broker's clock becomes the batch's
+    timestamp (Kafka's DefaultRecordBatch.setMaxTimestamp); the CRC covers it, so it is
+    computed again."""
+    attributes, = struct.unpack_from(">h", buf, pos + 21)
+    struct.pack_into(">h", buf, pos + 21, attributes | _TIMESTAMP_TYPE_MASK)
+    struct.pack_into(">q", buf, pos + 35, now_ms)
+    length, = struct.unpack_from(">i", buf, pos + 8)
+    struct.pack_into(">I", buf, pos + 17, crc32c(memoryview(buf)[pos + CRC_START : pos + LOG_OVERHEAD + length]))
+
+
 # --- decoding -----------------------------------------------------------------------------
 
 
@@ -391,6 +402,7 @@ def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> RecordBat
 def _decode_records(body: bytes | memoryview, h: BatchHeader) -> list[Record]:
     records: list[Record] = []
     p, end = 0, len(body)
+    log_time = h.attributes & _TIMESTAMP_TYPE_MASK  # LogAppendTime: every record has the broker's time
     for _ in range(h.record_count):
         length, p = _read_varint(body, p, end)
         rec_end = p + length
@@ -418,7 +430,8 @@ def _decode_records(body: bytes | memoryview, h: BatchHeader) -> list[Record]:
         if p != rec_end:
             raise CorruptRecordError(f"record declares {length} bytes but uses {length - rec_end + p}")
         records.append(
-            Record(h.base_offset + offset_delta, h.first_timestamp + ts_delta, key, value, tuple(headers))
+            Record(h.base_offset + offset_delta, h.max_timestamp if log_time else h.first_timestamp + ts_delta,
+                   key, value, tuple(headers))
         )
     if p != end:
         raise CorruptRecordError(f"{end - p} bytes after the last of {h.record_count} records")

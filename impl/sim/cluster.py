@@ -19,6 +19,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping
 
+from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
@@ -206,13 +207,17 @@ class Cluster:
 
     # -- topics ---------------------------------------------------------------------------
 
-    def create_topic(self, topic: str, partitions: int = 1, replication_factor: int | None = None) -> None:
+    def create_topic(self, topic: str, partitions: int = 1, replication_factor: int | None = None,
+                     configs: dict[str, str] | None = None) -> None:
+        """`configs`: the topic's overrides, by Kafka's topic-level names (min.insync.replicas, ...)."""
         rf = replication_factor or self.config.default_replication_factor
-        check_topic_fits(rf, self.config.min_insync_replicas, len(self.broker_ids))
+        min_isr = topic_config.value(configs or {}, "min.insync.replicas", self.config.min_insync_replicas)
+        check_topic_fits(rf, min_isr, len(self.broker_ids))
         controller = self.active_controller()
         if controller is None:
             raise RuntimeError("no active controller to create the topic")
-        self._apply(controller.node, controller.create_topic(topic, partitions, rf, self.now))
+        self._apply(controller.node, controller.create_topic(topic, partitions, rf, self.now,
+                                                             configs=tuple(sorted((configs or {}).items()))))
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         self.run_until(lambda: all(self.leader(tp) is not None for tp in tps), timeout_ms=10_000)
 

@@ -36,6 +36,11 @@ class LogConfig:
     index_interval_bytes: int = 4096
     max_index_size: int = 10 * 1024 * 1024
     max_message_bytes: int = 1048588
+    # Topic-level only (impl/broker/topic_config.py): no broker key sets them here.
+    cleanup_policy: tuple[str, ...] = ("delete",)
+    delete_retention_ms: int = 86_400_000
+    min_cleanable_dirty_ratio: float = 0.5
+    timestamp_type: str = "CreateTime"
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> LogConfig:

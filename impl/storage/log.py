@@ -24,7 +24,9 @@ from kafkaproof.impl.protocol.records import (
     check_batch,
     decode_batch,
     parse_control_record,
+    parse_header,
     set_base_offset,
+    set_log_append_time,
     set_partition_leader_epoch,
 )
 from kafkaproof.impl.storage.config import LogConfig
@@ -111,9 +113,11 @@ class Log:
 
     @classmethod
     def open(cls, disk: Disk, dir: str, config: LogConfig | None = None, *,
-             recovery_point: int = 0, now_ms: int = 0) -> Log:
+             recovery_point: int = 0, now_ms: int = 0, log_start_offset: int = 0) -> Log:
         """Open (or create) the log in `dir`. Segments at or after the one holding
-        `recovery_point` are validated batch by batch; the report is `last_recovery`."""
+        `recovery_point` are validated batch by batch; the report is `last_recovery`.
+        `log_start_offset` (Kafka's log-start-offset-checkpoint) keeps records deleted
+        inside the first segment (DeleteRecords) deleted."""
         config = config or LogConfig()
         disk.mkdirs(dir)
         report = RecoveryReport(dir)
@@ -154,6 +158,7 @@ class Log:
             if seg in segments:
                 seg.flush()
         log = cls(disk, dir, config, segments, now_ms)
+        log.log_start_offset = min(max(log.log_start_offset, log_start_offset), log.log_end_offset)
         log.epochs.truncate_from_end(log.log_end_offset)
         log.epochs.truncate_from_start(log.log_start_offset)
         log.last_recovery = report
@@ -212,9 +217,13 @@ class Log:
         buf = bytearray(data)
         offset = self.log_end_offset
         stamped = []
+        log_time = self.config.timestamp_type == "LogAppendTime"
         for pos, header in headers:
             set_base_offset(buf, pos, offset)
             set_partition_leader_epoch(buf, pos, leader_epoch)
+            if log_time and not header.is_control:
+                set_log_append_time(buf, pos, now_ms)
+                header = parse_header(buf, pos)
             stamped.append((pos, header._replace(base_offset=offset, partition_leader_epoch=leader_epoch)))
             offset += header.last_offset_delta + 1
         self.epochs.assign(leader_epoch, self.log_end_offset)
@@ -460,6 +469,8 @@ class Log:
             seg.delete()
 
         cfg = self.config
+        if "delete" not in cfg.cleanup_policy:
+            return deleted  # cleanup.policy=compact: the cleaner, not retention, removes records
         while len(self.segments) > 1:
             seg = self.segments[0]
             newest = seg.max_timestamp if seg.max_timestamp >= 0 else seg.created_ms
@@ -472,9 +483,27 @@ class Log:
                 excess -= self.segments[0].size
                 drop_first()
         if deleted:
-            self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
-            self.recovery_point = max(self.recovery_point, self.log_start_offset)
-            self.epochs.truncate_from_start(self.log_start_offset)
+            self.advance_start(self.segments[0].base_offset)
+        return deleted
+
+    def advance_start(self, offset: int) -> list[int]:
+        """Move the log start offset up to `offset` (DeleteRecords, retention, a leader's
+        log start learnt by a follower): segments wholly below it are deleted. Returns
+        their base offsets."""
+        if offset <= self.log_start_offset:
+            return []
+        if offset > self.log_end_offset:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"offset {offset} is beyond the log end {self.log_end_offset}")
+        deleted = []
+        while len(self.segments) > 1 and self.segments[1].base_offset <= offset:
+            seg = self.segments.pop(0)
+            self._bases.pop(0)
+            deleted.append(seg.base_offset)
+            seg.delete()
+        self.log_start_offset = offset
+        self.recovery_point = max(self.recovery_point, offset)
+        self.epochs.truncate_from_start(offset)
         return deleted
 
 
