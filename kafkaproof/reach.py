@@ -111,7 +111,7 @@ KEYS: dict[str, Reach] = {
              Rule(ISOLATION, COVERED, "a transaction may end (commit or abort) at any step"))
        for k in ("transaction.max.timeout.ms", "transaction.abort.timed.out.transaction.cleanup.interval.ms")},
     **{k: _r(RUNTIME) for k in ("num.network.threads", "num.io.threads", "queued.max.requests",
-                                "socket.request.max.bytes")},
+                                "socket.request.max.bytes", "max.incremental.fetch.session.cache.slots")},
     # -- broker: legacy switches (historical behaviours, modelled fixed) ----------------
     "legacy.truncate.to.high.watermark": _r(
         "truncation matters only to the partition's guarantees",

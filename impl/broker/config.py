@@ -46,6 +46,8 @@ BROKER_KEYS = LOG_KEYS + (
     Key("num.io.threads", "int", 8, "Request handler threads.", at_least(1)),
     Key("queued.max.requests", "int", 500, "Requests read but not yet handled before processors stop reading.",
         at_least(1)),
+    Key("max.incremental.fetch.session.cache.slots", "int", 1000, "Incremental fetch sessions (KIP-227) kept;"
+        " 0: every fetch is a full one.", at_least(0)),
     Key("socket.request.max.bytes", "int", 104_857_600, "Largest request frame; a larger one closes the"
         " connection.", at_least(1)),
     Key("legacy.truncate.to.high.watermark", "bool", False,
@@ -89,6 +91,7 @@ class BrokerConfig:
     num_io_threads: int = 8
     queued_max_requests: int = 500
     socket_request_max_bytes: int = 104_857_600
+    fetch_session_cache_slots: int = 1000
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
@@ -127,6 +130,7 @@ class BrokerConfig:
             num_io_threads=v["num.io.threads"],
             queued_max_requests=v["queued.max.requests"],
             socket_request_max_bytes=v["socket.request.max.bytes"],
+            fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
             # Cumulative, as Kafka's history is (KIP-101 came in 0.11, KIP-279 in 2.0, KIP-320
             # in 2.1) and as the explorer's variants are: a broker without a fix has none
             # of the later ones either. (Alone, legacy.kip101.without.kip279 kept KIP-320's

@@ -25,6 +25,7 @@ from kafkaproof.impl.config import resolve
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.net.codec import Request, make, value
+from kafkaproof.impl.net.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessions
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import TopicPartition
@@ -89,6 +90,7 @@ class Gateway:
         self._corr = itertools.count(1)
         self._pending: dict[int, Gather] = {}
         self._lock = threading.Lock()
+        self.sessions = FetchSessions(config.fetch_session_cache_slots)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -183,17 +185,29 @@ class Gateway:
     def _Fetch(self, node, body, version, reply) -> None:
         isolation = value(body, "isolation_level", 0)
         max_wait, min_bytes = value(body, "max_wait", 0), body.min_bytes
-        wanted = [(t.topic, p) for t in body.topics for p in t.partitions]
+        # KIP-227 (v7 on; older versions carry no session: epoch -1, sessionless)
+        epoch = value(body, "session_epoch", FINAL_EPOCH)
+        error, session, fetch = self.sessions.begin(
+            value(body, "session_id", 0), epoch, [((t.topic, p.partition), p) for t in body.topics for p in t.partitions],
+            [(t.topic, p) for t in value(body, "forgotten_topics_data", ()) or () for p in t.partitions])
+        if error != ErrorCode.NONE:
+            reply({"error_code": error, "session_id": 0, "responses": []})
+            return
+        incremental = session is not None and epoch > INITIAL_EPOCH
+        wanted = [(topic, p) for (topic, _), p in fetch]
 
         def finish(answers):
-            return {"error_code": 0, "session_id": 0, "responses": _grouped(
+            told = [r for r in answers if self.sessions.news(
+                session, incremental, tuple(r.tp), (r.high_watermark, r.last_stable_offset, r.log_start_offset),
+                bool(r.records), r.error)]
+            return {"error_code": 0, "session_id": session.id if session else 0, "responses": _grouped(
                 ((r.tp.topic, {"partition_index": r.tp.partition, "error_code": r.error,
                                "high_watermark": r.high_watermark, "last_stable_offset": r.last_stable_offset,
                                "log_start_offset": r.log_start_offset, "preferred_read_replica": -1,
                                "aborted_transactions": [{"producer_id": pid, "first_offset": first}
                                                         for pid, first in r.aborted]
                                if isolation == m.READ_COMMITTED else None, "records": r.records})
-                 for r in answers), name="topic")}
+                 for r in told), name="topic")}
 
         def ask(wait: int):
             return [lambda c, t=t, p=p: m.FetchRequest(
