@@ -144,7 +144,8 @@ def test_log_start_moves_inside_a_segment_and_a_reopen_keeps_it(disk):
 
 def test_compact_only_topics_are_not_trimmed_by_retention(disk):
     log = Log.open(disk, DIR, LogConfig(segment_bytes=300, retention_ms=10, cleanup_policy=("compact",)))
-    fill(log, 20)
+    for i in range(20):
+        log.append_as_leader(encode_batch([SimpleRecord(b"v", key=str(i).encode(), timestamp=0)]), 0)
     assert log.delete_old_segments(now_ms=10_000) == [] and log.log_start_offset == 0
 
 
@@ -284,13 +285,27 @@ def test_leftovers_and_orphan_indexes_are_removed_and_unknown_files_ignored(disk
     log = Log.open(disk, DIR)
     fill(log, 3)
     log.close()
-    for name in ("00000000000000000000.log.swap", "00000000000000000099.index", "notes.txt"):
+    for name in ("00000000000000000000.log.cleaned", "00000000000000000099.index", "notes.txt"):
         disk.create(f"{DIR}/{name}")
     again = Log.open(disk, DIR, recovery_point=3)
     assert sorted(again.last_recovery.deleted_files) == [
-        f"{DIR}/00000000000000000000.log.swap", f"{DIR}/00000000000000000099.index"]
+        f"{DIR}/00000000000000000000.log.cleaned", f"{DIR}/00000000000000000099.index"]
     assert again.last_recovery.ignored_files == [f"{DIR}/notes.txt"]
     assert values(again) == [b"v0", b"v1", b"v2"]
+
+
+def test_a_swap_left_by_the_cleaner_replaces_its_segment(disk):
+    """The cleaner fsyncs a segment's new content as N.log.swap before deleting the old
+    files: a swap found at opening is whole and is put in place (cleaner.py)."""
+    log = Log.open(disk, DIR)
+    fill(log, 3)
+    log.close()
+    kept = read_whole(disk, f"{DIR}/00000000000000000000.log")[: len(batch(b"v0"))]  # the first batch alone
+    disk.create(f"{DIR}/00000000000000000000.log.swap")
+    disk.append(f"{DIR}/00000000000000000000.log.swap", kept)
+    again = Log.open(disk, DIR)
+    assert again.last_recovery.completed_swaps == [f"{DIR}/00000000000000000000.log.swap"]
+    assert values(again) == [b"v0"] and not disk.exists(f"{DIR}/00000000000000000000.log.swap")
 
 
 def test_damaged_index_is_rebuilt(disk):

@@ -31,7 +31,7 @@ from test_serve_groups import consume_in_group
 def cluster(tmp_path_factory):
     c = EmbeddedCluster(str(tmp_path_factory.mktemp("admin")), brokers=3, port=0,
                         props={"group.initial.rebalance.delay.ms": "0", "offsets.topic.replication.factor": "1",
-                               "log.retention.check.interval.ms": "200"}).start()
+                               "log.retention.check.interval.ms": "200", "log.cleaner.backoff.ms": "200"}).start()
     yield c
     c.stop()
 
@@ -54,12 +54,12 @@ def create(rd, name: str, partitions: int = 1, rf: int = 1, **configs) -> None:
     futures[name].result(timeout=15)
 
 
-def produce(cluster, topic: str, n: int, size: int = 10, acks="all", **kw) -> list:
-    """Send n records; the futures' outcomes (metadata or the exception)."""
+def produce(cluster, topic: str, n: int, size: int = 10, acks="all", key: bool = False, **kw) -> list:
+    """Send n records (with distinct keys if `key`); the futures' outcomes (metadata or the exception)."""
     producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks=acks, retries=0, max_request_size=10_000_000,
                              **kw)
     try:
-        futures = [producer.send(topic, b"x" * size) for _ in range(n)]
+        futures = [producer.send(topic, b"x" * size, key=str(i).encode() if key else None) for i in range(n)]
         producer.flush(timeout=20)
         out = []
         for f in futures:
@@ -167,13 +167,46 @@ def test_segment_bytes_and_retention_are_honoured_per_topic(rd, cluster):
     create(rd, "short-lived", segment_bytes=300, retention_ms=1)
     create(rd, "compacted", segment_bytes=300, retention_ms=1, cleanup_policy="compact")
     for topic in ("short-lived", "compacted"):  # one record a batch, two batches a segment
-        assert not any(isinstance(r, Exception) for r in produce(cluster, topic, 20, size=50, batch_size=1))
+        assert not any(isinstance(r, Exception) for r in produce(cluster, topic, 20, size=50, batch_size=1,
+                                                                 key=True))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and earliest(cluster, "short-lived") == 0:
         time.sleep(0.2)
     # Old segments were deleted: the log starts later, and the newest records are still there.
     assert 0 < earliest(cluster, "short-lived") < 20
     assert earliest(cluster, "compacted") == 0  # cleanup.policy=compact: retention deletes nothing
+
+
+def test_a_compacted_topic_keeps_the_latest_value_of_every_key(rd, cluster):
+    """The broker's cleaner (impl/storage/cleaner.py) on a real topic: a reader from the
+    beginning sees each key's latest value at its original offset, in order, and the
+    records the cleaner could not reach; a record without a key is refused."""
+    create(rd, "latest", cleanup_policy="compact", segment_bytes=300, min_cleanable_dirty_ratio="0.01")
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, batch_size=1, acks="all")
+    written = [(f"k{i % 3}".encode(), f"v{i}".encode()) for i in range(30)]
+    for k, v in written:
+        producer.send("latest", key=k, value=v).get(timeout=10)
+    with pytest.raises(KpError) as err:
+        producer.send("latest", value=b"no key").get(timeout=10)
+    assert err.value.errno == ErrorCode.INVALID_RECORD
+    producer.close()
+
+    def read() -> list:
+        consumer = KafkaConsumer("latest", bootstrap_servers=cluster.bootstrap, auto_offset_reset="earliest",
+                                 consumer_timeout_ms=2000)
+        try:
+            return [(r.offset, r.key, r.value) for r in consumer]
+        finally:
+            consumer.close()
+
+    deadline = time.monotonic() + 15
+    while len(got := read()) == 30 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert len(got) < 30, "the cleaner never ran"
+    assert [o for o, _, _ in got] == sorted({o for o, _, _ in got})  # offsets kept, in order
+    assert all(written[o] == (k, v) for o, k, v in got)  # each at the offset it was written at
+    latest = {k: (i, v) for i, (k, v) in enumerate(written)}
+    assert all((i, k, v) in got for k, (i, v) in latest.items())
 
 
 def earliest(cluster, topic: str) -> int:

@@ -15,6 +15,7 @@ from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.purgatory import DelayedFetch, DelayedProduce, Purgatory
+from kafkaproof.impl.broker.topic_config import COMPACT
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC, GroupCoordinator
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC, TransactionCoordinator
 from kafkaproof.impl.protocol import messages as m
@@ -23,6 +24,7 @@ from kafkaproof.impl.protocol.messages import CONTROL_PLANE, Effects, TopicParti
 from kafkaproof.impl.protocol.process import Dispatcher, handles
 from kafkaproof.impl.protocol.records import BatchHeader, parse_header
 from kafkaproof.impl.storage.checkpoint import read_checkpoint, write_checkpoint
+from kafkaproof.impl.storage.cleaner import clean, dirty_ratio
 from kafkaproof.impl.storage.disk import Disk, FileRegion
 from kafkaproof.impl.storage.log import Log
 
@@ -82,7 +84,7 @@ class Broker(Dispatcher):
         self._hw_checkpoint = {tuple(k): int(v) for *k, v in self._read_checkpoint(HW_CHECKPOINT)}
         self._recovery_points = {tuple(k): int(v) for *k, v in self._read_checkpoint(RECOVERY_CHECKPOINT)}
         self._log_starts = {tuple(k): int(v) for *k, v in self._read_checkpoint(LOG_START_CHECKPOINT)}
-        self._next_retention = 0
+        self._next_retention = self._next_clean = 0
 
     def _read_checkpoint(self, name: str) -> list[tuple[str, int, str]]:
         return [(t, int(p), o) for t, p, o in read_checkpoint(self.disk, name, 3)]
@@ -119,14 +121,19 @@ class Broker(Dispatcher):
 
     @handles("isr-check")
     def _isr_check_due(self, key: tuple, now: int, fx: Effects) -> None:
-        retention = now >= self._next_retention
+        retention, cleaning = now >= self._next_retention, now >= self._next_clean
         if retention:  # Kafka's LogManager cleanup task, every log.retention.check.interval.ms
             self._next_retention = now + self.config.retention_check_interval_ms
+        if cleaning:  # Kafka's LogCleaner, every log.cleaner.backoff.ms
+            self._next_clean = now + self.config.cleaner_backoff_ms
         for p in self._sorted_partitions():
             self._maybe_alter_isr(p, now, fx)
             p.log.maybe_flush(now)  # log.flush.interval.ms
             if retention:
                 p.log.delete_old_segments(now)
+            if cleaning and COMPACT in p.log.config.cleanup_policy and \
+                    dirty_ratio(p.log, p.lso) >= p.log.config.min_cleanable_dirty_ratio:
+                clean(p.log, now, upto=p.lso)  # below the last stable offset: only what is decided
         fx.timer(key, now + ISR_CHECK_INTERVAL_MS)
 
     @handles("checkpoint")

@@ -22,6 +22,8 @@ BROKER_KEYS = LOG_KEYS + (
     Key("replica.socket.timeout.ms", "int", 30_000, "A follower request unanswered this long failed.", at_least(1)),
     Key("log.retention.check.interval.ms", "long", 300_000, "How often logs are checked for segments to delete"
         " (retention).", at_least(1)),
+    Key("log.cleaner.backoff.ms", "long", 15_000, "How often compacted logs are checked for a cleaner pass.",
+        at_least(1)),
     Key("replica.high.watermark.checkpoint.interval.ms", "long", 5000, "HW checkpoint period.", at_least(1)),
     Key("broker.heartbeat.interval.ms", "int", 2000, "Broker to controller heartbeats.", at_least(1)),
     Key("broker.session.timeout.ms", "int", 9000, "A broker silent this long is fenced.", at_least(1)),
@@ -75,6 +77,7 @@ class BrokerConfig:
     replica_socket_timeout_ms: int = 30_000
     hw_checkpoint_interval_ms: int = 5000
     retention_check_interval_ms: int = 300_000
+    cleaner_backoff_ms: int = 15_000
     heartbeat_interval_ms: int = 2000
     session_timeout_ms: int = 9000
     offsets_topic_partitions: int = 50
@@ -114,6 +117,7 @@ class BrokerConfig:
             replica_socket_timeout_ms=v["replica.socket.timeout.ms"],
             hw_checkpoint_interval_ms=v["replica.high.watermark.checkpoint.interval.ms"],
             retention_check_interval_ms=v["log.retention.check.interval.ms"],
+            cleaner_backoff_ms=v["log.cleaner.backoff.ms"],
             heartbeat_interval_ms=v["broker.heartbeat.interval.ms"],
             session_timeout_ms=v["broker.session.timeout.ms"],
             offsets_topic_partitions=v["offsets.topic.num.partitions"],

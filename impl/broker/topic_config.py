@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from kafkaproof.impl.config import LONG_MAX, ConfigError, Key, at_least, one_of, resolve
+from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
+from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
 from kafkaproof.impl.storage.config import HOUR_MS, LogConfig
 
 COMPACT, DELETE = "compact", "delete"
@@ -70,6 +72,10 @@ TOPIC_KEYS: tuple[TopicKey, ...] = (
     _k("unclean.leader.election.enable", "bool", lambda s: s["unclean.leader.election.enable"], False),
 )
 BY_NAME = {t.key.name: t for t in TOPIC_KEYS}
+# Kafka creates its internal topics compacted (GroupCoordinator.offsetsTopicConfigs,
+# TransactionLog): only each key's latest record matters to the loaders.
+INTERNAL_TOPIC_CONFIGS = {OFFSETS_TOPIC: (("cleanup.policy", COMPACT),),
+                          TXN_STATE_TOPIC: (("cleanup.policy", COMPACT),)}
 LIST_KEYS = frozenset(t.key.name for t in TOPIC_KEYS if t.key.type == "list")  # APPEND / SUBTRACT apply
 
 Overrides = Mapping[str, str]

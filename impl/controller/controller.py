@@ -191,6 +191,8 @@ class Controller(Dispatcher):
         if not self.active:
             raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
         brokers = sorted(self.store.read().broker_epochs)
+        if first_partition == 0:
+            configs = configs or topic_config.INTERNAL_TOPIC_CONFIGS.get(topic, ())
         if assignment:
             _check_assignment(assignment, brokers)
             partitions, replication_factor = len(assignment), len(assignment[0])

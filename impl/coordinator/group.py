@@ -14,9 +14,9 @@ heartbeats stop for session.timeout.ms is removed and the others rebalance. Ever
 request names a generation: one from an older generation is ILLEGAL_GENERATION, from
 an unknown member UNKNOWN_MEMBER_ID, during a rebalance REBALANCE_IN_PROGRESS.
 
-Not modelled: static membership (group.instance.id), log compaction of the offsets
-topic (the loader keeps the last record per key, so correctness does not need it),
-offset expiry.
+Not modelled: static membership (group.instance.id), offset expiry. (The offsets topic
+is compacted, impl/storage/cleaner.py; the loader keeps the last record per key, and
+DeleteGroups / OffsetDelete write tombstones.)
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ they lead (`__consumer_offsets`, `__transaction_state`), and a change counts onl
 the partition's high watermark covers it, so that a coordinator failover - the new
 leader reading the log - can never forget something a client was told.
 
-Records are JSON key/value pairs; the loader keeps the last value per key, so log
-compaction would change nothing and is not modelled.
+Records are JSON key/value pairs (a null value is a tombstone); the loader keeps the
+last value per key, so the topics' compaction (impl/storage/cleaner.py) changes nothing
+it reads.
 """
 
 from __future__ import annotations

@@ -304,6 +304,28 @@ def set_partition_leader_epoch(buf: bytearray, pos: int, epoch: int) -> None:
     struct.pack_into(">i", buf, pos + 12, epoch)
 
 
+def rebuild_batch(h: BatchHeader, records: Sequence[Record]) -> bytes:
+    """A batch with some of its records removed (the log cleaner), possibly all: the same
+    base offset, last offset delta, producer fields and timestamps, so offsets never move
+    and the producer's sequence state survives (Kafka's MemoryRecords.filterTo). Written
+    uncompressed unless it was gzip."""
+    compression = h.compression if h.compression == Compression.GZIP else Compression.NONE
+    body = bytearray()
+    for r in records:
+        _encode_record(body, SimpleRecord(r.value, r.key, r.timestamp, r.headers), r.offset - h.base_offset,
+                       h.first_timestamp)
+    if compression == Compression.GZIP and records:
+        body = bytearray(gzip.compress(bytes(body), mtime=0))
+    out = bytearray(HEADER_SIZE) + body
+    HEADER.pack_into(
+        out, 0, h.base_offset, len(out) - LOG_OVERHEAD, h.partition_leader_epoch, MAGIC, 0,
+        (h.attributes & ~_COMPRESSION_MASK) | int(compression), h.last_offset_delta, h.first_timestamp,
+        h.max_timestamp, h.producer_id, h.producer_epoch, h.base_sequence, len(records),
+    )
+    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[CRC_START:]))
+    return bytes(out)
+
+
 def set_log_append_time(buf: bytearray, pos: int, now_ms: int) -> None:
     """message.timestamp.type=LogAppendTime: the broker's clock becomes the batch's
     timestamp (Kafka's DefaultRecordBatch.setMaxTimestamp); the CRC covers it, so it is

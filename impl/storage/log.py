@@ -29,6 +29,7 @@ from kafkaproof.impl.protocol.records import (
     set_log_append_time,
     set_partition_leader_epoch,
 )
+from kafkaproof.impl.storage.cleaner import CLEANED, SWAP, complete_swap
 from kafkaproof.impl.storage.config import LogConfig
 from kafkaproof.impl.storage.disk import Disk, FileRegion
 from kafkaproof.impl.storage.epoch_cache import FILE_NAME as EPOCH_FILE
@@ -44,7 +45,7 @@ from kafkaproof.impl.storage.segment import (
 from kafkaproof.impl.storage.txn_index import AbortedTxn
 
 # Files Kafka may leave half-done in a partition directory; removed on open.
-LEFTOVER_SUFFIXES = (".tmp", ".deleted", ".cleaned", ".swap")
+LEFTOVER_SUFFIXES = (".tmp", ".deleted", CLEANED)  # (a .swap is completed, not removed: cleaner.py)
 KNOWN_FILES = (EPOCH_FILE, "partition.metadata")
 
 
@@ -65,6 +66,7 @@ class RecoveryReport:
     deleted_files: list[str] = field(default_factory=list)
     rebuilt_indexes: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    completed_swaps: list[str] = field(default_factory=list)  # a cleaner pass interrupted after its fsync
 
     @property
     def dropped_bytes(self) -> int:
@@ -82,6 +84,7 @@ class RecoveryReport:
         out += [f"  rebuilt index of {name}" for name in self.rebuilt_indexes]
         out += [f"  removed leftover file {name}" for name in self.deleted_files]
         out += [f"  ignored unknown file {name}" for name in self.ignored_files]
+        out += [f"  completed the cleaner's swap {name}" for name in self.completed_swaps]
         return out
 
 
@@ -104,6 +107,7 @@ class Log:
         self.segments = segments
         self._bases = [s.base_offset for s in segments]
         self.log_start_offset = segments[0].base_offset
+        self.first_dirty = self.log_start_offset  # the cleaner's progress (Kafka's cleaner-offset-checkpoint)
         self.recovery_point = self.log_end_offset
         self.last_flush_ms = now_ms
         self.epochs = LeaderEpochCache(disk, dir)
@@ -184,8 +188,9 @@ class Log:
 
     # -- appending ------------------------------------------------------------------------
 
-    def _validate(self, data: bytes | bytearray) -> list[tuple[int, BatchHeader]]:
-        """Every batch complete, magic 2, CRC valid, within size limits (Kafka's LogValidator)."""
+    def _validate(self, data: bytes | bytearray, from_client: bool = True) -> list[tuple[int, BatchHeader]]:
+        """Every batch complete, magic 2, CRC valid, within size limits (Kafka's LogValidator).
+        A replica's copy may hold batches the cleaner thinned (fewer records than offsets)."""
         if len(data) > self.config.segment_bytes:
             raise KafkaError(
                 ErrorCode.RECORD_LIST_TOO_LARGE,
@@ -200,7 +205,7 @@ class Log:
                     ErrorCode.MESSAGE_TOO_LARGE,
                     f"batch of {header.size} bytes exceeds message.max.bytes={self.config.max_message_bytes}",
                 )
-            if header.record_count != header.last_offset_delta + 1 and not header.is_control:
+            if from_client and header.record_count != header.last_offset_delta + 1 and not header.is_control:
                 raise CorruptRecordError(
                     f"record count {header.record_count} does not match lastOffsetDelta"
                     f" {header.last_offset_delta}", pos,
@@ -214,6 +219,10 @@ class Log:
     def append_as_leader(self, data: bytes | bytearray, leader_epoch: int, now_ms: int = 0) -> AppendInfo:
         """Validate, assign offsets from the log end and stamp the leader epoch."""
         headers = self._validate(data)
+        if "compact" in self.config.cleanup_policy:
+            for pos, header in headers:  # Kafka's LogValidator: compaction needs a key to keep
+                if not header.is_control and any(r.key is None for r in decode_batch(data, pos).records):
+                    raise KafkaError(ErrorCode.INVALID_RECORD, "Compacted topic cannot accept message without key")
         buf = bytearray(data)
         offset = self.log_end_offset
         stamped = []
@@ -231,7 +240,7 @@ class Log:
 
     def append_as_follower(self, data: bytes | bytearray, now_ms: int = 0) -> AppendInfo:
         """Append batches that already carry the leader's offsets and epochs."""
-        headers = self._validate(data)
+        headers = self._validate(data, from_client=False)
         expected = self.log_end_offset
         for pos, header in headers:
             if header.base_offset < expected:
@@ -339,7 +348,7 @@ class Log:
         i = max(0, bisect.bisect_right(self._bases, offset) - 1)
         for seg in self.segments[i:]:
             data = seg.read(offset, max_bytes, max_offset, min_one, region)
-            if data or seg.next_offset > offset:
+            if data or (seg.next_offset > offset and seg.size > 0):  # (the cleaner may leave a segment empty)
                 return data
         return b""
 
@@ -508,7 +517,13 @@ class Log:
 
 
 def _scan_dir(disk: Disk, dir: str, report: RecoveryReport) -> list[int]:
-    """Base offsets of the segments in `dir`; removes leftovers, rejects misnamed files."""
+    """Base offsets of the segments in `dir`; removes leftovers, completes the cleaner's
+    swaps, rejects misnamed files."""
+    for name in disk.listdir(dir):
+        stem = name.removesuffix(LOG_SUFFIX + SWAP)
+        if name.endswith(LOG_SUFFIX + SWAP) and len(stem) == 20 and stem.isdigit():
+            complete_swap(disk, dir, int(stem))
+            report.completed_swaps.append(f"{dir}/{name}")
     names = disk.listdir(dir)
     bases, stems_with_log = [], set()
     for name in names:
