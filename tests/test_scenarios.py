@@ -87,6 +87,30 @@ def test_acks_all_rf3_min_isr_2_survives_any_single_broker_failure(fault, victim
     assert c.history.faults()
 
 
+@pytest.mark.parametrize("crash_new_leader", [False, True])
+def test_a_reassignment_under_load_loses_nothing(crash_new_leader):
+    """KIP-455 under acks=all writes: the partition moves to two brokers it was not on;
+    they join the ISR only once caught up, then the old replicas leave (and their logs
+    go). Mutation: counting the new replicas in sync at once loses every acknowledged
+    write (tests/mutations: reassignment-trusts-new-replicas)."""
+    c = cluster(brokers=4, rf=2, min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all", "enable.idempotence": "true"})
+    counter = iter(range(10_000))
+    c.every(20, lambda: p.send(TP.topic, b"k", b"v%d" % next(counter)), until=10_000)
+    c.run_for(3_000)
+    old = c.state(TP).replicas
+    target = tuple(b for b in c.broker_ids if b not in old)
+    c.reassign(TP, target)
+    c.run_until(lambda: c.state(TP).replicas == target and not c.state(TP).adding, 30_000)
+    c.run_for(1_000)  # (StopReplica on its way)
+    assert all(TP not in c.broker(b).partitions for b in old)  # the old replicas deleted their logs
+    if crash_new_leader:
+        c.crash(broker_node(c.leader(TP)))
+        c.run_for(12_000)
+    violations = final_check(c)
+    assert len(acked(c)) > 100 and violations == [], violations[:3]
+
+
 @pytest.mark.parametrize("where", ["broker", "topic"])
 def test_unclean_election_of_a_lagging_replica_loses_committed_writes(where):
     """The same loss whether the broker allows unclean election or only the topic does

@@ -637,6 +637,23 @@ class Broker(Dispatcher):
         p.log.advance_start(offset)
         fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, ErrorCode.NONE, p.log.log_start_offset))
 
+    @handles(m.DescribeLogDirsRequest)
+    def _on_DescribeLogDirsRequest(self, src, req: m.DescribeLogDirsRequest, now, fx) -> None:
+        fx.send(src, m.DescribeLogDirsResponse(req.correlation_id, getattr(self.disk, "root", "(simulated disk)"),
+                                               tuple((p.tp, p.log.size_bytes) for p in self._sorted_partitions())))
+
+    @handles(m.DescribeProducersRequest)
+    def _on_DescribeProducersRequest(self, src, req: m.DescribeProducersRequest, now, fx) -> None:
+        """The leader's producer state for a partition (Kafka's DescribeProducers, KIP-664)."""
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, error))
+            return
+        fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, ErrorCode.NONE, tuple(
+            (pid, e.epoch, e.last_seq, e.coordinator_epoch, -1 if e.txn_first_offset is None else e.txn_first_offset)
+            for pid, e in sorted(p.producers.producers.items()))))
+
     @handles(m.MetadataRequest)
     def _on_MetadataRequest(self, src, req: m.MetadataRequest, now, fx) -> None:
         states = [st for tp, st in sorted(self.metadata.items()) if req.topics is None or tp.topic in req.topics]

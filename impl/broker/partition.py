@@ -116,8 +116,10 @@ class Partition:
             self.truncate_to(self.hw)
 
     def update_isr(self, st: PartitionState) -> None:
-        """Same leader epoch, new ISR (a committed AlterPartition)."""
+        """Same leader epoch, new ISR (a committed AlterPartition) or replica set (a
+        reassignment growing or shrinking it)."""
         self.isr, self.partition_epoch, self.pending_isr = st.isr, st.partition_epoch, None
+        self.replicas = st.replicas
         self.maybe_advance_hw()
 
     # -- leader: appends ------------------------------------------------------------------

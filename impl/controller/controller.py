@@ -176,10 +176,126 @@ class Controller(Dispatcher):
             return answer(ErrorCode.INVALID_REQUEST)  # KIP-841: only live replicas may join
         new = replace(st, isr=tuple(r for r in st.replicas if r in req.new_isr),
                       partition_epoch=st.partition_epoch + 1)
+        if new.adding and set(new.adding) <= set(new.isr):
+            return self._complete_reassignment(new, fx, answer)
         if not self._commit([new]):
             return
         answer(ErrorCode.NONE, new)
         self._send_metadata(fx)
+
+    # -- reassignments (KIP-455) and elections on request ---------------------------------
+
+    @handles(m.ReassignPartitionRequest)
+    def _on_reassign(self, src: str, req: m.ReassignPartitionRequest, now: int, fx: Effects) -> None:
+        """Grow the replica set to old + target, let the new replicas catch up and join
+        the ISR, then shrink to the target (the controller's part of KIP-455; Kafka's
+        ReplicationControlManager). A target naming an unregistered broker is refused; a
+        registered broker that is down simply keeps the reassignment pending."""
+        error, message = ErrorCode.NONE, ""
+        try:
+            fx.items.extend(self.reassign(req.tp, req.replicas))
+        except KafkaError as e:
+            error, message = e.code, str(e)
+        fx.send(src, m.TopicAdminResponse(req.correlation_id, error, message), CONTROL_PLANE)
+
+    def reassign(self, tp: TopicPartition, target: tuple[int, ...] | None) -> list:
+        """Start (or, with None, cancel) a reassignment of `tp`; its effects. Raises KafkaError."""
+        fx = Effects()
+        self._reassign(tp, target, fx)
+        return fx.items
+
+    def _reassign(self, tp: TopicPartition, target: tuple[int, ...] | None, fx: Effects) -> None:
+        if not self.active:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
+        st = self.partitions.get(tp)
+        if st is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {tp}")
+        original = tuple(r for r in st.replicas if r not in st.adding)
+        if target is None:
+            if not st.adding and not st.removing:
+                raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, f"no reassignment of {tp} to cancel")
+            target = original  # cancelling: back to where it started
+        else:
+            _check_assignment((target,), sorted(self.store.read().broker_epochs))
+        adding = tuple(r for r in target if r not in original)
+        removing = tuple(r for r in original if r not in target)
+        grown = replace(st, replicas=tuple(target) + removing, adding=adding, removing=removing,
+                        isr=tuple(r for r in st.isr if r in target or r in removing),
+                        partition_epoch=st.partition_epoch + 1)
+        if not adding:  # only removing, reordering or cancelling: done at once
+            return self._complete_reassignment(grown, fx, was=st.replicas)
+        if self._commit([grown]):
+            self._send_leader_and_isr([tp], fx, only=None)
+            self._send_metadata(fx)
+
+    def _complete_reassignment(self, st: PartitionState, fx: Effects, answer=None,
+                               was: tuple[int, ...] | None = None) -> None:
+        """Every adding replica is in sync: the removing ones go, a removed leader is
+        replaced by the first in-sync target replica, and every replica no longer in
+        the set (`was`: the set before, when a cancel drops replicas that were joining)
+        deletes its copy."""
+        target = tuple(r for r in st.replicas if r not in st.removing)
+        isr = tuple(r for r in st.isr if r in target) or st.isr
+        done = replace(st, replicas=target, isr=isr, adding=(), removing=(), partition_epoch=st.partition_epoch + 1)
+        if st.leader not in target:
+            live = [r for r in target if r in isr and r in self.alive]
+            done = replace(done, leader=live[0] if live else m.NO_LEADER, leader_epoch=st.leader_epoch + 1)
+        if not self._commit([done]):
+            return
+        if answer is not None:
+            answer(ErrorCode.NONE, done)
+        gone = [r for r in (was or st.replicas) if r not in target]
+        self._send_leader_and_isr([st.tp], fx, only=None)
+        epochs = self.store.read().broker_epochs
+        for b in gone:
+            fx.send(m.broker_node(b), m.StopReplicaRequest(self.id, self.epoch, (st.tp,), epochs.get(b, -1),
+                                                           delete=True), CONTROL_PLANE)
+        self._send_metadata(fx)
+
+    @handles(m.ListReassignmentsRequest)
+    def _on_list_reassignments(self, src: str, req: m.ListReassignmentsRequest, now: int, fx: Effects) -> None:
+        ongoing = tuple(st for tp, st in sorted(self.partitions.items())
+                        if (st.adding or st.removing) and (req.tps is None or tp in req.tps))
+        fx.send(src, m.ListReassignmentsResponse(req.correlation_id, ongoing), CONTROL_PLANE)
+
+    @handles(m.ElectLeadersRequest)
+    def _on_elect_leaders(self, src: str, req: m.ElectLeadersRequest, now: int, fx: Effects) -> None:
+        """PREFERRED: the first replica leads if it is alive and in sync; UNCLEAN: a
+        leaderless partition gets any live replica, whatever the config (Kafka's
+        ElectLeaders). ELECTION_NOT_NEEDED where nothing would change."""
+        results, changed = [], []
+        for tp in (req.tps if req.tps is not None else tuple(sorted(self.partitions))):
+            st = self.partitions.get(tp)
+            if st is None:
+                results.append((tp, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {tp}"))
+                continue
+            error, new = self._elect_on_request(st, req.unclean)
+            results.append((tp, error, "" if error == ErrorCode.NONE else error.name))
+            if new is not None:
+                changed.append(new)
+        if changed and self._commit(changed):
+            self._send_leader_and_isr([st.tp for st in changed], fx, only=None)
+            self._send_metadata(fx)
+        fx.send(src, m.ElectLeadersResponse(req.correlation_id, tuple(results)), CONTROL_PLANE)
+
+    def _elect_on_request(self, st: PartitionState, unclean: bool) -> tuple[ErrorCode, PartitionState | None]:
+        if unclean:
+            if st.leader in self.alive:
+                return ErrorCode.ELECTION_NOT_NEEDED, None
+            live = [r for r in st.replicas if r in self.alive]
+            if not live:
+                return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None
+            clean = [r for r in live if r in st.isr]
+            leader = (clean or live)[0]
+            return ErrorCode.NONE, replace(st, leader=leader, isr=tuple(clean) if clean else (leader,),
+                                           leader_epoch=st.leader_epoch + 1, partition_epoch=st.partition_epoch + 1)
+        preferred = st.replicas[0]
+        if st.leader == preferred:
+            return ErrorCode.ELECTION_NOT_NEEDED, None
+        if preferred not in self.alive or preferred not in st.isr:
+            return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, None
+        return ErrorCode.NONE, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
+                                       partition_epoch=st.partition_epoch + 1)
 
     # -- admin ----------------------------------------------------------------------------
 

@@ -97,6 +97,26 @@ class TransactionCoordinator(Dispatcher):
         self._seq += 1
         return self._seq
 
+    @handles(m.ListTransactionsRequest)
+    def list_transactions(self, src: str, req: m.ListTransactionsRequest, now: int, fx: Effects) -> None:
+        """The transactions this broker coordinates (an admin client asks every broker)."""
+        fx.send(src, m.ListTransactionsResponse(req.correlation_id, tuple(
+            (t.transactional_id, t.producer_id, t.state) for tid, t in sorted(self.txns.items())
+            if self.tp_for(tid) in self.log.leading and (not req.states or t.state in req.states)
+            and (not req.producer_ids or t.producer_id in req.producer_ids))))
+
+    @handles(m.DescribeTransactionRequest)
+    def describe_transaction(self, src: str, req: m.DescribeTransactionRequest, now: int, fx: Effects) -> None:
+        if self.tp_for(req.transactional_id) not in self.log.leading:
+            fx.send(src, m.DescribeTransactionResponse(req.correlation_id, ErrorCode.NOT_COORDINATOR))
+            return
+        t = self.txns.get(req.transactional_id)
+        if t is None:
+            fx.send(src, m.DescribeTransactionResponse(req.correlation_id, ErrorCode.TRANSACTIONAL_ID_NOT_FOUND))
+            return
+        fx.send(src, m.DescribeTransactionResponse(req.correlation_id, ErrorCode.NONE, t.state, t.producer_id, t.epoch,
+                                                   t.timeout_ms, t.started, t.partitions))
+
     def tp_for(self, transactional_id: str) -> TopicPartition:
         return TopicPartition(TXN_STATE_TOPIC, partition_for(transactional_id, self.config.transaction_state_partitions))
 

@@ -16,8 +16,10 @@ import io
 import itertools
 import struct
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from kafkaproof.impl.broker import topic_config
 from kafkaproof.impl.broker.config import BROKER_KEYS
@@ -45,8 +47,11 @@ APIS = {
     20: ("DeleteTopics", 1, 5), 21: ("DeleteRecords", 0, 2), 22: ("InitProducerId", 0, 4),
     23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
     26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
-    37: ("CreatePartitions", 0, 3), 42: ("DeleteGroups", 0, 2), 44: ("IncrementalAlterConfigs", 0, 1),
-    47: ("OffsetDelete", 0, 0), 60: ("DescribeCluster", 0, 1),
+    35: ("DescribeLogDirs", 1, 4), 37: ("CreatePartitions", 0, 3), 42: ("DeleteGroups", 0, 2),
+    43: ("ElectLeaders", 0, 2), 44: ("IncrementalAlterConfigs", 0, 1), 45: ("AlterPartitionReassignments", 0, 0),
+    46: ("ListPartitionReassignments", 0, 0), 47: ("OffsetDelete", 0, 0), 60: ("DescribeCluster", 0, 1),
+    61: ("DescribeProducers", 0, 0), 65: ("DescribeTransactions", 0, 0), 66: ("ListTransactions", 0, 1),
+    75: ("DescribeTopicPartitions", 0, 0),
 }
 
 
@@ -388,6 +393,112 @@ class Gateway:
                     "cluster_authorized_operations": -2**31}
 
         self._ask(node, [lambda c: m.MetadataRequest(c, ())], finish, reply)
+
+    # -- cluster admin: reassignments, elections, log dirs, producers --------------------------
+
+    def _AlterPartitionReassignments(self, node, body, version, reply) -> None:
+        asked = [(TopicPartition(t.name, p.partition_index), p.replicas) for t in body.topics for p in t.partitions]
+
+        def finish(answers):
+            return {"error_code": 0, "responses": _grouped(
+                (tp.topic, {"partition_index": tp.partition, "error_code": r.error,
+                            "error_message": r.message or None}) for (tp, _), r in zip(asked, answers, strict=True))}
+
+        self._ask(self.node, [lambda c, tp=tp, rs=rs: m.ReassignPartitionRequest(
+            c, tp, None if rs is None else tuple(rs)) for tp, rs in asked], finish, reply, to=self.controller)
+
+    def _ListPartitionReassignments(self, node, body, version, reply) -> None:
+        tps = None if body.topics is None else tuple(TopicPartition(t.name, p) for t in body.topics
+                                                     for p in t.partition_indexes)
+
+        def finish(answers):
+            return {"error_code": 0, "topics": _grouped(
+                (st.tp.topic, {"partition_index": st.tp.partition, "replicas": list(st.replicas),
+                               "adding_replicas": list(st.adding), "removing_replicas": list(st.removing)})
+                for st in answers[0].ongoing)}
+
+        self._ask(self.node, [lambda c: m.ListReassignmentsRequest(c, tps)], finish, reply, to=self.controller)
+
+    def _ElectLeaders(self, node, body, version, reply) -> None:
+        tps = None if body.topic_partitions is None else tuple(
+            TopicPartition(t.topic, p) for t in body.topic_partitions for p in t.partitions)
+
+        def finish(answers):
+            return {"error_code": 0, "replica_election_results": _grouped(
+                ((tp.topic, {"partition_id": tp.partition, "error_code": error, "error_message": message or None})
+                 for tp, error, message in answers[0].results), name="topic", items="partition_result")}
+
+        self._ask(self.node, [lambda c: m.ElectLeadersRequest(c, tps, value(body, "election_type", 0) == 1)],
+                  finish, reply, to=self.controller)
+
+    def _DescribeLogDirs(self, node, body, version, reply) -> None:
+        wanted = None if body.topics is None else {(t.topic, p) for t in body.topics for p in t.partitions}
+
+        def finish(answers):
+            r = answers[0]
+            return {"error_code": 0, "results": [{"error_code": 0, "log_dir": r.log_dir, "topics": _grouped(
+                (tp.topic, {"partition_index": tp.partition, "partition_size": size, "offset_lag": 0,
+                            "is_future_key": False})
+                for tp, size in r.sizes if wanted is None or tuple(tp) in wanted)}]}
+
+        self._ask(node, [lambda c: m.DescribeLogDirsRequest(c)], finish, reply)
+
+    def _DescribeProducers(self, node, body, version, reply) -> None:
+        tps = [TopicPartition(t.name, p) for t in body.topics for p in t.partition_indexes]
+
+        def finish(answers):
+            return {"topics": _grouped((r.tp.topic, {
+                "partition_index": r.tp.partition, "error_code": r.error, "active_producers": [
+                    {"producer_id": pid, "producer_epoch": epoch, "last_sequence": seq, "last_timestamp": -1,
+                     "coordinator_epoch": coordinator_epoch, "current_txn_start_offset": txn_start}
+                    for pid, epoch, seq, coordinator_epoch, txn_start in r.producers]}) for r in answers)}
+
+        self._ask(node, [lambda c, tp=tp: m.DescribeProducersRequest(c, tp) for tp in tps], finish, reply)
+
+    def _ListTransactions(self, node, body, version, reply) -> None:
+        def finish(answers):
+            return {"error_code": 0, "unknown_state_filters": [], "transaction_states": [
+                {"transactional_id": tid, "producer_id": pid, "transaction_state": state}
+                for tid, pid, state in answers[0].transactions]}
+
+        self._ask(node, [lambda c: m.ListTransactionsRequest(c, tuple(body.state_filters or ()),
+                                                             tuple(body.producer_id_filters or ()))], finish, reply)
+
+    def _DescribeTransactions(self, node, body, version, reply) -> None:
+        tids = list(body.transactional_ids)
+
+        def finish(answers):
+            return {"transaction_states": [{
+                "error_code": r.error, "transactional_id": tid, "transaction_state": r.state,
+                "transaction_timeout": timedelta(milliseconds=r.timeout_ms),
+                # (an error entry carries the schema's default, 0, as Kafka's does)
+                "transaction_start_time": datetime.fromtimestamp(
+                    (r.started if r.error == ErrorCode.NONE else 0) / 1000, tz=UTC),
+                "producer_id": r.producer_id, "producer_epoch": r.producer_epoch,
+                "topics": _grouped(((tp.topic, tp.partition) for tp in r.partitions), name="topic")}
+                for tid, r in zip(tids, answers, strict=True)]}
+
+        self._ask(node, [lambda c, t=t: m.DescribeTransactionRequest(c, t) for t in tids], finish, reply)
+
+    def _DescribeTopicPartitions(self, node, body, version, reply) -> None:
+        """Metadata's answer in KIP-966's shape (no eligible leader replicas yet: empty)."""
+        names = tuple(t.name for t in body.topics)
+
+        def finish(answers):
+            r = answers[0]
+            by: dict[str, list] = {}
+            for pm in sorted(r.partitions, key=lambda pm: pm.tp):
+                by.setdefault(pm.tp.topic, []).append({
+                    "error_code": 0, "partition_index": pm.tp.partition, "leader_id": pm.leader,
+                    "leader_epoch": pm.leader_epoch, "replica_nodes": list(pm.replicas), "isr_nodes": list(pm.isr),
+                    "eligible_leader_replicas": [], "last_known_elr": [],
+                    "offline_replicas": [b for b in pm.replicas if b not in r.brokers]})
+            return {"topics": [{"error_code": 0 if t in by else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t,
+                                "topic_id": uuid.UUID(int=0), "is_internal": t.startswith("__"),
+                                "partitions": by.get(t, []), "topic_authorized_operations": -2**31}
+                               for t in (names or tuple(by))], "next_cursor": None}
+
+        self._ask(node, [lambda c: m.MetadataRequest(c, names or None)], finish, reply)
 
     def _brokers(self, r: m.MetadataResponse) -> dict:
         """The live brokers as clients reach them, and who answers as controller."""

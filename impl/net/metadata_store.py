@@ -8,6 +8,7 @@ import pickle
 from collections.abc import Callable
 
 from kafkaproof.impl.controller.store import ClusterMetadata, SimMetadataStore
+from kafkaproof.impl.protocol.messages import PartitionState
 
 
 class FileMetadataStore(SimMetadataStore):
@@ -22,7 +23,9 @@ class FileMetadataStore(SimMetadataStore):
             try:
                 with open(path, "rb") as f:
                     data, self.controller_epoch = pickle.load(f)
-                self.data = ClusterMetadata(**vars(data))  # a file from before a field was added gets its default
+                # A file from before a field was added: rebuilt, so the field gets its default.
+                self.data = ClusterMetadata(**vars(data))
+                self.data.partitions = {tp: PartitionState(**vars(st)) for tp, st in self.data.partitions.items()}
             except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
                 raise ValueError(f"{path}: unreadable cluster metadata ({e}); move it away to start empty") from None
 

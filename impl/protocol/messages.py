@@ -139,6 +139,33 @@ class DeleteRecordsResponse:
 
 
 @dataclass(frozen=True)
+class DescribeLogDirsRequest:
+    correlation_id: int
+
+
+@dataclass(frozen=True)
+class DescribeLogDirsResponse:
+    correlation_id: int
+    log_dir: str
+    sizes: tuple[tuple[TopicPartition, int], ...]  # bytes of each partition's log on this broker
+
+
+@dataclass(frozen=True)
+class DescribeProducersRequest:
+    correlation_id: int
+    tp: TopicPartition
+
+
+@dataclass(frozen=True)
+class DescribeProducersResponse:
+    correlation_id: int
+    tp: TopicPartition
+    error: ErrorCode
+    # (producer id, epoch, last sequence, coordinator epoch, open transaction's first offset or -1)
+    producers: tuple[tuple[int, int, int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class PartitionMetadata:
     tp: TopicPartition
     leader: int
@@ -460,6 +487,37 @@ class TxnOffsetCommitResponse:
     error: ErrorCode
 
 
+@dataclass(frozen=True)
+class ListTransactionsRequest:
+    correlation_id: int
+    states: tuple[str, ...] = ()  # empty: every state
+    producer_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListTransactionsResponse:
+    correlation_id: int
+    transactions: tuple[tuple[str, int, str], ...]  # (transactional id, producer id, state)
+
+
+@dataclass(frozen=True)
+class DescribeTransactionRequest:
+    correlation_id: int
+    transactional_id: str
+
+
+@dataclass(frozen=True)
+class DescribeTransactionResponse:
+    correlation_id: int
+    error: ErrorCode
+    state: str = ""
+    producer_id: int = -1
+    producer_epoch: int = -1
+    timeout_ms: int = 0
+    started: int = -1
+    partitions: tuple[TopicPartition, ...] = ()
+
+
 # --- control plane ------------------------------------------------------------------------
 
 
@@ -478,6 +536,10 @@ class PartitionState:
     isr: tuple[int, ...]
     replicas: tuple[int, ...]
     partition_epoch: int
+    # A reassignment under way (KIP-455): `replicas` is then the union of the old and the
+    # target replicas; these join, those leave once every adding replica is in the ISR.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
 
 
 # Control requests carry the recipient's broker epoch (KIP-380): a broker that restarted
@@ -597,6 +659,40 @@ class DeleteTopicRequest:
 
     correlation_id: int
     topic: str
+
+
+@dataclass(frozen=True)
+class ReassignPartitionRequest:
+    """To the controller: move a partition to `replicas` (None: cancel the reassignment)."""
+
+    correlation_id: int
+    tp: TopicPartition
+    replicas: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class ListReassignmentsRequest:
+    correlation_id: int
+    tps: tuple[TopicPartition, ...] | None  # None: every partition
+
+
+@dataclass(frozen=True)
+class ListReassignmentsResponse:
+    correlation_id: int
+    ongoing: tuple[PartitionState, ...]
+
+
+@dataclass(frozen=True)
+class ElectLeadersRequest:
+    correlation_id: int
+    tps: tuple[TopicPartition, ...] | None  # None: every partition
+    unclean: bool  # ElectionType UNCLEAN (1), else PREFERRED (0)
+
+
+@dataclass(frozen=True)
+class ElectLeadersResponse:
+    correlation_id: int
+    results: tuple[tuple[TopicPartition, ErrorCode, str], ...]
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,14 @@ class Cluster:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         self.run_until(lambda: all(self.leader(tp) is not None for tp in tps), timeout_ms=10_000)
 
+    def reassign(self, tp: TopicPartition, replicas: tuple[int, ...] | None) -> None:
+        """Move `tp` to `replicas` through the controller (KIP-455: the new replicas join,
+        catch up and enter the ISR, then the old ones leave); None cancels."""
+        controller = self.active_controller()
+        if controller is None:
+            raise RuntimeError("no active controller to reassign the partition")
+        self._apply(controller.node, controller.reassign(tp, replicas))
+
     def add_partitions(self, topic: str, total: int) -> None:
         controller = self.active_controller()
         self._apply(controller.node, controller.add_partitions(topic, total, self.now))

@@ -2,11 +2,14 @@
 safe configuration correct must fail under every one of them within its budget; a
 checker or invariant that cannot tell a broken Kafka from a working one proves nothing."""
 
+from dataclasses import replace
+
 import pytest
 from conftest import hw_from_leader_alone  # tests/conftest.py: shared with two other suites
 from kafkaproof.impl.broker.broker import Broker
 from kafkaproof.impl.broker.partition import Partition
 from kafkaproof.impl.broker.producer_state import ProducerStateManager
+from kafkaproof.impl.controller.controller import Controller
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
 
@@ -37,8 +40,26 @@ def skip_min_insync_check(self, data, acks, now):
     return ORIGINAL_APPEND(self, data, 1 if acks == -1 else acks, now)
 
 
+def trust_new_replicas(self, tp, target, fx):
+    """A reassignment counts its new replicas in sync at once: it completes before they
+    hold anything, and one of them leads."""
+    ORIGINAL_REASSIGN(self, tp, target, fx)
+    st = self.partitions[tp]
+    if st.adding:
+        self._complete_reassignment(replace(st, isr=st.isr + st.adding), fx)
+
+
+def reassignment_scenario() -> None:
+    from test_scenarios import (
+        test_a_reassignment_under_load_loses_nothing,  # tests/: one scenario, two uses
+    )
+
+    test_a_reassignment_under_load_loses_nothing(crash_new_leader=False)
+
+
 ORIGINAL_CHECK = ProducerStateManager.check
 ORIGINAL_APPEND = Partition.append_as_leader
+ORIGINAL_REASSIGN = Controller._reassign
 
 def safe_campaign() -> None:
     from kafkaproof.impl.engine.campaign import CONFIGS, campaign
@@ -74,11 +95,13 @@ MUTATIONS = {
     "isr-check-skipped-for-acks-all": ([(Partition, "append_as_leader", skip_min_insync_check),
                                         (Partition, "enough_replicas_after_append", lambda self: True)],
                                        min_insync_scenario),
+    "reassignment-trusts-new-replicas": ([(Controller, "_reassign", trust_new_replicas)], reassignment_scenario),
 }
 
 
 def test_detectors_pass_without_mutations():
     min_insync_scenario()  # (the safe campaign itself runs in test_cluster_stateful.py)
+    reassignment_scenario()
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
