@@ -4,7 +4,8 @@ Baselines, measured first in the same run: raw loopback TCP (one process writes 
 chunks to another) and raw sequential disk writes (1 MiB writes, one fsync at the end).
 Then `kafkaproof serve --brokers 3` in its own process and librdkafka (confluent-kafka)
 as the client: produce MB/s for 1 KiB and 100 KiB messages, acks=1 and acks=all,
-replication factor 1 and 3, and consume MB/s; each as a ratio to both baselines.
+replication factor 1 and 3 (and 500 KB messages, acks=all RF=3, in messages/s too), and
+consume MB/s; each as a ratio to both baselines.
 RabbitMQ (Debian rabbitmq-server, pika) with the same message size, if it is installed
 and starts. Then the broker's RSS as its log grows (its data lives on disk) and peaks.
 
@@ -189,6 +190,7 @@ def main() -> None:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topics = {f"rf{rf}-{size}-{acks}": (rf, size, acks) for rf in (1, 3) for size in (1024, 100 * 1024)
                   for acks in ("1", "all")}
+        topics["rf3-500000-all"] = (3, 500_000, "all")  # issue 17 measured 2-3 messages/s of this size
         for f in admin.create_topics([NewTopic(t, 1, rf) for t, (rf, _, _) in topics.items()]).values():
             f.result(30)
         rss_start = rss_of(serve.pid)
@@ -200,12 +202,17 @@ def main() -> None:
             report(name, mb_s, "MB/s")
             report(f"{name} / disk", mb_s / disk)
             report(f"{name} / loopback", mb_s / loop)
+            if size >= 500_000:
+                report(f"{name}: messages per second", mb_s * 1e6 / size)
         python_client = produce_python_client_mb_s(bootstrap, "rf1-1024-1", 1024, min(args.mb, 16))
         report("produce 1 KiB acks=1 RF=1 with kafka-python (pure Python client)", python_client, "MB/s")
-        for topic in ("rf3-1024-all", "rf3-102400-all"):
+        for topic in ("rf3-1024-all", "rf3-102400-all", "rf3-500000-all"):
             mb_s = consume_mb_s(bootstrap, topic, args.mb * CHUNK * 9 // 10)
-            report(f"consume {topic.split('-')[1]} B messages RF=3", mb_s, "MB/s")
-            report(f"consume {topic.split('-')[1]} B messages / loopback", mb_s / loop)
+            size = int(topic.split("-")[1])
+            report(f"consume {size} B messages RF=3", mb_s, "MB/s")
+            report(f"consume {size} B messages / loopback", mb_s / loop)
+            if size >= 500_000:
+                report(f"consume {size} B messages: messages per second", mb_s * 1e6 / size)
         report(f"serve RSS at start ({rss_start:.0f} MB) -> after {written} MiB written x RF",
                rss_of(serve.pid), "MB")
         report("serve peak RSS (3 brokers, controller, one process)", rss_of(serve.pid, "VmHWM"), "MB")
