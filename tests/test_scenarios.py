@@ -111,6 +111,30 @@ def test_a_reassignment_under_load_loses_nothing(crash_new_leader):
     assert len(acked(c)) > 100 and violations == [], violations[:3]
 
 
+def test_a_reassignment_to_a_dead_broker_waits_and_can_be_cancelled():
+    """A registered broker that is down is accepted as a target (Kafka checks only that
+    it is registered): the move stays pending, writes go on, and a cancel puts the
+    partition back as it was; after that the broker's return changes nothing."""
+    c = cluster(brokers=4, rf=2, min_insync_replicas=1)
+    p = c.producer("p", {"acks": "all"})
+    old = c.state(TP).replicas
+    dead = next(b for b in c.broker_ids if b not in old)
+    c.crash(broker_node(dead))
+    c.run_for(12_000)  # fenced
+    c.reassign(TP, (old[0], dead))
+    p.send(TP.topic, b"k", b"during")
+    c.run_for(10_000)
+    st = c.state(TP)
+    assert st.adding == (dead,) and st.removing == (old[1],) and set(st.replicas) == {*old, dead}
+    assert [op.value for op in acked(c)] == ["during"]  # the partition kept serving
+    c.reassign(TP, None)
+    c.run_for(1_000)
+    assert (c.state(TP).replicas, c.state(TP).adding, c.state(TP).removing) == (old, (), ())
+    c.restart(broker_node(dead))
+    assert final_check(c) == []
+    assert c.state(TP).replicas == old
+
+
 @pytest.mark.parametrize("where", ["broker", "topic"])
 def test_unclean_election_of_a_lagging_replica_loses_committed_writes(where):
     """The same loss whether the broker allows unclean election or only the topic does

@@ -88,7 +88,11 @@ def test_create_topics_configs_are_described_with_their_source(rd, kp):
     assert entries["segment.bytes"].source == 5 and entries["segment.bytes"].value == str(1 << 30)  # DEFAULT_CONFIG
     described = kp.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, "with-configs")])
     retention = described["topic"]["with-configs"]["retention.ms"]
-    assert (retention["value"], retention["config_source"]) == ("123456", "DYNAMIC_TOPIC_CONFIG")
+    assert (retention["value"], retention["config_source"], retention["config_type"]) == \
+        ("123456", "DYNAMIC_TOPIC_CONFIG", "LONG")
+    broker = kp.describe_configs([KpConfigResource(ConfigResourceType.BROKER, "0")], config_filter="all")["broker"]["0"]
+    assert broker["advertised.listeners"]["config_source"] == "STATIC_BROKER_CONFIG"  # where clients reach it
+    assert broker["advertised.listeners"]["value"].startswith("PLAINTEXT://127.0.0.1:")
 
 
 @pytest.mark.filterwarnings("ignore:alter_configs has been deprecated")

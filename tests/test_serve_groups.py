@@ -244,3 +244,41 @@ def test_create_topics_answers_each_topic_and_refuses_an_unknown_config(cluster)
     with pytest.raises(KafkaException):
         checked["odd"].result(10)
     assert "would-be" not in admin.list_topics(timeout=5).topics  # only validated
+
+
+def test_transactional_offset_commits_keep_their_metadata_and_leader_epoch(cluster):
+    """TxnOffsetCommit carries OffsetAndMetadata like OffsetCommit does; they used to be
+    dropped (kafka-python's own integration suite, test_transactional_producer_offsets)."""
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, transactional_id="with-metadata")
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send("t", b"v", partition=0)
+    producer.send_offsets_to_transaction({TopicPartition("t", 0): OffsetAndMetadata(5, "processed", 0)}, "txn-meta")
+    producer.commit_transaction()
+    producer.close()
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        [(tp, committed)] = admin.list_group_offsets("txn-meta")["txn-meta"].items()
+    finally:
+        admin.close()
+    assert (committed.offset, committed.metadata, committed.leader_epoch) == (5, "processed", 0)
+
+
+def test_list_offsets_answers_every_special_timestamp_and_an_unknown_partition(cluster):
+    """ListOffsets v10: -4 (earliest local) is the log start without tiered storage, -5
+    (latest tiered) no offset; a partition the topic lacks is UNKNOWN_TOPIC_OR_PARTITION,
+    not a NOT_LEADER_OR_FOLLOWER a client would retry until it times out."""
+    def offset(partition: int, timestamp: int):
+        r = ask(cluster, 2, 10, {"replica_id": -1, "isolation_level": 0, "timeout": timedelta(seconds=5),
+                                 "topics": [{"name": "t", "partitions": [
+                                     {"partition_index": partition, "current_leader_epoch": -1,
+                                      "timestamp": timestamp}]}]})
+        p = r.topics[0].partitions[0]
+        return p.error_code, p.offset
+
+    assert offset(0, -4) == offset(0, -2) == (0, 0)
+    assert offset(0, -5) == (0, -1)
+    assert offset(100, -1)[0] == 3  # UNKNOWN_TOPIC_OR_PARTITION

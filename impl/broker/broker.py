@@ -608,7 +608,11 @@ class Broker(Dispatcher):
     def _on_ListOffsetsRequest(self, src, req: m.ListOffsetsRequest, now, fx) -> None:
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, error))
+            return
+        if req.timestamp == m.LATEST_TIERED_TIMESTAMP:  # no tiered storage: nothing tiered (UnifiedLog)
+            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, -1, -1))
             return
         latest = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
         if req.timestamp >= 0 or req.timestamp == m.MAX_TIMESTAMP:  # by time, among what may be read
@@ -616,7 +620,7 @@ class Broker(Dispatcher):
             fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, found[0], p.leader_epoch,
                                                found[1]))
             return
-        offset = p.log.log_start_offset if req.timestamp == m.EARLIEST_TIMESTAMP else latest
+        offset = p.log.log_start_offset if req.timestamp in (m.EARLIEST_TIMESTAMP, m.EARLIEST_LOCAL_TIMESTAMP) else latest
         fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, offset, p.leader_epoch))
 
     @handles(m.DeleteRecordsRequest)

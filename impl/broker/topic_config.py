@@ -99,12 +99,12 @@ def refusal(overrides: Overrides) -> str | None:
     return None
 
 
-def describe(settings: dict, overrides: Overrides) -> list[tuple[str, object, bool, object]]:
-    """(name, value, overridden, Kafka's default) of every topic config: the override, or
-    what the broker's settings give."""
+def describe(settings: dict, overrides: Overrides) -> list[tuple[str, object, bool, object, str]]:
+    """(name, value, overridden, Kafka's default, type) of every topic config: the
+    override, or what the broker's settings give."""
     values = parse(overrides)
     return [(t.key.name, values[t.key.name] if values[t.key.name] is not None else t.inherited(settings),
-             values[t.key.name] is not None, t.default) for t in TOPIC_KEYS]
+             values[t.key.name] is not None, t.default, t.key.type) for t in TOPIC_KEYS]
 
 
 def log_config(base: LogConfig, overrides: Overrides) -> LogConfig:

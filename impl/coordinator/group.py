@@ -125,7 +125,8 @@ class GroupCoordinator(Dispatcher):
                 self._end_txn_offsets(p.tp, header.producer_id, commit)
             elif header.is_transactional:
                 tp = TopicPartition(key[2], key[3])
-                self.txn_offsets.setdefault((key[1], header.producer_id), {})[tp] = value["offset"]
+                self.txn_offsets.setdefault((key[1], header.producer_id), {})[tp] = (
+                    value["offset"], (value.get("leader_epoch", -1), value.get("metadata", "")))
                 self.groups.get(key[1]) or self.groups.setdefault(key[1], Group(key[1], p.tp))
             else:
                 self._replay(p.tp, key, value)
@@ -180,7 +181,8 @@ class GroupCoordinator(Dispatcher):
             offsets = self.txn_offsets.pop(key)
             g = self.groups.get(key[0])
             if commit and g is not None:
-                g.offsets.update(offsets)
+                g.offsets.update({tp: o for tp, (o, _) in offsets.items()})
+                g.details.update({tp: detail for tp, (_, detail) in offsets.items()})
 
     def on_txn_marker(self, tp: TopicPartition, producer_id: int, commit: bool) -> None:
         """A transaction marker on one of our offsets partitions is committed (Kafka's
@@ -391,12 +393,8 @@ class GroupCoordinator(Dispatcher):
                 g.details.update({tp: details.get(tp, (-1, "")) for tp in offsets})
             answer(error, fx)
 
-        def record(tp: TopicPartition, offset: int) -> dict:
-            epoch, metadata = details.get(tp, (-1, ""))
-            return {"offset": offset, **({"leader_epoch": epoch, "metadata": metadata} if tp in details else {})}
-
-        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], record(tp, o)) for tp, o in req.offsets],
-                    now, fx, stored)
+        self._write(g, [(["offset", g.group_id, tp.topic, tp.partition], _offset_record(o, details.get(tp)))
+                        for tp, o in req.offsets], now, fx, stored)
 
     @handles(m.TxnOffsetCommitRequest)
     def txn_commit(self, src: str, req: m.TxnOffsetCommitRequest, now: int, fx: Effects) -> None:
@@ -412,15 +410,16 @@ class GroupCoordinator(Dispatcher):
             error = self._check_member(g, req.member_id, req.generation)
             if error != ErrorCode.NONE:
                 return answer(error)
-        offsets = dict(req.offsets)
+        details = {tp: (epoch, metadata) for tp, epoch, metadata in req.details}
+        offsets = {tp: (o, details.get(tp, (-1, ""))) for tp, o in req.offsets}
 
         def stored(error: ErrorCode, fx: Effects) -> None:
             if error == ErrorCode.NONE and g.group_id in self.groups:
                 self.txn_offsets.setdefault((g.group_id, req.producer_id), {}).update(offsets)
             answer(error, fx)
 
-        self.log.write(g.tp, [(["offset", g.group_id, tp.topic, tp.partition], {"offset": o}) for tp, o in req.offsets],
-                       now, fx, stored, producer=(req.producer_id, req.producer_epoch))
+        self.log.write(g.tp, [(["offset", g.group_id, tp.topic, tp.partition], _offset_record(o, details.get(tp)))
+                              for tp, o in req.offsets], now, fx, stored, producer=(req.producer_id, req.producer_epoch))
 
     @handles(m.OffsetFetchRequest)
     def fetch_offsets(self, src: str, req: m.OffsetFetchRequest, now: int, fx: Effects) -> None:
@@ -533,6 +532,12 @@ class GroupCoordinator(Dispatcher):
     @handles("group-write-timeout")
     def _write_timed_out(self, key: tuple, now: int, fx: Effects) -> None:
         self.log.timed_out(key[1], fx)
+
+
+def _offset_record(offset: int, detail: tuple[int, str] | None) -> dict:
+    """An offset commit's record value: with the client's leader epoch and metadata
+    string where it gave them (Kafka's OffsetAndMetadata)."""
+    return {"offset": offset, **({"leader_epoch": detail[0], "metadata": detail[1]} if detail is not None else {})}
 
 
 def _drop_offset(g: Group, tp: TopicPartition) -> None:

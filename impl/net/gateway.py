@@ -40,7 +40,7 @@ Reply = Callable[[dict | None], None]
 # api key -> (name, lowest, highest version served). Produce and Fetch stop at 12:
 # 13 names topics by id (KIP-516), which the broker does not keep.
 APIS = {
-    0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 7), 3: ("Metadata", 1, 12),
+    0: ("Produce", 3, 12), 1: ("Fetch", 4, 12), 2: ("ListOffsets", 1, 10), 3: ("Metadata", 1, 12),
     8: ("OffsetCommit", 2, 8), 9: ("OffsetFetch", 1, 7), 10: ("FindCoordinator", 0, 4),
     11: ("JoinGroup", 0, 9), 12: ("Heartbeat", 0, 4), 13: ("LeaveGroup", 0, 5), 14: ("SyncGroup", 0, 5),
     15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7),
@@ -65,6 +65,8 @@ def api_table_markdown() -> str:
 BROKER_RESOURCE, TOPIC_RESOURCE = 4, 2
 DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5  # DescribeConfigs config_source
 SET = 0  # IncrementalAlterConfigs' operation
+# DescribeConfigs v3+ config_type (ConfigEntry.ConfigType), by impl/config.Key's types
+CONFIG_TYPES = {"bool": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7}
 
 
 @dataclass
@@ -327,7 +329,11 @@ class Gateway:
             if resource.resource_name not in ("", str(self.broker_id)):
                 return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
                         "resource_name": resource.resource_name, "error_message": "another broker's configuration"}
-            rows = [(k.name, self.settings[k.name], False, k.default) for k in BROKER_KEYS]
+            host, port = self.endpoints[self.broker_id]
+            listener = f"PLAINTEXT://{host}:{port}"  # (how serve runs, not keys a user sets)
+            rows = [(k.name, self.settings[k.name], False, k.default, k.type) for k in BROKER_KEYS] + [
+                ("broker.id", self.broker_id, False, None, "int"), ("node.id", self.broker_id, False, None, "int"),
+                ("listeners", listener, False, None, "string"), ("advertised.listeners", listener, False, None, "string")]
         elif resource.resource_type == TOPIC_RESOURCE:
             if resource.resource_name not in known_topics:
                 return {"error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "resource_type": resource.resource_type,
@@ -338,10 +344,10 @@ class Gateway:
                     "resource_name": resource.resource_name, "error_message": "unsupported resource type"}
         return {"error_code": 0, "resource_type": resource.resource_type, "resource_name": resource.resource_name,
                 "configs": [{"name": name, "value": _config_text(v), "read_only": resource.resource_type != TOPIC_RESOURCE,
-                             "is_sensitive": False,
+                             "is_sensitive": False, "config_type": CONFIG_TYPES.get(kind, 0),
                              "config_source": DYNAMIC_TOPIC_CONFIG if overridden
                              else DEFAULT_CONFIG if v == default else STATIC_BROKER_CONFIG}
-                            for name, v, overridden, default in rows if keys is None or name in keys]}
+                            for name, v, overridden, default, kind in rows if keys is None or name in keys]}
 
     def _AlterConfigs(self, node, body, version, reply) -> None:
         """The complete set of a topic's overrides, replaced (the incremental API's SETs)."""
@@ -633,8 +639,7 @@ class Gateway:
     def _OffsetCommit(self, node, body, version, reply) -> None:
         offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
                         for t in body.topics for p in t.partitions)
-        details = tuple((TopicPartition(t.name, p.partition_index), value(p, "committed_leader_epoch", -1),
-                         p.committed_metadata or "") for t in body.topics for p in t.partitions)
+        details = _offset_details(body)
         generation = value(body, "generation_id_or_member_epoch", value(body, "generation_id", -1))
         topics = tuple(sorted({tp.topic for tp, _ in offsets}))
 
@@ -708,8 +713,14 @@ class Gateway:
                         for t in body.topics for p in t.partitions)
         self._ask(node, [lambda c: m.TxnOffsetCommitRequest(
             c, body.transactional_id, body.group_id, body.producer_id, body.producer_epoch,
-            value(body, "generation_id", -1), value(body, "member_id", ""), offsets)],
+            value(body, "generation_id", -1), value(body, "member_id", ""), offsets, _offset_details(body))],
             lambda a: _per_partition(offsets, a[0].error), reply)
+
+
+def _offset_details(body) -> tuple[tuple[TopicPartition, int, str], ...]:
+    """(partition, leader epoch, metadata string) of an OffsetCommit or TxnOffsetCommit."""
+    return tuple((TopicPartition(t.name, p.partition_index), value(p, "committed_leader_epoch", -1),
+                  p.committed_metadata or "") for t in body.topics for p in t.partitions)
 
 
 def _fencing(error: ErrorCode, version: int, since: int) -> ErrorCode:
@@ -743,11 +754,12 @@ def _grouped(rows, name: str = "name", items: str = "partitions") -> list[dict]:
 
 
 def _timestamp(ts) -> int:
-    """ListOffsets' timestamp as milliseconds: EARLIEST (-2), LATEST (-1), MAX (-3) or a
-    time; other negative values (KIP-1005's -4, -5) are answered as LATEST."""
+    """ListOffsets' timestamp as milliseconds: a time, or one of the special values up to
+    v10 (-1 latest, -2 earliest, -3 max, -4 earliest local, -5 latest tiered); others
+    are answered as LATEST."""
     if hasattr(ts, "timestamp"):
         ts = round(ts.timestamp() * 1000)
-    return ts if ts >= 0 or ts in (m.EARLIEST_TIMESTAMP, m.MAX_TIMESTAMP) else m.LATEST_TIMESTAMP
+    return ts if ts >= m.LATEST_TIERED_TIMESTAMP else m.LATEST_TIMESTAMP
 
 
 def _refusal(topic) -> tuple[ErrorCode, str] | None:

@@ -19,6 +19,8 @@ NO_LEADER = -1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3  # ListOffsets v7 (KIP-734): the record with the largest timestamp
+EARLIEST_LOCAL_TIMESTAMP = -4  # v8 (KIP-405): without tiered storage, the log start
+LATEST_TIERED_TIMESTAMP = -5  # v9 (KIP-1005): without tiered storage, no offset (-1)
 
 
 class TopicPartition(NamedTuple):
@@ -479,6 +481,7 @@ class TxnOffsetCommitRequest:
     generation: int  # KIP-447: the consumer's group generation fences zombies
     member_id: str
     offsets: tuple[tuple[TopicPartition, int], ...]
+    details: tuple[tuple[TopicPartition, int, str], ...] = ()  # (leader epoch, metadata), as OffsetCommit's
 
 
 @dataclass(frozen=True)
