@@ -350,8 +350,7 @@ class Broker(Dispatcher):
             return self._reply_produce(src, req, ErrorCode.INVALID_REQUIRED_ACKS, fx, message=f"acks={req.acks}")
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            return self._reply_produce(src, req, ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata
-                                       else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, fx)
+            return self._reply_produce(src, req, self._not_led(req.tp), fx)
         first_write = self._unverified_transactional_write(p, req)
         if first_write is not None:
             return self._verify(src, req, first_write, now, fx)
@@ -453,6 +452,11 @@ class Broker(Dispatcher):
         pid, self.pid_next = self.pid_next, self.pid_next + 1
         return pid
 
+    def _not_led(self, tp: TopicPartition) -> ErrorCode:
+        """The error for a request to a partition this broker does not lead: another
+        broker leads it, or (not in the metadata) it does not exist."""
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER if tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
     def leader_of(self, tp: TopicPartition) -> int:
         st = self.metadata.get(tp)
         return st.leader if st is not None else m.NO_LEADER
@@ -461,7 +465,7 @@ class Broker(Dispatcher):
 
     def _fetch_error(self, p: Partition | None, req: m.FetchRequest) -> ErrorCode:
         if p is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if req.tp not in self.metadata else ErrorCode.NOT_LEADER_OR_FOLLOWER
+            return self._not_led(req.tp)
         if not p.is_leader:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
         if not self.config.legacy_no_fetch_epoch_fencing and req.current_leader_epoch >= 0:
@@ -608,8 +612,7 @@ class Broker(Dispatcher):
     def _on_ListOffsetsRequest(self, src, req: m.ListOffsetsRequest, now, fx) -> None:
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, error))
+            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
             return
         if req.timestamp == m.LATEST_TIERED_TIMESTAMP:  # no tiered storage: nothing tiered (UnifiedLog)
             fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, -1, -1))
@@ -630,8 +633,7 @@ class Broker(Dispatcher):
         the high watermark with OFFSET_OUT_OF_RANGE (Partition.deleteRecordsOnLeader)."""
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, error))
+            fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
             return
         offset = p.hw if req.offset == m.HIGH_WATERMARK else req.offset
         if not 0 <= offset <= p.hw:
@@ -651,8 +653,7 @@ class Broker(Dispatcher):
         """The leader's producer state for a partition (Kafka's DescribeProducers, KIP-664)."""
         p = self.partitions.get(req.tp)
         if p is None or not p.is_leader:
-            error = ErrorCode.NOT_LEADER_OR_FOLLOWER if req.tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, error))
+            fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
             return
         fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, ErrorCode.NONE, tuple(
             (pid, e.epoch, e.last_seq, e.coordinator_epoch, -1 if e.txn_first_offset is None else e.txn_first_offset)

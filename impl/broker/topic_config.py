@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from kafkaproof.impl.config import LONG_MAX, ConfigError, Key, at_least, one_of, resolve
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
-from kafkaproof.impl.storage.config import HOUR_MS, LogConfig
+from kafkaproof.impl.storage.config import HOUR_MS, LogConfig, ms_or_hours
 
 COMPACT, DELETE = "compact", "delete"
 
@@ -26,10 +26,6 @@ def _policies(v) -> str | None:
 
 def _ratio(v) -> str | None:
     return None if v is None or 0 <= v <= 1 else "must be between 0 and 1"
-
-
-def _either(ms_key: str, hours_key: str) -> Callable[[dict], int]:
-    return lambda s: s[ms_key] if s[ms_key] is not None else s[hours_key] * HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -63,12 +59,12 @@ TOPIC_KEYS: tuple[TopicKey, ...] = (
     _k("min.cleanable.dirty.ratio", "double", lambda s: 0.5, 0.5, "min_cleanable_dirty_ratio", _ratio),
     _k("min.insync.replicas", "int", lambda s: s["min.insync.replicas"], 1, None, at_least(1)),
     _k("retention.bytes", "long", lambda s: s["log.retention.bytes"], -1, "retention_bytes"),
-    _k("retention.ms", "long", _either("log.retention.ms", "log.retention.hours"), 168 * HOUR_MS, "retention_ms",
+    _k("retention.ms", "long", lambda s: ms_or_hours(s, "log.retention"), 168 * HOUR_MS, "retention_ms",
        at_least(-1)),
     _k("segment.bytes", "int", lambda s: s["log.segment.bytes"], 1_073_741_824, "segment_bytes", at_least(14)),
     _k("segment.index.bytes", "int", lambda s: s["log.index.size.max.bytes"], 10_485_760, "max_index_size",
        at_least(4)),
-    _k("segment.ms", "long", _either("log.roll.ms", "log.roll.hours"), 168 * HOUR_MS, "roll_ms", at_least(1)),
+    _k("segment.ms", "long", lambda s: ms_or_hours(s, "log.roll"), 168 * HOUR_MS, "roll_ms", at_least(1)),
     _k("unclean.leader.election.enable", "bool", lambda s: s["unclean.leader.election.enable"], False),
 )
 BY_NAME = {t.key.name: t for t in TOPIC_KEYS}

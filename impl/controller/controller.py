@@ -244,12 +244,8 @@ class Controller(Dispatcher):
             return
         if answer is not None:
             answer(ErrorCode.NONE, done)
-        gone = [r for r in (was or st.replicas) if r not in target]
         self._send_leader_and_isr([st.tp], fx, only=None)
-        epochs = self.store.read().broker_epochs
-        for b in gone:
-            fx.send(m.broker_node(b), m.StopReplicaRequest(self.id, self.epoch, (st.tp,), epochs.get(b, -1),
-                                                           delete=True), CONTROL_PLANE)
+        self._delete_replicas([r for r in (was or st.replicas) if r not in target], [st.tp], fx)
         self._send_metadata(fx)
 
     @handles(m.ListReassignmentsRequest)
@@ -282,13 +278,10 @@ class Controller(Dispatcher):
         if unclean:
             if st.leader in self.alive:
                 return ErrorCode.ELECTION_NOT_NEEDED, None
-            live = [r for r in st.replicas if r in self.alive]
-            if not live:
+            new = self._election(st, unclean=True)
+            if new.leader == m.NO_LEADER:
                 return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None
-            clean = [r for r in live if r in st.isr]
-            leader = (clean or live)[0]
-            return ErrorCode.NONE, replace(st, leader=leader, isr=tuple(clean) if clean else (leader,),
-                                           leader_epoch=st.leader_epoch + 1, partition_epoch=st.partition_epoch + 1)
+            return ErrorCode.NONE, new
         preferred = st.replicas[0]
         if st.leader == preferred:
             return ErrorCode.ELECTION_NOT_NEEDED, None
@@ -379,11 +372,16 @@ class Controller(Dispatcher):
         replicas = sorted({r for tp in tps for r in self.partitions[tp].replicas})
         for tp in tps:
             del self.partitions[tp]
+        self._delete_replicas(replicas, tps, fx)
+        self._send_metadata(fx)
+
+    def _delete_replicas(self, brokers: list[int], tps: list[TopicPartition], fx: Effects) -> None:
+        """StopReplica with delete: these brokers no longer hold these partitions (a deleted
+        topic, a replica a reassignment moved away)."""
         epochs = self.store.read().broker_epochs
-        for b in replicas:
+        for b in brokers:
             fx.send(m.broker_node(b), m.StopReplicaRequest(self.id, self.epoch, tuple(tps), epochs.get(b, -1),
                                                            delete=True), CONTROL_PLANE)
-        self._send_metadata(fx)
 
     def add_partitions(self, topic: str, total: int, now: int, assignment: tuple[tuple[int, ...], ...] = ()) -> list:
         existing = [tp for tp in self.partitions if tp.topic == topic]
@@ -442,14 +440,15 @@ class Controller(Dispatcher):
             self._send_leader_and_isr([st.tp for st in changed], fx, only=None)
         self._send_metadata(fx)
 
-    def _election(self, st: PartitionState, exclude: int | None = None) -> PartitionState:
+    def _election(self, st: PartitionState, exclude: int | None = None, unclean: bool = False) -> PartitionState:
+        """`unclean`: allowed whatever the configuration (ElectLeaders' UNCLEAN)."""
         live = [r for r in st.replicas if r in self.alive and r != exclude]
         clean = [r for r in live if r in st.isr]
         if clean:
             isr = tuple(r for r in st.isr if r in self.alive and r != exclude)
             leader = clean[0]
-        elif live and topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
-                                         self.config.unclean_leader_election):
+        elif live and (unclean or topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
+                                                     self.config.unclean_leader_election)):
             # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
             leader, isr = live[0], (live[0],)
         else:

@@ -270,7 +270,7 @@ class Gateway:
 
     def _CreateTopics(self, node, body, version, reply) -> None:
         topics = list(body.topics)
-        refused = {t.name: _refusal(t) for t in topics if _refusal(t) is not None}
+        refused = {t.name: why for t in topics if (why := _refusal(t)) is not None}
         asked = [] if value(body, "validate_only", False) else [t for t in topics if t.name not in refused]
 
         def finish(answers):

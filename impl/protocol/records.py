@@ -237,27 +237,40 @@ def encode_batch(
         raise ValueError("a record batch needs at least one record")
     if compression not in (Compression.NONE, Compression.GZIP):
         raise ValueError(f"compression {compression.name} is not supported (none, gzip)")
-    base_ts = records[0].timestamp
-    max_ts = max(r.timestamp for r in records)
-    body = bytearray()
-    for i, rec in enumerate(records):
-        _encode_record(body, rec, i, base_ts)
-    if compression == Compression.GZIP:
-        body = bytearray(gzip.compress(bytes(body), mtime=0))  # mtime=0: same bytes every run
     attributes = (
-        int(compression)
-        | (int(timestamp_type) << 3)
+        (int(timestamp_type) << 3)
         | (_TRANSACTIONAL_MASK if is_transactional else 0)
         | (_CONTROL_MASK if is_control else 0)
     )
+    header = BatchHeader(base_offset, 0, partition_leader_epoch, MAGIC, 0, attributes, len(records) - 1,
+                         records[0].timestamp, max(r.timestamp for r in records), producer_id, producer_epoch,
+                         base_sequence, len(records))
+    return _assemble(header, list(enumerate(records)), compression)
+
+
+def _assemble(h: BatchHeader, records: Sequence[tuple[int, SimpleRecord]], compression: Compression) -> bytes:
+    """A batch: the header's offsets, producer fields, timestamps and attributes (its
+    compression bits set from `compression`), then the (offset delta, record) pairs;
+    length, record count and CRC computed."""
+    body = bytearray()
+    for delta, rec in records:
+        _encode_record(body, rec, delta, h.first_timestamp)
+    if compression == Compression.GZIP and records:
+        body = bytearray(gzip.compress(bytes(body), mtime=0))  # mtime=0: same bytes every run
     out = bytearray(HEADER_SIZE) + body
     HEADER.pack_into(
-        out, 0, base_offset, len(out) - LOG_OVERHEAD, partition_leader_epoch, MAGIC, 0,
-        attributes, len(records) - 1, base_ts, max_ts, producer_id, producer_epoch,
-        base_sequence, len(records),
+        out, 0, h.base_offset, len(out) - LOG_OVERHEAD, h.partition_leader_epoch, MAGIC, 0,
+        (h.attributes & ~_COMPRESSION_MASK) | int(compression), h.last_offset_delta, h.first_timestamp,
+        h.max_timestamp, h.producer_id, h.producer_epoch, h.base_sequence, len(records),
     )
-    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[CRC_START:]))
+    _write_crc(out, 0)
     return bytes(out)
+
+
+def _write_crc(buf: bytearray, pos: int) -> None:
+    """The CRC32C of the batch at `pos`, over its bytes from the attributes on."""
+    length, = struct.unpack_from(">i", buf, pos + 8)
+    struct.pack_into(">I", buf, pos + 17, crc32c(memoryview(buf)[pos + CRC_START : pos + LOG_OVERHEAD + length]))
 
 
 def control_batch(
@@ -310,20 +323,8 @@ def rebuild_batch(h: BatchHeader, records: Sequence[Record]) -> bytes:
     and the producer's sequence state survives (Kafka's MemoryRecords.filterTo). Written
     uncompressed unless it was gzip."""
     compression = h.compression if h.compression == Compression.GZIP else Compression.NONE
-    body = bytearray()
-    for r in records:
-        _encode_record(body, SimpleRecord(r.value, r.key, r.timestamp, r.headers), r.offset - h.base_offset,
-                       h.first_timestamp)
-    if compression == Compression.GZIP and records:
-        body = bytearray(gzip.compress(bytes(body), mtime=0))
-    out = bytearray(HEADER_SIZE) + body
-    HEADER.pack_into(
-        out, 0, h.base_offset, len(out) - LOG_OVERHEAD, h.partition_leader_epoch, MAGIC, 0,
-        (h.attributes & ~_COMPRESSION_MASK) | int(compression), h.last_offset_delta, h.first_timestamp,
-        h.max_timestamp, h.producer_id, h.producer_epoch, h.base_sequence, len(records),
-    )
-    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[CRC_START:]))
-    return bytes(out)
+    return _assemble(h, [(r.offset - h.base_offset, SimpleRecord(r.value, r.key, r.timestamp, r.headers))
+                         for r in records], compression)
 
 
 def set_log_append_time(buf: bytearray, pos: int, now_ms: int) -> None:
@@ -333,8 +334,7 @@ def set_log_append_time(buf: bytearray, pos: int, now_ms: int) -> None:
     attributes, = struct.unpack_from(">h", buf, pos + 21)
     struct.pack_into(">h", buf, pos + 21, attributes | _TIMESTAMP_TYPE_MASK)
     struct.pack_into(">q", buf, pos + 35, now_ms)
-    length, = struct.unpack_from(">i", buf, pos + 8)
-    struct.pack_into(">I", buf, pos + 17, crc32c(memoryview(buf)[pos + CRC_START : pos + LOG_OVERHEAD + length]))
+    _write_crc(buf, pos)
 
 
 # --- decoding -----------------------------------------------------------------------------

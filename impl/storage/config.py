@@ -45,18 +45,20 @@ class LogConfig:
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> LogConfig:
         v = resolve(LOG_KEYS, raw, "broker")
-        roll_ms = v["log.roll.ms"] if v["log.roll.ms"] is not None else v["log.roll.hours"] * HOUR_MS
-        retention_ms = v["log.retention.ms"]
-        if retention_ms is None:
-            retention_ms = v["log.retention.hours"] * HOUR_MS
         return cls(
             segment_bytes=v["log.segment.bytes"],
-            roll_ms=roll_ms,
+            roll_ms=ms_or_hours(v, "log.roll"),
             retention_bytes=v["log.retention.bytes"],
-            retention_ms=retention_ms,
+            retention_ms=ms_or_hours(v, "log.retention"),
             flush_interval_messages=v["log.flush.interval.messages"],
             flush_interval_ms=v["log.flush.interval.ms"],
             index_interval_bytes=v["log.index.interval.bytes"],
             max_index_size=v["log.index.size.max.bytes"],
             max_message_bytes=v["message.max.bytes"],
         )
+
+
+def ms_or_hours(values: Mapping[str, object], prefix: str) -> int:
+    """Kafka's pairs like log.retention.ms / log.retention.hours: the .ms key when set."""
+    ms = values[f"{prefix}.ms"]
+    return ms if ms is not None else values[f"{prefix}.hours"] * HOUR_MS

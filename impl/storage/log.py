@@ -469,31 +469,21 @@ class Log:
     def delete_old_segments(self, now_ms: int) -> list[int]:
         """Retention: delete the oldest inactive segments that break `log.retention.ms` or
         `log.retention.bytes`; the log start offset moves up. Returns deleted base offsets."""
-        deleted = []
-
-        def drop_first() -> None:
-            seg = self.segments.pop(0)
-            self._bases.pop(0)
-            deleted.append(seg.base_offset)
-            seg.delete()
-
-        cfg = self.config
+        cfg, n = self.config, 0  # n: how many of the oldest segments go (never the active one)
         if "delete" not in cfg.cleanup_policy:
-            return deleted  # cleanup.policy=compact: the cleaner, not retention, removes records
-        while len(self.segments) > 1:
-            seg = self.segments[0]
+            return []  # cleanup.policy=compact: the cleaner, not retention, removes records
+        while cfg.retention_ms >= 0 and n < len(self.segments) - 1:
+            seg = self.segments[n]
             newest = seg.max_timestamp if seg.max_timestamp >= 0 else seg.created_ms
-            if cfg.retention_ms < 0 or now_ms - newest <= cfg.retention_ms:
+            if now_ms - newest <= cfg.retention_ms:
                 break
-            drop_first()
+            n += 1
         if cfg.retention_bytes >= 0:
-            excess = self.size_bytes - cfg.retention_bytes
-            while len(self.segments) > 1 and excess - self.segments[0].size >= 0:
-                excess -= self.segments[0].size
-                drop_first()
-        if deleted:
-            self.advance_start(self.segments[0].base_offset)
-        return deleted
+            excess = self.size_bytes - sum(s.size for s in self.segments[:n]) - cfg.retention_bytes
+            while n < len(self.segments) - 1 and excess - self.segments[n].size >= 0:
+                excess -= self.segments[n].size
+                n += 1
+        return self.advance_start(self.segments[n].base_offset) if n else []
 
     def advance_start(self, offset: int) -> list[int]:
         """Move the log start offset up to `offset` (DeleteRecords, retention, a leader's
