@@ -142,7 +142,8 @@ KEYS: dict[str, Reach] = {
        for k, assumes in (("log.retention.bytes", ("-1",)), ("log.retention.ms", ("", "-1")),
                           ("log.retention.hours", ("168",)))},
     "log.cleaner.backoff.ms": _r(
-        "how often compacted topics (cleanup.policy=compact) are cleaned; the judged topics are not compacted"),
+        "how often compacted topics are cleaned: the judged topics are not compacted, and compaction of"
+        " __consumer_offsets / __transaction_state keeps each key's latest record, all their loaders read"),
     "log.retention.check.interval.ms": _r(
         "how often retention runs; whether it may delete anything is log.retention.*'s question"),
     "message.max.bytes": _r("a batch too large is refused whole with an error, never stored in part"),
