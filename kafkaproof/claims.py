@@ -14,7 +14,15 @@ from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.engine import Setup
 from kafkaproof.impl.sim.dangers import DANGERS
 from kafkaproof.impl.sim.faults import FailureModel
-from kafkaproof.verify import PROVED, UNKNOWN, VIOLATED, failure_model, to_schedule, values_of
+from kafkaproof.verify import (
+    PROVED,
+    UNKNOWN,
+    VIOLATED,
+    failure_model,
+    to_schedule,
+    unfenced,
+    values_of,
+)
 from kafkaproof.verify import judge as verify_judge
 
 # The simulator's guarantee -> the verifier's guarantee that judges it (None: no model
@@ -65,6 +73,8 @@ def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
             out.append("out-of-sync-elected")  # elected from outside the ISR it had
     if guarantee in ("durability", "read-your-writes", "exactly-once", "partition-order"):
         out += TRACE_END_DANGERS.get(v.model, ())
+    if unfenced(v):
+        out.append("stale-epoch-served")
     if v.model == "txn-explorer":
         out.append("txn-marker-late")  # a marker delivered again after the next transaction began
     if guarantee == "exactly-once" and v.model == "partition":

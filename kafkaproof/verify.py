@@ -28,9 +28,9 @@ from kafkaproof import reach
 from kafkaproof.impl.broker.config import BrokerConfig, check_topic_fits
 from kafkaproof.impl.client.config import ConsumerConfig, ProducerConfig
 from kafkaproof.impl.engine import Setup, run_one
-from kafkaproof.impl.engine.setup import seconds_after
+from kafkaproof.impl.engine.setup import seconds_after, steered
 from kafkaproof.impl.sim.dangers import DANGERS
-from kafkaproof.impl.sim.faults import FAULTS, REDELIVERING, FailureModel
+from kafkaproof.impl.sim.faults import FAULTS, REDELIVERING, FailureModel, covered, fixed_kinds
 from kafkaproof.model.symbolic import (
     GUARANTEES,
     MODELS,
@@ -212,7 +212,7 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
     simulator does by itself. `lag_ms`, `session_ms`: the configuration's
     replica.lag.time.max.ms and broker.session.timeout.ms."""
     if verdict.model == "explorer":
-        return _explorer_schedule(verdict, session_ms)
+        return _explorer_schedule(verdict, lag_ms, session_ms)
     if verdict.model == "txn-explorer":  # a marker delivered again, late (KIP-890's case)
         return DANGERS["txn-marker-late"].schedule(lag_ms, session_ms)
     if verdict.model == "consumer":  # a member crash at the moment the trace has it
@@ -257,15 +257,31 @@ def _member_schedule(verdict: Verdict) -> tuple[tuple, ...]:
     return ((3000, "member", -1, CRASH_MOMENT.get(actions[crash - 1] if crash else "", "any")),)
 
 
-def _explorer_schedule(verdict: Verdict, session_ms: int) -> tuple[tuple[int, str, int], ...]:
-    """The explorer's trace as a schedule, where its shape translates: two depositions -
-    leader 0, then the leader elected after it, 1 - ending in the election of a follower
-    that truncated in between (BecomeFollowerAndTruncate: pre-KIP-101's stale high
-    watermark). In the simulator a deposition is a crash; restarting replica 0 before its
+def unfenced(verdict: Verdict) -> bool:
+    """An explorer's trace of a variant without KIP-320's fencing (kip101, kip279): it turns
+    on a replica serving one of another leader epoch (the stale-epoch-served danger)."""
+    return verdict.model == "explorer" and any(f"variant {v}:" in verdict.proof for v in ("kip101", "kip279"))
+
+
+def _explorer_schedule(verdict: Verdict, lag_ms: int, session_ms: int) -> tuple[tuple, ...]:
+    """The explorer's trace as a schedule.
+
+    Pre-KIP-101's shape - two depositions, leader 0 then the leader elected after it, 1,
+    ending in the election of a follower that truncated in between to its stale high
+    watermark: in the simulator a deposition is a crash; restarting replica 0 before its
     session expires makes the controller move leadership to 1 at once (a re-registration),
     replica 2 follows 1 and truncates, and 1 crashing at that moment leaves 2 nothing to
-    fetch back before it is elected. Other shapes (KIP-279's and KIP-320's: a third
-    election, a zombie fetch) have no translation yet: ()."""
+    fetch back before it is elected.
+
+    KIP-279's and KIP-320's shapes (variants kip101, kip279) turn on a replica serving one
+    of another leader epoch - an epoch query answered by a leader that never had the
+    epoch, a fetch counted from a follower's divergent log - which only KIP-320's fencing
+    refuses. The explorer's controller gets there by deposing live leaders while keeping
+    them in the ISR, which Kafka's controller does only for preferred elections; the
+    simulator gets there through crashes and a follower that misses the leader changes
+    (the stale-epoch-served danger's schedule)."""
+    if unfenced(verdict):
+        return DANGERS["stale-epoch-served"].schedule(lag_ms, session_ms)
     actions = [s.action for s in verdict.trace]
     elected = [int(a.split("(")[1].split(")")[0]) for a in actions if a.startswith("ControllerElectLeader(")]
     truncated = [int(a.split("(")[1].split(",")[0]) for a in actions if a.startswith("BecomeFollowerAndTruncate(")]
@@ -284,7 +300,8 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         verdict.confirmed, verdict.confirmation = _confirm_availability(setup, len(verdict.trace))
         return
     broker_config = BrokerConfig.from_properties(setup.broker)
-    if verdict.model == "explorer" and not to_schedule(verdict, 0, session_ms=broker_config.session_timeout_ms):
+    if verdict.model == "explorer" and not to_schedule(verdict, 0, broker_config.replica_lag_time_max_ms,
+                                                       broker_config.session_timeout_ms):
         verdict.confirmation = ("not replayed on the implementation: this shape of the explorer's trace is not yet"
                                 " translated into a simulator schedule (`kafkaproof hunt` searches for one)")
         return
@@ -302,19 +319,29 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         judged = "transactions"  # its G1a: a poll returned an aborted transaction's record
     else:
         # A short replica.lag.time.max.ms lets a cut-off follower leave the ISR within the
-        # run (the explorer's schedules cut nothing: they run as configured).
+        # run (the explorer's schedules run as configured, laid out for its lag time).
         broker = setup.broker if verdict.model == "explorer" else {"replica.lag.time.max.ms": "3000", **setup.broker}
-        schedule = to_schedule(verdict, values_of(setup)["rf"], session_ms=broker_config.session_timeout_ms)
+        schedule = to_schedule(verdict, values_of(setup)["rf"],
+                               BrokerConfig.from_properties(broker).replica_lag_time_max_ms,
+                               broker_config.session_timeout_ms)
+        outside = sorted(set(fixed_kinds(schedule)) - covered(setup.faults))
+        if outside:
+            verdict.confirmation = (f"not replayed on the implementation: its translation {list(schedule)} needs"
+                                    f" {', '.join(outside)}, outside this failure model")
+            return
         setup = replace(setup, broker=broker, schedule=schedule,
                         seconds=max(setup.seconds, 20, seconds_after(setup, schedule)))
     for seed in range(seeds):
-        result = run_one(setup, seed, keep_history=True)
+        # The explorer's schedules need the timing spread steered runs have (their windows
+        # depend on how far producers got): each seed lays the schedule out as check does.
+        run = steered(setup, setup.schedule, seed) if verdict.model == "explorer" else setup
+        result = run_one(run, seed, keep_history=True)
         if result.violations.get(judged):
             name = result.violations[judged][0]["name"]
             verdict.confirmed = True
             verdict.confirmation = f"reproduced on the implementation (seed {seed}: {name})"
             if out is not None:
-                verdict.counterexample = str(save(out, setup, result, judged))
+                verdict.counterexample = str(save(out, run, result, judged))
             return
     verdict.confirmed = False
     verdict.confirmation = (f"NOT reproduced on the implementation in {seeds} seeds of the translated schedule"

@@ -21,6 +21,13 @@ def _steered_unclean():
     return [s for s, _ in plan(setup, 2, 0, claims(setup, ["durability"])) if s is not setup][0]
 
 
+def _stale_follower():
+    from kafkaproof.impl.engine.setup import steered
+    from kafkaproof.impl.sim.dangers import DANGERS
+    setup = build_setup(sets=["legacy.no.fetch.epoch.fencing=true"], faults="crash,partition")
+    return steered(setup, DANGERS["stale-epoch-served"].schedule(30_000, 9_000), 0)
+
+
 # A setup and seed that reach each danger (a test per danger, so a new one needs its own).
 SCENARIOS = {
     "isr-shrank-to-leader": (lambda: build_setup(sets=["legacy.truncate.to.high.watermark=true",
@@ -30,6 +37,7 @@ SCENARIOS = {
     "out-of-sync-elected": (_steered_unclean, 1),
     "new-leader-missing-acked": (_steered_unclean, 1),
     "power-lost-unflushed": (lambda: build_setup(), 0),
+    "stale-epoch-served": (_stale_follower, 0),
     "produce-retried-after-lost-answer": (lambda: build_setup(), 0),
     "produce-attempt-failed": (lambda: build_setup(), 0),
     "request-overtaken": (lambda: build_setup(), 0),

@@ -127,3 +127,41 @@ def test_reorder_never_reorders_within_a_connection_only_past_an_abandoned_one()
     assert all(at - t >= STALL_MS for t, at in overtaken), overtaken[:3]
     in_order = [at for t, at in sent if (t, at) not in overtaken]
     assert in_order == sorted(in_order)
+
+
+def test_a_control_plane_cut_leaves_a_broker_registered_but_unaware_of_leader_changes():
+    """`cut` with plane=control loses the controller's requests to one broker, one way: its
+    heartbeats still arrive (it is not fenced, it stays in the ISR) while it learns no
+    leader change. A heal of one replica brings only its links back."""
+    c = Cluster(seed=3)
+    tp = TopicPartition("t", 0)
+    c.create_topic("t", 1, 3)
+    c.run_for(2000)
+    stale, behind = c.state(tp).replicas[2], c.state(tp).replicas[1]
+    faults.apply_fixed(c, [(10, "cut", 2, "control"), (20, "crash", 0)], tp)  # (from now)
+    c.run_for(15_000)  # past broker.session.timeout.ms: the crashed leader is fenced
+    st = c.state(tp)
+    assert st.leader_epoch == 1 and stale in st.isr  # elected anew, the cut broker still a member
+    assert c.broker(stale).partitions[tp].leader_epoch == 0  # ... which never heard of it
+    faults.apply_fixed(c, [(10, "cut", 1), (20, "heal", 2)], tp)
+    c.run_for(100)
+    net, controller = c.network, f"controller-{c.controller_ids[0]}"
+    assert net.link_up(controller, f"broker-{stale}", "control")
+    first = c.state(tp).replicas[0]
+    assert not net.link_up(f"broker-{behind}", f"broker-{first}", DATA_PLANE)  # the other cut stays
+    assert [op.value for op in c.history.faults() if op.f == "heal"] == [f"broker-{stale}'s links up"]
+
+
+def test_random_faults_never_draw_a_fixed_schedule_only_parameter():
+    """The control plane of `cut` is for fixed schedules: Hypothesis's schedules draw no
+    value for it (a parameter added so left every campaign's draws as they were)."""
+    assert not faults.FAULTS["cut"].param("plane").drawn
+    from kafkaproof.impl.engine.hypothesis_runs import schedules
+    from kafkaproof.impl.engine.setup import build_setup
+
+    @settings(max_examples=50, database=None)
+    @given(schedules(build_setup(faults="partition")))
+    def never_control(schedule):
+        assert all(len(step) == 3 for step in schedule if step[1] == "cut")
+
+    never_control()

@@ -141,3 +141,35 @@ def test_pre_kip101_truncation_replays_on_the_implementation():
     assert lost is not None
     # The same seed and schedule without the switch (a run is (setup, seed): only it changed).
     assert not run_one(steered(off, schedule, lost), lost).violations.get("durability")
+
+
+@pytest.mark.parametrize("key", ["legacy.no.fetch.epoch.fencing", "legacy.kip101.without.kip279"])
+def test_unfenced_switches_replay_on_the_implementation(key):
+    """Without KIP-320's fencing (both switches; KIP-101 alone has none either), the
+    explorer's traces turn on a replica serving one of another leader epoch. Their schedule
+    (verify._explorer_schedule: the stale-epoch-served danger's) - a follower that misses
+    the leader changes while crashes move leadership 0 -> 1 -> 0 -> it - makes a leader
+    count that follower's stale log, and the replicas diverge. With the switch some steered
+    seed shows it; the same seed and schedule without it (the mutation) never do, and no
+    stale request is ever served."""
+    from dataclasses import replace
+
+    from kafkaproof.impl.engine import run_one
+    from kafkaproof.impl.engine.setup import steered
+    from kafkaproof.impl.sim.dangers import DANGERS
+
+    on = build_setup(sets=[f"{key}=true"], faults=CRASHES)
+    template = DANGERS["stale-epoch-served"].schedule(30_000, 9_000)
+    if key == "legacy.no.fetch.epoch.fencing":  # (the explorer's answer once: ~20 s)
+        said = claims(on, ["durability"])["durability"]
+        assert said.status == VIOLATED and said.schedule == template and "stale-epoch-served" in said.dangers
+    found = None
+    for seed in range(6):
+        result = run_one(steered(on, template, seed), seed)
+        assert result.dangers.get("stale-epoch-served")
+        if result.violations.get("durability"):
+            found = seed
+            break
+    assert found is not None
+    off = run_one(steered(replace(on, broker={}), template, found), found)
+    assert not off.violations.get("durability") and not off.dangers.get("stale-epoch-served")

@@ -35,7 +35,7 @@ def schedules(setup: Setup, templates=(), max_faults: int = 5):
         f = fault_kinds.FAULTS[kind]
         # (-1 aims at the controller, which a crash or a power loss never takes down here)
         target = st.integers(0 if f.takes_down or kind == "cut" else -1, rf - 1) if f.aimed else st.just(-1)
-        value = st.sampled_from(f.params[0].choices) if f.params else st.none()
+        value = st.sampled_from(f.params[0].choices) if f.params and f.params[0].drawn else st.none()
         return st.tuples(st.integers(1000, end_ms), st.just(kind), target, value, st.integers(1000, 20_000))
 
     drawn = st.lists(st.sampled_from(kinds).flatmap(one), min_size=1, max_size=max_faults).map(_one_down_at_a_time)

@@ -161,7 +161,7 @@ class Cluster:
         proc = self.procs[node]
         if kind == "deliver":
             _, src, msg = payload
-            self.dangers.delivered(msg)
+            self.dangers.delivered(src, node, msg)
             if isinstance(msg, m.WriteTxnMarkersRequest) and not msg.tp.topic.startswith("__"):
                 # Marker deliveries go into the history (lane: the broker), so a timeline shows
                 # a late one arriving (the pre-KIP-890 counterexamples).
@@ -358,7 +358,12 @@ class Cluster:
         self.network.isolate(node, planes)
         self._nemesis("isolate", f"{node} on {','.join(planes)}")
 
-    def heal(self) -> None:
+    def heal(self, node: str | None = None) -> None:
+        """Every link up and no losses; or only `node`'s links up."""
+        if node is not None:
+            self.network.heal_node(node)
+            self._nemesis("heal", f"{node}'s links up")
+            return
         self.network.heal()
         self._nemesis("heal", "all links up, no drops")
 

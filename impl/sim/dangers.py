@@ -40,6 +40,26 @@ def _isolate_leader_from_followers(lag_ms: int, session_ms: int) -> tuple:
     return ((3000, "cut", 1), (3000, "cut", 2), (3000 + lag_ms + 4000, "heal", -1))
 
 
+def _stale_follower_served(lag_ms: int, session_ms: int) -> tuple:
+    """A follower that learns no leader change (the controller's requests to it lost, its
+    heartbeats still arriving) keeps fetching from the first leader, which is deposed
+    and elected again in between: replica 1 lacks what 0 takes before crashing, leads
+    epoch 1 when 0 comes back (a re-registration moves leadership at once), then crashes
+    and comes back cut off again, so 0 leads epoch 2 - and counts replica 2's fetches from
+    its epoch-0 log, which holds other records at those offsets. Crashing 0 once more
+    leaves replica 2 the only ISR member. All within replica.lag.time.max.ms, before an
+    ISR drops it."""
+    back = min(1000, session_ms // 4)  # restarted before the session ends: a re-registration
+    # Epoch 1 lasts long enough for its leader to take more than 0 took alone (its
+    # producers are held back by acks=all), so 0's stale tail lies under new records.
+    e1 = 5000 + back
+    e2 = e1 + 7000 + back
+    return ((3000, "cut", 1), (3000, "cut", 2, "control"), (5000, "crash", 0), (5000, "heal", 1),
+            (e1, "restart", 0), (e1 + 7000, "crash", 1), (e2, "restart", 1),
+            (e2, "cut", 1),  # and it stays out of the ISR
+            (e2 + 4000, "crash", 0), (e2 + 4000, "heal", -1), (e2 + 4000 + back, "restart", 0))
+
+
 def _leader_down(kind: str) -> Callable[[int, int], tuple]:
     """The leader's process (crash) or machine (power) down until the controller has
     fenced it and moved leadership (broker.session.timeout.ms), then back."""
@@ -55,6 +75,10 @@ DANGERS = {d.name: d for d in (
            "elect a replica that lacks acknowledged records"),
     Danger("follower-truncated-committed", "a replica truncated records below the high watermark", REPLICATION,
            "change leaders while a follower's high watermark lags (crash, cut)"),
+    Danger("stale-epoch-served", "a leader served a fetch or epoch query from a replica of another leader"
+           " epoch (KIP-320's fencing refuses these)", REPLICATION,
+           "a follower that misses leader changes (--faults partition: a one-way cut of the controller's requests)"
+           " while leaders change (crash)", _stale_follower_served),
     Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
            "--faults power, without log.flush.interval.messages=1", _leader_down("power")),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
@@ -104,9 +128,20 @@ class DangerWatch:
     def noted(self, note: m.Note) -> None:
         self.add(note.event)
 
-    def delivered(self, msg: object) -> None:
+    def delivered(self, src: str, dst: str, msg: object) -> None:
         if getattr(msg, "error", None) in FENCING_ERRORS:
             self.add("zombie-fenced")
+        elif isinstance(msg, (m.FetchRequest, m.OffsetsForLeaderEpochRequest)) and msg.replica_id >= 0:
+            self._replica_request(src, dst, msg)
+
+    def _replica_request(self, src: str, dst: str, req) -> None:
+        """A follower's request its leader will serve although they are in different leader
+        epochs: only a request without its epoch (before KIP-320) gets that far."""
+        if req.current_leader_epoch >= 0 or src in self.c.down or src not in self.c.procs:
+            return
+        lead, follow = self.c.procs[dst].partitions.get(req.tp), self.c.procs[src].partitions.get(req.tp)
+        if lead is not None and follow is not None and lead.is_leader and lead.leader_epoch != follow.leader_epoch:
+            self.add("stale-epoch-served")
 
     def out_of_order(self, msg: object) -> None:
         """A copy of `msg` will arrive after messages sent later on its link."""

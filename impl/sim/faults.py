@@ -17,7 +17,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafkaproof.impl.protocol.messages import DATA_PLANE, broker_node, controller_node
+from kafkaproof.impl.protocol.messages import (
+    CONTROL_PLANE,
+    DATA_PLANE,
+    broker_node,
+    controller_node,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class Param:
     name: str
     choices: tuple  # a random fault draws one of these; the first is the default
     doc: str
+    drawn: bool = True  # False: only fixed schedules set it (random faults take the default)
 
     @property
     def default(self):
@@ -100,7 +106,12 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("isolate", "network", "one node (a broker, a partition's leader or the controller) cut off"
               " from every other", "healed after the fault's duration", symbolic=LAG, aimed=True),
     FaultKind("cut", "network", "replication to one replica cut (data plane, both ways): it falls behind and"
-              " leaves the ISR after replica.lag.time.max.ms", "until the schedule heals it", symbolic="shrink-isr",
+              " leaves the ISR after replica.lag.time.max.ms; or (plane=control) the controller's requests to one"
+              " broker lost, one way: its heartbeats still arrive, so it stays registered while it learns no"
+              " leader or ISR change (a partial partition, as Jepsen's one-way grudges)",
+              "until the schedule heals it (all links, or that replica's)",
+              (Param("plane", ("data", "control"), "data: replication links; control: the controller's requests to"
+                     " it (fixed schedules only)", drawn=False),), symbolic="shrink-isr",
               aimed=True, within=("partition", "isolate")),
     FaultKind("member", "application", "a group member that owns partitions crashes and a new one joins",
               "the group rebalances",
@@ -294,11 +305,15 @@ def _isolate(c, rng, ms, target, params) -> None:
 
 def _cut(c, rng, ms, target, params) -> None:
     """Replication to `target` cut from its `peers` (default: every other broker), data
-    plane, both ways."""
+    plane, both ways; or (plane=control) every controller's requests to `target`, one way."""
     target = target if target is not None else broker_node(rng.choice(c.broker_ids))
-    for b in params.get("peers", c.broker_ids):
-        if broker_node(b) != target:
-            c.cut(target, broker_node(b), both_ways=True, planes=(DATA_PLANE,))
+    if params.get("plane", "data") == "control":
+        for x in c.controller_ids:
+            c.cut(controller_node(x), target, both_ways=False, planes=(CONTROL_PLANE,))
+    else:
+        for b in params.get("peers", c.broker_ids):
+            if broker_node(b) != target:
+                c.cut(target, broker_node(b), both_ways=True, planes=(DATA_PLANE,))
     if ms is not None:
         _heal_later(c, ms)
 
@@ -362,9 +377,10 @@ def apply_fixed(c, schedule, tp) -> None:
     """Inject a fixed schedule: (at ms, kind, replica[, value]) steps, where replica i names
     the i-th replica of `tp` (its preferred leader first), looked up when the step happens
     (-1: no node, or the controller for isolate and pause), and value is the kind's
-    first parameter (rate, jump_ms, stall_ms; a pause's length). Every kind lasts until
-    the schedule ends it: crash, power and blackout with a "restart" of the replica (or
-    of all, -1), network kinds with a "heal" - except a "drop" without a value, which
+    first parameter (rate, jump_ms, stall_ms; a pause's length; a cut's plane). Every kind
+    lasts until the schedule ends it: crash, power and blackout with a "restart" of the
+    replica (or of all, -1), network kinds with a "heal" (of every link and loss, -1, or
+    only of that replica's links) - except a "drop" without a value, which
     loses 30% of messages for 4 s (enough for a producer to retry; older files have it).
     "none" does nothing."""
 
@@ -380,7 +396,7 @@ def apply_fixed(c, schedule, tp) -> None:
                 if node in c.down and node.startswith(("broker-", "controller-")):
                     c.restart(node)
         elif kind == "heal":
-            c.heal()
+            c.heal(None if replica < 0 else node_of(replica))
         elif kind == "drop" and value is None:
             inject(c, "drop", c.rng, 4000, rate=0.3)
         elif kind == "pause":

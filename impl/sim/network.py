@@ -76,6 +76,13 @@ class Network:
             if other != node:
                 self.cut(node, other, planes)
 
+    def heal_node(self, node: str) -> None:
+        """Every link to and from `node` up again; other cuts and losses stay."""
+        for a, b in self.graph.edges:
+            if node in (a, b):
+                for plane in PLANES:
+                    self.graph.edges[a, b][plane] = True
+
     def heal(self) -> None:
         for a, b in self.graph.edges:
             for plane in PLANES:
