@@ -43,7 +43,7 @@ def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, 
     held = {g for g, c in claimed.items() if c.status != "VIOLATED"}
     out = []
     for d in DANGERS.values():
-        if d.schedule is None or not held & set(d.guarantees):
+        if d.schedule is None or not held & set(d.guarantees) or (d.possible and not d.possible(broker)):
             continue
         schedule = d.schedule(broker.replica_lag_time_max_ms, broker.session_timeout_ms)
         replicas = max((step[2] for step in schedule), default=0) + 1

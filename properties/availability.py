@@ -37,7 +37,9 @@ def _stretches(history: History):
         elif node.startswith("broker-"):
             (down.discard if op.f == "restart" else down.add)(node)
         calm = len(down) == 1 and not disturbed
-        if start is not None and (not calm or op.f in ("crash", "power-loss", "restart")):
+        # (a group member's crash leaves the brokers as they were: the stretch goes on)
+        if start is not None and (not calm or (op.f in ("crash", "power-loss", "restart")
+                                               and node.startswith("broker-"))):
             yield start[0], start[1], op.time
             start = None
         if calm and start is None:
@@ -47,11 +49,14 @@ def _stretches(history: History):
         yield start[0], start[1], end
 
 
+def judged_stretches(history: History) -> list[tuple]:
+    """The stretches long enough to judge: (start op, start time, end time)."""
+    return [s for s in _stretches(history) if s[2] - s[1] >= GRACE_MS + PATIENCE_MS]
+
+
 def check_availability(history: History) -> list[Violation]:
     out = []
-    for fault, begin, end in _stretches(history):
-        if end - begin < GRACE_MS + PATIENCE_MS:
-            continue
+    for fault, begin, end in judged_stretches(history):
         invoked: dict[tuple[str, str | None], object] = {}
         acked: set[tuple[str, str | None]] = set()
         for op in history.ops:

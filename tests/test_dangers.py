@@ -28,6 +28,12 @@ def _stale_follower():
     return steered(setup, DANGERS["stale-epoch-served"].schedule(30_000, 9_000), 0)
 
 
+def _leader_down_long():
+    from kafkaproof.impl.engine.setup import steered
+    from kafkaproof.impl.sim.dangers import DANGERS
+    return steered(build_setup(faults="crash"), DANGERS["produce-attempt-failed"].schedule(30_000, 9_000), 0)
+
+
 # A setup and seed that reach each danger (a test per danger, so a new one needs its own).
 SCENARIOS = {
     "isr-shrank-to-leader": (lambda: build_setup(sets=["legacy.truncate.to.high.watermark=true",
@@ -38,6 +44,7 @@ SCENARIOS = {
     "new-leader-missing-acked": (_steered_unclean, 1),
     "power-lost-unflushed": (lambda: build_setup(), 0),
     "stale-epoch-served": (_stale_follower, 0),
+    "broker-down-judged": (_leader_down_long, 0),
     "produce-retried-after-lost-answer": (lambda: build_setup(), 0),
     "produce-attempt-failed": (lambda: build_setup(), 0),
     "request-overtaken": (lambda: build_setup(), 0),

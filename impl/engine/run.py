@@ -36,6 +36,7 @@ from kafkaproof.properties import (
     Violation,
     check_all,
 )
+from kafkaproof.properties.availability import judged_stretches
 from kafkaproof.properties.history import History
 
 
@@ -153,6 +154,9 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
                  if c.state(TopicPartition(t, p)) is not None}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
     verdict["durability"] += replicas_diverge(c, [TopicPartition(t, p) for t, p in committed])
+    if "availability" in judged(setup):
+        for _ in judged_stretches(c.history):
+            c.dangers.add("broker-down-judged")
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),

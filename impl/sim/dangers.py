@@ -14,10 +14,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.messages import TopicPartition
+from kafkaproof.properties.availability import GRACE_MS, PATIENCE_MS
 
+JUDGED_DOWN_MS = GRACE_MS + PATIENCE_MS
 REPLICATION = ("durability", "read-your-writes", "monotonic-reads", "exactly-once", "partition-order")
 RESENDS = ("exactly-once", "partition-order")
 
@@ -33,6 +36,9 @@ class Danger:
     # use it where verify has no breaking schedule (kafkaproof/guided.py). None: the danger
     # is the loss itself, or comes only with a setting a schedule cannot give.
     schedule: Callable[[int, int], tuple] | None = None
+    # Whether a configuration can meet it at all (None: any): steering spends no runs on
+    # one it cannot.
+    possible: Callable[[BrokerConfig], bool] | None = None
 
 
 def _isolate_leader_from_followers(lag_ms: int, session_ms: int) -> tuple:
@@ -60,10 +66,10 @@ def _stale_follower_served(lag_ms: int, session_ms: int) -> tuple:
             (e2 + 4000, "crash", 0), (e2 + 4000, "heal", -1), (e2 + 4000 + back, "restart", 0))
 
 
-def _leader_down(kind: str) -> Callable[[int, int], tuple]:
+def _leader_down(kind: str, at_least_ms: int = 0) -> Callable[[int, int], tuple]:
     """The leader's process (crash) or machine (power) down until the controller has
-    fenced it and moved leadership (broker.session.timeout.ms), then back."""
-    return lambda lag_ms, session_ms: ((3000, kind, 0), (3000 + session_ms + 4000, "restart", 0))
+    fenced it and moved leadership (broker.session.timeout.ms), and `at_least_ms`, then back."""
+    return lambda lag_ms, session_ms: ((3000, kind, 0), (3000 + max(session_ms + 4000, at_least_ms), "restart", 0))
 
 
 DANGERS = {d.name: d for d in (
@@ -78,14 +84,20 @@ DANGERS = {d.name: d for d in (
     Danger("stale-epoch-served", "a leader served a fetch or epoch query from a replica of another leader"
            " epoch (KIP-320's fencing refuses these)", REPLICATION,
            "a follower that misses leader changes (--faults partition: a one-way cut of the controller's requests)"
-           " while leaders change (crash)", _stale_follower_served),
+           " while leaders change (crash)", _stale_follower_served,
+           lambda broker: broker.legacy_no_fetch_epoch_fencing),
     Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
            "--faults power, without log.flush.interval.messages=1", _leader_down("power")),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
            "lose produce answers (--faults drop, crash)", lambda lag, session: ((3000, "drop", -1), (8000, "drop", -1))),
     Danger("produce-attempt-failed", "a produce attempt failed with a retriable error (leader change,"
            " timeout, lost connection)", ("delivery",), "change leaders or lose produce answers (--faults crash, drop)",
-           _leader_down("crash")),
+           # (long enough to be a judged stretch of broker-down-judged too)
+           _leader_down("crash", at_least_ms=JUDGED_DOWN_MS + 2000)),
+    Danger("broker-down-judged", "one broker down past the time the cluster takes to route around it, nothing"
+           " else wrong: the stretch availability is judged on (properties/availability.py; counted at the run's"
+           " end)", ("availability",), f"keep one broker down for {JUDGED_DOWN_MS // 1000} s or more (a fixed"
+           " schedule: steered runs take produce-attempt-failed's)"),
     Danger("request-overtaken", "a produce request arrived after a later one", RESENDS,
            "--faults reorder or late", lambda lag, session: ((3000, "reorder", -1), (8000, "heal", -1))),
     Danger("member-crashed-mid-commit", "a group member crashed between processing and committing",
