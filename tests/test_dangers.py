@@ -118,3 +118,12 @@ def test_check_exits_4_when_its_runs_never_met_the_danger():
     assert out.returncode == 4 and row["verdict"] == NOT_SHOWN, (out.returncode, row)
     assert row["reached"]["out-of-sync-elected"] == 0 and "out-of-sync-elected" in row["evidence"]
     assert row["expected"]["dangers"] == ["isr-shrank-to-leader", "out-of-sync-elected", "new-leader-missing-acked"]
+
+
+def test_the_readme_table_is_the_danger_list():
+    import re
+    from pathlib import Path
+
+    from kafkaproof.impl.sim.dangers import table_markdown
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert re.search(r"<!-- danger-table -->\n(.*?)\n<!-- /danger-table -->", text, re.S).group(1) == table_markdown()

@@ -116,6 +116,15 @@ DANGERS = {d.name: d for d in (
 FENCING_ERRORS = frozenset({ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.ILLEGAL_GENERATION})
 
 
+def table_markdown() -> str:
+    """The README's danger table."""
+    rows = ["| danger | the moment | can break | how a run reaches it |", "|---|---|---|---|"]
+    for d in DANGERS.values():
+        can = "the partition's guarantees" if d.guarantees == REPLICATION else ", ".join(d.guarantees)
+        rows.append(f"| `{d.name}` | {d.what} | {can} | {d.reach}{' (steered runs: a schedule of its own)' if d.schedule else ''} |")
+    return "\n".join(rows)
+
+
 def relevant(guarantee: str) -> list[str]:
     return [d.name for d in DANGERS.values() if guarantee in d.guarantees]
 
