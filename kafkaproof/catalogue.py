@@ -41,6 +41,11 @@ ENTRIES = [Entry(*e) for e in [
     # leader can lose a committed record. Only the unsafe setting: the hunt is steered by
     # the explorer's trace (verify.to_schedule), no tuned lag time.
     ("truncate-to-high-watermark", "durability", ["legacy.truncate.to.high.watermark=true"], "crash"),
+    # KIP-279 and KIP-320: without fetch epochs a leader counts a follower that missed the
+    # leader changes, its log diverging below the high watermark. Only the unsafe setting:
+    # the explorer's trace steers (verify._explorer_schedule; a `cut` is a partition).
+    ("kip101-without-kip279", "durability", ["legacy.kip101.without.kip279=true"], "crash,partition"),
+    ("fetch-without-epoch-fencing", "durability", ["legacy.no.fetch.epoch.fencing=true"], "crash,partition"),
     ("replication-factor-1", "durability", ["default.replication.factor=1"], "power"),
     # Only member crashes: verify's consumer trace (poll, commit, crash) steers one to the
     # moment right after a commit, before processing (the member fault's "moment").
