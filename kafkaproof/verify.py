@@ -57,6 +57,7 @@ class Verdict:
     seconds: float
     trace: list[Step] = field(default_factory=list)
     model: str = ""  # which model's trace (partition, producer, consumer, availability)
+    variant: str = ""  # the explorer's variant (model/replication.py) when model is "explorer"
     confirmed: bool | None = None  # VIOLATED: did the implementation show it?
     confirmation: str = ""
     counterexample: str | None = None
@@ -260,7 +261,7 @@ def _member_schedule(verdict: Verdict) -> tuple[tuple, ...]:
 def unfenced(verdict: Verdict) -> bool:
     """An explorer's trace of a variant without KIP-320's fencing (kip101, kip279): it turns
     on a replica serving one of another leader epoch (the stale-epoch-served danger)."""
-    return verdict.model == "explorer" and any(f"variant {v}:" in verdict.proof for v in ("kip101", "kip279"))
+    return verdict.model == "explorer" and verdict.variant in ("kip101", "kip279")
 
 
 def _explorer_schedule(verdict: Verdict, lag_ms: int, session_ms: int) -> tuple[tuple, ...]:
@@ -543,7 +544,7 @@ def explored(guarantee: str, missing: list[str], settings: dict, values: dict, m
     return Verdict(guarantee, VIOLATED, f"by the explorer (model/replication.py, variant {on[0]}: {bounds.replicas}"
                                         f" replicas, {bounds.records} records, epochs <= {bounds.max_epoch}) in"
                                         f" {len(actions)} steps: {detail}", time.perf_counter() - start,
-                   [Step(a, None, {}) for a in actions], model="explorer")
+                   [Step(a, None, {}) for a in actions], model="explorer", variant=on[0])
 
 
 @lru_cache(maxsize=32)

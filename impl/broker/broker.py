@@ -457,6 +457,15 @@ class Broker(Dispatcher):
         broker leads it, or (not in the metadata) it does not exist."""
         return ErrorCode.NOT_LEADER_OR_FOLLOWER if tp in self.metadata else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
+    def _led(self, src: str, req, answer: type, fx: Effects) -> Partition | None:
+        """The partition `req` names if this broker leads it; else `answer` (a response
+        of correlation id, partition and error) goes back with _not_led's error."""
+        p = self.partitions.get(req.tp)
+        if p is None or not p.is_leader:
+            fx.send(src, answer(req.correlation_id, req.tp, self._not_led(req.tp)))
+            return None
+        return p
+
     def leader_of(self, tp: TopicPartition) -> int:
         st = self.metadata.get(tp)
         return st.leader if st is not None else m.NO_LEADER
@@ -610,9 +619,8 @@ class Broker(Dispatcher):
 
     @handles(m.ListOffsetsRequest)
     def _on_ListOffsetsRequest(self, src, req: m.ListOffsetsRequest, now, fx) -> None:
-        p = self.partitions.get(req.tp)
-        if p is None or not p.is_leader:
-            fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
+        p = self._led(src, req, m.ListOffsetsResponse, fx)
+        if p is None:
             return
         if req.timestamp == m.LATEST_TIERED_TIMESTAMP:  # no tiered storage: nothing tiered (UnifiedLog)
             fx.send(src, m.ListOffsetsResponse(req.correlation_id, req.tp, ErrorCode.NONE, -1, -1))
@@ -631,9 +639,8 @@ class Broker(Dispatcher):
         """Move the log start offset up to `offset` (-1: the high watermark); followers
         follow from the log start their fetches return. Kafka refuses an offset above
         the high watermark with OFFSET_OUT_OF_RANGE (Partition.deleteRecordsOnLeader)."""
-        p = self.partitions.get(req.tp)
-        if p is None or not p.is_leader:
-            fx.send(src, m.DeleteRecordsResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
+        p = self._led(src, req, m.DeleteRecordsResponse, fx)
+        if p is None:
             return
         offset = p.hw if req.offset == m.HIGH_WATERMARK else req.offset
         if not 0 <= offset <= p.hw:
@@ -651,9 +658,8 @@ class Broker(Dispatcher):
     @handles(m.DescribeProducersRequest)
     def _on_DescribeProducersRequest(self, src, req: m.DescribeProducersRequest, now, fx) -> None:
         """The leader's producer state for a partition (Kafka's DescribeProducers, KIP-664)."""
-        p = self.partitions.get(req.tp)
-        if p is None or not p.is_leader:
-            fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, self._not_led(req.tp)))
+        p = self._led(src, req, m.DescribeProducersResponse, fx)
+        if p is None:
             return
         fx.send(src, m.DescribeProducersResponse(req.correlation_id, req.tp, ErrorCode.NONE, tuple(
             (pid, e.epoch, e.last_seq, e.coordinator_epoch, -1 if e.txn_first_offset is None else e.txn_first_offset)
