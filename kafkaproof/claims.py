@@ -129,7 +129,10 @@ def verdict(row: dict, claim: Claim | None) -> tuple[str, str, str]:
     if not reached and (claim is None or claim.status != PROVED):
         return NOT_SHOWN, "no run reached a danger for it", \
             f"its dangers: {', '.join(row['reached'])}; " + hint.replace("GUARANTEE", row.get("name", "..."))
-    return HELD, f"held in {row['runs']} runs; reached: {evidence or 'none'}", ""
+    if not reached:  # (verify proved it: the runs add no evidence of their own - say so)
+        return HELD, f"held in {row['runs']} runs, which reached none of its dangers" \
+                     f" ({', '.join(row['reached'])}): this rests on verify's proof", ""
+    return HELD, f"held in {row['runs']} runs; reached: {evidence}", ""
 
 
 def agreement(status: str, broke: list[bool]) -> str:

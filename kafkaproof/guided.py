@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kafkaproof.claims import Claim
 from kafkaproof.impl.engine import Setup, steered
-from kafkaproof.impl.sim.faults import covered
+from kafkaproof.impl.sim.faults import applicable, covered
 
 # A fixed schedule's steps that are not fault kinds of their own.
 CONTROL = ("restart", "heal", "none")
@@ -36,10 +36,12 @@ def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, 
     of all. Only what the failure model allows, and only dangers the guarantees judged
     here can meet (an ISR to shrink needs followers)."""
     from kafkaproof.impl.broker.config import BrokerConfig
+    from kafkaproof.impl.engine.setup import transactional
     from kafkaproof.impl.sim.dangers import DANGERS
 
     broker = BrokerConfig.from_properties(setup.broker)
-    allowed = covered(kinds) | set(CONTROL)
+    # (a member-pause is within pause, but only a run with a group has members to pause)
+    allowed = covered(kinds) & set(applicable(setup.strategy is not None, transactional(setup))) | set(CONTROL)
     held = {g for g, c in claimed.items() if c.status != "VIOLATED"}
     out = []
     for d in DANGERS.values():
@@ -64,7 +66,7 @@ def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -
     not judged by verify): odd ones steered by verify's breaking schedules and by
     schedules that reach the dangers of what verify does not break, in turn."""
     steer = [] if setup.schedule or not claimed else \
-        templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)
+        list(dict.fromkeys(templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)))
     return [nth(setup, steer, seed, i) for i in range(runs)]
 
 

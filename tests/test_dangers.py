@@ -52,6 +52,7 @@ SCENARIOS = {
     "rebalance-during-async-processing": (lambda: build_setup(strategy="auto-async"), 0),
     "txn-marker-late": (lambda: build_setup(sets=["transactional.id=t"], faults="late", seconds=15), 0),
     "zombie-fenced": (lambda: build_setup(sets=["transactional.id=t"], faults="crash,zombie", seconds=15), 0),
+    "member-fenced": (lambda: build_setup(strategy="after", faults="member-pause", seconds=15), 0),
 }
 
 
@@ -104,7 +105,9 @@ def test_a_held_comes_with_its_evidence_or_is_not_shown():
     # A held beside a proof, or with dangers reached, says what the runs reached.
     status, short, _ = verdict(_row(isr_shrank_to_leader=3), None)
     assert status == HELD and short == "held in 8 runs; reached: isr-shrank-to-leader 3x"
-    assert verdict(_row(), _claim("PROVED"))[0] == HELD
+    # A proof with runs that met none of its dangers: held on the proof alone, and it says so.
+    status, short, _ = verdict(_row(), _claim("PROVED"))
+    assert status == HELD and "reached none of its dangers" in short and "verify's proof" in short
 
 
 def test_check_exits_4_when_its_runs_never_met_the_danger():

@@ -70,32 +70,43 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     props = {**RUN_CONSUMER_DEFAULTS, **quick, **setup.consumer, "group.id": group}
     apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
 
-    def member_fault(moment: str = "any", wait: bool = False) -> None:
-        owners = [a for a in apps if a.alive and a.consumer.proc.group.owned]
+    def strike(hit, wait: bool = False) -> None:
+        owners = [a for a in apps if a.alive and a.c.now >= a.stalled_until and a.consumer.proc.group.owned]
         if owners:
-            c.rng.choice(owners).crash_at(moment, then=lambda: apps.append(
-                ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC])))
+            hit(c.rng.choice(owners))
         elif wait:  # the group is still forming or rebalancing: strike once someone owns work
-            c.at(POLL_MS, lambda: member_fault(moment, wait))
+            c.at(POLL_MS, lambda: strike(hit, wait))
+
+    def crash(moment: str = "any"):
+        return lambda app: app.crash_at(moment, then=lambda: apps.append(
+            ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC])))
+
+    def pause(app) -> None:
+        app.pause()
 
     # A fixed schedule's member step waits for a member that owns partitions (its time was
     # laid out before the group formed); a random one that finds none is skipped.
-    c.applications["member"] = lambda moment="any": member_fault(moment, wait=True)
+    c.applications["member"] = lambda moment="any": strike(crash(moment), wait=True)
+    c.applications["member-pause"] = lambda: strike(pause, wait=True)
 
-    if "member" in setup.faults:
-        # At a random phase each time: a fixed period falls in step with the application's
-        # own (auto.commit.interval.ms), and a run then never crashes a member inside the
-        # few hundred ms that matter. (Its own generator: the cluster's draws stay as they were.)
-        rng = random.Random(f"member-{c.seed}")
-
-        def next_fault() -> None:
-            member_fault()
-            at = c.now + rng.randint(FAULT_INTERVAL_MS // 2, FAULT_INTERVAL_MS * 3 // 2)
-            if at <= end_ms - FAULT_INTERVAL_MS:
-                c.at(at, next_fault)
-
-        c.at(rng.randint(FAULT_INTERVAL_MS // 4, FAULT_INTERVAL_MS), next_fault)
+    for kind, hit in (("member", crash()), ("member-pause", pause)):
+        if kind in setup.faults:
+            _every_now_and_then(c, random.Random(f"{kind}-{c.seed}"), lambda hit=hit: strike(hit), end_ms)
     return group
+
+
+def _every_now_and_then(c: Cluster, rng: random.Random, fault, end_ms: int) -> None:
+    """`fault` about every FAULT_INTERVAL_MS, at a random phase each time: a fixed period
+    falls in step with the application's own (auto.commit.interval.ms), and a run then
+    never strikes a member inside the few hundred ms that matter. (`rng` is the kind's
+    own generator: the cluster's draws stay as they were.)"""
+    def next_fault() -> None:
+        fault()
+        at = c.now + rng.randint(FAULT_INTERVAL_MS // 2, FAULT_INTERVAL_MS * 3 // 2)
+        if at <= end_ms - FAULT_INTERVAL_MS:
+            c.at(at, next_fault)
+
+    c.at(rng.randint(FAULT_INTERVAL_MS // 4, FAULT_INTERVAL_MS), next_fault)
 
 
 def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:

@@ -170,6 +170,17 @@ class ConsumerApp:
         """A slow batch: no poll for `ms` (past max.poll.interval.ms, the member leaves)."""
         self.stalled_until = self.c.now + ms
 
+    def pause(self) -> None:
+        """A GC pause of the application's process (the member-pause fault): no poll, no
+        heartbeat, nothing delivered, for two heartbeat intervals past its session. The
+        coordinator drops the member and gives its partitions to the others; it resumes
+        believing it still owns them (Kafka's zombie consumer) until an answer fences it."""
+        config = self.consumer.proc.config
+        ms = config.session_timeout_ms + 2 * config.heartbeat_interval_ms
+        self.stall(ms)
+        for node in sorted({self.consumer.node} | ({self.producer.node} if self.producer else set())):
+            self.c.pause(node, ms)
+
     def close(self) -> None:
         self.consumer.close()
         self.stopped = True

@@ -108,12 +108,16 @@ DANGERS = {d.name: d for d in (
     Danger("txn-marker-late", "a transaction marker arrived after later messages", (
            "transactions", "exactly-once-processing", "no-aborted-reads"), "--faults reorder or late",
            lambda lag, session: ((3000, "late", -1, 0.2), (23000, "heal", -1))),
-    Danger("zombie-fenced", "a zombie producer or group member was fenced", (
-           "transactions", "exactly-once-processing", "group-exclusivity", "consumer-no-duplicates"),
-           "--faults member or zombie", lambda lag, session: ((3000, "zombie", -1),)),
+    Danger("zombie-fenced", "a zombie producer was fenced by its epoch", (
+           "transactions", "exactly-once-processing"), "--faults zombie", lambda lag, session: ((3000, "zombie", -1),)),
+    Danger("member-fenced", "a group member that still owned partitions was told the group had moved on"
+           " without it (a zombie member, fenced by the generation)", (
+           "group-exclusivity", "committed-offsets", "consumer-no-duplicates", "exactly-once-processing"),
+           "pause a group member past its session.timeout.ms (--faults member-pause)", lambda lag, session: ((3000, "member-pause", -1),)),
 )}
 
-FENCING_ERRORS = frozenset({ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.ILLEGAL_GENERATION})
+PRODUCER_FENCED = frozenset({ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH})
+MEMBER_FENCED = frozenset({ErrorCode.ILLEGAL_GENERATION, ErrorCode.UNKNOWN_MEMBER_ID})
 
 
 def table_markdown() -> str:
@@ -150,8 +154,15 @@ class DangerWatch:
         self.add(note.event)
 
     def delivered(self, src: str, dst: str, msg: object) -> None:
-        if getattr(msg, "error", None) in FENCING_ERRORS:
+        error = getattr(msg, "error", None)
+        if error in PRODUCER_FENCED:
             self.add("zombie-fenced")
+        elif error in MEMBER_FENCED:
+            # To a consumer that still believes it owns partitions; or to a producer whose
+            # TxnOffsetCommit named a generation the group had left behind (KIP-447).
+            membership = getattr(self.c.procs.get(dst), "group", None)
+            if membership is None or membership.owned:
+                self.add("member-fenced")
         elif isinstance(msg, (m.FetchRequest, m.OffsetsForLeaderEpochRequest)) and msg.replica_id >= 0:
             self._replica_request(src, dst, msg)
 

@@ -120,6 +120,11 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
                      " (steered runs: the consumer model's trace)"),),
               default_in=("group",), needs="group", symbolic="crash-restart of the application",
               ended_by=None),
+    FaultKind("member-pause", "application", "a group member that owns partitions stops (a GC pause: no poll,"
+              " no heartbeat) past its session.timeout.ms: the group gives its partitions to the others while it"
+              " still believes it owns them - a zombie member, until a heartbeat or commit answer fences it",
+              "resumes two heartbeat intervals after its session expired", needs="group", ended_by=None,
+              within=("pause",)),
     FaultKind("zombie", "application", "a transactional producer gets a second instance beside the live one",
               "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions",
               ended_by=None),
@@ -361,7 +366,7 @@ _INJECT: dict[str, Callable] = {
     "crash": _crash_or_power(False), "power": _crash_or_power(True), "blackout": _blackout,
     "partition": _partition, "isolate": _isolate, "cut": _cut, "pause": _pause, "drop": _drop,
     "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock, "member": _application("member"),
-    "zombie": _application("zombie"),
+    "member-pause": _application("member-pause"), "zombie": _application("zombie"),
 }
 assert set(_INJECT) == set(FAULTS), "every fault kind has an injector"
 
