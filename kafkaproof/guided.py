@@ -56,14 +56,15 @@ def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, 
 
 
 def nth(setup: Setup, steer: list, first_seed: int, i: int) -> tuple[Setup, int]:
-    """The i-th run from `first_seed`: odd ones steered by the schedules in turn."""
+    """The i-th run from `first_seed`: even ones (the first included: a hunt that verify
+    can steer finds in its first run) steered by the schedules in turn."""
     seed = first_seed + i
-    return (steered(setup, steer[(i // 2) % len(steer)], seed) if steer and i % 2 else setup), seed
+    return (steered(setup, steer[(i // 2) % len(steer)], seed) if steer and i % 2 == 0 else setup), seed
 
 
 def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -> list[tuple[Setup, int]]:
     """Runs seed, seed+1, ... (none steered when the setup has its own schedule or was
-    not judged by verify): odd ones steered by verify's breaking schedules and by
+    not judged by verify): even ones steered by verify's breaking schedules and by
     schedules that reach the dangers of what verify does not break, in turn."""
     steer = [] if setup.schedule or not claimed else \
         list(dict.fromkeys(templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)))
@@ -74,7 +75,7 @@ def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -
 def check_runs(setup: Setup, runs: int, seed: int = 0, jobs: int = 1, progress=None, verify: bool = True):
     """What `kafkaproof check` runs and concludes - the one place it is done, for the CLI
     and the tables that quote it: verify's claims (availability too: steered runs have a
-    fixed schedule, which judges it), the runs (odd ones steered), and per guarantee the
+    fixed schedule, which judges it), the runs (even ones steered), and per guarantee the
     `summarize` row with "expected", "verdict", "evidence" and "hint" added
     (claims.verdict). Returns (rows, claims, [(setup, seed)], results)."""
     from kafkaproof.claims import claims, verdict

@@ -32,8 +32,8 @@ class Hunt:
 
 def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: bool = True,
          steer: list = ()) -> Hunt:
-    """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed then
-    runs one of them, its timing drawn from the seed."""
+    """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed, the
+    first included, then runs one of them, its timing drawn from the seed."""
     from kafkaproof.guided import nth
     from kafkaproof.impl.sim.dangers import relevant
 

@@ -60,12 +60,12 @@ def test_a_steered_run_is_one_history_from_check_hunt_and_replay(tmp_path):
     steer = templates(claims(setup, ["durability"]), setup.faults)
     assert steer and all(step[1] in ("cut", "crash", "restart", "heal") for step in steer[0])
     work = plan(setup, 2, 5, claims(setup, ["durability"]))
-    assert work[0] == (setup, 5) and work[1] == (steered(setup, steer[0], 6), 6)
-    ran = run_many(work, keep_history=True)[1]
+    assert work[0] == (steered(setup, steer[0], 5), 5) and work[1] == (setup, 6)
+    ran = run_many(work, keep_history=True)[0]
     h = hunt(setup, "durability", budget_s=60, seed=5, shrink=False, steer=steer)
-    assert h.found and h.result.seed == 6 and h.setup == work[1][0], "the steered seed loses a write"
+    assert h.found and h.result.seed == 5 and h.setup == work[0][0], "the steered seed loses a write"
     assert h.result.history.to_jsonl() == ran.history.to_jsonl() == \
-        run_one(work[1][0], 6, keep_history=True).history.to_jsonl()
+        run_one(work[0][0], 5, keep_history=True).history.to_jsonl()
     path = save(tmp_path, h.setup, h.result, "durability", with_fix=False)
     reproduced, why, replayed, _ = replay(path)
     assert reproduced, why
