@@ -78,7 +78,7 @@ def test_counting_dangers_changes_nothing():
     setup = build_setup(sets=["legacy.truncate.to.high.watermark=true", "replica.lag.time.max.ms=3000"],
                         seconds=15)
     watched = run_one(setup, 0, keep_history=True)
-    blind = run_one(setup, 0, keep_history=True, watch=lambda c: c.observers.remove(c.dangers))
+    blind = run_one(setup, 0, keep_history=True, watch=lambda c: c.partition_watchers.remove(c.dangers))
     assert watched.history.to_jsonl() == blind.history.to_jsonl()
     assert watched.dangers.get("follower-truncated-committed") and not blind.dangers.get("follower-truncated-committed")
 

@@ -63,6 +63,7 @@ class Broker(Dispatcher):
         self.disk = disk
         self.controllers = controllers
         self.partitions: dict[TopicPartition, Partition] = {}
+        self.partition_watch = None  # the simulator's (Partition.watch)
         self.fetchers: dict[TopicPartition, FetcherState] = {}
         self.purgatory = Purgatory()
         self.groups = GroupCoordinator(broker_id, config, self)
@@ -300,6 +301,7 @@ class Broker(Dispatcher):
                        recovery_point=self._recovery_points.get(tuple(tp), 0), now_ms=now,
                        log_start_offset=self._log_starts.get(tuple(tp), 0))
         p = Partition(tp, self.id, log, self.config, self._hw_checkpoint.get(tuple(tp), 0))
+        p.watch = self.partition_watch
         p.configure(self.config, dict(overrides))
         self.partitions[tp] = p
         return p
@@ -772,6 +774,7 @@ class Broker(Dispatcher):
         if resp.error == ErrorCode.OFFSET_OUT_OF_RANGE:
             if resp.log_start_offset > p.log.log_end_offset:
                 p.log.truncate_fully_and_start_at(resp.log_start_offset)
+                p.changed()
             else:
                 f.phase = "truncating"  # we are ahead of the leader: reconcile again
             return self._backoff(tp, now, fx)

@@ -9,6 +9,7 @@ The broker moves messages; this class decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafkaproof.impl.broker import topic_config
@@ -33,6 +34,15 @@ class FollowerProgress:
 
 
 class Partition:
+    # Called with the partition after its role, high watermark or log end changed: the
+    # simulator's invariants and danger events look at what a step changed instead of at
+    # every partition (a hundred on a broker with the internal topics) after every step.
+    watch: Callable[[Partition], None] | None = None
+
+    def changed(self) -> None:
+        if self.watch is not None:
+            self.watch(self)
+
     def __init__(self, tp: TopicPartition, broker_id: int, log: Log, config: BrokerConfig, hw: int) -> None:
         self.tp = tp
         self.broker_id = broker_id
@@ -96,6 +106,7 @@ class Partition:
         self.leader, self.leader_epoch, self.isr = st.leader, st.leader_epoch, st.isr
         self.replicas, self.partition_epoch = st.replicas, st.partition_epoch
         self.pending_isr = None
+        self.changed()
 
     def make_leader(self, st: PartitionState, now: int) -> None:
         new_term = st.leader_epoch != self.leader_epoch or not self.is_leader
@@ -138,6 +149,7 @@ class Partition:
         if duplicate is not None:
             return None, duplicate
         info = self.log.append_as_leader(data, self.leader_epoch, now)
+        self.changed()
         self._note_appended(info.headers, None)
         self.maybe_advance_hw()
         return info, None
@@ -153,6 +165,7 @@ class Partition:
         data = control_batch(kind, producer_id=producer_id, producer_epoch=epoch,
                              coordinator_epoch=coordinator_epoch, timestamp=now)
         info = self.log.append_as_leader(data, self.leader_epoch, now)
+        self.changed()
         self._note_appended(info.headers, lambda h: (kind, coordinator_epoch))
         self.maybe_advance_hw()
         return info
@@ -181,6 +194,7 @@ class Partition:
         new_hw = min(leos)
         if new_hw > self.hw:
             self.hw = new_hw
+            self.changed()
             return True
         return False
 
@@ -238,6 +252,7 @@ class Partition:
         if dropped:
             self.hw = min(self.hw, self.log.log_end_offset)
             self._rebuild_producers()
+            self.changed()
         return dropped
 
     def append_as_follower(self, data: bytes, leader_hw: int, now: int) -> None:
@@ -245,3 +260,4 @@ class Partition:
             info = self.log.append_as_follower(data, now)
             self._note_appended(info.headers, self.log.marker)
         self.hw = max(self.hw, min(leader_hw, self.log.log_end_offset))
+        self.changed()

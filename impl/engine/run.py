@@ -130,8 +130,8 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
 
     c = Cluster(seed=seed, brokers=BROKERS, broker_props=setup.broker)
-    c.observers.append(LeaderInvariants(c))
-    c.observers.append(c.dangers)
+    c.partition_watchers.append(LeaderInvariants(c))
+    c.partition_watchers.append(c.dangers)
     if watch is not None:
         watch(c)
     rf = setup.replication_factor

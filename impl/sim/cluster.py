@@ -71,6 +71,10 @@ class Cluster:
         self.disks = {b: SimDisk() for b in self.broker_ids}
         self.procs: dict[str, Process] = {}
         self.observers: list[Callable[[str], None]] = []  # called after each process step (trace validation)
+        # Called after a broker's step with the partitions whose role, HW or log end changed
+        # since its last one (Partition.watch): the invariants and danger events (run_one).
+        self.partition_watchers: list[Callable[[str, list], None]] = []
+        self._changed: dict[str, dict[int, object]] = {}  # node -> id -> partition
         # The application fault kinds (member, zombie) a run's applications inject, by kind:
         # called with the fault's parameters (impl/sim/faults.inject; impl/engine/run.py).
         self.applications: dict[str, Callable[..., None]] = {}
@@ -91,8 +95,14 @@ class Cluster:
     # -- processes ------------------------------------------------------------------------
 
     def _new_broker(self, b: int) -> Broker:
-        return Broker(b, self.config, self.disks[b], self.controller_ids,
-                      incarnation=self.incarnation.get(m.broker_node(b), 0))
+        node = m.broker_node(b)
+        broker = Broker(b, self.config, self.disks[b], self.controller_ids, incarnation=self.incarnation.get(node, 0))
+        changed = self._changed
+
+        def watch(p) -> None:
+            changed.setdefault(node, {})[id(p)] = p
+        broker.partition_watch = watch
+        return broker
 
     def _spawn(self, node: str, proc) -> None:
         self.network.add_node(node)
@@ -174,6 +184,12 @@ class Cluster:
             if inc != self.incarnation[node] or not self.timers.live(node, key, token):
                 return True
             self._apply(node, proc.on_timer(key, self._local(node)))
+        changed = self._changed.pop(node, None)
+        if changed and self.partition_watchers:
+            held = proc.partitions  # (one the broker has since dropped is no longer watched)
+            parts = [p for p in changed.values() if held.get(p.tp) is p]
+            for watch in self.partition_watchers:
+                watch(node, parts)
         for observe in self.observers:
             observe(node)
         return True

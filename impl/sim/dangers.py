@@ -206,13 +206,15 @@ class DangerWatch:
                 self.add("power-lost-unflushed")
                 return
 
-    def __call__(self, node: str) -> None:
-        """After each step of a process: a replica dropping records below what a leader
-        had already committed."""
-        if not node.startswith("broker-") or node in self.c.down:
+    def __call__(self, node: str, partitions: list) -> None:
+        """After a broker's step, with its partitions whose role, HW or log end changed (a
+        partition watcher: impl/sim/cluster.py): a replica dropping records below what a
+        leader had already committed."""
+        if node in self.c.down:
             return
         inc = self.c.incarnation.get(node, 0)
-        for tp, p in self.c.procs[node].partitions.items():
+        for p in partitions:
+            tp = p.tp
             if tp.topic.startswith("__"):
                 continue
             leo = p.log.log_end_offset

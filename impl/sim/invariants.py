@@ -2,8 +2,8 @@
 a violation stops the run where it happens, not at the verdict): a leader's high
 watermark never goes back within its epoch while its process lives (a restarted leader
 starts again from its checkpointed HW, as Kafka's does), and a partition has one leader
-per epoch (the model's leader-epoch fencing, KIP-101/320). An observer: it only reads, so saved
-runs replay unchanged."""
+per epoch (the model's leader-epoch fencing, KIP-101/320). A partition watcher (Cluster):
+it only reads, so saved runs replay unchanged."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ class LeaderInvariants:
         self.hw: dict[tuple, int] = {}  # (broker, incarnation, tp, epoch) -> HW last seen
         self.leader: dict[tuple, int] = {}  # (tp, epoch) -> the broker leading it
 
-    def __call__(self, node: str) -> None:
-        if not node.startswith("broker-") or node in self.c.down:
+    def __call__(self, node: str, partitions: list) -> None:
+        """After a broker's step, with its partitions whose role, HW or log end changed."""
+        if node in self.c.down:
             return
         b = int(node.split("-")[1])
-        for tp, p in self.c.broker(b).partitions.items():
+        for p in partitions:
+            tp = p.tp
             if not p.is_leader:
                 continue
             key = (b, self.c.incarnation.get(node, 0), tp, p.leader_epoch)
