@@ -97,8 +97,8 @@ def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
         v = verify_judge(judge, setup, failures)
         translates = v.status == VIOLATED and v.model in ("partition", "producer", "explorer", "availability",
                                                                   "txn-explorer", "consumer")
-        schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms) \
-            if translates else ()
+        schedule = to_schedule(v, values["rf"], broker.replica_lag_time_max_ms, broker.session_timeout_ms,
+                               lossy="drop" in setup.faults) if translates else ()
         out[g] = Claim(g, v.status, v.proof, model, schedule,
                        trace_dangers(g, v) if v.status == VIOLATED else ())
     return out

@@ -206,12 +206,13 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
 FAULT_OF = {"crash": "crash", "power-loss": "power", "restart": "restart", "shrink-isr": "cut"}
 
 
-def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
-                session_ms: int = 9000) -> tuple[tuple[int, str, int], ...]:
+def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000, session_ms: int = 9000,
+                lossy: bool = False) -> tuple[tuple[int, str, int], ...]:
     """The model's faults as a fixed simulator schedule (impl/sim/faults.apply_fixed), from
     3 s on; what the model lets happen by itself (appends, replication, elections) the
     simulator does by itself. `lag_ms`, `session_ms`: the configuration's
-    replica.lag.time.max.ms and broker.session.timeout.ms."""
+    replica.lag.time.max.ms and broker.session.timeout.ms; `lossy`: the failure model
+    loses messages (drop), so a lost answer the model assumes can be laid out too."""
     if verdict.model == "explorer":
         return _explorer_schedule(verdict, lag_ms, session_ms)
     if verdict.model == "txn-explorer":  # a marker delivered again, late (KIP-890's case)
@@ -235,6 +236,14 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000,
     if any(s.action == "ack-without-answer" for s in verdict.trace) and not last.get("appended", True):
         timed.append((1000, "drop", -1))  # acks=0: the request itself was lost on the way
     for kind, target in faults:
+        if lossy and verdict.guarantee == "exactly-once" and FAULTS[kind].takes_down:
+            # Exactly-once's derived case (see check): the resent record's answer was lost.
+            # A leader answers as it appends, so only the network loses that answer: let the
+            # shrunk ISR take writes for 3 s, drop some messages across the loss (4 s from
+            # 1.5 s before it), and the producer resends after its request timeout.
+            at += 3000
+            timed.append((at - 1500, "drop", -1))
+            lossy = False
         timed.append((at, kind, target))
         # A cut-off follower leaves the ISR only after replica.lag.time.max.ms and the
         # leader's next ISR check (every second): let writes happen in the smaller ISR
@@ -324,7 +333,7 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
         broker = setup.broker if verdict.model == "explorer" else {"replica.lag.time.max.ms": "3000", **setup.broker}
         schedule = to_schedule(verdict, values_of(setup)["rf"],
                                BrokerConfig.from_properties(broker).replica_lag_time_max_ms,
-                               broker_config.session_timeout_ms)
+                               broker_config.session_timeout_ms, lossy="drop" in setup.faults)
         # (z3's translations cut a follower that merely lags; the explorer's may need what
         # the failure model excludes, and then it does not replay)
         outside = sorted(set(fixed_kinds(schedule)) - covered(setup.faults)) if verdict.model == "explorer" else []

@@ -44,3 +44,27 @@ def test_mutation_a_broken_high_watermark_is_a_contradiction(broken_hw):
                   models={"crashes": FAILURE_MODELS["crashes"]})
     durability = cells[("eight practices", "crashes")]["durability"]
     assert durability.verify == PROVED and durability.agreement == "contradicted", durability
+
+
+def test_exactly_once_under_power_loss_shows_when_the_network_can_lose_an_answer():
+    """verify breaks exactly-once under power loss without fsync through a record that
+    consumers read, the partition then loses, and a producer resends after its answer was
+    lost. A leader answers as it appends, so only the network loses that answer: with
+    `drop` in the failure model the translation lays a drop across the loss
+    (verify.to_schedule's `lossy`) and the steered run reads the record twice; the same seed
+    and schedule without the drop (the mutation) never does. Without `drop` the schedule
+    has none - the cell stays "not shown" rather than borrow a fault the model excludes."""
+    from kafkaproof.impl.engine import build_setup, run_one
+    from kafkaproof.impl.engine.setup import steered
+
+    from kafkaproof.claims import claims
+
+    setup = build_setup(faults="crash,power,partition,drop")
+    said = claims(setup, ["exactly-once"])["exactly-once"]
+    assert said.status == VIOLATED and [step[1] for step in said.schedule].count("drop") == 1, said.schedule
+    lossless = claims(build_setup(faults="crash,power,partition"), ["exactly-once"])["exactly-once"]
+    assert lossless.status == VIOLATED and "drop" not in [step[1] for step in lossless.schedule]
+    run = run_one(steered(setup, said.schedule, 0), 0)
+    assert run.violations["exactly-once"] and run.violations["exactly-once"][0]["name"] == "duplicate"
+    without = tuple(step for step in said.schedule if step[1] != "drop")
+    assert not run_one(steered(setup, without, 0), 0).violations["exactly-once"]
