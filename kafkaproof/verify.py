@@ -94,11 +94,20 @@ def check(guarantee: str, values: dict, brokers: int = 3, failures: int = 1, bou
     return replace(v, trace=list(v.trace))
 
 
+def fresh_z3_context() -> None:
+    """Every query starts from a new z3 context. In the shared default one, which trace z3
+    returns depends on what the process asked before (terms accumulate), so `check` in a
+    process that had verified other configurations first steered its runs by other
+    schedules than in a fresh one - an entry point's history leaking into a run."""
+    z3.z3._main_ctx = None  # z3.main_ctx() makes a new one on next use
+
+
 @lru_cache(maxsize=1024)
 def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int, power_loss: bool,
            timeout_s: float, duplicates: bool) -> Verdict:
     values = dict(items)
     start = time.perf_counter()
+    fresh_z3_context()
     cfg = Config()
     solver = z3.Solver()
     solver.set(timeout=int(timeout_s * 1000))
@@ -392,6 +401,7 @@ def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound
     Kafka's flush policy (never fsync: durability comes from replication) stays unless
     `allow_fsync`. Returns (its values or None, the refuted candidates with why)."""
     wanted = list(dict.fromkeys(list(guarantees) + ["availability"]))
+    fresh_z3_context()  # (its terms keep their context while check() starts new ones)
     cfg = Config()
     opt = z3.Optimize()
     opt.add(*cfg.domain(brokers), cfg.retries <= 1, cfg.in_flight <= 5)
