@@ -236,11 +236,18 @@ def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000, session_ms: int =
         if verdict.guarantee == "delivery":  # a refused request: the leader's process is gone
             return DANGERS["produce-attempt-failed"].schedule(lag_ms, session_ms)
         return DANGERS["produce-retried-after-lost-answer"].schedule(lag_ms, session_ms)  # lost answers: retries
-    faults = [(FAULT_OF[s.action], s.target) for s in verdict.trace if s.action in FAULT_OF]
+    # The model's followers are interchangeable: name them in the order the trace first
+    # touches them, so traces that differ only by which follower went first are one schedule
+    # (z3 returns either; two would split the steered runs between copies of one scenario).
+    named = list(dict.fromkeys(s.target for s in verdict.trace if s.action in FAULT_OF and s.target))
+    followers = named + [r for r in range(1, max(rf, len(named) + 1)) if r not in named]
+    relabel = {old: new for new, old in enumerate(followers, start=1)}
+    faults = [(FAULT_OF[s.action], relabel.get(s.target, s.target)) for s in verdict.trace if s.action in FAULT_OF]
     # Followers that lack the record when the guarantee breaks fell behind before it: cut
     # their replication just before the first fault (or right away), staying in the ISR.
     last = verdict.trace[-1].state if verdict.trace else {}
-    behind = [(2000, "cut", r) for r, has in enumerate(last.get("has", [])) if 0 < r < rf and not has]
+    behind = sorted((2000, "cut", relabel.get(r, r)) for r, has in enumerate(last.get("has", []))
+                    if 0 < r < rf and not has)
     timed, at = [], 3000
     if any(s.action == "ack-without-answer" for s in verdict.trace) and not last.get("appended", True):
         timed.append((1000, "drop", -1))  # acks=0: the request itself was lost on the way
