@@ -71,7 +71,7 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
 
     def strike(hit, wait: bool = False) -> None:
-        owners = [a for a in apps if a.alive and a.c.now >= a.stalled_until and a.consumer.proc.group.owned]
+        owners = [a for a in apps if a.alive and c.now >= a.stalled_until and a.consumer.proc.group.owned]
         if owners:
             hit(c.rng.choice(owners))
         elif wait:  # the group is still forming or rebalancing: strike once someone owns work
@@ -81,15 +81,12 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
         return lambda app: app.crash_at(moment, then=lambda: apps.append(
             ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC])))
 
-    def pause(app) -> None:
-        app.pause()
-
     # A fixed schedule's member step waits for a member that owns partitions (its time was
     # laid out before the group formed); a random one that finds none is skipped.
     c.applications["member"] = lambda moment="any": strike(crash(moment), wait=True)
-    c.applications["member-pause"] = lambda: strike(pause, wait=True)
+    c.applications["member-pause"] = lambda: strike(ConsumerApp.pause, wait=True)
 
-    for kind, hit in (("member", crash()), ("member-pause", pause)):
+    for kind, hit in (("member", crash()), ("member-pause", ConsumerApp.pause)):
         if kind in setup.faults:
             _every_now_and_then(c, random.Random(f"{kind}-{c.seed}"), lambda hit=hit: strike(hit), end_ms)
     return group
