@@ -5,6 +5,7 @@ violation), 2 a usage or input error, 3 UNKNOWN (verify: not modelled), 4 NOT SH
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from kafkaproof import __version__
@@ -191,44 +192,32 @@ def _guarantees(args: argparse.Namespace) -> int:
         cells = table(runs, args.examples)
         print(markdown(cells, runs, args.examples))
         return 1 if any(c.agreement == "contradicted" for by_g in cells.values() for c in by_g.values()) else 0
+    from kafkaproof.claims import claims, verdict
+    from kafkaproof.guided import steering
+    from kafkaproof.impl.engine import campaign as rows_of
+    from kafkaproof.impl.sim.faults import FailureModel
+    from kafkaproof.properties import CLUSTER_GUARANTEES, GROUP_GUARANTEES, TXN_GUARANTEES
+
+    # One engine for the three tables: the rows differ, not the runs or the judging.
     if args.transactions:
-        from kafkaproof.impl.sim.txn_campaign import TXN_CONFIGS, txn_guarantee_table
-        from kafkaproof.properties import TXN_GUARANTEES as GUARANTEES
-
-        table = txn_guarantee_table(args.examples)
-        notes = {name: c[2] for name, c in TXN_CONFIGS.items()}
-        footer = ("faults, drawn per run: coordinator and broker crashes, producer crashes (often"
-                  " mid-transaction), zombie instances, exactly-once members crashing, late duplicate markers")
+        configs, GUARANTEES = rows_of.TXN_CONFIGS, tuple(TXN_GUARANTEES)
     elif args.groups:
-        from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
-        from kafkaproof.impl.sim.group_campaign import GROUP_CONFIGS, group_guarantee_table
-        from kafkaproof.properties import GROUP_GUARANTEES as GUARANTEES
-
-        table = group_guarantee_table(args.examples)
-        notes = {name: f"{DESCRIPTIONS[c[0]]}; {c[1]} assignor" for name, c in GROUP_CONFIGS.items()}
-        footer = ("faults, drawn per run: members join, leave, crash and stall past max.poll.interval.ms;"
-                  " the coordinator or another broker crashes; a matching topic appears; partitions are added")
+        configs, GUARANTEES = rows_of.GROUP_CONFIGS, tuple(GROUP_GUARANTEES)
     else:
-        from kafkaproof.claims import claims, verdict
-        from kafkaproof.guided import templates
-        from kafkaproof.impl.engine.campaign import CONFIGS, guarantee_table
-        from kafkaproof.impl.sim.faults import FailureModel
-        from kafkaproof.properties import CLUSTER_GUARANTEES as GUARANTEES
-
-        said = {name: claims(row.setup(), GUARANTEES) for name, row in CONFIGS.items()}
-        # Runs steered by verify's breaking schedules too (kafkaproof/guided.py), as check's.
-        table = guarantee_table(args.examples, GUARANTEES,
-                                templates={n: templates(said[n], CONFIGS[n].faults) for n in CONFIGS})
-        for name, row in table.items():  # what verify says of the same row, beside it
-            row["verify"] = {g: c.status for g, c in said[name].items()}
-            row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
-                                          "reached": row["reached"][g]}, said[name][g])[:2] for g in GUARANTEES}
-        notes = {name: _describe_config(c) for name, c in CONFIGS.items()}
-        footer = ("faults, drawn by Hypothesis per run: partitions, isolated leader or controller, pauses, drops,"
-                  " duplicates, clock jumps; failure models: " + "; ".join(
-                      f"{name}: {FailureModel.of(c.faults, 1, c.broker).describe()}" for name, c in CONFIGS.items()
-                      if name in ("safe", "safe-fsync")) + "; the others as safe-fsync's, without fsync;"
-                  " (verify: X) is verify's verdict under the same failure model")
+        configs, GUARANTEES = rows_of.CONFIGS, tuple(CLUSTER_GUARANTEES)
+    said = {name: claims(row.setup(), GUARANTEES) for name, row in configs.items()}
+    # Runs steered as check's (kafkaproof/guided.py): by verify's breaking schedules, and
+    # by schedules that reach the dangers of what it does not break.
+    steer = {name: steering(row.setup(), said[name]) for name, row in configs.items()}
+    table = rows_of.guarantee_table(args.examples, GUARANTEES, configs, steer)
+    for name, row in table.items():  # what verify says of the same row, beside it
+        row["verify"] = {g: c.status for g, c in said[name].items()}
+        row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
+                                      "reached": row["reached"][g]}, said[name][g])[:2] for g in GUARANTEES}
+    notes = {name: _describe_config(c) for name, c in configs.items()}
+    models = {FailureModel.of(c.faults, 1, c.broker).describe() for c in configs.values()}
+    footer = ("faults, drawn by Hypothesis per run from each row's failure model: "
+              + " | ".join(sorted(models)) + "; (verify: X) is verify's verdict under the same failure model")
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
@@ -552,9 +541,11 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if VIOLATED in statuses else 3 if UNKNOWN in statuses else 0 if statuses <= {PROVED} else 1
 
 
-def _describe_config(config) -> str:
-    broker, producer = config[0], config[1]
-    return ", ".join(f"{k}={v}" for k, v in {**broker, **producer}.items())
+def _describe_config(row) -> str:
+    from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
+
+    settings = ", ".join(f"{k}={v}" for k, v in {**row.broker, **row.producer, **row.consumer}.items())
+    return (f"{DESCRIPTIONS[row.strategy]}; " if row.strategy else "") + settings
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -593,14 +584,24 @@ def _setup_from(args: argparse.Namespace):
         return None
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Never wraps inside a hyphenated name (fault kinds, --options, min.insync.replicas=...)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kafkaproof",
+        prog="kafkaproof", formatter_class=_HelpFormatter,
         description="A Kafka-compatible broker and a kit that proves, breaks and explains "
         "Kafka's delivery guarantees.",
     )
     parser.add_argument("--version", action="version", version=f"kafkaproof {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_HelpFormatter)
 
     p = sub.add_parser("dump-log", help="print the batches of a segment file or partition directory")
     p.add_argument("path", help="a .log segment file or a partition directory")

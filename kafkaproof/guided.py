@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from kafkaproof.claims import Claim
 from kafkaproof.impl.engine import Setup, steered
+from kafkaproof.impl.engine.setup import steering_turn
 from kafkaproof.impl.sim.faults import applicable, covered
 
 # A fixed schedule's steps that are not fault kinds of their own.
@@ -58,17 +59,22 @@ def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, 
 def nth(setup: Setup, steer: list, first_seed: int, i: int) -> tuple[Setup, int]:
     """The i-th run from `first_seed`: even ones (the first included: a hunt that verify
     can steer finds in its first run) steered by the schedules in turn."""
-    seed = first_seed + i
-    return (steered(setup, steer[(i // 2) % len(steer)], seed) if steer and i % 2 == 0 else setup), seed
+    seed, template = first_seed + i, steering_turn(steer, i)
+    return (steered(setup, template, seed) if template else setup), seed
 
 
 def plan(setup: Setup, runs: int, seed: int, claimed: dict[str, Claim] | None) -> list[tuple[Setup, int]]:
     """Runs seed, seed+1, ... (none steered when the setup has its own schedule or was
     not judged by verify): even ones steered by verify's breaking schedules and by
     schedules that reach the dangers of what verify does not break, in turn."""
-    steer = [] if setup.schedule or not claimed else \
-        list(dict.fromkeys(templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)))
+    steer = [] if setup.schedule or not claimed else steering(setup, claimed)
     return [nth(setup, steer, seed, i) for i in range(runs)]
+
+
+def steering(setup: Setup, claimed: dict[str, Claim]) -> list[tuple]:
+    """The schedules steered runs take, in turn: verify's breaking ones, then those that
+    reach the dangers of what it does not break (check, hunt and the campaigns)."""
+    return list(dict.fromkeys(templates(claimed, setup.faults) + danger_templates(setup, claimed, setup.faults)))
 
 
 

@@ -4,6 +4,10 @@ nonmonotonic-poll: a consumer received an offset at or below one it had already
     received from the same partition, with no seek in between.
 poll-skip: between two offsets a consumer received in succession from a partition,
     the final log holds an offset it never received (and it did not seek).
+
+A group member whose partition is revoked, lost or assigned anew starts again from the
+group's committed offset - a seek Kafka does for it - so neither anomaly spans a
+rebalance (Jepsen allows both outright for subscribed consumers).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from kafkaproof.properties.durability import Committed
 from kafkaproof.properties.history import OK, History, Op
 from kafkaproof.properties.violation import Violation
 
+REPOSITIONED = ("assigned", "revoked", "lost")  # group events after which a position restarts
+
 
 def check_monotonic_reads(history: History, committed: Committed) -> list[Violation]:
     final = {tp: [offset for offset, _, _ in records] for tp, records in committed.items()}
@@ -21,8 +27,11 @@ def check_monotonic_reads(history: History, committed: Committed) -> list[Violat
     out = []
     for op in history.ops:
         if op.f == "seek":
-            for key in [k for k in last if k[0] == op.process and k[1:] == (op.topic, op.partition)]:
-                del last[key]
+            last.pop((op.process, op.topic, op.partition), None)
+            continue
+        if op.f in REPOSITIONED:
+            for topic, partition, *_ in op.records:
+                last.pop((op.process, topic, partition), None)
             continue
         if op.f != "poll" or op.type != OK:
             continue

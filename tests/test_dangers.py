@@ -53,6 +53,8 @@ SCENARIOS = {
     "txn-marker-late": (lambda: build_setup(sets=["transactional.id=t"], faults="late", seconds=15), 0),
     "zombie-fenced": (lambda: build_setup(sets=["transactional.id=t"], faults="crash,zombie", seconds=15), 0),
     "member-fenced": (lambda: build_setup(strategy="after", faults="member-pause", seconds=15), 0),
+    "producer-crashed-mid-transaction": (lambda: build_setup(sets=["transactional.id=t"], faults="producer-crash",
+                                                             seconds=15), 1),
 }
 
 

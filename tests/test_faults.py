@@ -173,24 +173,50 @@ def test_a_restarted_broker_never_takes_a_response_meant_for_its_previous_life(m
     previous process was waiting for. Their correlation ids must not match the new
     process's requests, or one partition's records land in another's log. The group
     campaign found it with this schedule: a producer's records in __consumer_offsets."""
-    from kafkaproof.impl.sim import group_campaign
+    from kafkaproof.impl.sim.consumer_app import ConsumerApp
 
-    monkeypatch.setattr(group_campaign, "event", lambda *a, **k: None)
-    m = group_campaign.GroupMachine()
-    m.setup(seed=0)
-    m.add_partitions()
-    m.new_matching_topic()
-    m.crash_coordinator()
-    m.add_partitions()
-    m.restart_brokers()
-    m.add_partitions()
-    m.advance(500)
+    c = Cluster(seed=0, broker_props={"offsets.topic.num.partitions": "3", "group.initial.rebalance.delay.ms": "0",
+                                      "min.insync.replicas": "2", "replica.lag.time.max.ms": "3000"})
+    c.create_topic("events-0", 2, 3)
+    writer = c.producer("writer", {"acks": "all", "request.timeout.ms": "2000"})
+    topics = {"events-0": 2}
+    sent = iter(range(1, 10**9))
+
+    def produce() -> None:
+        n = next(sent)
+        writer.send(sorted(topics)[n % len(topics)], b"k%d" % (n % 7), b"v%d" % n)
+
+    c.every(40, produce)
+    for i in range(2):
+        ConsumerApp(c, f"m{i}", "after", {"group.id": "app", "auto.offset.reset": "earliest",
+                                          "session.timeout.ms": "6000", "heartbeat.interval.ms": "1000",
+                                          "metadata.max.age.ms": "2000"}, pattern="events.*")
+
+    def grow() -> None:
+        topics["events-0"] += 1
+        c.add_partitions("events-0", topics["events-0"])
+
+    def new_topic() -> None:
+        name = f"events-{len(topics)}"
+        c.create_topic(name, 2, 3)
+        topics[name] = 2
+
+    def crash_coordinator() -> None:
+        leader = c.coordinator("app")
+        if leader is not None and not any(broker_node(b) in c.down for b in c.broker_ids):
+            c.crash(broker_node(leader))
+
+    def restart_brokers() -> None:
+        for b in c.broker_ids:
+            if broker_node(b) in c.down:
+                c.restart(broker_node(b))
+
+    grow(), new_topic(), crash_coordinator(), grow(), restart_brokers(), grow()
+    c.run_for(500)
     for _ in range(3):
-        m.crash_coordinator()
-    m.new_matching_topic()
-    m.restart_brokers()
-    m.c.run_for(20_000)
-    c = m.c
+        crash_coordinator()
+    new_topic(), restart_brokers()
+    c.run_for(20_000)
     for tp in sorted(c.broker(0).metadata):
         for b in c.broker_ids:
             for _, key, value in c.replica_records(b, tp):

@@ -31,10 +31,15 @@ class Row(NamedTuple):
     broker: dict
     producer: dict
     faults: tuple[str, ...]  # the kinds its runs draw from (its failure model)
+    strategy: str | None = None  # a consumer group application with this commit strategy
+    consumer: dict = {}
+    seconds: int = SECONDS
+    faults_per_run: tuple[int, int] = (1, 5)  # how few and how many a drawn schedule has
 
     def setup(self) -> Setup:
         return Setup(broker={**COMMON_BROKER, **self.broker}, producer={**COMMON_PRODUCER, **self.producer},
-                     consumer=dict(COMMON_CONSUMER), faults=tuple(self.faults), seconds=SECONDS)
+                     consumer={**COMMON_CONSUMER, **self.consumer}, faults=tuple(self.faults), seconds=self.seconds,
+                     strategy=self.strategy)
 
 
 # "safe" is Kafka's advice (acks=all, min.insync.replicas=2, idempotence) with Kafka's
@@ -55,6 +60,47 @@ CONFIGS = {
 }
 
 
+# Consumer groups: an application group per commit strategy and assignor, its members
+# crashing, leaving, stalling past max.poll.interval.ms and pausing past their session
+# (impl/engine/run.py), brokers - the coordinator among them - crashing. Timeouts short
+# enough for rebalances to finish within a run (the broker's smallest session timeout).
+GROUP_BROKER = {"min.insync.replicas": "2", "offsets.topic.num.partitions": "3",
+                "group.initial.rebalance.delay.ms": "0"}
+GROUP_CONSUMER = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000", "max.poll.interval.ms": "5000",
+                  "metadata.max.age.ms": "2000"}
+GROUP_FAULTS = ("crash",) + faults.of_application("group", layers=("application",))
+APPLICATION_FAULTS = (4, 8)  # an application's faults are many and short: more per run
+
+
+def _group(strategy: str, assignor: str, faults=GROUP_FAULTS) -> Row:
+    return Row(GROUP_BROKER, {}, faults, strategy, {**GROUP_CONSUMER, "partition.assignment.strategy": assignor}, 30,
+               APPLICATION_FAULTS)
+
+
+GROUP_CONFIGS = {
+    "commit-after": _group("after", "cooperative-sticky"),
+    "commit-after-eager": _group("after", "range"),
+    "commit-before": _group("before", "sticky"),
+    "auto-commit": _group("auto", "range"),
+    "auto-commit-async": _group("auto-async", "roundrobin"),
+    # The topic grows while the group works: partitions reach the members through their
+    # metadata (metadata.max.age.ms), and the group rebalances onto them.
+    "commit-after+growth": _group("after", "cooperative-sticky", ("crash",) + faults.of_application("group")),
+}
+
+# Transactions: two transactional producer applications and an exactly-once
+# consume-transform-produce group, with KIP-890 (the default) and without it.
+TXN_BROKER = {**GROUP_BROKER, "transaction.state.log.num.partitions": "3"}
+TXN_PRODUCER = {"transactional.id": "txn", "transaction.timeout.ms": "10000", "request.timeout.ms": "5000"}
+TXN_FAULTS = ("crash",) + faults.of_application("transactions", layers=("network", "application")) + ("member",)
+TXN_CONFIGS = {
+    "kip890": Row(TXN_BROKER, TXN_PRODUCER, TXN_FAULTS, "transactional", GROUP_CONSUMER,
+                  faults_per_run=APPLICATION_FAULTS),
+    "legacy-kip890": Row({**TXN_BROKER, "legacy.transactions.without.kip890": "true"}, TXN_PRODUCER, TXN_FAULTS,
+                         "transactional", GROUP_CONSUMER, faults_per_run=APPLICATION_FAULTS),
+}
+
+
 def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), derandomize: bool | None = None) -> Counter:
     """`examples` Hypothesis runs of the row; fails on the first run violating a guarantee
     of `must_hold` (naming its seed and schedule, which replay with run_one); returns the
@@ -68,7 +114,8 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), der
             raise AssertionError(f"[{name}] {broken[0]} violated ({v['name']}: {v['detail']}); replay it:"
                                  f" run_one({small!r}, {seed})")
 
-    return run_examples(row.setup(), examples, templates, on_run=judge, derandomize=derandomize)
+    return run_examples(row.setup(), examples, templates, on_run=judge, derandomize=derandomize,
+                        faults=row.faults_per_run)
 
 
 def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,

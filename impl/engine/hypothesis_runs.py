@@ -16,18 +16,20 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from kafkaproof.impl.engine.run import RunResult, run_one
-from kafkaproof.impl.engine.setup import Setup, steered
+from kafkaproof.impl.engine.setup import Setup, steered, steering_turn, transactional
 from kafkaproof.impl.sim import faults as fault_kinds
 
 
-def schedules(setup: Setup, templates=(), max_faults: int = 5):
-    """A fixed schedule within the setup's run: faults of the setup's cluster kinds with
-    their parameters drawn from the vocabulary's values, each ended 1-20 s later; or one of
-    `templates` (steered by a drawn seed). One broker is down at a time."""
-    allowed = fault_kinds.covered(setup.faults)
-    kinds = [k for k in fault_kinds.CLUSTER if k in allowed and k != "blackout"]
+def schedules(setup: Setup, faults: tuple[int, int] = (1, 5)):
+    """A fixed schedule within the setup's run: `faults` (how few, how many) of the
+    setup's kinds (its applications' too) with their parameters drawn from the
+    vocabulary's values, each ended 1-20 s later unless it ends itself. One broker is
+    down at a time."""
+    allowed = fault_kinds.covered(setup.faults) & set(fault_kinds.applicable(setup.strategy is not None,
+                                                                             transactional(setup)))
+    kinds = [k for k in fault_kinds.FAULTS if k in allowed and k != "blackout"]
     if not kinds:
-        return st.just(()) if not templates else st.sampled_from(list(templates))
+        return st.just(())
     end_ms = setup.seconds * 1000 - 5000
     rf = setup.replication_factor
 
@@ -38,8 +40,8 @@ def schedules(setup: Setup, templates=(), max_faults: int = 5):
         value = st.sampled_from(f.params[0].choices) if f.params and f.params[0].drawn else st.none()
         return st.tuples(st.integers(1000, end_ms), st.just(kind), target, value, st.integers(1000, 20_000))
 
-    drawn = st.lists(st.sampled_from(kinds).flatmap(one), min_size=1, max_size=max_faults).map(_one_down_at_a_time)
-    return st.one_of(drawn, st.sampled_from(list(templates))) if templates else drawn
+    return st.lists(st.sampled_from(kinds).flatmap(one), min_size=faults[0], max_size=faults[1]) \
+        .map(_one_down_at_a_time)
 
 
 def _one_down_at_a_time(faults) -> tuple:
@@ -58,13 +60,15 @@ def _one_down_at_a_time(faults) -> tuple:
     return tuple(sorted(steps, key=lambda s: s[0]))
 
 
-def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None) -> Counter:
+def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None,
+                 faults: tuple[int, int] = (1, 5)) -> Counter:
     """`examples` Hypothesis runs of `setup` (no shrinking: a fixed budget; the engine's
     shrinker makes a failure small); counts runs, faults and each violated guarantee.
-    `on_run(setup, seed, result)` sees every run. `derandomize`: None follows the Hypothesis
+    The even runs (the first included) take `templates` in turn, steered by the drawn
+    seed, as check's do (steering_turn); the others a drawn schedule of `faults` (how few,
+    how many). `on_run(setup, seed, result)` sees every run. `derandomize`: None follows the Hypothesis
     profile (derandomised in CI, random in the nightly one); tables pass True."""
     stats: Counter = Counter()
-    template_set = set(templates)
     fixed = settings().derandomize if derandomize is None else derandomize
 
     # Derandomised, the draws follow from the setup and templates alone: Hypothesis's own
@@ -72,10 +76,10 @@ def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derando
     # redraw every table and campaign.
     @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(seed=st.integers(0, 2**32 - 1), schedule=schedules(setup, templates))
+    @given(seed=st.integers(0, 2**32 - 1), schedule=schedules(setup, faults))
     def one(seed, schedule):
-        this = steered(setup, schedule, seed) if schedule in template_set else \
-            replace(setup, schedule=schedule or ((1000, "none", 0),))
+        template = steering_turn(list(templates), stats["runs"])
+        this = steered(setup, template, seed) if template else replace(setup, schedule=schedule or ((1000, "none", 0),))
         result: RunResult = run_one(this, seed)
         stats["runs"] += 1
         stats["faults"] += result.faults
@@ -84,6 +88,8 @@ def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derando
                 stats[f"fault:{kind}"] += 1
         for g in result.violated:
             stats[f"violated:{g}"] += 1
+            for name in {v["name"] for v in result.violations[g]}:
+                stats[f"anomaly:{name}"] += 1
         for danger, times in result.dangers.items():
             stats[f"danger:{danger}"] += times
         if on_run is not None:

@@ -57,10 +57,14 @@ class RunResult:
 POLL_MS = 100  # how often a waiting member fault looks for a member that owns partitions
 
 
+MAX_PARTITIONS = 4  # add-partitions grows the topic to at most this many
+
+
 def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
-    """Two members of a consumer group process the topic with the setup's commit strategy;
-    with the "member" fault, every FAULT_INTERVAL_MS a member that owns partitions crashes
-    and a new one joins."""
+    """Two members of a consumer group process the topic with the setup's commit
+    strategy. Every application kind of fault (impl/sim/faults.py) the run draws at
+    random strikes about every FAULT_INTERVAL_MS; a fixed schedule's steps call the same
+    functions (c.applications)."""
     from kafkaproof.impl.sim.consumer_app import ConsumerApp
 
     group = setup.consumer.get("group.id", "app")
@@ -70,6 +74,9 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     props = {**RUN_CONSUMER_DEFAULTS, **quick, **setup.consumer, "group.id": group}
     apps = [ConsumerApp(c, f"g{i}", setup.strategy, props, topics=[TOPIC]) for i in range(2)]
 
+    def join() -> None:
+        apps.append(ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC]))
+
     def strike(hit, wait: bool = False) -> None:
         owners = [a for a in apps if a.alive and c.now >= a.stalled_until and a.consumer.proc.group.owned]
         if owners:
@@ -78,25 +85,49 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
             c.at(POLL_MS, lambda: strike(hit, wait))
 
     def crash(moment: str = "any"):
-        return lambda app: app.crash_at(moment, then=lambda: apps.append(
-            ConsumerApp(c, f"g{len(apps)}", setup.strategy, props, topics=[TOPIC])))
+        return lambda app: app.crash_at(moment, then=join)
+
+    def leave(app) -> None:
+        app.close()
+        c.record_fault("member-leave", app.consumer.node)
+        join()
+
+    def grow() -> None:
+        count = _partitions(c, TOPIC)
+        if count < MAX_PARTITIONS:
+            c.add_partitions(TOPIC, count + 1)
 
     # A fixed schedule's member step waits for a member that owns partitions (its time was
     # laid out before the group formed); a random one that finds none is skipped.
+    hits = {"member": crash(), "member-pause": ConsumerApp.pause, "member-leave": leave,
+            "member-stall": ConsumerApp.stall_past_poll_interval}
     c.applications["member"] = lambda moment="any": strike(crash(moment), wait=True)
-    c.applications["member-pause"] = lambda: strike(ConsumerApp.pause, wait=True)
-
-    for kind, hit in (("member", crash()), ("member-pause", ConsumerApp.pause)):
-        if kind in setup.faults:
-            _every_now_and_then(c, random.Random(f"{kind}-{c.seed}"), lambda hit=hit: strike(hit), end_ms)
+    for kind, hit in hits.items():
+        if kind != "member":
+            c.applications[kind] = lambda hit=hit: strike(hit, wait=True)
+    c.applications["add-partitions"] = grow
+    randomly = {**{k: lambda hit=hit: strike(hit) for k, hit in hits.items()}, "add-partitions": grow}
+    _strike_randomly(c, setup, randomly, end_ms)
     return group
+
+
+def _strike_randomly(c: Cluster, setup: Setup, faults: dict, end_ms: int) -> None:
+    """The random run's application faults: each kind of `faults` the setup draws, with
+    its own generator (the cluster's draws stay what they were without it). A run with a
+    fixed schedule has only the schedule's faults."""
+    for kind, fault in faults.items():
+        if kind in setup.faults and not setup.schedule:
+            _every_now_and_then(c, random.Random(f"{kind}-{c.seed}"), fault, end_ms)
+
+
+def _partitions(c: Cluster, topic: str) -> int:
+    return sum(1 for p in range(MAX_PARTITIONS) if c.state(TopicPartition(topic, p)) is not None)
 
 
 def _every_now_and_then(c: Cluster, rng: random.Random, fault, end_ms: int) -> None:
     """`fault` about every FAULT_INTERVAL_MS, at a random phase each time: a fixed period
     falls in step with the application's own (auto.commit.interval.ms), and a run then
-    never strikes a member inside the few hundred ms that matter. (`rng` is the kind's
-    own generator: the cluster's draws stay as they were.)"""
+    never strikes a member inside the few hundred ms that matter."""
     def next_fault() -> None:
         fault()
         at = c.now + rng.randint(FAULT_INTERVAL_MS // 2, FAULT_INTERVAL_MS * 3 // 2)
@@ -107,8 +138,9 @@ def _every_now_and_then(c: Cluster, rng: random.Random, fault, end_ms: int) -> N
 
 
 def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
-    """Two transactional producer applications; with the "zombie" fault, every
-    FAULT_INTERVAL_MS one of them gets a second instance (the first one lives on)."""
+    """Two transactional producer applications; a zombie fault gives one of them a
+    second instance (the first one lives on), a producer-crash kills its instance (often
+    mid-transaction) and restarts it with the same transactional.id."""
     from kafkaproof.impl.sim.txn_app import TxnProducerApp
 
     budget = [setup.max_sends] if setup.max_sends is not None else None
@@ -117,9 +149,21 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
     def zombie_fault() -> None:
         c.rng.choice(apps).zombie()
 
-    c.applications["zombie"] = zombie_fault  # (a fixed schedule's zombie steps)
-    if "zombie" in setup.faults:
+    def producer_crash() -> None:
+        if c.rng.choice(apps).crash_instance():
+            c.dangers.add("producer-crashed-mid-transaction")
+
+    def stop() -> None:
+        for app in apps:
+            app.stopped = True
+
+    if setup.strategy is not None:  # an application group reads them: it can then catch up
+        c.at(end_ms, stop)  # (without one they write on, as saved runs have it)
+    c.applications["zombie"] = zombie_fault  # (a fixed schedule's steps)
+    c.applications["producer-crash"] = producer_crash
+    if "zombie" in setup.faults and not setup.schedule:  # (a fixed period, as saved runs have it)
         c.at(FAULT_INTERVAL_MS // 2, lambda: c.every(FAULT_INTERVAL_MS, zombie_fault, until=end_ms - FAULT_INTERVAL_MS))
+    _strike_randomly(c, setup, {"producer-crash": producer_crash}, end_ms)
 
 
 def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:
@@ -147,8 +191,9 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
                  fault_interval_ms=FAULT_INTERVAL_MS, producer_props=dict(setup.producer),
                  consumer_props=consumer, shared_process=True,
                  skip_faults=setup.skip_faults, max_sends=setup.max_sends)
-    if txn:
+    if txn and c.state(TopicPartition(TOPIC, 0)) is None:
         c.create_topic(TOPIC, w.partitions, rf)
+    if txn:
         _txn_apps(c, setup, setup.seconds * 1000)
     if setup.schedule:
         w = replace(w, faults=())
@@ -156,10 +201,9 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:
-        _catch_up(c, group, w.partitions)
+        _catch_up(c, group)
     topics = [TOPIC] + ([TOPIC + OUTPUT_SUFFIX] if setup.strategy == "transactional" else [])
-    committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(w.partitions)
-                 if c.state(TopicPartition(t, p)) is not None}
+    committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(_partitions(c, t))}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
     verdict["durability"] += replicas_diverge(c, [TopicPartition(t, p) for t, p in committed])
     if "availability" in judged(setup):
@@ -177,16 +221,20 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
 GROUP_CATCH_UP_MS = 150_000
 
 
-def _catch_up(c: Cluster, group: str, partitions: int) -> None:
+def _catch_up(c: Cluster, group: str) -> None:
     """Run until the group's commits reach every partition's high watermark (at least
     30 s, at most GROUP_CATCH_UP_MS): records it has not processed by then are unseen, not
     merely late - a fixed 30 s called a rebalance still waiting for a crashed member's
     session to expire a loss."""
     def caught_up() -> bool:
         offsets = c.group_offsets(group)
-        for tp in (TopicPartition(TOPIC, p) for p in range(partitions)):
+        for tp in (TopicPartition(TOPIC, p) for p in range(_partitions(c, TOPIC))):
             leader = c.leader(tp)
-            if leader is None or offsets.get((tp.topic, tp.partition), 0) < c.broker(leader).partitions[tp].hw:
+            if leader is None:
+                return False
+            # (past the last record: a transaction's marker after it is never consumed)
+            end = min(c.broker(leader).partitions[tp].hw, max((o for o, _, _ in c.committed(tp)), default=-1) + 1)
+            if offsets.get((tp.topic, tp.partition), 0) < end:
                 return False
         return True
 

@@ -172,6 +172,13 @@ def steered(setup: Setup, template: tuple[tuple[int, str, int], ...], seed: int)
     return replace(setup, schedule=tuple(out), seconds=max(setup.seconds, seconds_after(setup, out)))
 
 
+def steering_turn(steer: list, i: int) -> tuple | None:
+    """The schedule the i-th run of a series takes: the even ones (the first included,
+    so that a hunt verify can steer finds in its first run) take `steer`'s in turn; the
+    odd ones none (their own faults)."""
+    return steer[(i // 2) % len(steer)] if steer and i % 2 == 0 else None
+
+
 def seconds_after(setup: Setup, schedule) -> int:
     """How long a run with this fixed schedule lasts: after its last step, long enough for
     the controller to fence a dead broker (broker.session.timeout.ms, 9 s) and for a client

@@ -248,6 +248,7 @@ class Cluster:
     def add_partitions(self, topic: str, total: int) -> None:
         controller = self.active_controller()
         self._apply(controller.node, controller.add_partitions(topic, total, self.now))
+        self.record_fault("add-partitions", f"{topic} to {total}")
 
     def state(self, tp: TopicPartition) -> m.PartitionState | None:
         controller = self.active_controller()
@@ -313,7 +314,8 @@ class Cluster:
 
     # -- faults ---------------------------------------------------------------------------
 
-    def _nemesis(self, f: str, value: str) -> None:
+    def record_fault(self, f: str, value: str) -> None:
+        """Into the history, as the nemesis's: a fault, or an operator's action."""
         self.history.add(self.now, NEMESIS, INFO, f, value=value)
 
     def crash(self, node: str) -> None:
@@ -325,7 +327,7 @@ class Cluster:
             if peer != node and peer not in self.down and self.network.link_up(node, peer, PLANES[0]):
                 notice = m.Disconnected(node, crashed_at=self._local(peer))
                 self._push(self.now + 1, "deliver", (peer, node, notice))
-        self._nemesis("crash", node)
+        self.record_fault("crash", node)
 
     def shutdown(self, broker: int) -> None:
         """A clean stop: logs flushed and checkpoints written, as a controlled shutdown does;
@@ -333,7 +335,7 @@ class Cluster:
         node = m.broker_node(broker)
         self.broker(broker).shutdown()
         self.down.add(node)
-        self._nemesis("shutdown", node)
+        self.record_fault("shutdown", node)
 
     def close_client(self, node: str) -> None:
         """An application closes a client (not a fault): it sends and hears nothing more."""
@@ -346,7 +348,7 @@ class Cluster:
             self._spawn(node, Controller(int(node.split("-")[1]), ControllerConfig.of(self.config), self.store))
         else:
             raise ValueError(f"only brokers and controllers restart, not {node}")
-        self._nemesis("restart", node)
+        self.record_fault("restart", node)
 
     def power_loss(self, broker: int) -> None:
         """The machine loses power: the process dies and unfsynced bytes are gone."""
@@ -355,33 +357,33 @@ class Cluster:
         self.machine_off.add(node)
         self.dangers.power_loss(broker)
         changed = self.disks[broker].power_loss(self.rng)
-        self._nemesis("power-loss", f"{node} ({len(changed)} files lost data)")
+        self.record_fault("power-loss", f"{node} ({len(changed)} files lost data)")
 
     def pause(self, node: str, ms: int) -> None:
         self.paused_until[node] = self.now + ms
-        self._nemesis("pause", f"{node} for {ms} ms")
+        self.record_fault("pause", f"{node} for {ms} ms")
 
     def partition(self, *groups: Iterable[str], planes: Iterable[str] = PLANES) -> None:
         groups = [sorted(g) for g in groups]
         self.network.partition(*groups, planes=planes)
-        self._nemesis("partition", f"{groups} on {','.join(planes)}")
+        self.record_fault("partition", f"{groups} on {','.join(planes)}")
 
     def cut(self, src: str, dst: str, both_ways: bool = False, planes: Iterable[str] = PLANES) -> None:
         self.network.cut(src, dst, planes, both_ways)
-        self._nemesis("cut", f"{src} -> {dst}" + (" both ways" if both_ways else "") + f" on {','.join(planes)}")
+        self.record_fault("cut", f"{src} -> {dst}" + (" both ways" if both_ways else "") + f" on {','.join(planes)}")
 
     def isolate(self, node: str, planes: Iterable[str] = PLANES) -> None:
         self.network.isolate(node, planes)
-        self._nemesis("isolate", f"{node} on {','.join(planes)}")
+        self.record_fault("isolate", f"{node} on {','.join(planes)}")
 
     def heal(self, node: str | None = None) -> None:
         """Every link up and no losses; or only `node`'s links up."""
         if node is not None:
             self.network.heal_node(node)
-            self._nemesis("heal", f"{node}'s links up")
+            self.record_fault("heal", f"{node}'s links up")
             return
         self.network.heal()
-        self._nemesis("heal", "all links up, no drops")
+        self.record_fault("heal", "all links up, no drops")
 
     def lossy_network(self, drop: float = 0.0, duplicate: float = 0.0, reorder: bool = False,
                       delay_ms: int = 0, late_ms: int = 0, stall_ms: int | None = None) -> None:
@@ -394,13 +396,13 @@ class Cluster:
             net.stall_ms = stall_ms
         late = f" late={late_ms}" if late_ms else ""  # (older histories have no late field)
         late += f" stall={net.stall_ms}" if reorder else ""
-        self._nemesis("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}{late}")
+        self.record_fault("lossy-network", f"drop={drop} duplicate={duplicate} reorder={reorder} delay={delay_ms}{late}")
 
     def duplicate_late(self, message_type: type, delay_ms: int, count: int = 1) -> None:
         """The next `count` messages of this type arrive twice, the copy `delay_ms` late
         (a request resent on a new connection while the first copy was stuck)."""
         self._late_copies.append([message_type, delay_ms, count])
-        self._nemesis("duplicate-late", f"next {count} {message_type.__name__} again after {delay_ms} ms")
+        self.record_fault("duplicate-late", f"next {count} {message_type.__name__} again after {delay_ms} ms")
 
     def _late_copy(self, message: object, arrival: int) -> list[int]:
         for entry in self._late_copies:
@@ -413,7 +415,7 @@ class Cluster:
 
     def clock_jump(self, node: str, ms: int) -> None:
         self.clock_offset[node] = self.clock_offset.get(node, 0) + ms
-        self._nemesis("clock-jump", f"{node} {ms:+d} ms")
+        self.record_fault("clock-jump", f"{node} {ms:+d} ms")
 
     # -- reading the outcome --------------------------------------------------------------
 

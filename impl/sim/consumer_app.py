@@ -170,6 +170,13 @@ class ConsumerApp:
         """A slow batch: no poll for `ms` (past max.poll.interval.ms, the member leaves)."""
         self.stalled_until = self.c.now + ms
 
+    def stall_past_poll_interval(self) -> None:
+        """The member-stall fault: a batch that takes 2 s longer than max.poll.interval.ms.
+        The heartbeat thread runs on, so the member leaves the group itself (KIP-62)."""
+        ms = self.consumer.proc.config.max_poll_interval_ms + 2000
+        self.stall(ms)
+        self.c.record_fault("member-stall", f"{self.consumer.node} for {ms} ms")
+
     def pause(self) -> None:
         """A GC pause of the application's process (the member-pause fault): no poll, no
         heartbeat, nothing delivered, for two heartbeat intervals past its session. The

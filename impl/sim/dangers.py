@@ -110,6 +110,9 @@ DANGERS = {d.name: d for d in (
            lambda lag, session: ((3000, "late", -1, 0.2), (23000, "heal", -1))),
     Danger("zombie-fenced", "a zombie producer was fenced by its epoch", (
            "transactions", "exactly-once-processing"), "--faults zombie", lambda lag, session: ((3000, "zombie", -1),)),
+    Danger("producer-crashed-mid-transaction", "a transactional producer's process died with a transaction"
+           " open", ("transactions", "exactly-once-processing"), "--faults producer-crash",
+           lambda lag, session: ((3000, "producer-crash", -1),)),
     Danger("member-fenced", "a group member that still owned partitions was told the group had moved on"
            " without it (a zombie member, fenced by the generation)", (
            "group-exclusivity", "committed-offsets", "consumer-no-duplicates", "exactly-once-processing"),

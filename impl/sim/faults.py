@@ -40,7 +40,7 @@ class Param:
 @dataclass(frozen=True)
 class FaultKind:
     name: str
-    layer: str  # process | disk | network | clock | application (the failure model's classes)
+    layer: str  # process | disk | network | clock | application | operator (the failure model's classes)
     does: str  # what it does, to whom
     lasts: str  # how long, and how it heals
     params: tuple[Param, ...] = ()
@@ -124,13 +124,27 @@ FAULTS: dict[str, FaultKind] = {k.name: k for k in (
               " no heartbeat) past its session.timeout.ms: the group gives its partitions to the others while it"
               " still believes it owns them - a zombie member, until a heartbeat or commit answer fences it",
               "resumes two heartbeat intervals after its session expired", needs="group", ended_by=None,
-              within=("pause",)),
+              within=("pause",), symbolic="crash-restart of the application (its late commit is refused)"),
     FaultKind("zombie", "application", "a transactional producer gets a second instance beside the live one",
               "the old one is fenced by its epoch", default_in=("transactions",), needs="transactions",
               ended_by=None),
+    FaultKind("member-leave", "application", "a group member that owns partitions leaves cleanly (close():"
+              " LeaveGroup) and a new one joins", "the group rebalances at once", needs="group", ended_by=None,
+              symbolic="crash-restart of the application (a clean leave does no more)", within=("member",)),
+    FaultKind("member-stall", "application", "a group member's processing stalls past its max.poll.interval.ms"
+              " while its heartbeat thread runs on (KIP-62): it leaves the group, its partitions go to the"
+              " others, and it finishes the batch it held before it rejoins", "resumes 2 s after the interval",
+              needs="group", ended_by=None, within=("pause",),
+              symbolic="crash-restart of the application (its late commit is refused)"),
+    FaultKind("producer-crash", "application", "a transactional producer application's process dies (often"
+              " mid-transaction) and restarts with the same transactional.id", "its restart fences the dead"
+              " instance and aborts what it left open", needs="transactions", ended_by=None),
+    FaultKind("add-partitions", "operator", "the group's topic gains a partition (an operator alters the topic):"
+              " producers write to it, and the group rebalances once its members' metadata shows it",
+              "permanent (at most 4 partitions)", needs="group", ended_by=None),
 )}
 
-CLUSTER = tuple(k for k, f in FAULTS.items() if f.layer != "application")
+CLUSTER = tuple(k for k, f in FAULTS.items() if f.layer not in ("application", "operator"))
 BY_DEFAULT = tuple(k for k, f in FAULTS.items() if f.by_default)
 REDELIVERING = ("duplicate", "late")  # the kinds that deliver a message a second time
 NEEDS = {"group": "a commit strategy (--commit-strategy)", "transactions": "a transactional.id"}
@@ -139,6 +153,12 @@ NEEDS = {"group": "a commit strategy (--commit-strategy)", "transactions": "a tr
 def covered(kinds) -> set[str]:
     """The kinds a failure model of `kinds` allows: those, and their special cases."""
     return set(kinds) | {k for k, f in FAULTS.items() if set(f.within) & set(kinds)}
+
+
+def of_application(app: str, layers=("application", "operator")) -> tuple[str, ...]:
+    """The kinds that come with an application ("group" | "transactions"): those that
+    need one, and those drawn by default in runs that have one - of `layers`."""
+    return tuple(k for k, f in FAULTS.items() if (f.needs == app or app in f.default_in) and f.layer in layers)
 
 
 def applicable(group: bool, transactional: bool) -> tuple[str, ...]:
@@ -159,6 +179,7 @@ LAYERS = {
     "network": "network faults",
     "clock": "clock jumps",
     "application": "application faults",
+    "operator": "operator actions",
 }
 
 
@@ -365,8 +386,8 @@ def _application(kind: str) -> Callable:
 _INJECT: dict[str, Callable] = {
     "crash": _crash_or_power(False), "power": _crash_or_power(True), "blackout": _blackout,
     "partition": _partition, "isolate": _isolate, "cut": _cut, "pause": _pause, "drop": _drop,
-    "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock, "member": _application("member"),
-    "member-pause": _application("member-pause"), "zombie": _application("zombie"),
+    "duplicate": _duplicate, "reorder": _reorder, "late": _late, "clock": _clock,
+    **{k: _application(k) for k, f in FAULTS.items() if f.layer in ("application", "operator")},
 }
 assert set(_INJECT) == set(FAULTS), "every fault kind has an injector"
 
