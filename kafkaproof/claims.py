@@ -82,9 +82,21 @@ def trace_dangers(guarantee: str, v) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+# verify answers the same question the same way (each query starts from a fresh z3
+# context), and a query takes seconds: a process asks it once.
+_ASKED: dict[tuple, dict[str, Claim]] = {}
+
+
 def claims(setup: Setup, guarantees, failures: int = 1) -> dict[str, Claim]:
     """For each guarantee: what the verifier says of `setup` under its failure model
     (the setup's fault kinds, `failures` brokers down at once)."""
+    key = (repr(setup), tuple(guarantees), failures)
+    if key not in _ASKED:
+        _ASKED[key] = _claims(setup, guarantees, failures)
+    return dict(_ASKED[key])
+
+
+def _claims(setup: Setup, guarantees, failures: int) -> dict[str, Claim]:
     model = failure_model(setup, failures)
     values = values_of(setup)
     broker = BrokerConfig.from_properties(setup.broker)

@@ -195,6 +195,7 @@ def _guarantees(args: argparse.Namespace) -> int:
     from kafkaproof.claims import claims, verdict
     from kafkaproof.guided import steering
     from kafkaproof.impl.engine import campaign as rows_of
+    from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
     from kafkaproof.impl.sim.faults import FailureModel
     from kafkaproof.properties import CLUSTER_GUARANTEES, GROUP_GUARANTEES, TXN_GUARANTEES
 
@@ -214,9 +215,14 @@ def _guarantees(args: argparse.Namespace) -> int:
         row["verify"] = {g: c.status for g, c in said[name].items()}
         row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
                                       "reached": row["reached"][g]}, said[name][g])[:2] for g in GUARANTEES}
-    notes = {name: _describe_config(c) for name, c in configs.items()}
+    # Each row's settings, those every row shares once below them.
+    settings = {name: {**c.broker, **c.producer, **c.consumer} for name, c in configs.items()}
+    shared = {k: v for k, v in next(iter(settings.values())).items() if all(s.get(k) == v for s in settings.values())}
+    notes = {name: "; ".join(filter(None, (DESCRIPTIONS.get(c.strategy, ""), ", ".join(
+        f"{k}={v}" for k, v in settings[name].items() if k not in shared)))) for name, c in configs.items()}
     models = {FailureModel.of(c.faults, 1, c.broker).describe() for c in configs.values()}
-    footer = ("faults, drawn by Hypothesis per run from each row's failure model: "
+    footer = (("every row: " + ", ".join(f"{k}={v}" for k, v in shared.items()) + "; " if shared else "")
+              + "faults, drawn by Hypothesis per run from each row's failure model: "
               + " | ".join(sorted(models)) + "; (verify: X) is verify's verdict under the same failure model")
     if args.json:
         print(json.dumps(table, indent=2))
@@ -539,13 +545,6 @@ def _verify(args: argparse.Namespace) -> int:
     if any(v.confirmed is False for v in verdicts):
         return 1  # a discrepancy is a violation of our own claims: never hidden
     return 1 if VIOLATED in statuses else 3 if UNKNOWN in statuses else 0 if statuses <= {PROVED} else 1
-
-
-def _describe_config(row) -> str:
-    from kafkaproof.impl.sim.consumer_app import DESCRIPTIONS
-
-    settings = ", ".join(f"{k}={v}" for k, v in {**row.broker, **row.producer, **row.consumer}.items())
-    return (f"{DESCRIPTIONS[row.strategy]}; " if row.strategy else "") + settings
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -95,3 +95,20 @@ def test_hypothesis_runs_are_engine_runs(tmp_path):
     assert run_many([(this, seed)], keep_history=True)[0].history.to_jsonl() == one.history.to_jsonl()
     reproduced, why, replayed, _ = replay(save(tmp_path, this, one, one.violated[0], with_fix=False))
     assert reproduced and replayed.to_jsonl() == one.history.to_jsonl(), why
+
+
+def test_a_group_campaign_run_is_an_engine_run(tmp_path):
+    """The group campaign's rows go the same way: a drawn run with member faults replays to
+    the same history through run_one and a saved file."""
+    from kafkaproof.impl.engine.campaign import GROUP_CONFIGS
+    from kafkaproof.impl.engine.hypothesis_runs import run_examples
+
+    seen = []
+    row = GROUP_CONFIGS["commit-after"]
+    run_examples(row.setup(), 3, on_run=lambda s, seed, r: seen.append((s, seed, r)), faults=row.faults_per_run)
+    this, seed, result = next(x for x in seen if x[2].violated)  # commit-after redelivers
+    assert any(step[1].startswith("member") for step in this.schedule), this.schedule
+    one = run_one(this, seed, keep_history=True)
+    assert one.violations == result.violations and one.dangers == result.dangers
+    reproduced, why, replayed, _ = replay(save(tmp_path, this, one, one.violated[0], with_fix=False))
+    assert reproduced and replayed.to_jsonl() == one.history.to_jsonl(), why
