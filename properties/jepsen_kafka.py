@@ -1,0 +1,191 @@
+"""Jepsen's Kafka analysis from the history alone (no oracle): what a cluster did, judged
+only by what its clients saw - the semantics of jepsen.tests.kafka (jepsen-io/jepsen,
+jepsen/src/jepsen/tests/kafka.clj), so that a history from any cluster, or from Jepsen
+itself, gets the same anomaly names as the simulator's.
+
+The history model is Jepsen's: operations {index, time, process, type, f, value}, type
+invoke | ok | info | fail, f send | poll | txn | assign | subscribe; a send, poll or txn
+carries micro-operations - ("send", key, value) on invocation, ("send", key, [offset,
+value]) once the offset is known (or still ("send", key, value) if it never was), and
+("poll", {key: [[offset, value], ...]}).
+
+Version orders. Per key, a log by offset of the values known to be there: those read by
+any poll (a poll returns what is in the log, whatever became of its transaction) and
+those written by sends that committed - an ok operation's, or an info one's whose
+writes some ok poll read (it must have committed, or that read was aborted); a failed
+operation's sends never happened. An *index* is a rank among the offsets known to hold
+something, so that gaps in what was observed do not count as missing records.
+
+Anomalies, with Jepsen's names and witnesses (this module: the first five; the rest of
+Jepsen's set - poll-skip, nonmonotonic-poll/-send and their internal forms, G0, G1c,
+unseen - build on the same version orders):
+
+    inconsistent-offsets  two values at one offset of one key
+    duplicate             one value at two or more offsets
+    G1a                   a poll read a value whose send failed (an aborted write)
+    lost-write            a committed value never read, below an index some poll read
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+OK, INFO, FAIL, INVOKE = "ok", "info", "fail", "invoke"
+
+
+def sends(op: dict) -> Iterable[tuple]:
+    """(key, offset or None, value) of each send micro-operation of `op`."""
+    for mop in op.get("value") or ():
+        if mop[0] == "send":
+            _, key, v = mop
+            if isinstance(v, (list, tuple)) and len(v) == 2:
+                yield key, v[0], v[1]
+            else:
+                yield key, None, v
+
+
+def polls(op: dict) -> Iterable[tuple]:
+    """(key, offset, value) of each record each poll micro-operation of `op` returned."""
+    for mop in op.get("value") or ():
+        if mop[0] == "poll" and len(mop) > 1:
+            for key, records in (mop[1] or {}).items():
+                for offset, v in records:
+                    yield key, offset, v
+
+
+@dataclass
+class VersionOrder:
+    log: dict[int, set] = field(default_factory=dict)  # offset -> values seen there
+
+    def index_of_offset(self) -> dict[int, int]:
+        return {offset: i for i, offset in enumerate(sorted(self.log))}
+
+    def indexes(self) -> dict[object, list[int]]:
+        """value -> the indexes it is at, in order."""
+        ranks = self.index_of_offset()
+        out: dict[object, list[int]] = defaultdict(list)
+        for offset in sorted(self.log):
+            for v in self.log[offset]:
+                out[v].append(ranks[offset])
+        return dict(out)
+
+    def by_value(self) -> dict[object, int]:
+        """value -> its last index (a value seen at several offsets is ordered by the last)."""
+        return {v: ix[-1] for v, ix in self.indexes().items()}
+
+
+@dataclass
+class Analysis:
+    orders: dict[object, VersionOrder]
+    errors: dict[str, list[dict]]
+
+
+def _committed_writers(history: list[dict]) -> list[dict]:
+    """The operations whose sends happened: ok ones, and info ones an ok poll read from."""
+    read_ok = {(k, v) for op in history if op["type"] == OK for k, _, v in polls(op)}
+    return [op for op in history if op["type"] == OK or
+            (op["type"] == INFO and any((k, v) in read_ok for k, _, v in sends(op)))]
+
+
+def version_orders(history: list[dict]) -> tuple[dict[object, VersionOrder], list[dict]]:
+    """Per key its version order, and the inconsistent offsets (two values at one)."""
+    orders: dict[object, VersionOrder] = defaultdict(VersionOrder)
+    completed = [op for op in history if op["type"] != INVOKE]
+    for op in _committed_writers(completed):
+        for k, offset, v in sends(op):
+            if offset is not None:
+                orders[k].log.setdefault(offset, set()).add(v)
+    for op in completed:
+        for k, offset, v in polls(op):
+            orders[k].log.setdefault(offset, set()).add(v)
+    errors = []
+    for k, order in orders.items():
+        ranks = order.index_of_offset()
+        for offset in sorted(order.log):
+            if len(order.log[offset]) > 1:
+                errors.append({"key": k, "offset": offset, "index": ranks[offset], "values": set(order.log[offset])})
+    return dict(orders), errors
+
+
+def analysis(history: list[dict]) -> Analysis:
+    """Every anomaly this module knows, with its witnesses (empty kinds left out)."""
+    orders, inconsistent = version_orders(history)
+    completed = [op for op in history if op["type"] != INVOKE]
+    errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
+              "G1a": _g1a(completed), "lost-write": _lost_writes(completed, orders)}
+    return Analysis(orders, {name: found for name, found in errors.items() if found})
+
+
+def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:
+    out = []
+    for k, order in orders.items():
+        at: dict[object, list[int]] = defaultdict(list)
+        for offset in sorted(order.log):
+            for v in order.log[offset]:
+                at[v].append(offset)
+        out += [{"key": k, "value": v, "count": len(offsets), "offsets": offsets}
+                for v, offsets in at.items() if len(offsets) > 1]
+    return out
+
+
+def _g1a(completed: list[dict]) -> list[dict]:
+    """A poll read a value a failed operation sent (and no other operation sent it)."""
+    failed = {(k, v): op for op in completed if op["type"] == FAIL for k, _, v in sends(op)}
+    others = {(k, v) for op in completed if op["type"] != FAIL for k, _, v in sends(op)}
+    out = []
+    for op in completed:
+        if op["type"] != OK:
+            continue
+        for k, _, v in polls(op):
+            if (k, v) in failed and (k, v) not in others:
+                out.append({"reader": op, "writer": failed[(k, v)], "key": k, "value": v})
+    return out
+
+
+def _lost_writes(completed: list[dict], orders: dict[object, VersionOrder]) -> list[dict]:
+    """A committed write never read by any poll, below the highest index an ok poll read
+    on its key (a read there means the log already held it)."""
+    read = {(k, v) for op in completed for k, _, v in polls(op)}
+    ranks = {k: order.index_of_offset() for k, order in orders.items()}
+    indexes = {k: order.indexes() for k, order in orders.items()}
+    highest: dict[object, tuple[int, dict]] = {}  # key -> (index, the poll that read it)
+    for op in completed:
+        if op["type"] != OK:
+            continue
+        for k, offset, _ in polls(op):
+            i = ranks[k][offset]
+            if k not in highest or i > highest[k][0]:
+                highest[k] = (i, op)
+    out = []
+    for op in _committed_writers(completed):
+        for k, _, v in sends(op):
+            if (k, v) in read or k not in highest:
+                continue
+            ix = indexes[k].get(v)
+            if ix and ix[0] < highest[k][0]:
+                out.append({"key": k, "value": v, "index": ix[0], "max-read-index": highest[k][0],
+                            "writer": op, "max-read": highest[k][1]})
+    return out
+
+
+def from_history(history) -> list[dict]:
+    """A simulator history (properties/history.py) as Jepsen's operations: each send and
+    poll one operation, a key per topic-partition ("events-0"). (Transactions, assign and
+    subscribe are not carried over yet.)"""
+    out = []
+    for op in history.ops:
+        if op.f == "send":
+            known = op.partition is not None and op.offset is not None and op.offset >= 0
+            key = f"{op.topic}-{op.partition}" if op.partition is not None else op.topic
+            mop = ["send", key, [op.offset, op.value] if known and op.type != INVOKE else op.value]
+            out.append({"index": len(out), "time": op.time, "process": op.process, "type": op.type, "f": "send",
+                        "value": [mop]})
+        elif op.f == "poll":
+            read: dict[str, list] = defaultdict(list)
+            for topic, partition, offset, _, value in op.records:
+                read[f"{topic}-{partition}"].append([offset, value])
+            out.append({"index": len(out), "time": op.time, "process": op.process, "type": op.type, "f": "poll",
+                        "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]})
+    return out
