@@ -16,14 +16,21 @@ writes some ok poll read (it must have committed, or that read was aborted); a f
 operation's sends never happened. An *index* is a rank among the offsets known to hold
 something, so that gaps in what was observed do not count as missing records.
 
-Anomalies, with Jepsen's names and witnesses (this module: the first five; the rest of
-Jepsen's set - poll-skip, nonmonotonic-poll/-send and their internal forms, G0, G1c,
-unseen - build on the same version orders):
+Anomalies, with Jepsen's names and witnesses (the rest of Jepsen's set - the internal
+forms int-*, G0, G1c, unseen - build on the same version orders; not yet here):
 
     inconsistent-offsets  two values at one offset of one key
     duplicate             one value at two or more offsets
     G1a                   a poll read a value whose send failed (an aborted write)
     lost-write            a committed value never read, below an index some poll read
+    poll-skip             a process's poll began past the next index after its last
+                          successful poll of the key (the values skipped named)
+    nonmonotonic-poll     ... began at or before it
+    nonmonotonic-send     a process's send landed at or before its previous one's
+
+A process's position on a key is what its last *ok* operation left: an aborted or
+crashed transaction must rewind, so the next poll is judged from there; an assign or
+subscribe that leaves the key out forgets it (Jepsen allows the jump then).
 """
 
 from __future__ import annotations
@@ -75,6 +82,13 @@ class VersionOrder:
         """value -> its last index (a value seen at several offsets is ordered by the last)."""
         return {v: ix[-1] for v, ix in self.indexes().items()}
 
+    def by_index(self) -> dict[int, object]:
+        """index -> the value ordered there (one of them, the same every time, if several)."""
+        out: dict[int, object] = {}
+        for v, i in sorted(self.by_value().items(), key=lambda item: repr(item[0])):
+            out.setdefault(i, v)
+        return out
+
 
 @dataclass
 class Analysis:
@@ -114,8 +128,43 @@ def analysis(history: list[dict]) -> Analysis:
     orders, inconsistent = version_orders(history)
     completed = [op for op in history if op["type"] != INVOKE]
     errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
-              "G1a": _g1a(completed), "lost-write": _lost_writes(completed, orders)}
+              "G1a": _g1a(completed), "lost-write": _lost_writes(completed, orders),
+              **_successive(completed, orders)}
     return Analysis(orders, {name: found for name, found in errors.items() if found})
+
+
+def _successive(completed: list[dict], orders: dict[object, VersionOrder]) -> dict[str, list[dict]]:
+    """poll-skip, nonmonotonic-poll and nonmonotonic-send: each operation of a process
+    against where its last ok operation left the key."""
+    by_value = {k: order.by_value() for k, order in orders.items()}
+    by_index = {k: order.by_index() for k, order in orders.items()}
+    last: dict[tuple, tuple[int, object, dict]] = {}  # (process, kind, key) -> (index, value, op)
+    out: dict[str, list[dict]] = {"poll-skip": [], "nonmonotonic-poll": [], "nonmonotonic-send": []}
+    for op in completed:
+        if op["f"] in ("assign", "subscribe"):
+            keep = set(op.get("value") or ())
+            for state in [s for s in last if s[0] == op["process"] and s[2] not in keep]:
+                del last[state]
+            continue
+        for kind, items in (("poll", polls(op)), ("send", sends(op))):
+            seen: dict[object, list] = defaultdict(list)  # key -> the values in this op, in order
+            for k, _, v in items:
+                if v in by_value.get(k, {}):
+                    seen[k].append(v)
+            for k, values in seen.items():
+                first, final = by_value[k][values[0]], by_value[k][values[-1]]
+                prev = last.get((op["process"], kind, k))
+                if prev is not None:
+                    delta = first - prev[0]
+                    if kind == "poll" and delta > 1:
+                        out["poll-skip"].append({"key": k, "ops": [prev[2], op], "delta": delta, "skipped": [
+                            by_index[k][i] for i in range(prev[0] + 1, first) if i in by_index[k]]})
+                    elif delta <= 0:
+                        out[f"nonmonotonic-{kind}"].append({"key": k, "ops": [prev[2], op],
+                                                           "values": [prev[1], values[0]], "delta": delta})
+                if op["type"] == OK:
+                    last[(op["process"], kind, k)] = (final, values[-1], op)
+    return out
 
 
 def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:

@@ -126,3 +126,83 @@ def test_on_simulated_runs_history_only_agrees_with_the_oracle_where_it_judges()
             assert found == {}, found
         else:
             assert "lost-write" in oracle and "lost-write" in found, (oracle, found)
+
+
+# -- poll-skip, nonmonotonic-poll, nonmonotonic-send (kafka_test.clj) --------------------------
+
+def _poll_skip_history():
+    p12, p12_ = o(0, 0, "invoke", "poll", [["poll"]]), o(1, 0, "ok", "poll", [["poll", {"x": [[1, "a"], [2, "b"]]}]])
+    p3, p3_ = o(2, 1, "invoke", "poll", [["poll"]]), o(3, 1, "ok", "poll", [["poll", {"x": [[3, "c"]]}]])
+    p4, p4_ = o(6, 0, "invoke", "poll", [["poll"]]), o(7, 0, "ok", "poll", [["poll", {"x": [[4, "d"]]}]])
+    w6, w6_ = o(10, 2, "invoke", "send", [["send", "x", "f"]]), o(11, 2, "ok", "send", [["send", "x", [6, "f"]]])
+    p7, p7_ = o(12, 0, "invoke", "poll", [["poll"]]), o(13, 0, "ok", "poll", [["poll", {"x": [[7, "g"]]}]])
+    ws = [["send", "x", v] for v in "abcdg"]
+    w, w_ = o(14, 3, "invoke", "send", ws), o(15, 3, "info", "send", ws)
+    return p12, p12_, p3, p3_, p4, p4_, w6, w6_, p7, p7_, w, w_
+
+
+def test_poll_skip():
+    p12, p12_, p3, p3_, p4, p4_, w6, w6_, p7, p7_, w, w_ = h = _poll_skip_history()
+    expected = [{"key": "x", "ops": [p12_, p4_], "delta": 2, "skipped": ["c"]},
+                {"key": "x", "ops": [p4_, p7_], "delta": 2, "skipped": ["f"]}]
+    assert errors(list(h), "poll-skip") == expected
+    # An assign or subscribe that leaves x out forgets the position; one that keeps it does not.
+    for f in ("subscribe", "assign"):
+        for ty in ("ok", "info"):
+            leave_out = [o(4, 0, "invoke", f, ["y"]), o(5, 0, ty, f, ["y"])]
+            keep = [o(4, 0, "invoke", f, ["x", "y"]), o(5, 0, ty, f, ["x", "y"])]
+            assert errors([p12, p12_, p3, p3_, *leave_out, p4, p4_, w6, w6_, p7, p7_, w, w_], "poll-skip") == \
+                [expected[1]]
+            assert errors([p12, p12_, p3, p3_, *keep, p4, p4_, w6, w6_, p7, p7_, w, w_], "poll-skip") == expected
+
+
+def _sent(n):
+    return [o(0, 0, "invoke", "send", [["send", "x", i] for i in range(n)]),
+            o(1, 0, "ok", "send", [["send", "x", [i, i]] for i in range(n)])]
+
+
+def _txn(index, type, records):
+    return [o(index, 1, "invoke", "txn", [["poll"]]), o(index + 1, 1, type, "txn", [["poll", {"x": records}]])]
+
+
+def test_an_aborted_transaction_rewinds_and_one_that_does_not_is_a_poll_skip():
+    good = _sent(3) + _txn(1, "ok", [[0, 0]]) + _txn(3, "fail", [[1, 1], [2, 2]]) + \
+        _txn(5, "info", [[1, 1], [2, 2]]) + _txn(7, "ok", [[1, 1], [2, 2]])
+    assert analysis(good).errors == {}
+    bad = _sent(6) + _txn(1, "ok", [[0, 0]]) + _txn(3, "fail", [[1, 1], [2, 2]]) + \
+        _txn(5, "fail", [[3, 3], [4, 4]]) + _txn(7, "ok", [[5, 5]])
+    assert errors(bad, "poll-skip") == [{"key": "x", "delta": 3, "skipped": [1, 2], "ops": [bad[3], bad[7]]},
+                                        {"key": "x", "delta": 5, "skipped": [1, 2, 3, 4], "ops": [bad[3], bad[9]]}]
+    crashed = _sent(6) + _txn(1, "ok", [[0, 0]]) + _txn(3, "fail", [[1, 1], [2, 2]]) + \
+        _txn(5, "info", [[3, 3], [4, 4]])
+    assert errors(crashed, "poll-skip") == [{"key": "x", "delta": 3, "skipped": [1, 2],
+                                             "ops": [crashed[3], crashed[7]]}]
+
+
+def test_nonmonotonic_poll():
+    ws = [["send", "x", v] for v in "abcd"]
+    p123_ = o(3, 0, "ok", "poll", [["poll", {"x": [[1, "a"], [2, "b"], [3, "c"]]}]])
+    p234_ = o(7, 0, "ok", "poll", [["poll", {"x": [[2, "b"], [3, "c"], [4, "d"]]}]])
+    before = [o(0, 0, "invoke", "send", ws), o(1, 0, "ok", "send", ws), o(2, 0, "invoke", "poll", [["poll"]]), p123_]
+    after = [o(6, 0, "invoke", "poll", [["poll"]]), p234_]
+    expected = [{"key": "x", "ops": [p123_, p234_], "values": ["c", "b"], "delta": -1}]
+    assert errors(before + after, "nonmonotonic-poll") == expected
+    for f in ("subscribe", "assign"):
+        assert errors(before + [o(4, 0, "invoke", f, ["y"]), o(5, 0, "ok", f, ["y"])] + after,
+                      "nonmonotonic-poll") is None
+        assert errors(before + [o(4, 0, "invoke", f, ["x", "y"]), o(5, 0, "ok", f, ["x", "y"])] + after,
+                      "nonmonotonic-poll") == expected
+
+
+def test_nonmonotonic_send():
+    s34_ = o(1, 0, "ok", "send", [["send", "x", [3, "c"]], ["send", "x", [4, "d"]]])
+    s12_ = o(11, 0, "ok", "send", [["send", "x", [1, "a"]], ["send", "x", [2, "b"]]])
+    before = [o(0, 0, "invoke", "send", [["send", "x", "c"], ["send", "x", "d"]]), s34_]
+    after = [o(10, 0, "invoke", "send", [["send", "x", 1], ["send", "x", 2]]), s12_]
+    expected = [{"key": "x", "values": ["d", "a"], "delta": -3, "ops": [s34_, s12_]}]
+    assert errors(before + after, "nonmonotonic-send") == expected
+    for f, ty in (("subscribe", "ok"), ("assign", "info")):
+        assert errors(before + [o(2, 0, "invoke", f, ["y"]), o(3, 0, ty, f, ["y"])] + after,
+                      "nonmonotonic-send") is None
+        assert errors(before + [o(2, 0, "invoke", f, ["x", "y"]), o(3, 0, "ok", f, ["x", "y"])] + after,
+                      "nonmonotonic-send") == expected
