@@ -221,20 +221,30 @@ def _lost_writes(completed: list[dict], orders: dict[object, VersionOrder]) -> l
 
 def from_history(history) -> list[dict]:
     """A simulator history (properties/history.py) as Jepsen's operations: each send and
-    poll one operation, a key per topic-partition ("events-0"). (Transactions, assign and
-    subscribe are not carried over yet.)"""
-    out = []
+    poll one operation, a key per topic-partition ("events-0"). A producer pipelines its
+    sends - several in flight, answered in any order - where a Jepsen process does one
+    operation at a time, so a send's completion takes its invocation's place: a process's
+    sends are judged in the order it made them. (Transactions, assign and subscribe are not
+    carried over yet.)"""
+    placed = []  # (position, op)
+    invoked: dict[tuple, int] = {}  # (process, value) -> position of the send's invocation
     for op in history.ops:
         if op.f == "send":
             known = op.partition is not None and op.offset is not None and op.offset >= 0
             key = f"{op.topic}-{op.partition}" if op.partition is not None else op.topic
             mop = ["send", key, [op.offset, op.value] if known and op.type != INVOKE else op.value]
-            out.append({"index": len(out), "time": op.time, "process": op.process, "type": op.type, "f": "send",
-                        "value": [mop]})
+            if op.type == INVOKE:
+                invoked[(op.process, op.value)] = op.index
+                at = float(op.index)
+            else:
+                at = invoked.pop((op.process, op.value), op.index) + 0.5
+            placed.append((at, {"time": op.time, "process": op.process, "type": op.type, "f": "send",
+                                "value": [mop]}))
         elif op.f == "poll":
             read: dict[str, list] = defaultdict(list)
             for topic, partition, offset, _, value in op.records:
                 read[f"{topic}-{partition}"].append([offset, value])
-            out.append({"index": len(out), "time": op.time, "process": op.process, "type": op.type, "f": "poll",
-                        "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]})
-    return out
+            placed.append((float(op.index), {"time": op.time, "process": op.process, "type": op.type, "f": "poll",
+                                             "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]}))
+    placed.sort(key=lambda item: item[0])
+    return [{"index": i, **op} for i, (_, op) in enumerate(placed)]

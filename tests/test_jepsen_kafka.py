@@ -118,14 +118,17 @@ def test_on_simulated_runs_history_only_agrees_with_the_oracle_where_it_judges()
     from kafkaproof.impl.engine import build_setup, run_one
     from kafkaproof.properties.jepsen_kafka import from_history
 
-    for sets, seed in (([], 0), ([], 1), (["acks=1"], 2)):
+    # (safe seed 9: a producer's pipelined sends answered out of order - judged in
+    # completion order they looked nonmonotonic; from_history puts them in send order)
+    safe = ["min.insync.replicas=2", "log.flush.interval.messages=1"]
+    for sets, seed in (([], 0), (safe, 9), (["acks=1"], 2)):
         r = run_one(build_setup(sets=sets, faults="crash,power,partition,drop"), seed, keep_history=True)
         found = analysis(from_history(r.history)).errors
         oracle = {v["name"] for vs in r.violations.values() for v in vs}
         if not oracle:
             assert found == {}, found
         else:
-            assert "lost-write" in oracle and "lost-write" in found, (oracle, found)
+            assert {"lost-write", "nonmonotonic-send"} <= oracle & set(found), (oracle, found)
 
 
 # -- poll-skip, nonmonotonic-poll, nonmonotonic-send (kafka_test.clj) --------------------------
