@@ -74,7 +74,7 @@ class VersionOrder:
         ranks = self.index_of_offset()
         out: dict[object, list[int]] = defaultdict(list)
         for offset in sorted(self.log):
-            for v in self.log[offset]:
+            for v in sorted(self.log[offset], key=repr):  # (sets of str iterate by hash)
                 out[v].append(ranks[offset])
         return dict(out)
 
@@ -172,7 +172,7 @@ def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:
     for k, order in orders.items():
         at: dict[object, list[int]] = defaultdict(list)
         for offset in sorted(order.log):
-            for v in order.log[offset]:
+            for v in sorted(order.log[offset], key=repr):
                 at[v].append(offset)
         out += [{"key": k, "value": v, "count": len(offsets), "offsets": offsets}
                 for v, offsets in at.items() if len(offsets) > 1]
