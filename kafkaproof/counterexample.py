@@ -162,8 +162,11 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
             isinstance(e, list) and len(e) in (3, 4) and isinstance(e[0], int) and isinstance(e[1], str)
             and isinstance(e[2], int) and (len(e) == 3 or isinstance(e[3], (int, float, str))) for e in schedule):
         raise InvalidCounterexample("field 'setup.schedule' must be a list of [at ms, kind, replica(, value)]")
+    final_read = s.get("final_read", False)  # (files saved before the field: False)
+    if not isinstance(final_read, bool):
+        raise InvalidCounterexample("field 'setup.final_read' must be true or false")
     setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends,
-                  strategy, tuple(tuple(e) for e in schedule))
+                  strategy, tuple(tuple(e) for e in schedule), final_read)
     return setup, seed, {**v, "fix": doc.get("fix")}, history
 
 

@@ -17,12 +17,13 @@ operation's sends never happened. An *index* is a rank among the offsets known t
 something, so that gaps in what was observed do not count as missing records.
 
 Anomalies, with Jepsen's names and witnesses (the rest of Jepsen's set - the internal
-forms int-*, G0, G1c, unseen - build on the same version orders; not yet here):
+forms int-*, G0, G1c - build on the same version orders; not yet here):
 
     inconsistent-offsets  two values at one offset of one key
     duplicate             one value at two or more offsets
     G1a                   a poll read a value whose send failed (an aborted write)
     lost-write            a committed value never read, below an index some poll read
+    unseen                an acknowledged value no poll returned, final read included
     poll-skip             a process's poll began past the next index after its last
                           successful poll of the key (the values skipped named)
     nonmonotonic-poll     ... began at or before it
@@ -123,12 +124,16 @@ def version_orders(history: list[dict]) -> tuple[dict[object, VersionOrder], lis
     return dict(orders), errors
 
 
-def analysis(history: list[dict]) -> Analysis:
-    """Every anomaly this module knows, with its witnesses (empty kinds left out)."""
+def analysis(history: list[dict], final_read: bool = False) -> Analysis:
+    """Every anomaly this module knows, with its witnesses (empty kinds left out).
+    `final_read`: the history ends with Jepsen's final read, so an acknowledged value no
+    poll ever returned is `unseen` (without one it may only be unread yet)."""
     orders, inconsistent = version_orders(history)
     completed = [op for op in history if op["type"] != INVOKE]
+    lost = _lost_writes(completed, orders)
     errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
-              "G1a": _g1a(completed), "lost-write": _lost_writes(completed, orders),
+              "G1a": _g1a(completed), "lost-write": lost,
+              "unseen": _unseen(completed, lost) if final_read else [],
               **_successive(completed, orders)}
     return Analysis(orders, {name: found for name, found in errors.items() if found})
 
@@ -165,6 +170,14 @@ def _successive(completed: list[dict], orders: dict[object, VersionOrder]) -> di
                 if op["type"] == OK:
                     last[(op["process"], kind, k)] = (final, values[-1], op)
     return out
+
+
+def _unseen(completed: list[dict], lost: list[dict]) -> list[dict]:
+    """Acknowledged values no poll returned, beyond those already lost writes."""
+    read = {(k, v) for op in completed for k, _, v in polls(op)}
+    known_lost = {(e["key"], e["value"]) for e in lost}
+    return [{"key": k, "value": v, "writer": op} for op in completed if op["type"] == OK
+            for k, _, v in sends(op) if (k, v) not in read and (k, v) not in known_lost]
 
 
 def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:

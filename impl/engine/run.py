@@ -203,6 +203,8 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     if group is not None:
         _catch_up(c, group)
     topics = [TOPIC] + ([TOPIC + OUTPUT_SUFFIX] if setup.strategy == "transactional" else [])
+    if setup.final_read:
+        _final_read(c, topics, consumer)
     committed = {(t, p): c.committed(TopicPartition(t, p)) for t in topics for p in range(_partitions(c, t))}
     verdict = check_all(c.history, committed, c.group_offsets(group) if group is not None else None)
     verdict["durability"] += replicas_diverge(c, [TopicPartition(t, p) for t, p in committed])
@@ -213,6 +215,33 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
                      c.history if keep_history else None, dict(sorted(c.dangers.counts.items())))
+
+
+FINAL_READ_MS = 30_000  # how long the final read may take
+
+
+def _final_read(c: Cluster, topics: list[str], props: dict) -> None:
+    """Jepsen's final read: assign every partition, read from the beginning, poll until
+    each partition's highest acknowledged offset is read - or its high watermark, when the
+    log lost its tail (only when to stop peeks at the cluster; what was read is judged).
+    A producer still retrying may be acknowledged meanwhile: the target follows it."""
+    tps = [TopicPartition(t, p) for t in topics for p in range(_partitions(c, t))]
+    acked: dict[TopicPartition, int] = {}
+    scanned = [0]
+
+    def target(tp: TopicPartition) -> int:
+        for op in c.history.ops[scanned[0]:]:
+            if op.f == "send" and op.type == "ok" and op.offset is not None and op.offset >= 0:
+                key = TopicPartition(op.topic, op.partition)
+                acked[key] = max(acked.get(key, -1), op.offset)
+        scanned[0] = len(c.history.ops)
+        leader = c.leader(tp)
+        return min(acked.get(tp, -1) + 1, c.broker(leader).partitions[tp].hw if leader is not None else 0)
+
+    reader = c.consumer("final-read", {**props, "auto.offset.reset": "earliest"})
+    reader.assign(tps)
+    c.every(50, reader.poll, until=c.now + FINAL_READ_MS)
+    c.run_until(lambda: all(reader.proc.consumed.get(tp, 0) >= target(tp) for tp in tps), timeout_ms=FINAL_READ_MS)
 
 
 # How long a group may take to catch up after the run: a rebalance after a member crash
