@@ -1,8 +1,9 @@
-"""The cluster campaign: named configurations run through Hypothesis-drawn schedules on
-the engine's run (impl/engine/hypothesis_runs.py) - the same run function, checkers and
-invariants as check, hunt and replay. What a row must keep is not written here: callers
-pass the verifier's claims (kafkaproof/claims.py) as `must_hold`, and may pass its
-breaking schedules as templates to steer by.
+"""The campaigns: named rows - cluster configurations (CONFIGS), consumer groups' commit
+strategies (GROUP_CONFIGS) and transaction protocols (TXN_CONFIGS) - run through
+Hypothesis-drawn schedules on the engine's run (impl/engine/hypothesis_runs.py): the same
+run function, checkers and invariants as check, hunt and replay. What a row must keep is
+not written here: callers pass the verifier's claims (kafkaproof/claims.py) as
+`must_hold`, and may pass steering schedules (kafkaproof/guided.steering).
 """
 
 from __future__ import annotations
