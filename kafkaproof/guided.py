@@ -12,7 +12,7 @@ from __future__ import annotations
 from kafkaproof.claims import Claim
 from kafkaproof.impl.engine import Setup, steered
 from kafkaproof.impl.engine.setup import steering_turn
-from kafkaproof.impl.sim.faults import applicable, covered
+from kafkaproof.impl.sim.faults import covered, usable
 
 # A fixed schedule's steps that are not fault kinds of their own.
 CONTROL = ("restart", "heal", "none")
@@ -41,8 +41,7 @@ def danger_templates(setup: Setup, claimed: dict[str, Claim], kinds: tuple[str, 
     from kafkaproof.impl.sim.dangers import DANGERS
 
     broker = BrokerConfig.from_properties(setup.broker)
-    # (a member-pause is within pause, but only a run with a group has members to pause)
-    allowed = covered(kinds) & set(applicable(setup.strategy is not None, transactional(setup))) | set(CONTROL)
+    allowed = usable(kinds, setup.strategy is not None, transactional(setup)) | set(CONTROL)
     held = {g for g, c in claimed.items() if c.status != "VIOLATED"}
     out = []
     for d in DANGERS.values():

@@ -130,10 +130,11 @@ def analysis(history: list[dict], final_read: bool = False) -> Analysis:
     poll ever returned is `unseen` (without one it may only be unread yet)."""
     orders, inconsistent = version_orders(history)
     completed = [op for op in history if op["type"] != INVOKE]
-    lost = _lost_writes(completed, orders)
+    read = {(k, v) for op in completed for k, _, v in polls(op)}
+    lost = _lost_writes(completed, orders, read)
     errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
               "G1a": _g1a(completed), "lost-write": lost,
-              "unseen": _unseen(completed, lost) if final_read else [],
+              "unseen": _unseen(completed, lost, read) if final_read else [],
               **_successive(completed, orders)}
     return Analysis(orders, {name: found for name, found in errors.items() if found})
 
@@ -172,9 +173,9 @@ def _successive(completed: list[dict], orders: dict[object, VersionOrder]) -> di
     return out
 
 
-def _unseen(completed: list[dict], lost: list[dict]) -> list[dict]:
-    """Acknowledged values no poll returned, beyond those already lost writes."""
-    read = {(k, v) for op in completed for k, _, v in polls(op)}
+def _unseen(completed: list[dict], lost: list[dict], read: set) -> list[dict]:
+    """Acknowledged values no poll returned (`read`: those some poll did), beyond those
+    already lost writes."""
     known_lost = {(e["key"], e["value"]) for e in lost}
     return [{"key": k, "value": v, "writer": op} for op in completed if op["type"] == OK
             for k, _, v in sends(op) if (k, v) not in read and (k, v) not in known_lost]
@@ -206,10 +207,9 @@ def _g1a(completed: list[dict]) -> list[dict]:
     return out
 
 
-def _lost_writes(completed: list[dict], orders: dict[object, VersionOrder]) -> list[dict]:
-    """A committed write never read by any poll, below the highest index an ok poll read
-    on its key (a read there means the log already held it)."""
-    read = {(k, v) for op in completed for k, _, v in polls(op)}
+def _lost_writes(completed: list[dict], orders: dict[object, VersionOrder], read: set) -> list[dict]:
+    """A committed write never read by any poll (`read`: those some poll did), below the
+    highest index an ok poll read on its key (a read there means the log already held it)."""
     ranks = {k: order.index_of_offset() for k, order in orders.items()}
     indexes = {k: order.indexes() for k, order in orders.items()}
     highest: dict[object, tuple[int, dict]] = {}  # key -> (index, the poll that read it)

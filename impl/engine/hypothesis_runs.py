@@ -25,8 +25,7 @@ def schedules(setup: Setup, faults: tuple[int, int] = (1, 5)):
     setup's kinds (its applications' too) with their parameters drawn from the
     vocabulary's values, each ended 1-20 s later unless it ends itself. One broker is
     down at a time."""
-    allowed = fault_kinds.covered(setup.faults) & set(fault_kinds.applicable(setup.strategy is not None,
-                                                                             transactional(setup)))
+    allowed = fault_kinds.usable(setup.faults, setup.strategy is not None, transactional(setup))
     kinds = [k for k in fault_kinds.FAULTS if k in allowed and k != "blackout"]
     if not kinds:
         return st.just(())

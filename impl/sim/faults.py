@@ -161,6 +161,12 @@ def of_application(app: str, layers=("application", "operator")) -> tuple[str, .
     return tuple(k for k, f in FAULTS.items() if (f.needs == app or app in f.default_in) and f.layer in layers)
 
 
+def usable(kinds, group: bool, transactional: bool) -> set[str]:
+    """The kinds a failure model of `kinds` allows that a run can inject: a member-pause
+    is within pause, but only a run with a group has members to pause."""
+    return covered(kinds) & set(applicable(group, transactional))
+
+
 def applicable(group: bool, transactional: bool) -> tuple[str, ...]:
     """The kinds a run may use; and `defaults`: those it draws unless told otherwise."""
     have = {"any", *(["group"] if group else []), *(["transactions"] if transactional else [])}
