@@ -53,17 +53,18 @@ class Cell:
 
 
 def table(runs: int, examples: int, seconds: int = 30, rows=ROWS,
-          models=FAILURE_MODELS) -> dict[tuple[str, str], dict[str, Cell]]:
+          models=FAILURE_MODELS, executor=None) -> dict[tuple[str, str], dict[str, Cell]]:
     """(row, failure model) -> guarantee -> the three verdicts."""
     out = {}
     for row_name, sets in rows.items():
         for model_name, kinds in models.items():
             setup = build_setup(sets=sets, faults=kinds, seconds=seconds)
             said = claims(setup, GUARANTEES)
-            checked = summarize(run_many(plan(setup, runs, 0, said)))
+            checked = summarize(run_many(plan(setup, runs, 0, said), executor=executor))
             row = campaign.Row(setup.broker, setup.producer, tuple(k for k in campaign.FAULTS if k in kinds.split(",")))
             steer = templates(claims(row.setup(), GUARANTEES), row.faults)
-            ran = campaign.guarantee_table(examples, GUARANTEES, {row_name: row}, {row_name: steer})[row_name]
+            ran = campaign.guarantee_table(examples, GUARANTEES, {row_name: row}, {row_name: steer},
+                                          executor=executor)[row_name]
             out[(row_name, model_name)] = {
                 g: Cell(said[g].status, (checked[g]["violated"], checked[g]["runs"]), (ran[g], ran["runs"]))
                 for g in GUARANTEES}

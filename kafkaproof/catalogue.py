@@ -8,6 +8,7 @@ that the recorded fix removes the violation on the same seed.
 from __future__ import annotations
 
 import pathlib
+import tempfile
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -72,22 +73,24 @@ ENTRIES = [Entry(*e) for e in [
 
 
 def build(directory: str | pathlib.Path = "counterexamples", budget_s: float = 120,
-          only: list[str] | None = None, log=print) -> list[pathlib.Path]:
+          only: list[str] | None = None, log=print, executor=None) -> list[pathlib.Path]:
     out = []
     directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     for name, guarantee, sets, faults, strategy, schedule in ENTRIES:
         if only and name not in only:
             continue
         setup = replace(build_setup(sets=sets, faults=faults, strategy=strategy), schedule=schedule)
-        h = hunt(setup, guarantee, budget_s, steer=steering(setup, guarantee))
+        h = hunt(setup, guarantee, budget_s, steer=steering(setup, guarantee), executor=executor)
         if not h.found:
             log(f"{name}: no {guarantee} violation within {budget_s:.0f} s ({h.seeds_tried} runs)")
             continue
         for old in directory.glob(f"{name}--*.json"):
             old.unlink()
-        path = save(directory, h.setup, h.result, guarantee)
-        named = path.with_name(f"{name}--{path.name}")
-        path.rename(named)
+        with tempfile.TemporaryDirectory(dir=directory) as fresh:  # (not a file of the same signature)
+            path = save(fresh, h.setup, h.result, guarantee)
+            named = directory / f"{name}--{path.name}"
+            path.rename(named)
         log(f"{name}: {h.result.violations[guarantee][0]['name']} at seed {h.result.seed}, shrunk to"
             f" {h.shrunk_size} -> {named}")
         out.append(named)

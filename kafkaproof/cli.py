@@ -164,7 +164,7 @@ def _guarantees(args: argparse.Namespace) -> int:
         from kafkaproof.claims import agreement
 
         runs = args.runs or 200
-        model, rows, totals = unsafe.safe_campaign(runs, jobs=args.jobs)
+        model, rows, totals = unsafe.safe_campaign(runs, executor=args.executor)
         print(f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs,"
               f" failures: {model}")
         said = {g: (row["expected"] or {}).get("status", "-") for g, row in rows.items()}
@@ -180,7 +180,7 @@ def _guarantees(args: argparse.Namespace) -> int:
         runs = args.runs or 20
         rows = []
         for choice in unsafe.CHOICES:
-            rows.append(unsafe.row(choice, runs, args.budget, args.jobs))
+            rows.append(unsafe.row(choice, runs, args.budget, args.executor))
             print(f"{choice.name}: {rows[-1].check} / verify {rows[-1].verify} / hunt {rows[-1].hunt}"
                   f" ({rows[-1].seconds:.0f} s)", file=sys.stderr)
         print(unsafe.markdown(rows, runs, args.budget))
@@ -189,7 +189,7 @@ def _guarantees(args: argparse.Namespace) -> int:
         from kafkaproof.agreement import markdown, table
 
         runs = args.runs or 8
-        cells = table(runs, args.examples)
+        cells = table(runs, args.examples, executor=args.executor)
         print(markdown(cells, runs, args.examples))
         return 1 if any(c.agreement == "contradicted" for by_g in cells.values() for c in by_g.values()) else 0
     from kafkaproof.claims import claims, verdict
@@ -210,7 +210,7 @@ def _guarantees(args: argparse.Namespace) -> int:
     # Runs steered as check's (kafkaproof/guided.py): by verify's breaking schedules, and
     # by schedules that reach the dangers of what it does not break.
     steer = {name: steering(row.setup(), said[name]) for name, row in configs.items()}
-    table = rows_of.guarantee_table(args.examples, GUARANTEES, configs, steer)
+    table = rows_of.guarantee_table(args.examples, GUARANTEES, configs, steer, executor=args.executor)
     for name, row in table.items():  # what verify says of the same row, beside it
         row["verify"] = {g: c.status for g, c in said[name].items()}
         row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
@@ -260,8 +260,8 @@ def _check(args: argparse.Namespace) -> int:
     from kafkaproof.counterexample import save
     from kafkaproof.guided import check_runs
 
-    if args.runs < 1 or args.jobs < 1:
-        print("kafkaproof check: --runs and --jobs must be at least 1", file=sys.stderr)
+    if args.runs < 1:
+        print("kafkaproof check: --runs must be at least 1", file=sys.stderr)
         return 2
     setup = _setup_from(args)
     if setup is None:
@@ -270,8 +270,8 @@ def _check(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=args.json) as bar:
         task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s or more", total=args.runs)
-        table, expected, work, results = check_runs(setup, args.runs, args.seed, args.jobs,
-                                                    progress=lambda: bar.advance(task), verify=not args.no_verify)
+        table, expected, work, results = check_runs(setup, args.runs, args.seed, progress=lambda: bar.advance(task),
+                                                    verify=not args.no_verify, executor=args.executor)
     steered = sum(1 for s, _ in work if s is not setup)
     setup_of = {s: run_setup for run_setup, s in work}
     by_seed = {r.seed: r for r in results}
@@ -364,7 +364,7 @@ def _hunt(args: argparse.Namespace) -> int:
               " make, and verify has no breaking schedule for it here (`kafkaproof verify --guarantee"
               " availability`)", file=sys.stderr)
         return 2
-    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer)
+    h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer, executor=args.executor)
     if not h.found:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"
@@ -402,7 +402,7 @@ def _catalogue(args: argparse.Namespace) -> int:
     if unknown:
         print(f"kafkaproof catalogue: no entry {', '.join(unknown)}; entries: {', '.join(names)}", file=sys.stderr)
         return 2
-    saved = build(args.out, args.budget, args.only or None)
+    saved = build(args.out, args.budget, args.only or None, executor=args.executor)
     return 0 if len(saved) == len(args.only or names) else 1
 
 
@@ -592,6 +592,12 @@ class _HelpFormatter(argparse.HelpFormatter):
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
+def _executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=1, help="local processes to run on (same results as one)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="run on this Dask cluster's workers instead (pip install 'kafkaproof[cluster]'; same results)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kafkaproof", formatter_class=_HelpFormatter,
@@ -681,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, help="with --agreement: check's runs per cell (8); with --unsafe: per"
                                              " choice (20, check's default); with --safe: 200")
     p.add_argument("--budget", type=float, default=60, help="with --unsafe: hunt's wall seconds per choice")
-    p.add_argument("--jobs", type=int, default=1, help="with --unsafe or --safe: check's parallel processes")
+    _executor_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarantees)
 
@@ -690,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     _setup_arguments(p)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (same results as serial)")
+    _executor_arguments(p)
     p.add_argument("--out", default="counterexamples", help="where to save counterexamples")
     p.add_argument("--no-save", action="store_true", help="do not save counterexamples")
     p.add_argument("--no-verify", action="store_true",
@@ -706,6 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     _setup_arguments(p)
     p.add_argument("--budget", type=float, default=60, help="wall seconds to search")
     p.add_argument("--seed", type=int, default=0, help="first seed to try")
+    _executor_arguments(p)
     p.add_argument("--out", default="counterexamples", help="where to save the counterexample")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_hunt)
@@ -714,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="counterexamples")
     p.add_argument("--budget", type=float, default=120, help="wall seconds to search, per entry")
     p.add_argument("--only", action="append", default=[], help="just these entries (comma-separated, or repeated)")
+    _executor_arguments(p)
     p.set_defaults(func=_catalogue)
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
@@ -733,9 +741,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kafkaproof.impl.engine.executors import ExecutorError, opened
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        if not hasattr(args, "jobs"):
+            return args.func(args)
+        if args.jobs < 1:
+            print(f"kafkaproof {args.command}: --jobs must be at least 1", file=sys.stderr)
+            return 2
+        # One executor for the whole command: every run it makes goes through it.
+        with opened(args.scheduler, args.jobs) as args.executor:
+            return args.func(args)
+    except ExecutorError as exc:
+        print(f"kafkaproof {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `kafkaproof ... | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0

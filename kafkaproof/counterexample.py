@@ -75,12 +75,29 @@ def find_fix(setup: Setup, seed: int, guarantee: str, anomaly: str) -> dict | No
     return None
 
 
+def signature(setup: Setup, guarantee: str, anomaly: str, faults: list[str]) -> str:
+    """What makes two counterexamples the same one: the guarantee, the anomaly, the
+    settings and the shape of the schedule (its faults and their targets in order,
+    without their times)."""
+    settings = [f"{scope}.{k}={v}" for scope in ("broker", "producer", "consumer")
+                for k, v in sorted(getattr(setup, scope).items())]
+    text = "\n".join([guarantee, anomaly, str(setup.strategy), *settings, *faults])
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarantee: str,
          with_fix: bool = True) -> pathlib.Path:
+    """Saves the run as `{guarantee}-{settings}-{signature}.json`; a counterexample of the
+    same signature already there is kept instead (several runs, workers or hunts
+    finding one anomaly the same way save one file)."""
     if result.history is None:
         result = run_one(setup, result.seed, keep_history=True)
     violation = result.violations[guarantee][0]
     ops = [asdict(op) for op in result.history.ops]
+    faults = [f"{op['f']}({op['value']})" for op in ops if op["process"] == NEMESIS]
+    path = pathlib.Path(directory) / f"{guarantee}-{setup.slug()}-{signature(setup, guarantee, violation['name'], faults)}.json"
+    if path.exists():
+        return path
     doc = {
         "format": FORMAT, "kafkaproof": __version__,
         "setup": {**asdict(setup), "faults": list(setup.faults), "skip_faults": list(setup.skip_faults)},
@@ -95,8 +112,6 @@ def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarant
     head = json.dumps({k: v for k, v in doc.items() if k != "history"}, indent=1, sort_keys=True)
     body = ",\n".join(json.dumps(op, sort_keys=True, separators=(",", ":")) for op in ops)
     text = head[:-2] + ',\n "history": [\n' + body + "\n ]\n}\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    path = pathlib.Path(directory) / f"{guarantee}-{setup.slug()}-{digest}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path

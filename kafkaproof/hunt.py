@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.engine import RunResult, Setup, run_one
+from kafkaproof.impl.engine import RunResult, Setup, run_many, run_one
 from kafkaproof.impl.engine.shrink import Size, size_of
 from kafkaproof.impl.engine.shrink import shrink as shrink_run
 
@@ -31,9 +31,11 @@ class Hunt:
 
 
 def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: bool = True,
-         steer: list = ()) -> Hunt:
+         steer: list = (), executor=None, width: int = 8) -> Hunt:
     """`steer`: verify's breaking schedules (kafkaproof/guided.py); every other seed, the
-    first included, then runs one of them, its timing drawn from the seed."""
+    first included, then runs one of them, its timing drawn from the seed. With an
+    `executor`, seeds go out `width` at a time and the first violating one in seed order
+    wins, so what is found does not depend on the workers (only how far the budget goes)."""
     from kafkaproof.guided import nth
     from kafkaproof.impl.sim.dangers import relevant
 
@@ -41,19 +43,22 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
     s = seed
     reached = dict.fromkeys(relevant(guarantee), 0)
     while time.perf_counter() - start < budget_s:
-        this, _ = nth(setup, list(steer), seed, s - seed)
-        result = run_one(this, s, keep_history=True)
-        for d in reached:
-            reached[d] += result.dangers.get(d, 0)
-        if result.violations.get(guarantee):
-            out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
-            if shrink:  # (shrinking may outlive a tiny search budget)
-                left = max(budget_s - (time.perf_counter() - start), 30.0)
-                out.setup, out.result, out.shrink_runs = shrink_run(this, result, guarantee, left)
-            out.shrunk_size = size_of(out.setup, out.result)
-            out.seconds_spent = time.perf_counter() - start
-            return out
-        s += 1
+        work = [nth(setup, list(steer), seed, i - seed) for i in range(s, s + (width if executor else 1))]
+        results = run_many(work, executor=executor) if executor else [run_one(*work[0], keep_history=True)]
+        for (this, _), result in zip(work, results, strict=True):
+            for d in reached:
+                reached[d] += result.dangers.get(d, 0)
+            if result.violations.get(guarantee):
+                if result.history is None:  # (a pure function of the run: again, here, with its history)
+                    result = run_one(this, result.seed, keep_history=True)
+                out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
+                if shrink:  # (shrinking may outlive a tiny search budget)
+                    left = max(budget_s - (time.perf_counter() - start), 30.0)
+                    out.setup, out.result, out.shrink_runs = shrink_run(this, result, guarantee, left)
+                out.shrunk_size = size_of(out.setup, out.result)
+                out.seconds_spent = time.perf_counter() - start
+                return out
+            s += 1
     return Hunt(False, s - seed, time.perf_counter() - start, reached=reached)
 
 

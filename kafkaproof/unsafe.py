@@ -112,15 +112,16 @@ def setup_of(choice: Choice, model: str):
     return build_setup(sets=[*choice.unsafe, *choice.context], faults=kinds, strategy=choice.strategy)
 
 
-def row(choice: Choice, runs: int = 20, hunt_budget: float = 60, jobs: int = 1) -> Row:
+def row(choice: Choice, runs: int = 20, hunt_budget: float = 60, executor=None) -> Row:
     start = time.perf_counter()
     model, without = judge_under(choice)
     setup = setup_of(choice, model)
     said = claims(setup, [choice.guarantee])[choice.guarantee]
-    rows = check_runs(setup, runs, jobs=jobs)[0]
+    rows = check_runs(setup, runs, executor=executor)[0]
     checked = rows.get(choice.guarantee)
     check_text = f"{checked['verdict']} {checked['evidence']}" if checked else "not judged"
-    h = hunt(setup, choice.guarantee, hunt_budget, shrink=False, steer=steering(setup, choice.guarantee))
+    h = hunt(setup, choice.guarantee, hunt_budget, shrink=False, steer=steering(setup, choice.guarantee),
+             executor=executor)
     runs_text = f"{h.seeds_tried} run{'s' if h.seeds_tried != 1 else ''}"
     hunt_text = (f"found in {h.seconds_spent:.1f} s ({runs_text})" if h.found
                  else f"not found in {h.seconds_spent:.0f} s ({runs_text})")
@@ -142,7 +143,7 @@ def markdown(rows: list[Row], runs: int, budget: float) -> str:
                                f" counterexample, unshrunk; {agree} of {len(rows)} choices found by all three.")
 
 
-def safe_campaign(runs: int, seed: int = 0, jobs: int = 1, progress=None):
+def safe_campaign(runs: int, seed: int = 0, progress=None, executor=None):
     """The eight practices, run as `check` runs them, under the first failure model in
     which verify proves them durable (crashes: under power loss without fsync no
     replication setting is, KIP-966): (failure model name, check's rows, each danger
@@ -150,7 +151,7 @@ def safe_campaign(runs: int, seed: int = 0, jobs: int = 1, progress=None):
     for name in failure_models(PRACTICES_CHOICE):
         setup = setup_of(PRACTICES_CHOICE, name)
         if _said(setup, "durability") == PROVED:
-            rows, _, _, results = check_runs(setup, runs, seed, jobs, progress)
+            rows, _, _, results = check_runs(setup, runs, seed, progress, executor=executor)
             totals: dict[str, int] = {}
             for r in results:
                 for danger, n in r.dangers.items():

@@ -625,7 +625,7 @@ def grid() -> list[list[str]]:
     return out
 
 
-def cross_check(sets: list[str], guarantees: list[str], runs: int = 4, **opts) -> list[str]:
+def cross_check(sets: list[str], guarantees: list[str], runs: int = 4, executor=None, **opts) -> list[str]:
     """Disagreements between the verifier and the implementation for one configuration:
     a VIOLATED the implementation does not reproduce, or a PROVED one a random-fault
     campaign (the same failure model) breaks. Empty when they agree."""
@@ -642,7 +642,7 @@ def cross_check(sets: list[str], guarantees: list[str], runs: int = 4, **opts) -
                 problems.append(f"{' '.join(sets)}: {v.guarantee} VIOLATED in the model, {v.confirmation}")
     proved = [v.guarantee for v in verdicts if v.status == PROVED and v.guarantee in SIM_JUDGED]
     if proved:
-        for r in run_check(setup, runs, seed=0):
+        for r in run_check(setup, runs, seed=0, executor=executor):
             for g in proved:
                 if r.violations.get(g):
                     problems.append(f"{' '.join(sets)}: {g} PROVED, but simulation seed {r.seed} shows"

@@ -8,6 +8,7 @@ import sys
 import pytest
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.engine import build_setup, run_check, summarize
+from kafkaproof.impl.engine.executors import LocalPool
 
 
 def cli(*args, cwd=None):
@@ -55,7 +56,8 @@ def test_set_routes_each_key_to_its_scope():
 def test_parallel_runs_equal_serial_runs():
     setup = build_setup(sets=["acks=1"], faults="crash,partition", seconds=10)
     serial = run_check(setup, 4, seed=3)
-    parallel = run_check(setup, 4, seed=3, jobs=2)
+    with LocalPool(2) as pool:
+        parallel = run_check(setup, 4, seed=3, executor=pool)
     assert [(r.seed, r.violations, r.ops) for r in serial] == [(r.seed, r.violations, r.ops) for r in parallel]
     assert summarize(serial) == summarize(parallel)
 

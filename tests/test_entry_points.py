@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from kafkaproof.impl.engine import build_setup, run_check, run_one
+from kafkaproof.impl.engine.executors import LocalPool
 
 import kafkaproof
 from kafkaproof.counterexample import load, replay, save
@@ -40,7 +41,8 @@ def test_one_seed_one_history_whichever_entry_point_ran_it(tmp_path):
 def test_verdicts_do_not_depend_on_the_number_of_workers():
     setup = build_setup(sets=["acks=1"], seconds=10)
     alone = run_check(setup, 4, 7)
-    pooled = run_check(setup, 4, 7, jobs=2)
+    with LocalPool(2) as pool:
+        pooled = run_check(setup, 4, 7, executor=pool)
     assert [(r.seed, r.violations, r.faults, r.ops) for r in alone] == \
         [(r.seed, r.violations, r.faults, r.ops) for r in pooled]
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from kafkaproof.impl.engine.executors import opened
 
 from kafkaproof import unsafe
 from kafkaproof.unsafe import CHOICES, CRASHES, DEFAULT, found_by_all, judge_under
@@ -60,7 +61,8 @@ def test_the_eight_practices_hold_with_evidence():
     fenced. Never reached,
     by design: an out-of-sync election (unclean.leader.election.enable=false) and a new
     leader missing an acknowledged write (that would be the loss itself)."""
-    model, rows, totals = unsafe.safe_campaign(2000 if NIGHTLY else 10, jobs=2 if NIGHTLY else 1)
+    with opened(jobs=2 if NIGHTLY else 1) as executor:
+        model, rows, totals = unsafe.safe_campaign(2000 if NIGHTLY else 10, executor=executor)
     print(model, totals)
     assert model == CRASHES
     proved = [g for g, row in rows.items() if (row["expected"] or {}).get("status") == "PROVED"]

@@ -102,7 +102,8 @@ TXN_CONFIGS = {
 }
 
 
-def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), derandomize: bool | None = None) -> Counter:
+def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), derandomize: bool | None = None,
+             executor=None) -> Counter:
     """`examples` Hypothesis runs of the row; fails on the first run violating a guarantee
     of `must_hold` (naming its seed and schedule, which replay with run_one); returns the
     runs, faults by kind and violations by guarantee."""
@@ -116,16 +117,17 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), der
                                  f" run_one({small!r}, {seed})")
 
     return run_examples(row.setup(), examples, templates, on_run=judge, derandomize=derandomize,
-                        faults=row.faults_per_run)
+                        faults=row.faults_per_run, executor=executor)
 
 
 def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,
-                    templates: dict[str, list] | None = None) -> dict[str, dict[str, int]]:
+                    templates: dict[str, list] | None = None, executor=None) -> dict[str, dict[str, int]]:
     """For each row: how many of `examples` runs violated each guarantee, the runs, the
     faults injected, and per guarantee the danger events the runs reached ("reached")."""
     table = {}
     for name, row in (CONFIGS if rows is None else rows).items():
-        stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()), derandomize=True)
+        stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()), derandomize=True,
+                         executor=executor)
         table[name] = {**{g: stats[f"violated:{g}"] for g in guarantees}, "runs": stats["runs"],
                        "faults": stats["faults"],
                        "reached": {g: {d: stats[f"danger:{d}"] for d in relevant_dangers(g)} for g in guarantees}}

@@ -15,7 +15,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from kafkaproof.impl.engine.run import RunResult, run_one
+from kafkaproof.impl.engine.executors import run_many
 from kafkaproof.impl.engine.setup import Setup, identity, steered, steering_turn, transactional
 from kafkaproof.impl.sim import faults as fault_kinds
 
@@ -59,15 +59,15 @@ def _one_down_at_a_time(faults) -> tuple:
     return tuple(sorted(steps, key=lambda s: s[0]))
 
 
-def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None,
-                 faults: tuple[int, int] = (1, 5)) -> Counter:
-    """`examples` Hypothesis runs of `setup` (no shrinking: a fixed budget; the engine's
-    shrinker makes a failure small); counts runs, faults and each violated guarantee.
-    The even runs (the first included) take `templates` in turn, steered by the drawn
-    seed, as check's do (steering_turn); the others a drawn schedule of `faults` (how few,
-    how many). `on_run(setup, seed, result)` sees every run. `derandomize`: None follows the Hypothesis
+def draw_examples(setup: Setup, examples: int, templates=(), derandomize: bool | None = None,
+                  faults: tuple[int, int] = (1, 5)) -> list[tuple[Setup, int]]:
+    """The (setup, seed) of `examples` Hypothesis runs of `setup`, drawn before any runs
+    (Hypothesis's generation without shrinking does not depend on what a run finds, so an
+    executor may run them anywhere). The even ones (the first included) take `templates`
+    in turn, steered by the drawn seed, as check's do (steering_turn); the others a drawn
+    schedule of `faults` (how few, how many). `derandomize`: None follows the Hypothesis
     profile (derandomised in CI, random in the nightly one); tables pass True."""
-    stats: Counter = Counter()
+    work: list[tuple[Setup, int]] = []
     fixed = settings().derandomize if derandomize is None else derandomize
 
     # Derandomised, the draws follow from the setup and templates alone: Hypothesis's own
@@ -77,9 +77,25 @@ def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derando
               suppress_health_check=list(HealthCheck))
     @given(seed=st.integers(0, 2**32 - 1), schedule=schedules(setup, faults))
     def one(seed, schedule):
-        template = steering_turn(list(templates), stats["runs"])
+        template = steering_turn(list(templates), len(work))
         this = steered(setup, template, seed) if template else replace(setup, schedule=schedule or ((1000, "none", 0),))
-        result: RunResult = run_one(this, seed)
+        work.append((this, seed))
+
+    if fixed:
+        one = hypothesis_seed(zlib.crc32(f"({identity(setup)}, {tuple(templates)!r})".encode()))(one)
+    one()
+    return work
+
+
+def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None,
+                 faults: tuple[int, int] = (1, 5), executor=None) -> Counter:
+    """`examples` Hypothesis runs of `setup` (draw_examples; no shrinking: a fixed budget,
+    the engine's shrinker makes a failure small), run on `executor`; counts runs, faults
+    and each violated guarantee. `on_run(setup, seed, result)` sees every run, in the
+    order drawn."""
+    work = draw_examples(setup, examples, templates, derandomize, faults)
+    stats: Counter = Counter()
+    for (this, seed), result in zip(work, run_many(work, executor=executor), strict=True):
         stats["runs"] += 1
         stats["faults"] += result.faults
         for _, kind, *_ in this.schedule:
@@ -93,8 +109,4 @@ def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derando
             stats[f"danger:{danger}"] += times
         if on_run is not None:
             on_run(this, seed, result)
-
-    if fixed:
-        one = hypothesis_seed(zlib.crc32(f"({identity(setup)}, {tuple(templates)!r})".encode()))(one)
-    one()
     return stats

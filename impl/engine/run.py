@@ -2,8 +2,8 @@
 the final logs read back, and every checker's verdict. Producers and consumers work
 while a nemesis draws faults of the setup's kinds (impl/sim/faults.py); then the
 cluster is healed, every partition read back and the history judged. A run is a pure
-function of (setup, seed): `run_many` may hand runs to any concurrent.futures-style
-executor (a local process pool by default) and they come back identical, in order.
+function of (setup, seed): impl/engine/executors.py may hand runs to any executor (local
+processes, a Dask cluster) and they come back identical, in order.
 
 check, hunt, replay, the catalogue and verify's confirmation all run through here.
 """
@@ -307,36 +307,6 @@ def judged(setup: Setup) -> tuple[str, ...]:
         # the output log instead of the application's "process" records.
         out = {g: names for g, names in out.items() if g not in ("consumer-no-loss", "consumer-no-duplicates")}
     return tuple(out)
-
-
-def _run_plain(args: tuple[Setup, int, bool]) -> RunResult:
-    return run_one(*args)
-
-
-def run_check(setup: Setup, runs: int, seed: int, jobs: int = 1, progress=None, executor=None,
-              keep_history: bool = False) -> list[RunResult]:
-    """Runs seed, seed+1, ... of one setup (see run_many)."""
-    return run_many([(setup, seed + i) for i in range(runs)], jobs, progress, executor, keep_history)
-
-
-def run_many(work: list[tuple[Setup, int]], jobs: int = 1, progress=None, executor=None,
-             keep_history: bool = False) -> list[RunResult]:
-    """Each (setup, seed) in this process, or on `executor` (anything with
-    concurrent.futures' `map`: a process pool, Dask's `Client.get_executor()`), or in a
-    pool of `jobs` local processes. Same results, same order, whatever runs them."""
-    if executor is None and jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return run_many(work, progress=progress, executor=pool, keep_history=keep_history)
-    results: list[RunResult] = []
-    tasks = [(setup, s, keep_history) for setup, s in work]
-    outcomes = map(_run_plain, tasks) if executor is None else executor.map(_run_plain, tasks)
-    for result in outcomes:
-        results.append(result)
-        if progress is not None:
-            progress()
-    return results
 
 
 def summarize(results: list[RunResult]) -> dict[str, dict]:
