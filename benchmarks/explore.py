@@ -1,7 +1,10 @@
 """Exhaustive exploration speed of the replication model: distinct states per second,
-with and without symmetry reduction, on a bound that finishes in seconds.
+with and without symmetry reduction, on a bound that finishes in seconds; with --big,
+the time to prove kip320 with 3 replicas, 2 records and epochs <= 3 (995,343 states;
+aim <= 60 s). Each figure also per million events of a bare heapq loop measured in the
+same run, to compare across noisy machines.
 
-    python benchmarks/explore.py [--replicas 2] [--records 2] [--max-epoch 3]
+    python benchmarks/explore.py [--replicas 2] [--records 2] [--max-epoch 3] [--big]
 """
 
 import argparse
@@ -9,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _util import peak_rss_mb, report  # noqa: E402
+from _util import bare_loop, peak_rss_mb, report  # noqa: E402
 from kafkaproof.model.explore import explore  # noqa: E402
 from kafkaproof.model.replication import Bounds, Model  # noqa: E402
 
@@ -19,8 +22,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--records", type=int, default=2)
     parser.add_argument("--max-epoch", type=int, default=3)
+    parser.add_argument("--big", action="store_true", help="also prove kip320 with 3 replicas (minutes)")
     args = parser.parse_args()
     bounds = Bounds(args.replicas, args.records, args.max_epoch)
+    bare = bare_loop()
+    report("bare_heapq_loop_events_per_wall_second", bare)
     for symmetry in (False, True):
         r = explore(Model("kip320", bounds), symmetry=symmetry)
         tag = "symmetry" if symmetry else "plain"
@@ -29,6 +35,14 @@ def main() -> None:
         report(f"{tag}_seconds", r.seconds)
         report(f"{tag}_states_per_second", r.distinct / r.seconds)
         report(f"{tag}_transitions_per_second", r.transitions / r.seconds)
+        report(f"{tag}_states_per_bare_loop_mevent", r.distinct / r.seconds / (bare / 1e6))
+    if args.big:
+        r = explore(Model("kip320", Bounds(3, 2, 3)), symmetry=True)
+        assert r.holds and r.complete
+        report("kip320_3_replicas_distinct_states", r.distinct)
+        report("kip320_3_replicas_seconds", r.seconds, "(aim <= 60)")
+        report("kip320_3_replicas_states_per_second", r.distinct / r.seconds)
+        report("bare_heapq_loop_events_per_wall_second_after", bare_loop())
     report("peak_rss", peak_rss_mb(), "MB")
 
 

@@ -3,17 +3,17 @@
 Breadth-first over every reachable state (states are tuples, hash-consed in one
 dict), invariants checked in each new state; the first violation comes with the
 shortest trace that reaches it, since BFS visits states in order of depth. With
-symmetry reduction, states that differ only by renaming replicas count once.
+symmetry reduction (a model's `canonical`), states that differ only by renaming replicas
+count once.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from kafkaproof.model.replication import NONE, Model, Replica, State
+from kafkaproof.model.replication import Model, State
 
 
 @dataclass
@@ -33,17 +33,6 @@ class Result:
         return self.invariant is None
 
 
-def _permute(s: State, p: tuple[int, ...]) -> State:
-    """Rename replica r to p[r] everywhere."""
-    def ren(x: int) -> int:
-        return p[x] if x != NONE else NONE
-
-    reps: list[Replica | None] = [None] * len(p)
-    for r, rep in enumerate(s.replicas):
-        reps[p[r]] = rep._replace(leader=ren(rep.leader), isr=tuple(sorted(ren(x) for x in rep.isr)))
-    return s._replace(replicas=tuple(reps), q_leader=ren(s.q_leader), q_isr=tuple(sorted(ren(x) for x in s.q_isr)))
-
-
 def restrict(model, names) -> object:
     """The model judged by only the invariants in `names` (so a search can look past a
     shorter violation of another one). Returns the same model."""
@@ -54,14 +43,15 @@ def restrict(model, names) -> object:
 
 def explore(model: Model, symmetry: bool = False, max_states: int | None = None) -> Result:
     start = time.perf_counter()
-    perms = list(itertools.permutations(range(model.bounds.replicas))) if symmetry else []
-
-    def canon(s: State) -> State:
-        return min((_permute(s, p) for p in perms), default=s) if perms else s
+    canon = model.canonical if symmetry else None
+    # Two thirds of the transitions reach a concrete state reached before: looking it up is
+    # cheaper than renaming it again.
+    renamed: set[State] = set()
 
     init = model.initial()
-    parent: dict[State, tuple[State | None, str, State]] = {canon(init): (None, "Init", init)}
-    queue = deque([(canon(init), init, 0)])
+    init_key = canon(init) if canon else init
+    parent: dict[State, tuple[State | None, str, State]] = {init_key: (None, "Init", init)}
+    queue = deque([(init_key, init, 0)])
     result = Result(model.variant)
 
     def fail(key: State, name: str, detail: str) -> Result:
@@ -76,13 +66,19 @@ def explore(model: Model, symmetry: bool = False, max_states: int | None = None)
 
     bad = model.invariants(init)
     if bad:
-        return fail(canon(init), *bad[0])
+        return fail(init_key, *bad[0])
     while queue:
         key, s, depth = queue.popleft()
         result.depth = max(result.depth, depth)
         for action, nxt in model.actions(s):
             result.transitions += 1
-            k = canon(nxt)
+            if canon is None:
+                k = nxt
+            elif nxt in renamed:
+                continue
+            else:
+                renamed.add(nxt)
+                k = canon(nxt)
             if k in parent:
                 continue
             parent[k] = (key, action, nxt)

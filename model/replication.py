@@ -30,12 +30,15 @@ request arriving late is a replica learning the quorum state later.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 VARIANTS = ("legacy-hw", "kip101", "kip279", "kip320")
 NONE = -1
+IDENTITY = [list(range(n)) for n in range(8)]  # (canonical: a renaming that changes nothing)
 
 
 class Replica(NamedTuple):
@@ -88,14 +91,25 @@ def end_offset_for(epochs, requested: int, leo: int) -> tuple[int, int]:
     return (floor[-1] if floor else requested), higher[0]
 
 
+# States are built positionally, not with NamedTuple._replace: the explorer makes
+# millions, and _replace costs three times as much.
+
+
 def truncate(rep: Replica, end: int) -> Replica:
-    end = max(0, min(end, len(rep.log)))
-    return rep._replace(log=rep.log[:end], hw=min(rep.hw, end),
-                        epochs=tuple((e, o) for e, o in rep.epochs if o < end))
+    log, hw, epoch, leader, isr, epochs = rep
+    end = max(0, min(end, len(log)))
+    return Replica(log[:end], min(hw, end), epoch, leader, isr, tuple((e, o) for e, o in epochs if o < end))
 
 
 def with_replica(s: State, r: int, rep: Replica) -> State:
-    return s._replace(replicas=s.replicas[:r] + (rep,) + s.replicas[r + 1 :])
+    reps = s[0]
+    return State(reps[:r] + (rep,) + reps[r + 1 :], *s[1:])
+
+
+def with_quorum(s: State, r: int, rep: Replica, isr: tuple[int, ...]) -> State:
+    """`with_replica`, the controller's ISR changed as well."""
+    reps = s[0]
+    return State(reps[:r] + (rep,) + reps[r + 1 :], s[1], s[2], isr, s[4], s[5])
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -153,14 +167,15 @@ class Model:
             if n == s.q_leader and s.replicas[n].leader != NONE:
                 continue  # re-electing the same leader only matters after it restarted
             isr = s.q_isr if n in s.q_isr else (n,)
-            yield f"ControllerElectLeader({n})", s._replace(q_epoch=s.q_epoch + 1, q_leader=n, q_isr=isr)
+            yield f"ControllerElectLeader({n})", State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed)
 
     def controller_shrink_isr(self, s: State):
         """The controller drops a replica it believes dead from the ISR (never the leader,
         never the last member)."""
         for r in s.q_isr:
             if r != s.q_leader and len(s.q_isr) > 1:
-                yield f"ControllerShrinkIsr({r})", s._replace(q_isr=tuple(x for x in s.q_isr if x != r))
+                yield f"ControllerShrinkIsr({r})", State(s.replicas, s.q_epoch, s.q_leader,
+                                                           tuple(x for x in s.q_isr if x != r), s.next_id, s.committed)
 
     # -- replicas learn the quorum state (LeaderAndIsr, possibly late) ------------------------
 
@@ -168,8 +183,7 @@ class Model:
         rep = s.replicas[r]
         if s.q_leader != r or rep.epoch >= s.q_epoch:
             return
-        new = rep._replace(epoch=s.q_epoch, leader=r, isr=s.q_isr,
-                           epochs=assign(rep.epochs, s.q_epoch, len(rep.log)))
+        new = Replica(rep.log, rep.hw, s.q_epoch, r, s.q_isr, assign(rep.epochs, s.q_epoch, len(rep.log)))
         yield f"BecomeLeader({r}, epoch {s.q_epoch})", with_replica(s, r, new)
 
     def become_follower_and_truncate(self, s: State, r: int):
@@ -186,7 +200,7 @@ class Model:
             if self.fencing and lead.epoch != s.q_epoch:
                 return  # KIP-320: a leader not (yet) in our epoch refuses to answer
             new = self.reconcile(rep, lead)
-        new = new._replace(epoch=s.q_epoch, leader=leader, isr=())
+        new = Replica(new.log, new.hw, s.q_epoch, leader, (), new.epochs)
         yield f"BecomeFollowerAndTruncate({r}, epoch {s.q_epoch}, to {len(new.log)})", with_replica(s, r, new)
 
     def reconcile(self, rep: Replica, lead: Replica) -> Replica:
@@ -226,9 +240,10 @@ class Model:
         leader, deposed without knowing it, can too)."""
         if not self.believes_leader(s, r) or s.next_id >= self.bounds.records:
             return
-        rep = s.replicas[r]
-        new = rep._replace(log=rep.log + ((s.next_id, rep.epoch),))
-        yield f"LeaderWrite({r}, record {s.next_id})", with_replica(s, r, new)._replace(next_id=s.next_id + 1)
+        log, hw, epoch, leader, isr, epochs = s.replicas[r]
+        reps = s.replicas[:r] + (Replica(log + ((s.next_id, epoch),), hw, epoch, leader, isr, epochs),) + s.replicas[r + 1 :]
+        yield f"LeaderWrite({r}, record {s.next_id})", State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id + 1,
+                                                             s.committed)
 
     def follower_replicate(self, s: State, f: int):
         """One fetch: the follower gets the leader's next entry and HW. A fetch past the
@@ -249,7 +264,7 @@ class Model:
             epochs = assign(epochs, entry[1], len(log))
             log = log + (entry,)
         hw = max(rep.hw, min(lead.hw, len(log)))
-        new = rep._replace(log=log, hw=hw, epochs=epochs)
+        new = Replica(log, hw, rep.epoch, ldr, rep.isr, epochs)
         if new != rep:
             yield f"FollowerReplicate({f} from {ldr})", with_replica(s, f, new)
 
@@ -272,8 +287,9 @@ class Model:
         if len(lead.isr) < self.bounds.min_isr:
             newly = ()  # the HW moves, but acks=all answers NOT_ENOUGH_REPLICAS_AFTER_APPEND
         committed = tuple(sorted(set(s.committed) | set(newly)))
-        yield f"LeaderIncHighWatermark({ldr}, to {hw})", with_replica(s, ldr, lead._replace(hw=hw))._replace(
-            committed=committed)
+        reps = s.replicas[:ldr] + (Replica(lead.log, hw, *lead[2:]),) + s.replicas[ldr + 1 :]
+        yield f"LeaderIncHighWatermark({ldr}, to {hw})", State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id,
+                                                               committed)
 
     def leader_change_isr(self, s: State, ldr: int):
         """LeaderShrinkIsr / LeaderExpandIsr through the controller, which accepts only a
@@ -286,13 +302,13 @@ class Model:
                 continue
             if r in lead.isr:
                 isr = tuple(x for x in lead.isr if x != r)
-                yield f"LeaderShrinkIsr({ldr}, drop {r})", with_replica(s, ldr, lead._replace(isr=isr))._replace(q_isr=isr)
+                yield f"LeaderShrinkIsr({ldr}, drop {r})", with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)
             elif (self.follows(s, r, ldr) and len(s.replicas[r].log) >= lead.hw
                   and len(s.replicas[r].log) >= self._epoch_start(lead)):
                 # Kafka also wants the follower past the start of the leader's epoch, so a
                 # leader with a stale HW (just restarted) cannot admit an empty follower.
                 isr = tuple(sorted(lead.isr + (r,)))
-                yield f"LeaderExpandIsr({ldr}, add {r})", with_replica(s, ldr, lead._replace(isr=isr))._replace(q_isr=isr)
+                yield f"LeaderExpandIsr({ldr}, add {r})", with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)
 
     @staticmethod
     def _epoch_start(lead: Replica) -> int:
@@ -306,25 +322,28 @@ class Model:
         rep = s.replicas[r]
         if rep.leader == NONE:
             return
-        for hw in range(rep.hw + 1):
-            yield f"Restart({r}, hw checkpoint {hw})", self._rejoin(with_replica(s, r, self.restarted(rep, hw)), r)
+        down = self._rejoin(s, r, self.restarted(rep, rep.hw))  # (only the checkpoint differs below)
+        back = down.replicas[r]
+        for hw in range(rep.hw):
+            yield f"Restart({r}, hw checkpoint {hw})", with_replica(down, r, Replica(back.log, hw, *back[2:]))
+        yield f"Restart({r}, hw checkpoint {rep.hw})", down
 
     @staticmethod
     def restarted(rep: Replica, hw: int) -> Replica:
         """The replica as a restart loads it. Loading cuts epoch entries that start at the
         log end (Kafka's LogLoader truncates the epoch cache to the log end offset), so an
         epoch led without a write is forgotten; trace validation found this."""
-        return truncate(rep, len(rep.log))._replace(hw=min(hw, len(rep.log)), leader=NONE, isr=())
+        log, _, epoch, _, _, epochs = truncate(rep, len(rep.log))
+        return Replica(log, min(hw, len(log)), epoch, NONE, (), epochs)
 
     @staticmethod
-    def _rejoin(s: State, r: int) -> State:
+    def _rejoin(s: State, r: int, rep: Replica) -> State:
         """A broker that registers again is taken out of the ISR by the controller, unless it
         is the last member (then nobody else could lead: Kafka keeps it, KIP-966's case).
         It cannot lead an epoch elected before its restart (KIP-380): only a new election
         can make it leader."""
         isr = tuple(x for x in s.q_isr if x != r) or s.q_isr
-        rep = s.replicas[r]
-        return with_replica(s, r, rep._replace(epoch=max(rep.epoch, s.q_epoch)))._replace(q_isr=isr)
+        return with_quorum(s, r, Replica(rep.log, rep.hw, max(rep.epoch, s.q_epoch), *rep[3:]), isr)
 
     def power_loss(self, s: State, r: int):
         """The machine loses power: with no fsync, any tail of the log may be gone (the
@@ -337,11 +356,30 @@ class Model:
             cut = truncate(rep, keep)
             for hw in range(cut.hw + 1):
                 yield f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})", self._rejoin(
-                    with_replica(s, r, self.restarted(cut, hw)), r)
+                    s, r, self.restarted(cut, hw))
 
     @staticmethod
     def describe(s: State) -> str:
         return describe(s)
+
+    # -- symmetry: states that differ only by the replicas' names ----------------------------
+
+    @staticmethod
+    def canonical(s: State) -> State:
+        """One representative per renaming of the replicas: the replicas ordered by what
+        they hold and their role (which no renaming changes), all orders of tied ones
+        tried, the smallest renamed state taken. Replicas rarely tie, so this is mostly
+        one renaming where the minimum over all n! was n! of them."""
+        reps, q_leader, q_isr = s[0], s[2], s[3]
+        keys = [(log, hw, epoch, epochs, leader == r, leader == NONE, len(isr), r == q_leader, r in q_isr)
+                for r, (log, hw, epoch, leader, isr, epochs) in enumerate(reps)]
+        order = sorted(range(len(reps)), key=keys.__getitem__)
+        ordered = [keys[r] for r in order]
+        if all(map(operator.ne, ordered, ordered[1:])):
+            return s if order == IDENTITY[len(order)] else _renamed(s, order)
+        groups = [list(g) for _, g in itertools.groupby(order, key=keys.__getitem__)]
+        return min(_renamed(s, [r for g in choice for r in g])
+                   for choice in itertools.product(*(itertools.permutations(g) for g in groups)))
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -375,6 +413,19 @@ class Model:
             if missing:
                 bad.append(("LeaderCompleteness", f"leader {leader} of epoch {s.q_epoch} lacks {missing}"))
         return bad
+
+
+def _renamed(s: State, order) -> State:
+    """`s` with replica order[i] renamed i everywhere."""
+    name = [NONE] * (len(order) + 1)  # (name[NONE] is the last: NONE is -1)
+    for new, old in enumerate(order):
+        name[old] = new
+    old_reps = s[0]
+    reps = []
+    for old in order:
+        log, hw, epoch, leader, isr, epochs = old_reps[old]
+        reps.append(Replica(log, hw, epoch, name[leader], tuple(sorted(map(name.__getitem__, isr))), epochs))
+    return State(tuple(reps), s[1], name[s[2]], tuple(sorted(map(name.__getitem__, s[3]))), s[4], s[5])
 
 
 def describe(s: State) -> str:
