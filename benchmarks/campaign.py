@@ -13,7 +13,8 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from _util import peak_rss_mb, report  # noqa: E402
 from kafkaproof.impl.engine import build_setup, run_check  # noqa: E402
-from kafkaproof.impl.engine.executors import opened  # noqa: E402
+
+from kafkaproof.executors import opened  # noqa: E402
 
 
 def _peak_rss_mb() -> float:  # (defined here: pickled by value to the workers)

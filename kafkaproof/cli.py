@@ -741,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kafkaproof.impl.engine.executors import ExecutorError, opened
+    from kafkaproof.executors import ExecutorError, opened
 
     args = build_parser().parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Campaigns on a Dask cluster (impl/engine/executors.py): the same verdicts, first
+"""Campaigns on a Dask cluster (kafkaproof/executors.py): the same verdicts, first
 violating seeds and counterexample files as on one local process; a worker killed
 mid-campaign costs no run; an unreachable scheduler or workers running other code are
 refused before any run starts."""
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from distributed import Client, LocalCluster
-from kafkaproof.impl.engine import build_setup, executors, run_check
+from kafkaproof.impl.engine import build_setup, run_check
 from kafkaproof.impl.engine.campaign import CONFIGS, guarantee_table
-from kafkaproof.impl.engine.executors import LocalPool, fingerprint, opened
+from kafkaproof.impl.engine.executors import LocalPool
 
-from kafkaproof import cli
+from kafkaproof import cli, executors
+from kafkaproof.executors import fingerprint, opened
 
 CHECK = ["check", "--set", "enable.idempotence=false", "--set", "acks=1", "--faults", "drop,duplicate,partition",
          "--seconds", "10", "--runs", "4", "--no-verify",

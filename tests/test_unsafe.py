@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from kafkaproof.impl.engine.executors import opened
 
 from kafkaproof import unsafe
+from kafkaproof.executors import opened
 from kafkaproof.unsafe import CHOICES, CRASHES, DEFAULT, found_by_all, judge_under
 
 BY_NAME = {c.name: c for c in CHOICES}

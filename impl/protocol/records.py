@@ -39,6 +39,7 @@ MAGIC = 2
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: what batchLength does not count
+_LENGTH = struct.Struct(">i")  # batchLength, after the 8-byte base offset
 CRC_START = 21
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
 
@@ -402,8 +403,30 @@ def iter_batches(buf: bytes | bytearray | memoryview, pos: int = 0) -> Iterator[
         pos += header.size
 
 
+# Decoded batches by their bytes. Followers copy their leader's batches byte for byte, so
+# every replica, consumer and final read decodes the same bytes: decoding is pure, and a
+# second decode of them is a lookup. Records are immutable; each caller gets its own list.
+_DECODED: dict[bytes, tuple[BatchHeader, tuple[Record, ...]]] = {}
+_DECODED_MAX = 16_384
+
+
 def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> RecordBatch:
     """Fully decode and validate one batch starting at `pos`."""
+    if len(buf) - pos >= LOG_OVERHEAD:
+        size = LOG_OVERHEAD + _LENGTH.unpack_from(buf, pos + 8)[0]
+        key = buf if pos == 0 and size == len(buf) and isinstance(buf, bytes) else bytes(buf[pos : pos + size])
+        known = _DECODED.get(key)
+        if known is not None:
+            return RecordBatch(known[0], list(known[1]))
+        batch = _decode_batch(buf, pos)
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()
+        _DECODED[key] = (batch.header, tuple(batch.records))
+        return batch
+    return _decode_batch(buf, pos)
+
+
+def _decode_batch(buf: bytes | bytearray | memoryview, pos: int) -> RecordBatch:
     header = check_batch(buf, pos)
     end = pos + header.size
     body: bytes | memoryview = memoryview(buf)[pos + HEADER_SIZE : end]
