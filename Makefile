@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hunt.py --starts 5
 	$(BIN)/python benchmarks/broker.py
 	$(BIN)/python benchmarks/serve_startup.py
+	$(BIN)/python benchmarks/campaign.py
+	$(BIN)/python benchmarks/scale_model.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -7,9 +7,12 @@ configuration at the default bound.
 
 --grid [N]: the cross-check - for N configurations of the 240-configuration grid (all by
 default), every VIOLATED must reproduce on the implementation and no PROVED one may show
-a violation in a random-fault campaign; writes the table to --table (markdown).
+a violation in a random-fault campaign; writes the table to --table (markdown). Each
+configuration is one task on --jobs local processes or a --scheduler's Dask workers
+(the same table).
 
     python benchmarks/verify.py [--grid [N]] [--runs 3] [--table docs/verify-grid.md]
+                                [--jobs J | --scheduler tcp://HOST:8786]
 """
 
 import argparse
@@ -21,6 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _util import peak_rss_mb, report  # noqa: E402
 from kafkaproof.impl.engine import build_setup  # noqa: E402
 
+from kafkaproof.executors import opened  # noqa: E402
 from kafkaproof.verify import GUARANTEES, PROVED, check, cross_check, grid, values_of  # noqa: E402
 
 SIM = ["durability", "read-your-writes", "monotonic-reads", "exactly-once", "partition-order"]
@@ -46,14 +50,18 @@ def timing() -> None:
                f"s ({v.status})")
 
 
-def cross(n: int | None, runs: int, table: str) -> None:
+def one_configuration(sets: list[str], runs: int) -> tuple[dict[str, str], list[str]]:
+    values = values_of(build_setup(sets=sets))
+    return {g: check(g, values).status for g in SIM}, cross_check(sets, SIM, runs=runs)
+
+
+def cross(n: int | None, runs: int, table: str, executor=None) -> None:
     configs = grid()
     configs = configs[:: max(1, len(configs) // n)][:n] if n else configs
     rows, problems, t0 = [], [], time.perf_counter()
-    for sets in configs:
-        values = values_of(build_setup(sets=sets))
-        verdicts = {g: check(g, values).status for g in SIM}
-        found = cross_check(sets, SIM, runs=runs)
+    answers = (map(one_configuration, configs, [runs] * len(configs)) if executor is None
+               else [f.result() for f in [executor.submit(one_configuration, sets, runs) for sets in configs]])
+    for sets, (verdicts, found) in zip(configs, answers, strict=True):
         problems += found
         rows.append((sets, verdicts, not found))
     report("configurations cross-checked", len(rows))
@@ -75,11 +83,14 @@ def main() -> None:
     parser.add_argument("--grid", nargs="?", type=int, const=0, default=None)
     parser.add_argument("--runs", type=int, default=3, help="simulation runs per configuration (cross-check)")
     parser.add_argument("--table", default="docs/verify-grid.md")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:8786")
     args = parser.parse_args()
     if args.grid is None:
         timing()
     else:
-        cross(args.grid or None, args.runs, args.table)
+        with opened(args.scheduler, args.jobs) as executor:
+            cross(args.grid or None, args.runs, args.table, executor)
     report("peak RSS", peak_rss_mb(), "MB")
 
 

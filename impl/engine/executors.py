@@ -29,36 +29,53 @@ def run_many(work: list[tuple[Setup, int]], progress=None, executor=None, keep_h
     """Each (setup, seed) in this process, or on `executor` (a `LocalPool`, Dask's
     `Client.get_executor()`, any concurrent.futures executor). `progress()` is called as
     each run finishes, on whichever worker. Same results, same order, whatever runs them."""
+    return list(iter_runs(work, progress, executor, keep_history))
+
+
+def iter_runs(work: list[tuple[Setup, int]], progress=None, executor=None, keep_history: bool = False):
+    """run_many's results one at a time, in order, as soon as each and those before it
+    are in: a caller that stops at the first violation (a campaign's must-hold) stops
+    the runs still pending."""
     tasks = [(setup, s, keep_history) for setup, s in work]
     if executor is None:
-        out = []
         for task in tasks:
-            out.append(_run_plain(task))
+            result = _run_plain(task)
             if progress is not None:
                 progress()
-        return out
+            yield result
+        return
     results: dict[int, object] = {}
-    for attempt in range(REPLACEMENTS + 1):
-        todo = [i for i in range(len(tasks)) if i not in results]
-        futures = {executor.submit(_run_plain, tasks[i]): i for i in todo}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress()
-            break
-        except BrokenProcessPool:
-            # A local worker died (killed, out of memory): what finished is kept, the rest
-            # is run again on a fresh pool.
-            for future, i in futures.items():
-                if future.done() and future.exception() is None:
-                    if i not in results and progress is not None:
+    given = 0  # results yielded so far (all those before index `given`)
+    futures: dict = {}
+    try:
+        for attempt in range(REPLACEMENTS + 1):
+            futures = {executor.submit(_run_plain, tasks[i]): i for i in range(given, len(tasks)) if i not in results}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if progress is not None:
                         progress()
-                    results[i] = future.result()
-            if attempt == REPLACEMENTS or not hasattr(executor, "replace"):
-                raise
-            executor.replace()
-    return [results[i] for i in range(len(tasks))]
+                    while given in results:
+                        yield results.pop(given)
+                        given += 1
+                break
+            except BrokenProcessPool:
+                # A local worker died (killed, out of memory): what finished is kept, the
+                # rest is run again on a fresh pool.
+                for future, i in futures.items():
+                    if future.done() and future.exception() is None and i not in results:
+                        results[i] = future.result()
+                        if progress is not None:
+                            progress()
+                if attempt == REPLACEMENTS or not hasattr(executor, "replace"):
+                    raise
+                executor.replace()
+        while given in results:
+            yield results.pop(given)
+            given += 1
+    finally:  # (the caller stopped early, or a run failed: what is pending is not wanted)
+        for future in futures:
+            future.cancel()
 
 
 def run_check(setup: Setup, runs: int, seed: int, progress=None, executor=None,

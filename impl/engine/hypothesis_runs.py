@@ -15,7 +15,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from kafkaproof.impl.engine.executors import run_many
+from kafkaproof.impl.engine.executors import iter_runs
 from kafkaproof.impl.engine.setup import Setup, identity, steered, steering_turn, transactional
 from kafkaproof.impl.sim import faults as fault_kinds
 
@@ -92,10 +92,10 @@ def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derando
     """`examples` Hypothesis runs of `setup` (draw_examples; no shrinking: a fixed budget,
     the engine's shrinker makes a failure small), run on `executor`; counts runs, faults
     and each violated guarantee. `on_run(setup, seed, result)` sees every run, in the
-    order drawn."""
+    order drawn; when it raises, the runs after it are not waited for."""
     work = draw_examples(setup, examples, templates, derandomize, faults)
     stats: Counter = Counter()
-    for (this, seed), result in zip(work, run_many(work, executor=executor), strict=True):
+    for (this, seed), result in zip(work, iter_runs(work, executor=executor), strict=True):
         stats["runs"] += 1
         stats["faults"] += result.faults
         for _, kind, *_ in this.schedule:

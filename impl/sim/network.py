@@ -30,6 +30,9 @@ class Network:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.graph = nx.DiGraph()
+        # Each link's planes: the graph's own edge dicts, looked up without a networkx view
+        # (every message asks; faults change them through the graph).
+        self._links: dict[tuple[str, str], dict[str, bool]] = {}
         self._last_delivery: dict[tuple[str, str, str], int] = {}
         self.drop_rate = 0.0
         self.duplicate_rate = 0.0
@@ -50,9 +53,10 @@ class Network:
         for other in others:
             for a, b in ((node, other), (other, node)):
                 self.graph.add_edge(a, b, **{plane: True for plane in PLANES})
+                self._links[a, b] = self.graph.edges[a, b]
 
     def link_up(self, src: str, dst: str, plane: str) -> bool:
-        return src == dst or self.graph.edges[src, dst][plane]
+        return src == dst or self._links[src, dst][plane]
 
     def cut(self, src: str, dst: str, planes: Iterable[str] = PLANES, both_ways: bool = True) -> None:
         for plane in planes:
@@ -108,7 +112,7 @@ class Network:
         copies = 2 if self.duplicate_rate and self.rng.random() < self.duplicate_rate else 1
         out = []
         for copy in range(copies):
-            t = now + self.rng.randint(*BASE_DELAY_MS) + self.extra_delay_ms
+            t = now + self.rng.randrange(BASE_DELAY_MS[0], BASE_DELAY_MS[1] + 1) + self.extra_delay_ms  # (randint's draw)
             if copy and self.late_ms:
                 out.append(t + self.rng.randint(0, self.late_ms))  # outside the FIFO order
                 self.out_of_order += 1
