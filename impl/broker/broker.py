@@ -510,16 +510,18 @@ class Broker(Dispatcher):
         self.purgatory.add(op)
         fx.timer(("delayed", op.id), op.deadline)
 
+    @staticmethod
+    def _read_bound(p: Partition, req: m.FetchRequest) -> int | None:
+        """Followers read everything the leader has (None); consumers only below the HW, or
+        below the last stable offset with isolation.level=read_committed."""
+        if req.replica_id >= 0:
+            return None
+        return p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
+
     def _read_for(self, p: Partition, req: m.FetchRequest) -> bytes:
         if not p.log.log_start_offset <= req.fetch_offset <= p.log.log_end_offset:
             return b""
-        # Followers read everything the leader has; consumers only below the HW, or below
-        # the last stable offset with isolation.level=read_committed.
-        if req.replica_id >= 0:
-            max_offset = None
-        else:
-            max_offset = p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
-        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=max_offset, region=req.zero_copy)
+        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=self._read_bound(p, req), region=req.zero_copy)
 
     def _answer_fetch(self, p: Partition, src: str, req: m.FetchRequest, fx: Effects, data: bytes | None = None) -> None:
         error = self._fetch_error(p, req)
@@ -549,7 +551,11 @@ class Broker(Dispatcher):
                 return not p.is_leader or p.hw >= op.required_offset
             if not p.is_leader:
                 return True
-            reads[op.id] = self._read_for(p, op.request)
+            req = op.request
+            bound = self._read_bound(p, req)
+            if req.min_bytes > 0 and req.fetch_offset >= (p.log.log_end_offset if bound is None else bound):
+                return False  # nothing to read yet: offsets say so without a read (Kafka's DelayedFetch)
+            reads[op.id] = self._read_for(p, req)
             return len(reads[op.id]) >= op.request.min_bytes
 
         for op in self.purgatory.pop_where(p.tp, ready):

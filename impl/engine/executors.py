@@ -56,7 +56,7 @@ def iter_runs(work: list[tuple[Setup, int]], progress=None, executor=None, keep_
                     if progress is not None:
                         progress()
                     while given in results:
-                        yield results.pop(given)
+                        yield results[given]
                         given += 1
                 break
             except BrokenProcessPool:
@@ -71,7 +71,7 @@ def iter_runs(work: list[tuple[Setup, int]], progress=None, executor=None, keep_
                     raise
                 executor.replace()
         while given in results:
-            yield results.pop(given)
+            yield results[given]
             given += 1
     finally:  # (the caller stopped early, or a run failed: what is pending is not wanted)
         for future in futures:
