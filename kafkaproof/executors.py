@@ -24,10 +24,14 @@ def fingerprint() -> str:
     from kafkaproof import impl, model, properties
 
     digest = hashlib.sha256()
+    inner = {"impl", "model", "properties"}  # (inside kafkaproof/ when installed, beside it when editable)
     for package in (kafkaproof, impl, model, properties):
         root = pathlib.Path(package.__file__).parent
         for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+            relative = path.relative_to(root)
+            if package is kafkaproof and relative.parts[0] in inner:
+                continue
+            digest.update(f"{package.__name__}/{relative}".encode() + b"\0" + path.read_bytes())
     return f"{kafkaproof.__version__}+{digest.hexdigest()[:12]}"
 
 

@@ -152,3 +152,20 @@ def test_counterexamples_of_one_signature_are_saved_once(tmp_path):
     assert paths[0] == paths[1] and paths[2] != paths[0]
     assert sorted(tmp_path.iterdir()) == sorted({paths[0], paths[2]})
     assert load(paths[0])[1] == 1  # the first one found is kept
+
+
+def test_an_installed_layout_has_the_editable_fingerprint(tmp_path):
+    """Installed, impl/, model/ and properties/ sit inside kafkaproof/; in this checkout
+    beside it: the same code must not be refused for its layout."""
+    import kafkaproof
+    from kafkaproof import impl, model, properties
+
+    copy = tmp_path / "kafkaproof"
+    shutil.copytree(Path(kafkaproof.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in (impl, model, properties):
+        shutil.copytree(Path(package.__file__).parent, copy / package.__name__.rsplit(".", 1)[1],
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    out = subprocess.run([sys.executable, "-c", "from kafkaproof.executors import fingerprint; print(fingerprint())"],
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == fingerprint()
