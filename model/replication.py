@@ -38,7 +38,6 @@ from typing import NamedTuple
 
 VARIANTS = ("legacy-hw", "kip101", "kip279", "kip320")
 NONE = -1
-IDENTITY = [list(range(n)) for n in range(8)]  # (canonical: a renaming that changes nothing)
 
 
 class Replica(NamedTuple):
@@ -376,7 +375,7 @@ class Model:
         order = sorted(range(len(reps)), key=keys.__getitem__)
         ordered = [keys[r] for r in order]
         if all(map(operator.ne, ordered, ordered[1:])):
-            return s if order == IDENTITY[len(order)] else _renamed(s, order)
+            return s if order == list(range(len(order))) else _renamed(s, order)  # (already in order: as it is)
         groups = [list(g) for _, g in itertools.groupby(order, key=keys.__getitem__)]
         return min(_renamed(s, [r for g in choice for r in g])
                    for choice in itertools.product(*(itertools.permutations(g) for g in groups)))
