@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.engine import RunResult, Setup, run_many, run_one
+from kafkaproof.impl.engine import RunResult, Setup, run_one
+from kafkaproof.impl.engine.executors import iter_runs
 from kafkaproof.impl.engine.shrink import Size, size_of
 from kafkaproof.impl.engine.shrink import shrink as shrink_run
 
@@ -44,8 +45,9 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
     reached = dict.fromkeys(relevant(guarantee), 0)
     while time.perf_counter() - start < budget_s:
         work = [nth(setup, list(steer), seed, i - seed) for i in range(s, s + (width if executor else 1))]
-        results = run_many(work, executor=executor) if executor else [run_one(*work[0], keep_history=True)]
-        for (this, _), result in zip(work, results, strict=True):
+        # (in seed order; returning at a violation cancels the seeds after it still running)
+        for (this, _), result in zip(work, iter_runs(work, executor=executor, keep_history=executor is None),
+                                     strict=True):
             for d in reached:
                 reached[d] += result.dangers.get(d, 0)
             if result.violations.get(guarantee):

@@ -406,12 +406,15 @@ def iter_batches(buf: bytes | bytearray | memoryview, pos: int = 0) -> Iterator[
 # Decoded batches by their bytes. Followers copy their leader's batches byte for byte, so
 # every replica, consumer and final read decodes the same bytes: decoding is pure, and a
 # second decode of them is a lookup. Records are immutable; each caller gets its own list.
+# Bounded by bytes, not batches: `serve` decodes batches of up to a megabyte.
 _DECODED: dict[bytes, tuple[BatchHeader, tuple[Record, ...]]] = {}
-_DECODED_MAX = 16_384
+_DECODED_MAX_BYTES = 32 << 20
+_decoded_bytes = 0
 
 
 def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> RecordBatch:
     """Fully decode and validate one batch starting at `pos`."""
+    global _decoded_bytes
     if len(buf) - pos >= LOG_OVERHEAD:
         size = LOG_OVERHEAD + _LENGTH.unpack_from(buf, pos + 8)[0]
         key = buf if pos == 0 and size == len(buf) and isinstance(buf, bytes) else bytes(buf[pos : pos + size])
@@ -419,9 +422,11 @@ def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> RecordBat
         if known is not None:
             return RecordBatch(known[0], list(known[1]))
         batch = _decode_batch(buf, pos)
-        if len(_DECODED) >= _DECODED_MAX:
+        if _decoded_bytes + len(key) > _DECODED_MAX_BYTES:
             _DECODED.clear()
+            _decoded_bytes = 0
         _DECODED[key] = (batch.header, tuple(batch.records))
+        _decoded_bytes += len(key)
         return batch
     return _decode_batch(buf, pos)
 
