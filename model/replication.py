@@ -90,6 +90,13 @@ def end_offset_for(epochs, requested: int, leo: int) -> tuple[int, int]:
     return (floor[-1] if floor else requested), higher[0]
 
 
+def without(isr: tuple[int, ...], r: int) -> tuple[int, ...]:
+    if r not in isr:
+        return isr
+    i = isr.index(r)
+    return isr[:i] + isr[i + 1 :]
+
+
 # States are built positionally, not with NamedTuple._replace: the explorer makes
 # millions, and _replace costs three times as much.
 
@@ -97,6 +104,8 @@ def end_offset_for(epochs, requested: int, leo: int) -> tuple[int, int]:
 def truncate(rep: Replica, end: int) -> Replica:
     log, hw, epoch, leader, isr, epochs = rep
     end = max(0, min(end, len(log)))
+    if end == len(log) and hw <= end and (not epochs or epochs[-1][1] < end):
+        return rep  # nothing to cut (epoch starts increase along the cache)
     return Replica(log[:end], min(hw, end), epoch, leader, isr, tuple((e, o) for e, o in epochs if o < end))
 
 
@@ -121,6 +130,10 @@ class Model:
         self.variant = variant
         self.bounds = bounds or Bounds()
         self.fencing = variant == "kip320"
+        # Memos for the explorer, which meets the same replicas and logs in many states:
+        # what the replicas' logs alone break, by logs, and `reconcile`'s answers.
+        self._log_faults: dict[tuple, tuple[set[int], list[tuple[str, str]]]] = {}
+        self._reconciled: dict[tuple[Replica, Replica], Replica] = {}
 
     def initial(self) -> State:
         n = self.bounds.replicas
@@ -139,20 +152,22 @@ class Model:
         rep = s.replicas[r]
         return rep.leader == leader and (not self.fencing or rep.epoch == s.replicas[leader].epoch)
 
-    def actions(self, s: State) -> Iterator[tuple[str, State]]:
-        yield from self.controller_elect_leader(s)
-        yield from self.controller_shrink_isr(s)
-        n = self.bounds.replicas
-        for r in range(n):
-            yield from self.become_leader(s, r)
-            yield from self.become_follower_and_truncate(s, r)
-            yield from self.leader_write(s, r)
-            yield from self.follower_replicate(s, r)
-            yield from self.leader_inc_high_watermark(s, r)
-            yield from self.leader_change_isr(s, r)
-            yield from self.restart(s, r)
+    # Each action returns the steps it enables, (label, next state) pairs: lists, not
+    # generators, since most actions are disabled in most states and the explorer asks
+    # 23 of them in each of a million states.
+    def actions(self, s: State) -> list[tuple[str, State]]:
+        steps = self.controller_elect_leader(s) + self.controller_shrink_isr(s)
+        for r in range(self.bounds.replicas):
+            steps += self.become_leader(s, r)
+            steps += self.become_follower_and_truncate(s, r)
+            steps += self.leader_write(s, r)
+            steps += self.follower_replicate(s, r)
+            steps += self.leader_inc_high_watermark(s, r)
+            steps += self.leader_change_isr(s, r)
+            steps += self.restart(s, r)
             if self.bounds.power_loss:
-                yield from self.power_loss(s, r)
+                steps += self.power_loss(s, r)
+        return steps
 
     # -- controller -------------------------------------------------------------------------
 
@@ -160,53 +175,59 @@ class Model:
         """Enabled below the epoch bound. Clean: any ISR member (the controller may see
         any replica fail, correctly or not). Unclean: any replica at all."""
         if s.q_epoch >= self.bounds.max_epoch:
-            return
+            return []
+        steps = []
         candidates = range(self.bounds.replicas) if self.bounds.unclean else s.q_isr
         for n in candidates:
             if n == s.q_leader and s.replicas[n].leader != NONE:
                 continue  # re-electing the same leader only matters after it restarted
             isr = s.q_isr if n in s.q_isr else (n,)
-            yield f"ControllerElectLeader({n})", State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed)
+            steps.append((f"ControllerElectLeader({n})", State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed)))
+        return steps
 
     def controller_shrink_isr(self, s: State):
         """The controller drops a replica it believes dead from the ISR (never the leader,
         never the last member)."""
-        for r in s.q_isr:
-            if r != s.q_leader and len(s.q_isr) > 1:
-                yield f"ControllerShrinkIsr({r})", State(s.replicas, s.q_epoch, s.q_leader,
-                                                           tuple(x for x in s.q_isr if x != r), s.next_id, s.committed)
+        if len(s.q_isr) < 2:
+            return []
+        return [(f"ControllerShrinkIsr({r})", State(s.replicas, s.q_epoch, s.q_leader, without(s.q_isr, r), s.next_id,
+                                                    s.committed))
+                for r in s.q_isr if r != s.q_leader]
 
     # -- replicas learn the quorum state (LeaderAndIsr, possibly late) ------------------------
 
     def become_leader(self, s: State, r: int):
         rep = s.replicas[r]
         if s.q_leader != r or rep.epoch >= s.q_epoch:
-            return
+            return ()
         new = Replica(rep.log, rep.hw, s.q_epoch, r, s.q_isr, assign(rep.epochs, s.q_epoch, len(rep.log)))
-        yield f"BecomeLeader({r}, epoch {s.q_epoch})", with_replica(s, r, new)
+        return [(f"BecomeLeader({r}, epoch {s.q_epoch})", with_replica(s, r, new))]
 
     def become_follower_and_truncate(self, s: State, r: int):
         rep, leader = s.replicas[r], s.q_leader
         restarted = rep.leader == NONE
         if leader == r or (rep.epoch >= s.q_epoch and not restarted):
-            return
+            return ()
         if self.variant == "legacy-hw":
             new = truncate(rep, rep.hw)
         else:
             lead = s.replicas[leader]
             if not self.believes_leader(s, leader):
-                return  # NOT_LEADER_OR_FOLLOWER: ask again later
+                return ()  # NOT_LEADER_OR_FOLLOWER: ask again later
             if self.fencing and lead.epoch != s.q_epoch:
-                return  # KIP-320: a leader not (yet) in our epoch refuses to answer
+                return ()  # KIP-320: a leader not (yet) in our epoch refuses to answer
             new = self.reconcile(rep, lead)
         new = Replica(new.log, new.hw, s.q_epoch, leader, (), new.epochs)
-        yield f"BecomeFollowerAndTruncate({r}, epoch {s.q_epoch}, to {len(new.log)})", with_replica(s, r, new)
+        return [(f"BecomeFollowerAndTruncate({r}, epoch {s.q_epoch}, to {len(new.log)})", with_replica(s, r, new))]
 
     def reconcile(self, rep: Replica, lead: Replica) -> Replica:
         """OffsetsForLeaderEpoch until the follower's log agrees with the leader's. The
         leader does not change meanwhile, so the exchange is one atomic step here."""
-        *_, last = self.reconcile_steps(rep, lead)
-        return last
+        known = self._reconciled.get((rep, lead))
+        if known is None:
+            *_, known = self.reconcile_steps(rep, lead)
+            self._reconciled[rep, lead] = known
+        return known
 
     def reconcile_steps(self, rep: Replica, lead: Replica) -> Iterator[Replica]:
         """The follower after each OffsetsForLeaderEpoch round trip (the implementation
@@ -238,11 +259,11 @@ class Model:
         """A replica that believes it leads appends a new record in its epoch (a zombie
         leader, deposed without knowing it, can too)."""
         if not self.believes_leader(s, r) or s.next_id >= self.bounds.records:
-            return
+            return ()
         log, hw, epoch, leader, isr, epochs = s.replicas[r]
         reps = s.replicas[:r] + (Replica(log + ((s.next_id, epoch),), hw, epoch, leader, isr, epochs),) + s.replicas[r + 1 :]
-        yield f"LeaderWrite({r}, record {s.next_id})", State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id + 1,
-                                                             s.committed)
+        return [(f"LeaderWrite({r}, record {s.next_id})",
+                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id + 1, s.committed))]
 
     def follower_replicate(self, s: State, f: int):
         """One fetch: the follower gets the leader's next entry and HW. A fetch past the
@@ -250,13 +271,13 @@ class Model:
         rep = s.replicas[f]
         ldr = rep.leader
         if ldr in (NONE, f) or not self.believes_leader(s, ldr):
-            return
+            return ()
         lead = s.replicas[ldr]
         if self.fencing and lead.epoch != rep.epoch:
-            return  # FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
+            return ()  # FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH
         if len(rep.log) > len(lead.log):
-            yield f"FollowerTruncateOutOfRange({f}, to {len(lead.log)})", with_replica(s, f, truncate(rep, len(lead.log)))
-            return
+            return [(f"FollowerTruncateOutOfRange({f}, to {len(lead.log)})",
+                     with_replica(s, f, truncate(rep, len(lead.log))))]
         log, epochs = rep.log, rep.epochs
         if len(log) < len(lead.log):
             entry = lead.log[len(log)]
@@ -264,50 +285,55 @@ class Model:
             log = log + (entry,)
         hw = max(rep.hw, min(lead.hw, len(log)))
         new = Replica(log, hw, rep.epoch, ldr, rep.isr, epochs)
-        if new != rep:
-            yield f"FollowerReplicate({f} from {ldr})", with_replica(s, f, new)
+        if new == rep:
+            return ()
+        return [(f"FollowerReplicate({f} from {ldr})", with_replica(s, f, new))]
 
     def leader_inc_high_watermark(self, s: State, ldr: int):
         """HW := the smallest LEO over the leader's ISR, counting only followers that
         fetch from it. Everything below it is acknowledged (the ghost `committed`)."""
         if not self.believes_leader(s, ldr):
-            return
+            return ()
         lead = s.replicas[ldr]
         ends = [len(lead.log)]
         for r in lead.isr:
             if r != ldr:
                 if not self.follows(s, r, ldr):
-                    return
+                    return ()
                 ends.append(len(s.replicas[r].log))
         hw = min(ends)
         if hw <= lead.hw:
-            return
+            return ()
         newly = tuple((o, lead.log[o][0]) for o in range(lead.hw, hw))
         if len(lead.isr) < self.bounds.min_isr:
             newly = ()  # the HW moves, but acks=all answers NOT_ENOUGH_REPLICAS_AFTER_APPEND
         committed = tuple(sorted(set(s.committed) | set(newly)))
         reps = s.replicas[:ldr] + (Replica(lead.log, hw, *lead[2:]),) + s.replicas[ldr + 1 :]
-        yield f"LeaderIncHighWatermark({ldr}, to {hw})", State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id,
-                                                               committed)
+        return [(f"LeaderIncHighWatermark({ldr}, to {hw})",
+                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id, committed))]
 
     def leader_change_isr(self, s: State, ldr: int):
         """LeaderShrinkIsr / LeaderExpandIsr through the controller, which accepts only a
         change from the leader of the current epoch (the partition epoch check)."""
         lead = s.replicas[ldr]
         if not self.believes_leader(s, ldr) or s.q_leader != ldr or s.q_epoch != lead.epoch:
-            return
+            return ()
+        steps = []
         for r in range(self.bounds.replicas):
             if r == ldr:
                 continue
             if r in lead.isr:
-                isr = tuple(x for x in lead.isr if x != r)
-                yield f"LeaderShrinkIsr({ldr}, drop {r})", with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)
+                isr = without(lead.isr, r)
+                steps.append((f"LeaderShrinkIsr({ldr}, drop {r})",
+                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)))
             elif (self.follows(s, r, ldr) and len(s.replicas[r].log) >= lead.hw
                   and len(s.replicas[r].log) >= self._epoch_start(lead)):
                 # Kafka also wants the follower past the start of the leader's epoch, so a
                 # leader with a stale HW (just restarted) cannot admit an empty follower.
                 isr = tuple(sorted(lead.isr + (r,)))
-                yield f"LeaderExpandIsr({ldr}, add {r})", with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)
+                steps.append((f"LeaderExpandIsr({ldr}, add {r})",
+                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)))
+        return steps
 
     @staticmethod
     def _epoch_start(lead: Replica) -> int:
@@ -318,21 +344,27 @@ class Model:
         (leader NONE until the controller tells it again) and its HW comes back from a
         checkpoint that may be stale. It keeps the epoch number it had seen: the
         controller never hands a restarted broker its old epoch again."""
-        rep = s.replicas[r]
+        rep = s[0][r]
         if rep.leader == NONE:
-            return
-        down = self._rejoin(s, r, self.restarted(rep, rep.hw))  # (only the checkpoint differs below)
-        back = down.replicas[r]
-        for hw in range(rep.hw):
-            yield f"Restart({r}, hw checkpoint {hw})", with_replica(down, r, Replica(back.log, hw, *back[2:]))
-        yield f"Restart({r}, hw checkpoint {rep.hw})", down
+            return ()
+        # `_rejoin(s, r, restarted(rep, hw))` for every checkpoint hw, built once: a third of
+        # the explorer's transitions are restarts.
+        log, _, epoch, _, _, epochs = self.restarted(rep, rep.hw)
+        epoch = max(epoch, s[1])
+        isr = without(s[3], r) or s[3]
+        before, after = s[0][:r], s[0][r + 1 :]
+        return [(f"Restart({r}, hw checkpoint {hw})",
+                 State(before + (Replica(log, hw, epoch, NONE, (), epochs),) + after, s[1], s[2], isr, s[4], s[5]))
+                for hw in range(rep.hw + 1)]
 
     @staticmethod
     def restarted(rep: Replica, hw: int) -> Replica:
         """The replica as a restart loads it. Loading cuts epoch entries that start at the
         log end (Kafka's LogLoader truncates the epoch cache to the log end offset), so an
         epoch led without a write is forgotten; trace validation found this."""
-        log, _, epoch, _, _, epochs = truncate(rep, len(rep.log))
+        log, _, epoch, _, _, epochs = rep
+        if epochs and epochs[-1][1] >= len(log):
+            epochs = truncate(rep, len(log)).epochs
         return Replica(log, min(hw, len(log)), epoch, NONE, (), epochs)
 
     @staticmethod
@@ -341,7 +373,7 @@ class Model:
         is the last member (then nobody else could lead: Kafka keeps it, KIP-966's case).
         It cannot lead an epoch elected before its restart (KIP-380): only a new election
         can make it leader."""
-        isr = tuple(x for x in s.q_isr if x != r) or s.q_isr
+        isr = without(s.q_isr, r) or s.q_isr
         return with_quorum(s, r, Replica(rep.log, rep.hw, max(rep.epoch, s.q_epoch), *rep[3:]), isr)
 
     def power_loss(self, s: State, r: int):
@@ -349,13 +381,13 @@ class Model:
         epoch cache is a checkpoint, replaced atomically, and is cut to the log on
         recovery). The process restarts as after a crash."""
         rep = s.replicas[r]
-        if not rep.log:
-            return
+        steps = []
         for keep in range(len(rep.log)):
             cut = truncate(rep, keep)
             for hw in range(cut.hw + 1):
-                yield f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})", self._rejoin(
-                    s, r, self.restarted(cut, hw))
+                steps.append((f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})",
+                              self._rejoin(s, r, self.restarted(cut, hw))))
+        return steps
 
     @staticmethod
     def describe(s: State) -> str:
@@ -385,19 +417,17 @@ class Model:
     def invariants(self, s: State) -> list[tuple[str, str]]:
         """(name, what is wrong) for every invariant `s` breaks."""
         bad = []
+        logs = tuple(rep[0] for rep in s[0])
+        faults = self._log_faults.get(logs)
+        if faults is None:
+            faults = self._log_faults[logs] = _log_faults(logs)
+        descending, inconsistent = faults
         for r, rep in enumerate(s.replicas):
             if not 0 <= rep.hw <= len(rep.log):
                 bad.append(("TypeOk", f"replica {r} has HW {rep.hw} beyond its log end {len(rep.log)}"))
-            if any(a[1] > b[1] for a, b in zip(rep.log, rep.log[1:], strict=False)):
+            if r in descending:
                 bad.append(("TypeOk", f"replica {r} has epochs going down in its log"))
-        logs = [rep.log for rep in s.replicas]
-        for a in range(len(logs)):
-            for b in range(a + 1, len(logs)):
-                for i in range(min(len(logs[a]), len(logs[b]))):
-                    if logs[a][i][1] == logs[b][i][1] and logs[a][: i + 1] != logs[b][: i + 1]:
-                        bad.append(("ReplicaLogConsistency",
-                                    f"replicas {a} and {b} hold different logs up to offset {i}, same epoch there"))
-                        break
+        bad.extend(inconsistent)
         for r in s.q_isr:
             if s.replicas[r].leader == NONE:
                 continue  # restarted and not yet back: judged when it leads or follows again
@@ -414,17 +444,47 @@ class Model:
         return bad
 
 
+def _log_faults(logs) -> tuple[set[int], list[tuple[str, str]]]:
+    """(replicas whose log has epochs going down, ReplicaLogConsistency breaches)."""
+    descending = {r for r, log in enumerate(logs) if any(a[1] > b[1] for a, b in zip(log, log[1:], strict=False))}
+    inconsistent = []
+    for a in range(len(logs)):
+        for b in range(a + 1, len(logs)):
+            for i in range(min(len(logs[a]), len(logs[b]))):
+                if logs[a][i][1] == logs[b][i][1] and logs[a][: i + 1] != logs[b][: i + 1]:
+                    inconsistent.append(("ReplicaLogConsistency",
+                                         f"replicas {a} and {b} hold different logs up to offset {i}, same epoch there"))
+                    break
+    return descending, inconsistent
+
+
+# For each order of the replicas: the new name of each old one, and the ISRs renamed so
+# far (there are few ISRs, and renaming one is most of the cost of renaming a state).
+_RENAMINGS: dict[tuple[int, ...], tuple[list[int], dict]] = {}
+
+
 def _renamed(s: State, order) -> State:
     """`s` with replica order[i] renamed i everywhere."""
-    name = [NONE] * (len(order) + 1)  # (name[NONE] is the last: NONE is -1)
-    for new, old in enumerate(order):
-        name[old] = new
+    order = tuple(order)
+    renaming = _RENAMINGS.get(order)
+    if renaming is None:
+        name = [NONE] * (len(order) + 1)  # (name[NONE] is the last: NONE is -1)
+        for new, old in enumerate(order):
+            name[old] = new
+        renaming = _RENAMINGS[order] = (name, {})
+    name, isrs = renaming
     old_reps = s[0]
     reps = []
     for old in order:
         log, hw, epoch, leader, isr, epochs = old_reps[old]
-        reps.append(Replica(log, hw, epoch, name[leader], tuple(sorted(map(name.__getitem__, isr))), epochs))
-    return State(tuple(reps), s[1], name[s[2]], tuple(sorted(map(name.__getitem__, s[3]))), s[4], s[5])
+        new_isr = isrs.get(isr)
+        if new_isr is None:
+            new_isr = isrs[isr] = tuple(sorted(map(name.__getitem__, isr)))
+        reps.append(Replica(log, hw, epoch, name[leader], new_isr, epochs))
+    q_isr = isrs.get(s[3])
+    if q_isr is None:
+        q_isr = isrs[s[3]] = tuple(sorted(map(name.__getitem__, s[3])))
+    return State(tuple(reps), s[1], name[s[2]], q_isr, s[4], s[5])
 
 
 def describe(s: State) -> str:
