@@ -56,7 +56,7 @@ def _explore(args: argparse.Namespace) -> int:
         restrict(model, args.invariant)
         invariants = tuple(i for i in invariants if i in args.invariant)
     result = explore(model, symmetry=args.model == "replication" and not args.no_symmetry,
-                     max_states=args.max_states)
+                     max_states=args.max_states, executor=args.executor)
     summary = {
         "model": args.model, **fields, "symmetry": args.model == "replication" and not args.no_symmetry,
         "transitions": result.transitions, "distinct_states": result.distinct, "depth": result.depth,
@@ -646,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ by replica names")
     p.add_argument("--max-states", type=int, default=None, help="stop after this many distinct states")
     p.add_argument("--states", action="store_true", help="print the state after every step of a trace")
+    _executor_arguments(p)  # (the frontier, sharded: the same figures and trace)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_explore)
 

@@ -169,3 +169,43 @@ def test_an_installed_layout_has_the_editable_fingerprint(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == fingerprint()
+
+
+# -- the explorer's frontier, sharded across an executor -------------------------------------
+
+def _figures(result) -> tuple:
+    return (result.distinct, result.transitions, result.depth, result.complete, result.invariant, result.detail,
+            [(action, tuple(state)) for action, state in result.trace])
+
+
+def test_a_sharded_search_gives_the_figures_and_trace_of_one_process(monkeypatch):
+    from kafkaproof.model import explore as explorer
+    from kafkaproof.model.groups import GroupBounds, GroupModel
+    from kafkaproof.model.replication import Bounds, Model
+
+    monkeypatch.setattr(explorer, "CHUNK", 16)  # many chunks per level, merged across both workers
+    searches = [
+        (lambda: Model("kip320", Bounds(2, 2, 3)), True, None),  # holds
+        (lambda: Model("legacy-hw", Bounds(3, 2, 3)), True, None),  # a violation and its shortest trace
+        (lambda: Model("kip320", Bounds(3, 1, 2, power_loss=True, min_isr=2)), False, None),
+        (lambda: Model("kip320", Bounds(2, 2, 3)), True, 300),  # cut by max_states
+        (lambda: explorer.restrict(GroupModel("before", GroupBounds(2, 2, 2)), {"NoLoss"}), False, None),
+    ]
+    with LocalPool(2) as pool:
+        for build, symmetry, most in searches:
+            alone = explorer.explore(build(), symmetry=symmetry, max_states=most)
+            sharded = explorer.explore(build(), symmetry=symmetry, max_states=most, executor=pool)
+            assert _figures(sharded) == _figures(alone)
+    assert {explorer.explore(build(), symmetry=symmetry).holds for build, symmetry, _ in searches} == {True, False}
+
+
+def test_explore_on_dask_prints_what_one_process_prints(cluster, capsys):
+    def explore_json(*more: str) -> dict:
+        code = cli.main(["explore", "--variant", "kip279", "--replicas", "3", "--json", *more])
+        doc = json.loads(capsys.readouterr().out)
+        doc.pop("seconds")
+        return {"exit": code, **doc}
+
+    alone = explore_json()
+    assert alone["exit"] == 1 and alone["invariant"] == "StrongIsr" and alone["trace"]
+    assert explore_json("--scheduler", cluster.scheduler_address) == alone
