@@ -1,6 +1,6 @@
 """Exhaustive exploration speed of the replication model: distinct states per second,
 with and without symmetry reduction, on a bound that finishes in seconds; with --big,
-the time to prove kip320 with 3 replicas, 2 records and epochs <= 3 (995,343 states;
+the time to prove kip320 with 3 replicas, 2 records and epochs <= 3 (829,479 states;
 aim <= 60 s). Each figure also per million events of a bare heapq loop measured in the
 same run, to compare across noisy machines. With --jobs N, the same searches with the
 frontier sharded over N local processes, as a ratio to one process (a coordinator merges

@@ -94,15 +94,22 @@ def _replication_model(args: argparse.Namespace):
         return "bounds must be 1-5 replicas, 0-5 records, 0-6 epochs"
     if not 1 <= args.min_isr <= args.replicas:
         return "--min-isr must be between 1 and --replicas"
-    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr)
+    if args.power_losses is not None and (args.power_losses < 0 or not args.power_loss):
+        return "--power-losses needs --power-loss and a count of 0 or more"
+    bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr,
+                    args.power_losses)
     fields = {"variant": args.variant, "replicas": args.replicas, "records": args.records,
               "max_epoch": args.max_epoch, "unclean": args.unclean, "power_loss": args.power_loss,
-              "min_isr": args.min_isr}
+              "min_isr": args.min_isr, "power_losses": args.power_losses}
     text = (f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
             f"{args.max_epoch}{', unclean election' if args.unclean else ''}"
-            f"{', power loss' if args.power_loss else ''}, min.insync.replicas={args.min_isr}")
-    return Model(args.variant, bounds), fields, text, ("TypeOk", "ReplicaLogConsistency", "StrongIsr",
-                                                       "LeaderCompleteness")
+            f"{', power loss' if args.power_loss else ''}"
+            f"{f' (at most {args.power_losses})' if args.power_losses is not None else ''},"
+            f" min.insync.replicas={args.min_isr}")
+    invariants = ("TypeOk", "ReplicaLogConsistency", "StrongIsr", "LeaderCompleteness")
+    if args.variant == "kip966":  # (the properties of the KIP-966 TLA+ specification the others lack)
+        invariants += ("LeaderCandidateCompleteness", "ReplicationQuorumSuperset", "NoCommittedRecordLostGlobally")
+    return Model(args.variant, bounds), fields, text, invariants
 
 
 def _group_model(args: argparse.Namespace):
@@ -619,13 +626,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replication: leaders, ISR, HW, truncation; producer: retries, in-flight requests, "
                         "idempotence; group: a consumer group's commits, rebalances and crashes; "
                         "transactions: markers, epochs and late duplicates (KIP-890)")
-    p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320"], default="kip320",
-                   help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (today)")
+    p.add_argument("--variant", choices=["legacy-hw", "kip101", "kip279", "kip320", "kip966"], default="kip320",
+                   help="protocol variant: truncate to HW (pre-KIP-101), KIP-101, +KIP-279, +KIP-320 (Kafka 3.x),"
+                        " +KIP-966 eligible leader replicas (Kafka 4.1's default)")
     p.add_argument("--replicas", type=int, default=3)
     p.add_argument("--records", type=int, default=2)
     p.add_argument("--max-epoch", type=int, default=3)
     p.add_argument("--unclean", action="store_true", help="unclean.leader.election.enable=true")
     p.add_argument("--power-loss", action="store_true", help="replicas may lose their unflushed log tail")
+    p.add_argument("--power-losses", type=int, default=None,
+                   help="with --power-loss: at most this many in a run (KIP-966 holds for min.insync.replicas - 1)")
     p.add_argument("--min-isr", type=int, default=1, help="min.insync.replicas for acknowledged writes")
     p.add_argument("--idempotence", choices=["true", "false"], default="true",
                    help="producer model: enable.idempotence")

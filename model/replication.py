@@ -10,7 +10,11 @@ protocol variants change only the steps that differ:
                says, trusting it even when it answers for an older epoch
     kip279     KIP-279: truncate to the end of the epoch we *share* with the leader
     kip320     KIP-279 plus KIP-320: fetches and epoch queries carry the follower's
-               leader epoch; a leader of another epoch refuses them (Kafka today)
+               leader epoch; a leader of another epoch refuses them (Kafka 3.x)
+    kip966     KIP-320 plus KIP-966's eligible leader replicas (Kafka 4.1's default):
+               the HW moves only with min.insync.replicas in the ISR; members that
+               leave an ISR below it become eligible (ELR) and are elected when the
+               ISR is empty; a replica that shut down uncleanly leaves both
 
 State (all tuples, so states hash):
     replicas[r] = (log, hw, epoch, leader, isr, epochs)
@@ -19,9 +23,10 @@ State (all tuples, so states hash):
                 possibly stale checkpoint)
         epoch, leader, isr   what the replica last learnt from the controller
         epochs  its leader-epoch cache ((epoch, start offset), ...)
-    quorum = (epoch, leader, isr)      the controller's committed state
+    quorum = (epoch, leader, isr, elr) the controller's committed state
     next_id                            records written so far
     committed = ((offset, record id), ...)  ghost: every write a leader acknowledged
+    power_losses                       ghost: power losses so far (Bounds.power_losses)
 
 Time, message loss, duplication and delay are not modelled one by one: any replica
 may take any enabled step at any moment, or never, which covers them. A LeaderAndIsr
@@ -36,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-VARIANTS = ("legacy-hw", "kip101", "kip279", "kip320")
+VARIANTS = ("legacy-hw", "kip101", "kip279", "kip320", "kip966")
 NONE = -1
 
 
@@ -56,6 +61,9 @@ class State(NamedTuple):
     q_isr: tuple[int, ...]
     next_id: int
     committed: tuple[tuple[int, int], ...]
+    q_elr: tuple[int, ...] = ()  # eligible leader replicas (kip966; always empty before it)
+    power_losses: int = 0
+    # (both last, with defaults: a state of a variant without them is built as before)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,9 @@ class Bounds:
     unclean: bool = False  # unclean.leader.election.enable
     power_loss: bool = False  # may a replica lose its unflushed log tail (Kafka never fsyncs by default)
     min_isr: int = 1  # min.insync.replicas: acks=all is acknowledged only with this many in the ISR
+    # At most this many power losses in a run (None: any number). KIP-966 keeps acknowledged
+    # writes through min.insync.replicas - 1 unclean shutdowns, not more (kip_966_properties.tla).
+    power_losses: int | None = None
 
 
 # --- the leader-epoch cache (the same rules as Kafka's LeaderEpochFileCache) ----------------
@@ -114,10 +125,10 @@ def with_replica(s: State, r: int, rep: Replica) -> State:
     return State(reps[:r] + (rep,) + reps[r + 1 :], *s[1:])
 
 
-def with_quorum(s: State, r: int, rep: Replica, isr: tuple[int, ...]) -> State:
-    """`with_replica`, the controller's ISR changed as well."""
+def with_quorum(s: State, r: int, rep: Replica, isr: tuple[int, ...], elr: tuple[int, ...]) -> State:
+    """`with_replica`, the controller's ISR and ELR changed as well."""
     reps = s[0]
-    return State(reps[:r] + (rep,) + reps[r + 1 :], s[1], s[2], isr, s[4], s[5])
+    return State(reps[:r] + (rep,) + reps[r + 1 :], s[1], s[2], isr, s[4], s[5], elr, s[7])
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -129,7 +140,8 @@ class Model:
             raise ValueError(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
         self.variant = variant
         self.bounds = bounds or Bounds()
-        self.fencing = variant == "kip320"
+        self.fencing = variant in ("kip320", "kip966")
+        self.elr = variant == "kip966"
         # Memos for the explorer, which meets the same replicas and logs in many states:
         # what the replicas' logs alone break, by logs, and `reconcile`'s answers.
         self._log_faults: dict[tuple, tuple[set[int], list[tuple[str, str]]]] = {}
@@ -151,6 +163,18 @@ class Model:
         epoch, so any fetch from r counts; with it, only one from the leader's own epoch."""
         rep = s.replicas[r]
         return rep.leader == leader and (not self.fencing or rep.epoch == s.replicas[leader].epoch)
+
+    def quorum(self, s: State, isr: tuple[int, ...], unclean: tuple[int, ...] = ()):
+        """The controller's (ISR, ELR) when the ISR becomes `isr`. KIP-966 (UpdateElr in
+        kip_966_functions.tla): at or above min.insync.replicas nobody else is eligible;
+        below it the members that left join the eligible ones, less any that shut down
+        uncleanly (`unclean`; KAFKA-15586: a new broker epoch at registration)."""
+        if not self.elr:
+            return isr, ()
+        if len(isr) >= self.bounds.min_isr:
+            return isr, ()
+        left = set(s.q_elr) | set(s.q_isr)
+        return isr, tuple(sorted(left.difference(isr, unclean)))
 
     # Each action returns the steps it enables, (label, next state) pairs: lists, not
     # generators, since most actions are disabled in most states and the explorer asks
@@ -177,12 +201,15 @@ class Model:
         if s.q_epoch >= self.bounds.max_epoch:
             return []
         steps = []
-        candidates = range(self.bounds.replicas) if self.bounds.unclean else s.q_isr
+        # KIP-966: an empty ISR is led from the ELR; unclean election may pick anyone.
+        clean = s.q_elr if self.elr and not s.q_isr else s.q_isr
+        candidates = range(self.bounds.replicas) if self.bounds.unclean else clean
         for n in candidates:
             if n == s.q_leader and s.replicas[n].leader != NONE:
                 continue  # re-electing the same leader only matters after it restarted
-            isr = s.q_isr if n in s.q_isr else (n,)
-            steps.append((f"ControllerElectLeader({n})", State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed)))
+            isr, elr = self.quorum(s, s.q_isr if n in s.q_isr else (n,))
+            steps.append((f"ControllerElectLeader({n})",
+                          State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed, elr, s[7])))
         return steps
 
     def controller_shrink_isr(self, s: State):
@@ -190,9 +217,13 @@ class Model:
         never the last member)."""
         if len(s.q_isr) < 2:
             return []
-        return [(f"ControllerShrinkIsr({r})", State(s.replicas, s.q_epoch, s.q_leader, without(s.q_isr, r), s.next_id,
-                                                    s.committed))
-                for r in s.q_isr if r != s.q_leader]
+        steps = []
+        for r in s.q_isr:
+            if r != s.q_leader:
+                isr, elr = self.quorum(s, without(s.q_isr, r))
+                steps.append((f"ControllerShrinkIsr({r})",
+                              State(s.replicas, s.q_epoch, s.q_leader, isr, s.next_id, s.committed, elr, s[7])))
+        return steps
 
     # -- replicas learn the quorum state (LeaderAndIsr, possibly late) ------------------------
 
@@ -263,7 +294,7 @@ class Model:
         log, hw, epoch, leader, isr, epochs = s.replicas[r]
         reps = s.replicas[:r] + (Replica(log + ((s.next_id, epoch),), hw, epoch, leader, isr, epochs),) + s.replicas[r + 1 :]
         return [(f"LeaderWrite({r}, record {s.next_id})",
-                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id + 1, s.committed))]
+                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id + 1, *s[5:]))]
 
     def follower_replicate(self, s: State, f: int):
         """One fetch: the follower gets the leader's next entry and HW. A fetch past the
@@ -304,13 +335,15 @@ class Model:
         hw = min(ends)
         if hw <= lead.hw:
             return ()
+        if self.elr and len(lead.isr) < self.bounds.min_isr:
+            return ()  # KIP-966's strict min ISR: the HW waits for min.insync.replicas in the ISR
         newly = tuple((o, lead.log[o][0]) for o in range(lead.hw, hw))
         if len(lead.isr) < self.bounds.min_isr:
             newly = ()  # the HW moves, but acks=all answers NOT_ENOUGH_REPLICAS_AFTER_APPEND
         committed = tuple(sorted(set(s.committed) | set(newly)))
         reps = s.replicas[:ldr] + (Replica(lead.log, hw, *lead[2:]),) + s.replicas[ldr + 1 :]
         return [(f"LeaderIncHighWatermark({ldr}, to {hw})",
-                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id, committed))]
+                 State(reps, s.q_epoch, s.q_leader, s.q_isr, s.next_id, committed, *s[6:]))]
 
     def leader_change_isr(self, s: State, ldr: int):
         """LeaderShrinkIsr / LeaderExpandIsr through the controller, which accepts only a
@@ -318,6 +351,14 @@ class Model:
         lead = s.replicas[ldr]
         if not self.believes_leader(s, ldr) or s.q_leader != ldr or s.q_epoch != lead.epoch:
             return ()
+        if lead.isr != s.q_isr:
+            # The controller changed the ISR since the leader last heard (a broker fenced or
+            # re-registered): AlterPartition carries the partition epoch and a stale one is
+            # refused (INVALID_UPDATE_VERSION; a stale zkVersion before KRaft), so the leader
+            # first learns the new ISR. Without this, a leader could write back a member the
+            # controller had removed after it lost power (the KIP-966 work found it).
+            return [(f"LeaderLearnsIsr({ldr}, {list(s.q_isr)})",
+                     with_replica(s, ldr, Replica(*lead[:4], s.q_isr, lead.epochs)))]
         steps = []
         for r in range(self.bounds.replicas):
             if r == ldr:
@@ -325,14 +366,14 @@ class Model:
             if r in lead.isr:
                 isr = without(lead.isr, r)
                 steps.append((f"LeaderShrinkIsr({ldr}, drop {r})",
-                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)))
+                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), *self.quorum(s, isr))))
             elif (self.follows(s, r, ldr) and len(s.replicas[r].log) >= lead.hw
                   and len(s.replicas[r].log) >= self._epoch_start(lead)):
                 # Kafka also wants the follower past the start of the leader's epoch, so a
                 # leader with a stale HW (just restarted) cannot admit an empty follower.
                 isr = tuple(sorted(lead.isr + (r,)))
                 steps.append((f"LeaderExpandIsr({ldr}, add {r})",
-                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), isr)))
+                              with_quorum(s, ldr, Replica(*lead[:4], isr, lead.epochs), *self.quorum(s, isr))))
         return steps
 
     @staticmethod
@@ -351,10 +392,11 @@ class Model:
         # the explorer's transitions are restarts.
         log, _, epoch, _, _, epochs = self.restarted(rep, rep.hw)
         epoch = max(epoch, s[1])
-        isr = without(s[3], r) or s[3]
+        isr, elr = self.rejoined(s, r)
         before, after = s[0][:r], s[0][r + 1 :]
         return [(f"Restart({r}, hw checkpoint {hw})",
-                 State(before + (Replica(log, hw, epoch, NONE, (), epochs),) + after, s[1], s[2], isr, s[4], s[5]))
+                 State(before + (Replica(log, hw, epoch, NONE, (), epochs),) + after, s[1], s[2], isr, s[4], s[5], elr,
+                       s[7]))
                 for hw in range(rep.hw + 1)]
 
     @staticmethod
@@ -367,26 +409,37 @@ class Model:
             epochs = truncate(rep, len(log)).epochs
         return Replica(log, min(hw, len(log)), epoch, NONE, (), epochs)
 
-    @staticmethod
-    def _rejoin(s: State, r: int, rep: Replica) -> State:
-        """A broker that registers again is taken out of the ISR by the controller, unless it
-        is the last member (then nobody else could lead: Kafka keeps it, KIP-966's case).
-        It cannot lead an epoch elected before its restart (KIP-380): only a new election
-        can make it leader."""
-        isr = without(s.q_isr, r) or s.q_isr
-        return with_quorum(s, r, Replica(rep.log, rep.hw, max(rep.epoch, s.q_epoch), *rep[3:]), isr)
+    def rejoined(self, s: State, r: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(ISR, ELR) once broker r registers again after a crash: out of the ISR, unless it
+        is the last member before KIP-966 (nobody else could lead: Kafka 3.x keeps it, the
+        hazard KIP-966 removes), and out of the ELR (it shut down uncleanly)."""
+        if self.elr:
+            return self.quorum(s, without(s.q_isr, r), unclean=(r,))
+        return without(s.q_isr, r) or s.q_isr, ()
+
+    def _rejoin(self, s: State, r: int, rep: Replica) -> State:
+        """The state once broker r, restarted as `rep`, registers again (`rejoined`). It
+        cannot lead an epoch elected before its restart (KIP-380): only a new election can
+        make it leader."""
+        return with_quorum(s, r, Replica(rep.log, rep.hw, max(rep.epoch, s.q_epoch), *rep[3:]), *self.rejoined(s, r))
 
     def power_loss(self, s: State, r: int):
         """The machine loses power: with no fsync, any tail of the log may be gone (the
         epoch cache is a checkpoint, replaced atomically, and is cut to the log on
         recovery). The process restarts as after a crash."""
         rep = s.replicas[r]
+        if self.bounds.power_losses is None:
+            losses = 0  # (not counted: a count nothing reads would only multiply the states)
+        elif s.power_losses < self.bounds.power_losses:
+            losses = s.power_losses + 1
+        else:
+            return ()
         steps = []
         for keep in range(len(rep.log)):
             cut = truncate(rep, keep)
             for hw in range(cut.hw + 1):
                 steps.append((f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})",
-                              self._rejoin(s, r, self.restarted(cut, hw))))
+                              self._rejoin(s, r, self.restarted(cut, hw))._replace(power_losses=losses)))
         return steps
 
     @staticmethod
@@ -441,6 +494,31 @@ class Model:
             missing = [(o, rid) for o, rid in s.committed if o >= len(lead.log) or lead.log[o][0] != rid]
             if missing:
                 bad.append(("LeaderCompleteness", f"leader {leader} of epoch {s.q_epoch} lacks {missing}"))
+        if self.elr:
+            bad.extend(self._kip966_faults(s))
+        return bad
+
+    def _kip966_faults(self, s: State) -> list[tuple[str, str]]:
+        """The properties of the KIP-966 TLA+ specification (Vanlightly/kafka-tlaplus,
+        kip_966_properties.tla) that StrongIsr and LeaderCompleteness do not already say."""
+        bad = []
+        for r in sorted(set(s.q_isr) | set(s.q_elr)):
+            log = s.replicas[r].log
+            if s.replicas[r].leader == NONE:
+                continue  # not running (restarted, not yet back): not a candidate
+            missing = [(o, rid) for o, rid in s.committed if o >= len(log) or log[o][0] != rid]
+            if missing:
+                bad.append(("LeaderCandidateCompleteness", f"ISR/ELR member {r} lacks acknowledged {missing}"))
+        leader = s.q_leader
+        lead = s.replicas[leader]
+        if (self.believes_leader(s, leader) and lead.epoch == s.q_epoch and len(lead.isr) >= self.bounds.min_isr
+                and not set(s.q_isr + s.q_elr) <= set(lead.isr)):
+            bad.append(("ReplicationQuorumSuperset", f"leader {leader}'s ISR {list(lead.isr)} lacks some of the"
+                                                     f" controller's ISR {list(s.q_isr)} + ELR {list(s.q_elr)}"))
+        held = {rid for rep in s.replicas for rid, _ in rep.log}
+        lost = [(o, rid) for o, rid in s.committed if rid not in held]
+        if lost:
+            bad.append(("NoCommittedRecordLostGlobally", f"no replica holds acknowledged {lost}"))
         return bad
 
 
@@ -484,12 +562,16 @@ def _renamed(s: State, order) -> State:
     q_isr = isrs.get(s[3])
     if q_isr is None:
         q_isr = isrs[s[3]] = tuple(sorted(map(name.__getitem__, s[3])))
-    return State(tuple(reps), s[1], name[s[2]], q_isr, s[4], s[5])
+    q_elr = isrs.get(s[6])
+    if q_elr is None:
+        q_elr = isrs[s[6]] = tuple(sorted(map(name.__getitem__, s[6])))
+    return State(tuple(reps), s[1], name[s[2]], q_isr, s[4], s[5], q_elr, s[7])
 
 
 def describe(s: State) -> str:
     """One line per replica, for traces."""
-    lines = [f"quorum: epoch {s.q_epoch}, leader {s.q_leader}, isr {list(s.q_isr)};"
+    elr = f", elr {list(s.q_elr)}" if s.q_elr else ""
+    lines = [f"quorum: epoch {s.q_epoch}, leader {s.q_leader}, isr {list(s.q_isr)}{elr};"
              f" acknowledged {list(s.committed)}"]
     for r, rep in enumerate(s.replicas):
         log = " ".join(f"{rid}@e{e}" for rid, e in rep.log) or "-"
