@@ -6,7 +6,11 @@ judged under (unsafe.judge_under). For each: over 10 starting seeds, the median 
 run (every other seed steered by verify's breaking schedule, as `hunt` does; the same
 without steering as the baseline), the median seconds including shrinking, and the shrunk size against the first-found
 size (simulated seconds, faults, sends). Then peak RSS. Aim (issue 16): a median <= 10 s
-for each, and no start missing within 60 s.
+for each, and no start missing within 60 s. With --sets, one configuration instead of
+the choices: KIP-966's hazard, for instance (issue 19's aim: a median <= 30 s),
+
+    python benchmarks/hunt.py --sets default.replication.factor=3,min.insync.replicas=2 \
+        --faults crash,partition,drop,power --guarantee durability
 
     python benchmarks/hunt.py [--starts 10] [--budget 60] [--plain-budget 20] [--only NAME-PART]
 """
@@ -19,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _util import peak_rss_mb, report  # noqa: E402
+from kafkaproof.impl.engine import build_setup  # noqa: E402
 from kafkaproof.impl.engine.shrink import shrink, size_of  # noqa: E402
 
 from kafkaproof.hunt import hunt, steering  # noqa: E402
@@ -32,12 +37,16 @@ def main() -> None:
     parser.add_argument("--plain-budget", type=float, default=20,
                         help="the unsteered baseline's budget per start (a miss counts all of it)")
     parser.add_argument("--only", help="choices whose name contains this")
+    parser.add_argument("--sets", help="instead of the choices: this configuration (K=V,K=V)")
+    parser.add_argument("--faults", default="crash,partition,drop,power", help="with --sets: the fault kinds")
+    parser.add_argument("--guarantee", default="durability", help="with --sets: the guarantee hunted")
     args = parser.parse_args()
-    for choice in CHOICES:
-        name, guarantee = choice.name, choice.guarantee
-        if args.only and args.only not in name:
-            continue
-        setup = setup_of(choice, judge_under(choice)[0])
+    if args.sets:
+        hunts = [(args.sets, args.guarantee, build_setup(sets=args.sets.split(","), faults=args.faults))]
+    else:
+        hunts = [(c.name, c.guarantee, setup_of(c, judge_under(c)[0])) for c in CHOICES
+                 if not args.only or args.only in c.name]
+    for name, guarantee, setup in hunts:
         steer = steering(setup, guarantee)
         to_first, plain, total, first_sizes, shrunk_sizes, missed, missed_plain = [], [], [], [], [], 0, 0
         for start in range(args.starts):

@@ -36,6 +36,10 @@ ENTRIES = [Entry(*e) for e in [
     # Kafka's default: acks=all waits for the ISR, and an ISR of the leader alone will do.
     ("min-insync-replicas-1", "durability", ["min.insync.replicas=1", "replica.lag.time.max.ms=3000"],
      "power,partition"),
+    # KIP-966's hazard: min.insync.replicas=2 does not save acks=all writes once the ISR has
+    # shrunk to the leader and it loses power; eligible leader replicas (Kafka 4.1) do.
+    ("last-replica-standing-without-elr", "durability", ["default.replication.factor=3", "min.insync.replicas=2"],
+     "crash,partition,drop,power"),
     # Replication instead of fsync assumes the replicas do not all fail together.
     ("all-replicas-power-loss", "durability", ["min.insync.replicas=2"], "blackout"),
     # KIP-101: a follower that truncates to its own high watermark when it follows a new

@@ -27,7 +27,8 @@ FORMAT = 1
 FIXES = {
     "lost-write": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false"),
                    ("broker", "default.replication.factor", "3"),
-                   ("broker", "min.insync.replicas", "2"), ("broker", "log.flush.interval.messages", "1"),
+                   ("broker", "min.insync.replicas", "2"), ("broker", "eligible.leader.replicas.enable", "true"),
+                   ("broker", "log.flush.interval.messages", "1"),
                    ("broker", "legacy.truncate.to.high.watermark", "false")],
     "inconsistent-offsets": [("producer", "acks", "all"), ("broker", "unclean.leader.election.enable", "false"),
                              ("broker", "legacy.truncate.to.high.watermark", "false"),

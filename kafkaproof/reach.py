@@ -45,6 +45,9 @@ class Rule:
     kind: str  # READ | COVERED | ASSUMED
     why: str
     assumes: tuple[str, ...] = ()  # ASSUMED: the values the model's behaviour is (lower case; "" = unset)
+    # ASSUMED: other values only take behaviours away (a protection the model lacks), so a
+    # violation the model finds may not happen either: VIOLATED is UNKNOWN too, not only PROVED.
+    protects: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ KEYS: dict[str, Reach] = {
     "legacy.kip101.without.kip279": _r(
         "truncation matters only to the partition's guarantees",
         Rule(REPLICATION, ASSUMED, "KIP-101 without KIP-279's fix for fast leader changes; " + LEGACY, ("false",))),
+    "eligible.leader.replicas.enable": _r(
+        "which replica may lead matters only to the partition's guarantees",
+        Rule(REPLICATION + AVAILABILITY, ASSUMED, "KIP-966's eligible leader replicas and strict min ISR: z3's"
+             " model re-elects the last ISR member after a power loss, as Kafka 3.x does (false); the explorer"
+             " has it: explore --variant kip966", ("false",), protects=True)),
     "legacy.no.fetch.epoch.fencing": _r(
         "fetch fencing matters only to the partition's guarantees",
         Rule(REPLICATION, ASSUMED, "pre-KIP-320 fetches without leader epochs; " + LEGACY, ("false",))),
@@ -229,6 +237,19 @@ def unmodelled(settings: Mapping[str, str | None], guarantee: str) -> list[str]:
     for key in sorted(settings):
         kind, why = sort(key, guarantee, settings[key] if settings[key] is not None else "")
         if kind == ASSUMED:
+            out.append(f"{key}={settings[key]} ({why})")
+    return out
+
+
+def unmodelled_protections(settings: Mapping[str, str | None], guarantee: str) -> list[str]:
+    """Those of `unmodelled` that protect (Rule.protects): with them a model's violation is
+    not one either."""
+    out = []
+    for key in sorted(settings):
+        value = settings[key] if settings[key] is not None else ""
+        kind, why = sort(key, guarantee, value)
+        rule = next((r for r in KEYS[key].rules if guarantee in r.guarantees), None)
+        if kind == ASSUMED and rule is not None and rule.protects:
             out.append(f"{key}={settings[key]} ({why})")
     return out
 

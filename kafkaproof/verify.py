@@ -507,6 +507,11 @@ def judge(guarantee: str, setup: Setup, failures: int = 1, brokers: int = 3, bou
                                                  f" commits survive; with them: {v.proof})")
     settings = setup.settings()
     missing = reach.unmodelled(settings, guarantee)
+    protections = reach.unmodelled_protections(settings, guarantee)
+    if v.status == VIOLATED and protections:
+        v = replace(v, status=UNKNOWN, trace=[], proof=f"not modelled: {'; '.join(protections)} - a protection the"
+                                                          f" model lacks, so its violation may not happen (without it:"
+                                                          f" {v.proof})")
     if v.status == PROVED and missing:
         v = explored(guarantee, missing, settings, values, model, brokers) or \
             replace(v, status=UNKNOWN, proof=f"not modelled: {'; '.join(missing)} (without them: {v.proof})")

@@ -28,6 +28,13 @@ def _stale_follower():
     return steered(setup, DANGERS["stale-epoch-served"].schedule(30_000, 9_000), 0)
 
 
+def _last_member_powered_off():
+    from kafkaproof.impl.engine.setup import steered
+    from kafkaproof.impl.sim.dangers import DANGERS
+    setup = build_setup(sets=["default.replication.factor=3", "min.insync.replicas=2"], faults="power,partition")
+    return steered(setup, DANGERS["last-isr-member-power-lost"].schedule(30_000, 9_000), 0)
+
+
 def _leader_down_long():
     from kafkaproof.impl.engine.setup import steered
     from kafkaproof.impl.sim.dangers import DANGERS
@@ -43,6 +50,7 @@ SCENARIOS = {
     "out-of-sync-elected": (_steered_unclean, 1),
     "new-leader-missing-acked": (_steered_unclean, 1),
     "power-lost-unflushed": (lambda: build_setup(), 0),
+    "last-isr-member-power-lost": (_last_member_powered_off, 0),
     "stale-epoch-served": (_stale_follower, 0),
     "broker-down-judged": (_leader_down_long, 0),
     "produce-retried-after-lost-answer": (lambda: build_setup(), 0),

@@ -173,3 +173,19 @@ def test_unfenced_switches_replay_on_the_implementation(key):
     assert found is not None
     off = run_one(steered(replace(on, broker={}), template, found), found)
     assert not off.violations.get("durability") and not off.dangers.get("stale-epoch-served")
+
+
+def test_a_protection_the_model_lacks_makes_its_violation_unknown_too():
+    """eligible.leader.replicas.enable (KIP-966) removes behaviours z3's model has: the
+    last ISR member re-elected after its power loss. A VIOLATED found without it is not
+    one with it, so it is UNKNOWN naming the setting - as a PROVED would be; off, the
+    violation stands."""
+    sets = ["default.replication.factor=3", "min.insync.replicas=2", "acks=all"]
+    power = "crash,partition,drop,power"
+    off = judge("durability", build_setup(sets=sets, faults=power))
+    assert off.status == VIOLATED and any("power" in s.action for s in off.trace)
+    on = judge("durability", build_setup(sets=[*sets, "eligible.leader.replicas.enable=true"], faults=power))
+    assert on.status == UNKNOWN and not on.trace
+    assert "eligible.leader.replicas.enable=true" in on.proof and "protection" in on.proof
+    assert judge("durability", build_setup(sets=[*sets, "eligible.leader.replicas.enable=false"],
+                                           faults=power)).status == VIOLATED

@@ -313,3 +313,80 @@ def test_last_isr_member_loses_power_and_is_elected_kip966(flush_messages, lost)
     assert c.state(TP).leader == leader  # re-elected: the last ISR member
     violations = final_check(c)
     assert (len(violations) == 10) == lost and (not violations) == (not lost)
+
+
+def test_eligible_leader_replicas_keep_the_writes_the_last_isr_member_lost_kip966():
+    """The run above with KIP-966 on: when the ISR shrank below min.insync.replicas the
+    followers that left became eligible (ELR); the leader loses power, registers with no
+    previous broker epoch (an unclean shutdown) and leaves both ISR and ELR; a follower
+    from the ELR leads, and no acknowledged write is lost. The HW stayed put while the
+    ISR was below min.insync.replicas (strict min ISR)."""
+    c = cluster(min_insync_replicas=2, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable="true")
+    p = c.producer("p", {"acks": "all"})
+    for i in range(10):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(1000)
+    assert len(acked(c)) == 10
+    leader = c.leader(TP)
+    followers_cut_off(c)
+    c.run_for(5000)
+    st = c.state(TP)
+    assert st.isr == (leader,) and set(st.elr) == set(st.replicas) - {leader}
+    # Metadata answers carry it (DescribeTopicPartitions' EligibleLeaderReplicas in serve).
+    from kafkaproof.impl.protocol import messages as m
+    answer, = [fx.message for fx in c.broker(leader).handle("client-x", m.MetadataRequest(1, (TP.topic,)), c.now)
+               if isinstance(getattr(fx, "message", None), m.MetadataResponse)]
+    assert answer.partitions[0].elr == st.elr
+    hw = c.broker(leader).partitions[TP].hw
+    p.send(TP.topic, b"k", b"below-min-isr")  # refused: NOT_ENOUGH_REPLICAS, and the HW does not move
+    c.run_for(1000)
+    assert c.broker(leader).partitions[TP].hw == hw
+    c.power_loss(leader)
+    c.restart(broker_node(leader))
+    c.heal()
+    c.run_for(5000)
+    st = c.state(TP)
+    assert st.leader not in (leader, -1) and leader not in st.elr
+    assert final_check(c) == []
+
+
+def test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966():
+    """KAFKA-15586: the followers in the ELR lose power and register again without their
+    previous broker epoch, so they leave the ELR (their unflushed tail may be gone). When
+    the leader then loses power too, nobody may lead: the partition stays offline rather
+    than elect a replica that may lack acknowledged writes (unclean election is off)."""
+    c = cluster(min_insync_replicas=2, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable="true")
+    p = c.producer("p", {"acks": "all"})
+    for i in range(5):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(1000)
+    leader = followers_cut_off(c)
+    c.run_for(5000)
+    followers = [b for b in c.broker_ids if b != leader]
+    assert set(c.state(TP).elr) == set(followers)
+    for b in followers:
+        c.power_loss(b)
+        c.restart(broker_node(b))
+    c.run_for(3000)
+    assert c.state(TP).elr == ()  # registered after an unclean shutdown: not eligible
+    c.power_loss(leader)
+    c.restart(broker_node(leader))
+    c.run_for(5000)
+    st = c.state(TP)
+    assert st.leader == -1 and st.isr == () and st.elr == ()
+
+
+@pytest.mark.parametrize("elr", [False, True])
+def test_strict_min_isr_holds_the_hw_while_the_isr_is_below_min_isr_kip966(elr):
+    """KIP-966's strict min ISR: an acks=1 write to a leader alone in its ISR is appended
+    either way, but its HW (what consumers may read) moves only without KIP-966."""
+    c = cluster(min_insync_replicas=2, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable=str(elr).lower())
+    leader = followers_cut_off(c)
+    c.run_for(5000)
+    assert c.state(TP).isr == (leader,)
+    partition = c.broker(leader).partitions[TP]
+    hw = partition.hw
+    c.producer("p", {"acks": "1"}).send(TP.topic, b"k", b"v")
+    c.run_for(1000)
+    assert partition.log.log_end_offset == hw + 1
+    assert (partition.hw == hw) == elr

@@ -71,6 +71,7 @@ class Broker(Dispatcher):
         # KIP-890 checks with the coordinator: correlation id -> (client, produce, coordinator)
         self._verifying: dict[int, tuple[str, m.ProduceRequest, str]] = {}
         self.broker_epoch = -1
+        self.previous_broker_epoch = -1  # the epoch before a fencing; -1: this process never had one
         self.controller_epoch = -1
         self.metadata: dict[TopicPartition, m.PartitionState] = {}
         self.topic_configs: dict[str, m.Configs] = {}  # topic -> its overrides, as the controller sent them
@@ -107,8 +108,8 @@ class Broker(Dispatcher):
 
     def _heartbeat(self, fx: Effects) -> None:
         for c in self.controllers:
-            fx.send(m.controller_node(c), m.BrokerHeartbeatRequest(self.id, self.broker_epoch, self.metadata_version),
-                    CONTROL_PLANE)
+            fx.send(m.controller_node(c), m.BrokerHeartbeatRequest(self.id, self.broker_epoch, self.metadata_version,
+                                                                   self.previous_broker_epoch), CONTROL_PLANE)
 
     def on_timer(self, key: tuple, now: int) -> list:
         fx = Effects()
@@ -225,7 +226,10 @@ class Broker(Dispatcher):
                 self.pid_next = msg.producer_id_block[0]
                 self.pid_end = self.pid_next + msg.producer_id_block[1]
         elif msg.error != ErrorCode.NONE:
-            self.broker_epoch = -1  # fenced: register again with the next heartbeat
+            # Fenced, not restarted: register again, saying which epoch we held (a clean
+            # return: KIP-966 keeps us eligible).
+            self.previous_broker_epoch = max(self.previous_broker_epoch, self.broker_epoch)
+            self.broker_epoch = -1
 
     @handles(m.UpdateMetadataRequest)
     def _on_UpdateMetadataRequest(self, src, msg: m.UpdateMetadataRequest, now, fx) -> None:
@@ -680,7 +684,7 @@ class Broker(Dispatcher):
         unknown = tuple(t for t in (req.topics or ()) if t not in known)
         fx.send(src, m.MetadataResponse(
             req.correlation_id, self.live_brokers,
-            tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr) for st in states),
+            tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr, st.elr) for st in states),
             unknown, tuple((t, self.topic_configs[t]) for t in sorted(req.topics or ()) if t in self.topic_configs)))
 
     @handles(m.OffsetsForLeaderEpochRequest)

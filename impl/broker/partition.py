@@ -58,6 +58,7 @@ class Partition:
         self.pending_isr: tuple[int, ...] | None = None  # an AlterPartition in flight
         self.pending_since = 0
         self.min_insync_replicas = config.min_insync_replicas  # the topic's, once configured
+        self.strict_min_isr = config.eligible_leader_replicas
         self.producers = ProducerStateManager()
         self.unreplicated: list[CompletedTxn] = []  # ended, but the marker is not below the HW yet
         self._rebuild_producers()
@@ -192,6 +193,8 @@ class Partition:
                 progress = self.followers.get(r)
                 leos.append(progress.leo if progress else -1)
         new_hw = min(leos)
+        if self.strict_min_isr and len(self.isr) < self.min_insync_replicas:
+            return False  # KIP-966: the HW waits for min.insync.replicas in the ISR
         if new_hw > self.hw:
             self.hw = new_hw
             self.changed()

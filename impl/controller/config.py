@@ -12,6 +12,8 @@ class ControllerConfig:
     default_replication_factor: int = 1
     num_partitions: int = 1
     unclean_leader_election: bool = False
+    min_insync_replicas: int = 1  # (the ELR is kept below a topic's min.insync.replicas)
+    eligible_leader_replicas: bool = False
 
     @classmethod
     def of(cls, server) -> ControllerConfig:

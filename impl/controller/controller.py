@@ -6,9 +6,10 @@ others only watch heartbeats so they can take over. The active controller:
 - registers brokers (a broker epoch each time one starts) and fences those whose
   heartbeats stop for `broker.session.timeout.ms`;
 - creates topics (replica assignment) and adds partitions;
-- elects leaders: clean (the first live ISR member in assignment order) or, with
-  `unclean.leader.election.enable`, any live replica; every election bumps the
-  leader epoch;
+- elects leaders: clean (the first live ISR member in assignment order), then with
+  `eligible.leader.replicas.enable` (KIP-966) the first live eligible leader replica,
+  then, with `unclean.leader.election.enable`, any live replica; every election bumps
+  the leader epoch;
 - commits ISR changes proposed by leaders (AlterPartition), fenced by partition epoch;
 - tells brokers over the control plane (LeaderAndIsr, UpdateMetadata).
 """
@@ -143,6 +144,9 @@ class Controller(Dispatcher):
             self.epoch = None
             return
         self.alive[b] = now
+        if self.config.eligible_leader_replicas and (req.previous_broker_epoch < 0
+                                                     or req.previous_broker_epoch != registered):
+            self._forget_unclean(b)
         epoch = self.store.read().broker_epochs[b]
         fx.send(src, m.BrokerHeartbeatResponse(self.id, self.epoch, ErrorCode.NONE, epoch, (block[0], PRODUCER_ID_BLOCK)),
                 CONTROL_PLANE)
@@ -174,7 +178,7 @@ class Controller(Dispatcher):
         if (req.broker_id not in req.new_isr or not set(req.new_isr) <= set(st.replicas)
                 or any(r not in self.alive for r in added)):
             return answer(ErrorCode.INVALID_REQUEST)  # KIP-841: only live replicas may join
-        new = replace(st, isr=tuple(r for r in st.replicas if r in req.new_isr),
+        new = replace(self._with_isr(st, tuple(r for r in st.replicas if r in req.new_isr)),
                       partition_epoch=st.partition_epoch + 1)
         if new.adding and set(new.adding) <= set(new.isr):
             return self._complete_reassignment(new, fx, answer)
@@ -433,8 +437,9 @@ class Controller(Dispatcher):
             st = self.partitions[tp]
             if st.leader == b:
                 changed.append(self._election(st, exclude=b))
-            elif b in st.isr and len(st.isr) > 1:
-                changed.append(replace(st, isr=tuple(r for r in st.isr if r != b),
+            elif b in st.isr and (len(st.isr) > 1 or self.config.eligible_leader_replicas):
+                # (KIP-966 takes out even the last member: it stays eligible, in the ELR.)
+                changed.append(replace(self._with_isr(st, tuple(r for r in st.isr if r != b)),
                                        partition_epoch=st.partition_epoch + 1))
         if changed and self._commit(changed):
             self._send_leader_and_isr([st.tp for st in changed], fx, only=None)
@@ -444,19 +449,47 @@ class Controller(Dispatcher):
         """`unclean`: allowed whatever the configuration (ElectLeaders' UNCLEAN)."""
         live = [r for r in st.replicas if r in self.alive and r != exclude]
         clean = [r for r in live if r in st.isr]
+        eligible = [r for r in live if r in st.elr] if self.config.eligible_leader_replicas else []
         if clean:
             isr = tuple(r for r in st.isr if r in self.alive and r != exclude)
             leader = clean[0]
+        elif eligible:
+            # KIP-966: the ISR is empty; an eligible replica holds everything below the HW.
+            leader, isr = eligible[0], (eligible[0],)
         elif live and (unclean or topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
                                                      self.config.unclean_leader_election)):
             # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
             leader, isr = live[0], (live[0],)
+        elif self.config.eligible_leader_replicas:
+            leader, isr = m.NO_LEADER, ()  # offline; the fenced members wait in the ELR
         else:
             # No eligible leader: stay offline, remember the last ISR so its members
             # can lead again when they return (Kafka keeps the last ISR member).
             leader, isr = m.NO_LEADER, st.isr
-        return replace(st, leader=leader, isr=isr, leader_epoch=st.leader_epoch + 1,
+        return replace(self._with_isr(st, isr), leader=leader, leader_epoch=st.leader_epoch + 1,
                        partition_epoch=st.partition_epoch + 1)
+
+    def _with_isr(self, st: PartitionState, isr: tuple[int, ...], unclean: tuple[int, ...] = ()) -> PartitionState:
+        """`st` with ISR `isr` and, under KIP-966, its ELR kept as Kafka's controller keeps it
+        (PartitionChangeBuilder; UpdateElr in the KIP's TLA+ specification): at or above the
+        topic's min.insync.replicas nobody else is eligible; below it, the members that left
+        join the eligible ones, less `unclean` (brokers back from an unclean shutdown)."""
+        if not self.config.eligible_leader_replicas:
+            return replace(st, isr=isr)
+        min_isr = topic_config.value(self._topic_configs(st.tp.topic), "min.insync.replicas",
+                                     self.config.min_insync_replicas)
+        if len(isr) >= min_isr:
+            return replace(st, isr=isr, elr=())
+        left = (set(st.elr) | set(st.isr)).difference(isr, unclean)
+        return replace(st, isr=isr, elr=tuple(r for r in st.replicas if r in left))
+
+    def _forget_unclean(self, b: int) -> None:
+        """Broker `b` registered after an unclean shutdown (KAFKA-15586: not the epoch it
+        last held): it may have lost its unflushed tail, so it is eligible nowhere."""
+        changed = [replace(st, elr=tuple(r for r in st.elr if r != b), partition_epoch=st.partition_epoch + 1)
+                   for tp, st in sorted(self.partitions.items()) if b in st.elr]
+        if changed:
+            self._commit(changed)
 
     def _elect(self, tps: list[TopicPartition], fx: Effects) -> list[TopicPartition]:
         """Elect leaders for partitions whose leader is not alive; returns the changed ones."""

@@ -174,6 +174,7 @@ class PartitionMetadata:
     leader_epoch: int
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
+    elr: tuple[int, ...] = ()  # KIP-966 (DescribeTopicPartitions' EligibleLeaderReplicas)
 
 
 @dataclass(frozen=True)
@@ -543,6 +544,9 @@ class PartitionState:
     # target replicas; these join, those leave once every adding replica is in the ISR.
     adding: tuple[int, ...] = ()
     removing: tuple[int, ...] = ()
+    # KIP-966: replicas out of the ISR that still hold everything below the HW (kept only
+    # while the ISR is below min.insync.replicas); leaders come from here when the ISR is empty.
+    elr: tuple[int, ...] = ()
 
 
 # Control requests carry the recipient's broker epoch (KIP-380): a broker that restarted
@@ -587,6 +591,9 @@ class BrokerHeartbeatRequest:
     broker_id: int
     broker_epoch: int  # -1 asks to register (after a start or restart)
     metadata_version: int = -1  # the newest UpdateMetadata applied: the controller resends if behind
+    # On registration, the epoch this process held before it was fenced; -1 after a (re)start:
+    # the controller takes that as an unclean shutdown (KIP-966's PreviousBrokerEpoch).
+    previous_broker_epoch: int = -1
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,14 @@ def _isolate_leader_from_followers(lag_ms: int, session_ms: int) -> tuple:
     return ((3000, "cut", 1), (3000, "cut", 2), (3000 + lag_ms + 4000, "heal", -1))
 
 
+def _last_member_powered_off(lag_ms: int, session_ms: int) -> tuple:
+    """Both followers cut off past the lag time, so the ISR shrinks to leader 0; then 0
+    loses power and comes back, and the followers with it (KIP-966's hazard)."""
+    shrunk = 3000 + lag_ms + 4000
+    return ((3000, "cut", 1), (3000, "cut", 2), (shrunk, "power", 0), (shrunk + 1000, "restart", 0),
+            (shrunk + 1000, "heal", -1))
+
+
 def _stale_follower_served(lag_ms: int, session_ms: int) -> tuple:
     """A follower that learns no leader change (the controller's requests to it lost, its
     heartbeats still arriving) keeps fetching from the first leader, which is deposed
@@ -88,6 +96,10 @@ DANGERS = {d.name: d for d in (
            lambda broker: broker.legacy_no_fetch_epoch_fencing),
     Danger("power-lost-unflushed", "an ISR member lost power with unflushed acknowledged records", REPLICATION,
            "--faults power, without log.flush.interval.messages=1", _leader_down("power")),
+    Danger("last-isr-member-power-lost", "the last ISR member lost power with unflushed acknowledged records"
+           " (KIP-966's hazard: before eligible leader replicas it is elected again)", REPLICATION,
+           "--faults power,partition: cut the followers off past replica.lag.time.max.ms, then power the leader off",
+           _last_member_powered_off),
     Danger("produce-retried-after-lost-answer", "a produce was retried after its answer was lost", RESENDS,
            "lose produce answers (--faults drop, crash)", lambda lag, session: ((3000, "drop", -1), (8000, "drop", -1))),
     Danger("produce-attempt-failed", "a produce attempt failed with a retriable error (leader change,"
@@ -203,11 +215,15 @@ class DangerWatch:
         if node not in self.c.procs:
             return
         committed = self.c.store.read().partitions
+        found = set()
         for tp, p in sorted(self.c.broker(broker).partitions.items()):
             if (not tp.topic.startswith("__") and tp in committed and broker in committed[tp].isr
                     and p.log.recovery_point <= self._acked_offset(tp) and p.log.unflushed_messages > 0):
-                self.add("power-lost-unflushed")
-                return
+                found.add("power-lost-unflushed")
+                if committed[tp].isr == (broker,):
+                    found.add("last-isr-member-power-lost")
+        for name in sorted(found):
+            self.add(name)
 
     def __call__(self, node: str, partitions: list) -> None:
         """After a broker's step, with its partitions whose role, HW or log end changed (a
