@@ -16,7 +16,7 @@ from kafkaproof.impl.sim.workload import Workload, run_workload
 TP = TopicPartition("events", 0)
 FAULTS = ("crash", "partition", "pause", "drop", "duplicate")  # no power loss: see KIP-966
 LEGACY = {"legacy-hw": "legacy.truncate.to.high.watermark", "kip101": "legacy.kip101.without.kip279",
-          "kip279": "legacy.no.fetch.epoch.fencing", "kip320": None}
+          "kip279": "legacy.no.fetch.epoch.fencing", "kip320": None, "kip966": "eligible.leader.replicas.enable"}
 
 
 def faulty_run(seed: int, impl_variant: str = "kip320", acks: str = "all", seconds: int = 20):
@@ -144,3 +144,27 @@ def test_trace_validation_catches_a_follower_that_never_truncates(monkeypatch):
     monkeypatch.setattr(Partition, "truncation_target", lambda self, epoch, end: (self.log.log_end_offset, True))
     failures = rejoin_with_a_divergent_tail().failures
     assert any("before" in f.reason and "truncat" in f.reason for f in failures), failures[:3]
+
+
+def test_the_kip966_implementation_conforms_to_the_kip966_model():
+    """eligible.leader.replicas.enable=true judged by the kip966 variant: every broker step
+    (strict min ISR on the HW included) and the controller's (ELR apart from the ISR and
+    empty at min.insync.replicas; leaders from the ISR, else the ELR). The runs elect from
+    the ELR. (Power loss stays out, as for every variant: the validator reads a power-cut
+    log as a truncation.)"""
+    seen: dict[str, int] = {}
+    for seed in range(6):
+        v = validated(seed, "kip966")
+        assert v.failures == [], "\n".join(map(str, v.failures[:5]))
+        for action, n in v.actions.items():
+            seen[action] = seen.get(action, 0) + n
+    assert seen.get("ControllerElectFromElr", 0) > 0 and seen.get("ControllerElectLeader", 0) > 0, seen
+
+
+def test_trace_validation_catches_a_hw_moving_below_min_isr_kip966(monkeypatch):
+    """Mutation: the leader's HW ignores KIP-966's strict min ISR."""
+    from kafkaproof.impl.broker.partition import Partition
+
+    monkeypatch.setattr(Partition, "strict_min_isr", property(lambda self: False, lambda self, v: None), raising=False)
+    failures = [f for seed in range(6) for f in validated(seed, "kip966").failures]
+    assert any("strict min ISR" in f.reason for f in failures)

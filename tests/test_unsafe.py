@@ -108,8 +108,9 @@ def test_eligible_leader_replicas_keep_writes_through_power_losses_kip966():
     nightly, a slice here): no run loses an acknowledged write, and the runs reached the
     danger ELR defends against - the last ISR member losing power. The same runs with
     ELR off lose writes: the campaign reaches what it claims to survive."""
-    from kafkaproof.guided import check_runs
     from kafkaproof.impl.engine import build_setup, run_many
+
+    from kafkaproof.guided import check_runs
 
     sets = ["default.replication.factor=3", "min.insync.replicas=2"]
     setup = build_setup(sets=[*sets, "eligible.leader.replicas.enable=true"], faults="crash,partition,drop,power")

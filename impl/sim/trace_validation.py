@@ -32,12 +32,14 @@ class StepFailure:
     node: str
     action: str
     reason: str
-    before: Replica
-    after: Replica
+    before: Replica | None
+    after: Replica | None
 
     def __str__(self) -> str:
-        return (f"t={self.at} {self.node}: {self.action} is not a step the model allows: {self.reason}\n"
-                f"    before: {describe_replica(self.before)}\n    after:  {describe_replica(self.after)}")
+        said = f"t={self.at} {self.node}: {self.action} is not a step the model allows: {self.reason}"
+        if self.before is None:  # (a controller step: no replica to show)
+            return said
+        return f"{said}\n    before: {describe_replica(self.before)}\n    after:  {describe_replica(self.after)}"
 
 
 def describe_replica(rep: Replica) -> str:
@@ -70,6 +72,7 @@ class TraceValidator:
         self.led: dict[tuple[int, int], Replica] = {}  # (leader, epoch) -> its replica when it last led it
         self.max_hw: dict[int, int] = {}  # the highest HW each replica ever had as leader
         self.unreconciled: set[int] = set()  # followers of a new epoch that have not yet truncated
+        self.committed = None  # the partition's last committed state (kip966: elections, ELR)
         self.cluster.observers.append(self.on_step)
         self.cluster.store.observers.append(self.on_commit)
 
@@ -94,6 +97,30 @@ class TraceValidator:
         st = metadata.partitions.get(self.tp)
         if st is not None:
             self.elected.setdefault(st.leader_epoch, st.leader)
+            if self.model.elr:
+                self._controller_step(self.committed, st)
+            self.committed = st
+
+    def _controller_step(self, before, st) -> None:
+        """KIP-966's controller rules (kip_966_properties.tla, ValidControllerIsrAndElr and
+        the election order): the ELR apart from the ISR and empty once the ISR has
+        min.insync.replicas; a new leader from the ISR, else from the ELR (this validator
+        runs with unclean election off)."""
+        min_isr = self.cluster.config.min_insync_replicas
+        where = broker_node(st.leader) if st.leader != NO_LEADER else "controller"
+        if set(st.elr) & set(st.isr) or (st.elr and len(st.isr) >= min_isr):
+            self.failures.append(StepFailure(self.cluster.now, where, "ELR", f"ISR {list(st.isr)} and ELR"
+                                             f" {list(st.elr)} with min.insync.replicas={min_isr}", None, None))
+        if before is None or st.leader_epoch <= before.leader_epoch or st.leader == NO_LEADER:
+            return
+        if st.leader in before.isr:
+            self._seen("ControllerElectLeader")
+        elif st.leader in before.elr:
+            self._seen("ControllerElectFromElr")
+        elif before.leader != NO_LEADER or before.isr or before.elr:  # (not a partition's first leader)
+            self.failures.append(StepFailure(self.cluster.now, where, "ControllerElectLeader",
+                                             f"elected {st.leader}, in neither ISR {list(before.isr)} nor ELR"
+                                             f" {list(before.elr)}", None, None))
 
     def on_step(self, node: str) -> None:
         if not node.startswith("broker-"):
@@ -236,6 +263,10 @@ class TraceValidator:
         elif cur.leader == b:
             self._seen("LeaderIncHighWatermark")
             bound, short = self._hw_bound(b, cur)
+            min_isr = self.cluster.broker(b).partitions[self.tp].min_insync_replicas
+            if self.model.elr and len(cur.isr) < min_isr:
+                self._fail(b, "LeaderIncHighWatermark", f"HW moved with ISR {list(cur.isr)} below"
+                           f" min.insync.replicas={min_isr} (KIP-966's strict min ISR)", cur, after)
             if hw > bound:
                 self._fail(b, "LeaderIncHighWatermark",
                            f"HW {hw} but ISR member {short} holds only {bound} records", cur, after)
