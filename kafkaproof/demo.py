@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+from kafkaproof.impl.sim.scenarios import last_replica_standing
 from kafkaproof.impl.storage import Log, LogConfig, RealDisk, SimDisk
 from kafkaproof.impl.storage.dump import dump_segment
 
@@ -81,6 +82,7 @@ def run(console: Console | None = None) -> int:
     for line in bit_flip_report:
         console.print(f"  [dim]{line}[/dim]", highlight=False)
     _replicated(console)
+    _last_replica_standing(console)
     _groups(console)
     _transactions(console)
     _verify(console)
@@ -200,6 +202,30 @@ def _transactions(console: Console) -> None:
                   " aborts part or all of a committed one (torn, lost). KIP-890 bumps the epoch per"
                   " transaction and the late copy is refused. See `kafkaproof guarantees --transactions`,"
                   " `kafkaproof explore --model transactions --kip890 false`.")
+
+
+def _last_replica_standing(console: Console) -> None:
+    from kafkaproof.model.explore import explore
+    from kafkaproof.model.replication import Bounds, Model
+
+    console.print("\n[bold]The last replica standing[/bold] (KIP-966): acks=all, min.insync.replicas=2; the ISR"
+                  " shrinks to the leader, which then loses power with its log unflushed")
+    table = _table("What happens to 10 acknowledged writes", ("brokers", "elected after the power loss",
+                                                               "writes lost", "explorer (kip320 / kip966 model)"))
+    for label, props, variant in (("Kafka 3.x", {}, "kip320"),
+                                  ("eligible.leader.replicas.enable=true (Kafka 4.1's default)",
+                                   {"eligible.leader.replicas.enable": "true"}, "kip966")):
+        run = last_replica_standing(props)
+        who = "itself (the last ISR member)" if run.elected == run.leader else f"broker {run.elected}, from the ELR"
+        found = explore(Model(variant, Bounds(2, 1, 2, power_loss=True, min_isr=2, power_losses=1)), symmetry=True)
+        lost = f"[red]{len(run.lost)} of {run.acked}[/red]" if run.lost else "none"
+        model = f"[red]{found.invariant} in {len(found.trace) - 1} steps[/red]" if found.invariant else "holds"
+        table.add_row(label, who, lost, model)
+    _print_wide(console, table)
+    console.print("With eligible leader replicas the followers that left the shrinking ISR stay eligible, the"
+                  " leader's unclean shutdown takes it out of both sets, and an eligible follower leads. See"
+                  " `kafkaproof explore --variant kip966 --power-loss --min-isr 2 --power-losses 1`, and the"
+                  " catalogue's last-replica-standing-without-elr.")
 
 
 CRASHES = "crash,partition,drop"

@@ -4,6 +4,7 @@ import pytest
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.protocol.messages import TopicPartition, broker_node
 from kafkaproof.impl.sim.cluster import Cluster
+from kafkaproof.impl.sim.scenarios import last_replica_standing
 from kafkaproof.properties.durability import check_durability
 
 TP = TopicPartition("orders", 0)
@@ -287,32 +288,17 @@ def test_kip101_leader_epochs_keep_it():
 
 @pytest.mark.parametrize("flush_messages, lost", [(None, True), ("1", False)])
 def test_last_isr_member_loses_power_and_is_elected_kip966(flush_messages, lost):
-    """Found by the stateful campaign. The ISR shrinks to the leader alone (the
-    followers have the data but lag), the leader loses power and comes back with an
-    empty log, and the controller elects it: it is the last ISR member. The followers
-    truncate to it and every acknowledged write is gone, with acks=all and
+    """Found by the stateful campaign (impl/sim/scenarios.py). The ISR shrinks to the
+    leader alone (the followers have the data but lag), the leader loses power and comes
+    back with an empty log, and the controller elects it: it is the last ISR member. The
+    followers truncate to it and every acknowledged write is gone, with acks=all and
     min.insync.replicas=2. Kafka's answer is KIP-966 (eligible leader replicas and
     unclean-shutdown detection); fsyncing every message also closes it."""
-    props = {"min_insync_replicas": 2, "replica_lag_time_max_ms": 2000}
-    if flush_messages:
-        props["log_flush_interval_messages"] = flush_messages
-    c = cluster(**props)
-    p = c.producer("p", {"acks": "all"})
-    for i in range(10):
-        p.send(TP.topic, b"k", b"v%d" % i)
-    c.run_for(1000)
-    assert len(acked(c)) == 10
-    leader = c.leader(TP)
-    followers_cut_off(c)
-    c.run_for(5000)
-    assert c.state(TP).isr == (leader,)  # the followers hold the data but left the ISR
-    c.power_loss(leader)
-    c.restart(broker_node(leader))
-    c.heal()
-    c.run_for(5000)
-    assert c.state(TP).leader == leader  # re-elected: the last ISR member
-    violations = final_check(c)
-    assert (len(violations) == 10) == lost and (not violations) == (not lost)
+    run = last_replica_standing({"log.flush.interval.messages": flush_messages} if flush_messages else {})
+    assert run.acked == 10
+    assert run.isr == (run.leader,)  # the followers hold the data but left the ISR
+    assert run.elected == run.leader  # re-elected: the last ISR member
+    assert (len(run.lost) == 10) == lost and (not run.lost) == (not lost)
 
 
 def test_eligible_leader_replicas_keep_the_writes_the_last_isr_member_lost_kip966():
@@ -321,33 +307,23 @@ def test_eligible_leader_replicas_keep_the_writes_the_last_isr_member_lost_kip96
     previous broker epoch (an unclean shutdown) and leaves both ISR and ELR; a follower
     from the ELR leads, and no acknowledged write is lost. The HW stayed put while the
     ISR was below min.insync.replicas (strict min ISR)."""
-    c = cluster(min_insync_replicas=2, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable="true")
-    p = c.producer("p", {"acks": "all"})
-    for i in range(10):
-        p.send(TP.topic, b"k", b"v%d" % i)
-    c.run_for(1000)
-    assert len(acked(c)) == 10
-    leader = c.leader(TP)
-    followers_cut_off(c)
-    c.run_for(5000)
-    st = c.state(TP)
-    assert st.isr == (leader,) and set(st.elr) == set(st.replicas) - {leader}
-    # Metadata answers carry it (DescribeTopicPartitions' EligibleLeaderReplicas in serve).
     from kafkaproof.impl.protocol import messages as m
-    answer, = [fx.message for fx in c.broker(leader).handle("client-x", m.MetadataRequest(1, (TP.topic,)), c.now)
-               if isinstance(getattr(fx, "message", None), m.MetadataResponse)]
-    assert answer.partitions[0].elr == st.elr
-    hw = c.broker(leader).partitions[TP].hw
-    p.send(TP.topic, b"k", b"below-min-isr")  # refused: NOT_ENOUGH_REPLICAS, and the HW does not move
-    c.run_for(1000)
-    assert c.broker(leader).partitions[TP].hw == hw
-    c.power_loss(leader)
-    c.restart(broker_node(leader))
-    c.heal()
-    c.run_for(5000)
-    st = c.state(TP)
-    assert st.leader not in (leader, -1) and leader not in st.elr
-    assert final_check(c) == []
+
+    def shrunk(c, leader):
+        # Metadata answers carry the ELR (DescribeTopicPartitions' EligibleLeaderReplicas in serve).
+        answer, = [fx.message for fx in c.broker(leader).handle("client-x", m.MetadataRequest(1, (TP.topic,)), c.now)
+                   if isinstance(getattr(fx, "message", None), m.MetadataResponse)]
+        assert answer.partitions[0].elr == c.state(TP).elr
+        hw = c.broker(leader).partitions[TP].hw
+        c.producer("p2", {"acks": "all"}).send(TP.topic, b"k", b"below-min-isr")  # refused: NOT_ENOUGH_REPLICAS
+        c.run_for(1000)
+        assert c.broker(leader).partitions[TP].hw == hw
+
+    run = last_replica_standing({"eligible.leader.replicas.enable": "true"}, shrunk=shrunk)
+    assert run.acked == 10
+    assert run.isr == (run.leader,) and set(run.elr) == set(run.cluster.broker_ids) - {run.leader}
+    assert run.elected not in (run.leader, -1) and run.leader not in run.cluster.state(TP).elr
+    assert run.lost == []
 
 
 def test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966():
