@@ -124,9 +124,11 @@ KEYS: dict[str, Reach] = {
         Rule(REPLICATION, ASSUMED, "KIP-101 without KIP-279's fix for fast leader changes; " + LEGACY, ("false",))),
     "eligible.leader.replicas.enable": _r(
         "which replica may lead matters only to the partition's guarantees",
-        Rule(REPLICATION + AVAILABILITY, ASSUMED, "KIP-966's eligible leader replicas and strict min ISR: z3's"
-             " model re-elects the last ISR member after a power loss, as Kafka 3.x does (false); the explorer"
-             " has it: explore --variant kip966", ("false",), protects=True)),
+        Rule(REPLICATION, READ, "KIP-966: strict min ISR, eligible leader replicas, elections ISR -> ELR, a"
+             " restart (an unclean shutdown) leaves ISR and ELR"),
+        Rule(AVAILABILITY, ASSUMED, "the availability model elects as Kafka 3.x does (false); an ELR election"
+             " can make a partition writable again, or leave it leaderless, so neither answer carries",
+             ("false",), protects=True)),
     "legacy.no.fetch.epoch.fencing": _r(
         "fetch fencing matters only to the partition's guarantees",
         Rule(REPLICATION, ASSUMED, "pre-KIP-320 fetches without leader epochs; " + LEGACY, ("false",))),

@@ -78,7 +78,9 @@ def values_of(setup: Setup) -> dict:
             "unclean": broker.unclean_leader_election, "flush": broker.log.flush_interval_messages == 1,
             "idempotence": producer.idempotence, "retries": producer.retries,
             "in_flight": producer.max_in_flight, "read_committed": consumer.isolation_level == "read_committed",
-            **({"strategy": STRATEGIES.index(strategy)} if strategy in STRATEGIES else {})}
+            **({"strategy": STRATEGIES.index(strategy)} if strategy in STRATEGIES else {}),
+            # (only when on: without it every query is the formula it was before KIP-966)
+            **({"elr": True} if broker.eligible_leader_replicas else {})}
 
 
 def _fix(cfg: Config, values: dict) -> list:
@@ -126,7 +128,7 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
                                                 " min.insync.replicas: acks=all writes fail", seconds, trace,
                            model="availability")
         return Verdict(guarantee, UNKNOWN, f"solver gave up after {seconds:.1f} s", seconds)
-    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates)
+    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates, values.get("elr", False))
     solver.add(model.constraints())
     for k in range(bound + 1):  # the shortest violation first
         solver.push()
@@ -171,6 +173,8 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
         return Verdict(guarantee, PROVED, f"runs of any length (k-induction, k={k}; bounded check to {bound} steps"
                                           " found no violation)", time.perf_counter() - start)
     failure_kind = "crashes or power losses" if power_loss else "crashes"
+    if power_loss and values.get("elr"):
+        failure_kind += "; one that lost power counts until it is back in the ISR, KIP-966's bound"
     scope = (f"bounded: every run of <= {bound} steps, {brokers} brokers, replication factor {values['rf']},"
              f" <= {failures} replica(s) down at once ({failure_kind})") \
         if MODELS[guarantee] == "partition" or guarantee == "partition-order" else f"bounded: every run of <= {bound} steps"
@@ -189,7 +193,7 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
     # The auxiliary invariants must hold in every reachable state up to the bound (the base
     # case; without any, the caller's bounded check already was it).
     cfg = Config()
-    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates)
+    model = build(MODELS[guarantee], cfg, bound, brokers, failures, power_loss, duplicates, values.get("elr", False))
     if any(model.aux(s) for s in model.states):
         base = z3.Solver()
         base.set(timeout=int(timeout_s * 1000))
@@ -201,7 +205,7 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
         cfg = Config()
         solver = z3.Solver()
         solver.set(timeout=int(timeout_s * 1000))
-        model = build(MODELS[guarantee], cfg, k, brokers, failures, power_loss, duplicates)
+        model = build(MODELS[guarantee], cfg, k, brokers, failures, power_loss, duplicates, values.get("elr", False))
         solver.add(*cfg.domain(brokers), *_fix(cfg, values), *model.transitions())
         solver.add(*[holds(model, model.states[i]) for i in range(k)])
         solver.add(z3.Not(holds(model, model.states[k])))

@@ -53,6 +53,9 @@ class Config:
     in_flight: z3.ArithRef = field(default_factory=lambda: z3.Int("max.in.flight.requests.per.connection"))
     strategy: z3.ArithRef = field(default_factory=lambda: z3.Int("commit.strategy"))
     read_committed: z3.BoolRef = field(default_factory=lambda: z3.Bool("isolation.level=read_committed"))
+    # Fixed only when on: the partition model then encodes KIP-966 (PartitionModel's `elr`),
+    # and a query without it is the same formula as before it existed.
+    elr: z3.BoolRef = field(default_factory=lambda: z3.Bool("eligible.leader.replicas.enable"))
 
     def domain(self, brokers: int) -> list:
         """What Kafka allows (ProducerConfig refuses idempotence without acks=all, retries
@@ -140,14 +143,22 @@ class PartitionModel(_Model):
                "crash", "power-loss", "restart", "elect")
     TARGETED = ("replicate", "shrink-isr", "expand-isr", "crash", "power-loss", "restart", "elect")
 
-    def __init__(self, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False) -> None:
+    def __init__(self, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False,
+                 elr: bool = False) -> None:
         super().__init__(cfg, steps, "partition")
         self.n, self.f, self.power_loss = brokers, failures, power_loss
+        # KIP-966 (eligible.leader.replicas.enable): strict min ISR, the ELR, the ISR may
+        # empty, elections ISR -> ELR -> unclean, a restarted broker (an unclean shutdown)
+        # leaves both - as model/replication.py's kip966 and impl/controller do.
+        self.elr = elr
         self.states = [self._state(i) for i in range(steps + 1)]
 
     def _state(self, i: int) -> dict:
         n = self.n
-        return {"alive": [z3.Bool(f"alive{i}_{r}") for r in range(n)],
+        # (recovering: lost power and not yet back in the ISR - counted as down, KIP-966's bound)
+        extra = {"elr": [z3.Bool(f"elr{i}_{r}") for r in range(n)],
+                 "recovering": [z3.Bool(f"recovering{i}_{r}") for r in range(n)]} if self.elr else {}
+        return {**extra, "alive": [z3.Bool(f"alive{i}_{r}") for r in range(n)],
                 "has": [z3.Bool(f"has{i}_{r}") for r in range(n)],  # the record is in its log
                 "durable": [z3.Bool(f"durable{i}_{r}") for r in range(n)],  # ... and fsynced
                 "isr": [z3.Bool(f"isr{i}_{r}") for r in range(n)],
@@ -170,22 +181,40 @@ class PartitionModel(_Model):
         return z3.Sum(*[z3.If(z3.And(s["isr"][r], self.replica(r)), 1, 0) for r in range(self.n)])
 
     def hw_covers(self, s: dict):
-        """Every ISR member has the record: the high watermark is past it."""
-        return z3.And(self.leader_has(s), *[z3.Implies(z3.And(s["isr"][r], self.replica(r)), s["has"][r])
-                                            for r in range(self.n)])
+        """Every ISR member has the record: the high watermark is past it (under KIP-966
+        only while the ISR has min.insync.replicas members: strict min ISR)."""
+        strict = [self.isr_size(s) >= self.cfg.min_isr] if self.elr else []
+        return z3.And(self.leader_has(s), *strict, *[z3.Implies(z3.And(s["isr"][r], self.replica(r)), s["has"][r])
+                                                     for r in range(self.n)])
+
+    def _elr_after(self, s: dict, t: dict, unclean: int | None = None) -> list:
+        """KIP-966's UpdateElr for the ISR change s -> t: nobody else eligible once the ISR
+        has min.insync.replicas; below it, the members that left join, less `unclean`."""
+        if not self.elr:
+            return []
+        full = self.isr_size(t) >= self.cfg.min_isr
+        return [t["elr"][x] == z3.And(z3.Not(full), z3.Not(t["isr"][x]), z3.BoolVal(x != unclean),
+                                      z3.Or(s["elr"][x], z3.And(s["isr"][x], z3.Not(t["isr"][x]))))
+                for x in range(self.n)]
 
     def init(self) -> list:
         s0 = self.states[0]
         out = [s0["leader"] == 0, z3.Not(s0["appended"]), z3.Not(s0["acked"]), z3.Not(s0["visible"])]
         for r in range(self.n):
             out += [s0["alive"][r], z3.Not(s0["has"][r]), z3.Not(s0["durable"][r]), s0["isr"][r] == self.replica(r)]
+            if self.elr:
+                out += [z3.Not(s0["elr"][r]), z3.Not(s0["recovering"][r])]
         return out
 
     def transitions(self) -> list:
         out = []
         for i, s in enumerate(self.states):
             out += [s["leader"] >= -1, s["leader"] < self.n]
-            down = z3.Sum(*[z3.If(z3.And(self.replica(r), z3.Not(s["alive"][r])), 1, 0) for r in range(self.n)])
+            # Under KIP-966 a broker that lost power counts as down until it is back in the ISR:
+            # the KIP keeps acknowledged writes through min.insync.replicas - 1 such brokers.
+            out_ = [z3.Or(z3.Not(s["alive"][r]), s["recovering"][r]) if self.elr else z3.Not(s["alive"][r])
+                    for r in range(self.n)]
+            down = z3.Sum(*[z3.If(z3.And(self.replica(r), out_[r]), 1, 0) for r in range(self.n)])
             out.append(down <= self.f)
             if i < self.k:
                 out.append(self._step(i, s, self.states[i + 1]))
@@ -194,7 +223,8 @@ class PartitionModel(_Model):
 
     def _step(self, i: int, s: dict, t: dict):
         c, n = self.cfg, self.n
-        every = ("alive", "has", "durable", "isr", "leader", "appended", "acked")
+        every = ("alive", "has", "durable", "isr", "leader", "appended", "acked") + (
+            ("elr", "recovering") if self.elr else ())
         # Once the high watermark passes the record, consumers may have read it.
         sticky_visible = t["visible"] == z3.Or(s["visible"], self.hw_covers(t))
 
@@ -224,15 +254,16 @@ class PartitionModel(_Model):
                 *only("has", "durable")))
             others_in_isr = z3.Or(*[z3.And(self.replica(x), s["isr"][x]) for x in range(n) if x != r])
             options.append(z3.And(  # the leader drops a lagging follower; the controller a dead broker
-                # (never the last member: the controller does not empty the ISR)
+                # (never the last member: the controller does not empty the ISR - before KIP-966)
                 self.is_(i, "shrink-isr", r), self.replica(r), s["isr"][r], z3.Not(s["leader"] == r),
                 z3.Or(z3.And(z3.Or(*[self.leader_is(s, x) for x in range(n)])),
-                      z3.And(z3.Not(s["alive"][r]), others_in_isr)),
-                *set_one("isr", r, False), *only("isr")))
+                      z3.And(z3.Not(s["alive"][r]), z3.BoolVal(True) if self.elr else others_in_isr)),
+                *set_one("isr", r, False), *self._elr_after(s, t), *only("isr", "elr")))
             options.append(z3.And(  # a caught-up follower rejoins
                 self.is_(i, "expand-isr", r), self.replica(r), z3.Not(s["isr"][r]), s["alive"][r],
                 s["has"][r] == self.leader_has(s), z3.Or(*[self.leader_is(s, x) for x in range(n)]),
-                *set_one("isr", r, True), *only("isr")))
+                *set_one("isr", r, True), *self._elr_after(s, t),
+                *(set_one("recovering", r, False) if self.elr else []), *only("isr", "elr", "recovering")))
             # A dead leader is replaced by an election (or the partition waits, leaderless).
             deposed = t["leader"] == z3.If(s["leader"] == r, -1, s["leader"])
             options.append(z3.And(  # the process dies; its page cache survives
@@ -240,18 +271,23 @@ class PartitionModel(_Model):
                 *only("alive", "leader")))
             options.append(z3.And(  # the machine loses power: only fsynced bytes survive
                 self.is_(i, "power-loss", r), z3.BoolVal(self.power_loss), self.replica(r), s["alive"][r], *set_one("alive", r, False),
-                *set_one("has", r, s["durable"][r]), deposed, *only("alive", "has", "leader")))
+                *set_one("has", r, s["durable"][r]), deposed, *(set_one("recovering", r, True) if self.elr else []),
+                *only("alive", "has", "leader", "recovering")))
             options.append(z3.And(  # back, but out of the ISR until it catches up - unless it is the
-                # last member: the controller never empties the ISR (Kafka; KIP-966 for KRaft)
+                # last member: the controller never empties the ISR before KIP-966; with it, the
+                # restart is an unclean shutdown and it leaves the ISR and the ELR
                 self.is_(i, "restart", r), self.replica(r), z3.Not(s["alive"][r]), *set_one("alive", r, True),
-                *set_one("isr", r, z3.And(s["isr"][r], z3.Not(others_in_isr))), *only("alive", "isr")))
+                *set_one("isr", r, z3.BoolVal(False) if self.elr else z3.And(s["isr"][r], z3.Not(others_in_isr))),
+                *self._elr_after(s, t, unclean=r), *only("alive", "isr", "elr")))
             some_isr_alive = z3.Or(*[z3.And(self.replica(x), s["isr"][x], s["alive"][x]) for x in range(n)])
+            some_elr_alive = (z3.Or(*[z3.And(self.replica(x), s["elr"][x], s["alive"][x]) for x in range(n)])
+                              if self.elr else z3.BoolVal(False))
             leader_gone = z3.Not(z3.Or(*[self.leader_is(s, x) for x in range(n)]))
             clean = s["isr"][r]
 
-            def eligible(x: int, some_isr_alive=some_isr_alive):
-                return z3.And(self.replica(x), s["alive"][x],
-                              z3.If(some_isr_alive, s["isr"][x], c.unclean))
+            def eligible(x: int, some_isr_alive=some_isr_alive, some_elr_alive=some_elr_alive):
+                fallback = z3.If(some_elr_alive, s["elr"][x], c.unclean) if self.elr else c.unclean
+                return z3.And(self.replica(x), s["alive"][x], z3.If(some_isr_alive, s["isr"][x], fallback))
 
             options.append(z3.And(  # the controller elects the first eligible replica in assignment
                 # order: from the ISR, or (unclean) any live one (Kafka's election algorithms)
@@ -259,11 +295,14 @@ class PartitionModel(_Model):
                 t["leader"] == r,
                 *[t["isr"][x] == (z3.BoolVal(True) if x == r else z3.And(s["isr"][x], s["alive"][x], clean))
                   for x in range(n)],
-                *only("leader", "isr")))
+                *self._elr_after(s, t), *only("leader", "isr", "elr")))
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):
         if guarantee == "durability":
+            if self.elr:  # (KIP-966 may leave the partition leaderless rather than lose: no copy left is a loss too)
+                gone = z3.And(*[z3.Or(z3.Not(self.replica(r)), z3.Not(s["has"][r])) for r in range(self.n)])
+                return z3.And(s["acked"], z3.Or(self.leader_lacks(s), gone))
             return z3.And(s["acked"], self.leader_lacks(s))
         if guarantee == "read-your-writes":
             # As its checker judges it: the writer goes on reading past the offset of its
@@ -505,9 +544,9 @@ def availability_bad(cfg: Config, brokers: int, failures: int):
 
 
 def build(model: str, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False,
-          duplicates: bool = False) -> _Model:
+          duplicates: bool = False, elr: bool = False) -> _Model:
     if model == "partition":
-        return PartitionModel(cfg, steps, brokers, failures, power_loss)
+        return PartitionModel(cfg, steps, brokers, failures, power_loss, elr)
     if model == "producer":
         return ProducerModel(cfg, steps, duplicates)
     if model == "isolation":

@@ -23,6 +23,7 @@ PROBES = {
     "default.replication.factor": ([], "1", "3"),
     "min.insync.replicas": (["default.replication.factor=3"], "1", "2"),
     "unclean.leader.election.enable": ([], "false", "true"),
+    "eligible.leader.replicas.enable": ([], "false", "true"),
     "log.flush.interval.messages": ([], "1", "2"),
     "acks": (["enable.idempotence=false"], "1", "all"),
     "enable.idempotence": ([], "true", "false"),
@@ -175,17 +176,22 @@ def test_unfenced_switches_replay_on_the_implementation(key):
     assert not off.violations.get("durability") and not off.dangers.get("stale-epoch-served")
 
 
-def test_a_protection_the_model_lacks_makes_its_violation_unknown_too():
-    """eligible.leader.replicas.enable (KIP-966) removes behaviours z3's model has: the
-    last ISR member re-elected after its power loss. A VIOLATED found without it is not
-    one with it, so it is UNKNOWN naming the setting - as a PROVED would be; off, the
-    violation stands."""
+def test_elr_is_modelled_for_the_partition_and_unknown_for_availability_either_way():
+    """eligible.leader.replicas.enable (KIP-966): z3's partition model has it - the last ISR
+    member's power loss loses writes without it and nothing with it (under KIP-966's bound:
+    a broker that lost power counts as down until it is back in the ISR). The availability
+    model elects as Kafka 3.x does: an ELR election may make a partition writable again or
+    leave it leaderless, so its answer is UNKNOWN naming the setting, a VIOLATED as much as
+    a PROVED (Rule.protects)."""
     sets = ["default.replication.factor=3", "min.insync.replicas=2", "acks=all"]
     power = "crash,partition,drop,power"
     off = judge("durability", build_setup(sets=sets, faults=power))
     assert off.status == VIOLATED and any("power" in s.action for s in off.trace)
     on = judge("durability", build_setup(sets=[*sets, "eligible.leader.replicas.enable=true"], faults=power))
-    assert on.status == UNKNOWN and not on.trace
-    assert "eligible.leader.replicas.enable=true" in on.proof and "protection" in on.proof
-    assert judge("durability", build_setup(sets=[*sets, "eligible.leader.replicas.enable=false"],
-                                           faults=power)).status == VIOLATED
+    assert on.status == PROVED and "until it is back in the ISR" in on.proof
+    unavailable = ["default.replication.factor=3", "min.insync.replicas=3"]
+    assert judge("availability", build_setup(sets=unavailable, faults=CRASHES)).status == VIOLATED
+    either = judge("availability", build_setup(sets=[*unavailable, "eligible.leader.replicas.enable=true"],
+                                               faults=CRASHES))
+    assert either.status == UNKNOWN and not either.trace
+    assert "eligible.leader.replicas.enable=true" in either.proof and "neither answer carries" in either.proof

@@ -80,6 +80,7 @@ class Cluster:
         self.applications: dict[str, Callable[..., None]] = {}
         self.down: set[str] = set()
         self.machine_off: set[str] = set()  # down without a kernel to refuse connections
+        self.power_lost: set[int] = set()  # brokers that lost power since they were last in sync (faults.recovering)
         self.incarnation: dict[str, int] = {}
         self.paused_until: dict[str, int] = {}
         self.clock_offset: dict[str, int] = {}
@@ -355,6 +356,7 @@ class Cluster:
         node = m.broker_node(broker)
         self.down.add(node)
         self.machine_off.add(node)
+        self.power_lost.add(broker)
         self.dangers.power_loss(broker)
         changed = self.disks[broker].power_loss(self.rng)
         self.record_fault("power-loss", f"{node} ({len(changed)} files lost data)")
