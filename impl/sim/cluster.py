@@ -303,15 +303,16 @@ class Cluster:
         watch. Internal topics are left out."""
         for tp in sorted(metadata.partitions):
             st = metadata.partitions[tp]
-            state, before = (st.leader, st.leader_epoch, st.isr), self._recorded.get(tp)
+            state, before = (st.leader, st.leader_epoch, st.isr, st.elr), self._recorded.get(tp)
             if tp.topic.startswith("__") or before == state:
                 continue
             self._recorded[tp] = state
             if before is not None:
                 self.dangers.partition_changed(tp, before, st)
             leader = st.leader if st.leader != m.NO_LEADER else "none"
+            elr = f" elr {list(st.elr)}" if st.elr else ""
             self.history.add(self.now, CONTROLLER, INFO, "partition-state", topic=tp.topic, partition=tp.partition,
-                             value=f"leader {leader} epoch {st.leader_epoch} isr {list(st.isr)}")
+                             value=f"leader {leader} epoch {st.leader_epoch} isr {list(st.isr)}{elr}")
 
     # -- faults ---------------------------------------------------------------------------
 

@@ -197,13 +197,14 @@ class DangerWatch:
         elif isinstance(msg, m.WriteTxnMarkersRequest):
             self.add("txn-marker-late")
 
-    def partition_changed(self, tp: TopicPartition, before: tuple[int, int, tuple], st) -> None:
-        """A committed change of a partition's (leader, epoch, ISR) from `before` to `st`
-        (the cluster's record of partition states calls it)."""
+    def partition_changed(self, tp: TopicPartition, before: tuple[int, int, tuple, tuple], st) -> None:
+        """A committed change of a partition's (leader, epoch, ISR, ELR) from `before` to
+        `st` (the cluster's record of partition states calls it). An eligible leader
+        replica (KIP-966) elected is a clean election, not an out-of-sync one."""
         if len(st.replicas) > 1 and st.isr == (st.leader,) and before[2] != st.isr:
             self.add("isr-shrank-to-leader")
         if st.leader != before[0] and st.leader != m.NO_LEADER:
-            if st.leader not in before[2]:
+            if st.leader not in before[2] and st.leader not in before[3]:
                 self.add("out-of-sync-elected")
             leo = self._log_end(st.leader, tp)
             if leo is not None and leo <= self._acked_offset(tp):
