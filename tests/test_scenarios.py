@@ -366,3 +366,37 @@ def test_strict_min_isr_holds_the_hw_while_the_isr_is_below_min_isr_kip966(elr):
     c.run_for(1000)
     assert partition.log.log_end_offset == hw + 1
     assert (partition.hw == hw) == elr
+
+
+def test_kip360_a_broken_sequence_bumps_the_epoch_with_no_duplicate_and_no_gap():
+    """KIP-360: the leader's producer state no longer matches the producer's sequence (here
+    it expects a later one, as after a truncation took the producer's last batches), so a
+    send is refused with OUT_OF_ORDER_SEQUENCE_NUMBER. The idempotent producer waits for
+    what is in flight, then bumps its epoch - the same producer id, sequences from 0 - and
+    the broker takes the new epoch: every record once, none missing. (Before KIP-360 it
+    took a new producer id.)"""
+    from dataclasses import replace
+
+    from kafkaproof.properties.duplicates import check_duplicates
+
+    c = cluster(min_insync_replicas=2)
+    p = c.producer("p", {"acks": "all"})
+    for i in range(5):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(2000)
+    pid, epoch = p.proc.producer_id, p.proc.producer_epoch
+    for b in c.broker_ids:  # every replica's state, so a leader change cannot hide it
+        entry = c.broker(b).partitions[TP].producers.producers[pid]
+        entry.batches[-1] = replace(entry.batches[-1], last_seq=entry.batches[-1].last_seq + 3)
+    for i in range(5, 10):
+        p.send(TP.topic, b"k", b"v%d" % i)
+        c.run_for(500)
+    c.run_for(5000)
+    refused = [op for op in c.history.completions("send") if op.type != "ok"]
+    assert (p.proc.producer_id, p.proc.producer_epoch) == (pid, epoch + 1)  # bumped, not a new id
+    log = [value for _, _, value in c.committed(TP)]
+    assert len(log) == len(set(log))  # no duplicate
+    assert check_duplicates(c.history, {tuple(TP): c.committed(TP)}) == []
+    acked = {op.value for op in c.history.completions("send", "ok")}
+    assert acked <= set(log) and set(log) == {f"v{i}" for i in range(10)} - {op.value for op in refused}
+    assert len(refused) <= 1  # only the send the broken sequence refused; the rest went through

@@ -45,6 +45,7 @@ RETRIABLE = {
 MAYBE_WRITTEN = {
     ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.NOT_LEADER_OR_FOLLOWER,
 }
+MAX_EPOCH = 32767  # an epoch is an int16: past it a producer needs a new id (KIP-360)
 REFRESH_METADATA = {
     ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
     ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.NETWORK_EXCEPTION,
@@ -222,7 +223,7 @@ class Producer(ClientBase, Dispatcher):
                     break
                 if self.txn is not None and not self.txn.sendable(tp):
                     break  # waits for AddPartitionsToTxn
-                if self.config.idempotence and self.producer_id < 0:
+                if self.config.idempotence and (self.producer_id < 0 or self._resetting):
                     break
                 queue.popleft()
                 self._send_batch(batch, node, now, fx)
@@ -326,10 +327,9 @@ class Producer(ClientBase, Dispatcher):
         self._complete(batch, "info" if batch.maybe_written else "fail", None, error)
         if self.txn is None and error in (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.UNKNOWN_PRODUCER_ID,
                                           ErrorCode.INVALID_PRODUCER_EPOCH):
-            # The sequence is broken for good: start over with a new producer id, but only
-            # once nothing is in flight (as Kafka's TransactionManager waits before bumping
-            # the epoch, KIP-360), or an old batch could land after newer ones.
-            self.producer_id = -1
+            # The sequence is broken for good: bump the epoch (KIP-360), once nothing is in
+            # flight (Kafka's TransactionManager waits too), or an old batch could land after
+            # newer ones. The broker fences the old epoch's batches from then on.
             self._resetting = True
 
     def _finish_reset(self, now: int, fx: Effects) -> None:
@@ -347,8 +347,14 @@ class Producer(ClientBase, Dispatcher):
                     b.raw, b.base_seq = b"", -1  # never written: it takes a new sequence
                     keep.append(b)
             self.queues[tp] = keep
-        self.next_seq.clear()
-        self._request_pid(now, fx)
+        if self.producer_id >= 0 and self.producer_epoch < MAX_EPOCH:
+            # KIP-360: the same producer id, the next epoch, sequences from 0 (an idempotent
+            # producer bumps it itself: TransactionManager.bumpIdempotentProducerEpoch).
+            self.new_epoch(self.producer_id, self.producer_epoch + 1)
+        else:  # epochs exhausted (or no id yet): a new producer id
+            self.producer_id = -1
+            self.next_seq.clear()
+            self._request_pid(now, fx)
 
     def _earlier_pending(self, batch: ProducerBatch) -> bool:
         others = list(self.queues.get(batch.tp, ())) + [b for b in self.inflight.values() if b.tp == batch.tp]
