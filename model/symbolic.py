@@ -13,7 +13,10 @@ Four small models, one record or two each (what a violation needs, as in model/)
     partition   one record through a partition of `brokers` brokers: append, replicate,
                 acknowledge (acks 0 / 1 / all with min.insync.replicas), ISR shrink and
                 expand, crash, power loss (only fsynced bytes survive), restart, clean or
-                unclean election. At most `failures` replicas down at once.
+                unclean election. At most `failures` replicas down at once. With
+                eligible.leader.replicas.enable, KIP-966: strict min ISR, the eligible
+                leader replicas, a restart leaving ISR and ELR, and a broker that lost
+                power counted as down until it is back in the ISR (the KIP's bound).
                 Guarantees: durability and read-your-writes (an acknowledged record missing
                 from the leader), monotonic-reads (a record below the high watermark, later
                 missing from the leader).

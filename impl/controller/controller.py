@@ -469,18 +469,18 @@ class Controller(Dispatcher):
         return replace(self._with_isr(st, isr), leader=leader, leader_epoch=st.leader_epoch + 1,
                        partition_epoch=st.partition_epoch + 1)
 
-    def _with_isr(self, st: PartitionState, isr: tuple[int, ...], unclean: tuple[int, ...] = ()) -> PartitionState:
+    def _with_isr(self, st: PartitionState, isr: tuple[int, ...]) -> PartitionState:
         """`st` with ISR `isr` and, under KIP-966, its ELR kept as Kafka's controller keeps it
         (PartitionChangeBuilder; UpdateElr in the KIP's TLA+ specification): at or above the
         topic's min.insync.replicas nobody else is eligible; below it, the members that left
-        join the eligible ones, less `unclean` (brokers back from an unclean shutdown)."""
+        join the eligible ones (an unclean shutdown takes one out: `_forget_unclean`)."""
         if not self.config.eligible_leader_replicas:
             return replace(st, isr=isr)
         min_isr = topic_config.value(self._topic_configs(st.tp.topic), "min.insync.replicas",
                                      self.config.min_insync_replicas)
         if len(isr) >= min_isr:
             return replace(st, isr=isr, elr=())
-        left = (set(st.elr) | set(st.isr)).difference(isr, unclean)
+        left = (set(st.elr) | set(st.isr)).difference(isr)
         return replace(st, isr=isr, elr=tuple(r for r in st.replicas if r in left))
 
     def _forget_unclean(self, b: int) -> None:
