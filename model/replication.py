@@ -485,13 +485,13 @@ class Model:
             if s.replicas[r].leader == NONE:
                 continue  # restarted and not yet back: judged when it leads or follows again
             log = s.replicas[r].log
-            missing = [(o, rid) for o, rid in s.committed if o >= len(log) or log[o][0] != rid]
+            missing = _lacks(log, s.committed)
             if missing:
                 bad.append(("StrongIsr", f"ISR member {r} lacks acknowledged record(s) {missing} (offset, id)"))
         leader = s.q_leader
         lead = s.replicas[leader]
         if self.believes_leader(s, leader) and lead.epoch == s.q_epoch:
-            missing = [(o, rid) for o, rid in s.committed if o >= len(lead.log) or lead.log[o][0] != rid]
+            missing = _lacks(lead.log, s.committed)
             if missing:
                 bad.append(("LeaderCompleteness", f"leader {leader} of epoch {s.q_epoch} lacks {missing}"))
         if self.elr:
@@ -506,7 +506,7 @@ class Model:
             log = s.replicas[r].log
             if s.replicas[r].leader == NONE:
                 continue  # not running (restarted, not yet back): not a candidate
-            missing = [(o, rid) for o, rid in s.committed if o >= len(log) or log[o][0] != rid]
+            missing = _lacks(log, s.committed)
             if missing:
                 bad.append(("LeaderCandidateCompleteness", f"ISR/ELR member {r} lacks acknowledged {missing}"))
         leader = s.q_leader
@@ -520,6 +520,11 @@ class Model:
         if lost:
             bad.append(("NoCommittedRecordLostGlobally", f"no replica holds acknowledged {lost}"))
         return bad
+
+
+def _lacks(log, committed) -> list[tuple[int, int]]:
+    """The acknowledged (offset, record id) pairs `log` does not hold at their offset."""
+    return [(o, rid) for o, rid in committed if o >= len(log) or log[o][0] != rid]
 
 
 def _log_faults(logs) -> tuple[set[int], list[tuple[str, str]]]:
