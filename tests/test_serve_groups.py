@@ -64,7 +64,9 @@ def test_produce_answers_carry_the_log_start_offset(cluster):
     """Kafka answers the partition's log start (0 for a new log), not -1; an error
     answers -1."""
     def produce(topic: str):
-        batch = encode_batch([SimpleRecord(b"v")])
+        # Stamped now: a record stamped 0 is past retention.ms, so the broker's retention
+        # check would delete its segment once rolled and move t-0's log start mid-module.
+        batch = encode_batch([SimpleRecord(b"v", timestamp=int(time.time() * 1000))])
         r = ask(cluster, 0, 9, {"transactional_id": None, "acks": -1, "timeout": timedelta(seconds=10),
                                 "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}]})
         return r.responses[0].partition_responses[0]
@@ -193,7 +195,9 @@ def test_list_offsets_by_timestamp_finds_the_first_record_at_or_after_it(cluster
     from kafka import KafkaConsumer, KafkaProducer
     from kafka.structs import TopicPartition
 
-    cluster.create_topic("timed", 1, 1)
+    # Records stamped in 1970 are past any retention: keep them (Kafka would delete their
+    # segments at the next retention check, as it does by timestamp).
+    cluster.create_topic("timed", 1, 1, configs={"retention.ms": "-1"})
     p = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
     try:
         for i, ts in enumerate((1_000, 2_000, 3_000, 4_000)):
@@ -271,9 +275,11 @@ def test_list_offsets_answers_every_special_timestamp_and_an_unknown_partition(c
     """ListOffsets v10: -4 (earliest local) is the log start without tiered storage, -5
     (latest tiered) no offset; a partition the topic lacks is UNKNOWN_TOPIC_OR_PARTITION,
     not a NOT_LEADER_OR_FOLLOWER a client would retry until it times out."""
+    cluster.create_topic("specials", 1, 1)  # its own: other tests write to t
+
     def offset(partition: int, timestamp: int):
         r = ask(cluster, 2, 10, {"replica_id": -1, "isolation_level": 0, "timeout": timedelta(seconds=5),
-                                 "topics": [{"name": "t", "partitions": [
+                                 "topics": [{"name": "specials", "partitions": [
                                      {"partition_index": partition, "current_leader_epoch": -1,
                                       "timestamp": timestamp}]}]})
         p = r.topics[0].partitions[0]
