@@ -741,6 +741,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="also write the timeline (SVG and a table) as HTML here")
     p.set_defaults(func=_replay)
 
+    p = sub.add_parser("analyse", help="judge a Kafka workload history alone, as Jepsen does (history.edn,"
+                       " .jsonl, or a counterexample's history)")
+    from kafkaproof import analyse
+    analyse.add_arguments(p)
+    p.set_defaults(func=analyse.run)
+
     p = sub.add_parser("serve", help="run the brokers on localhost for real Kafka clients (kcat, kafka-python, ...)")
     from kafkaproof import serve
     serve.add_arguments(p)

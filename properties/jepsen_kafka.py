@@ -16,18 +16,26 @@ writes some ok poll read (it must have committed, or that read was aborted); a f
 operation's sends never happened. An *index* is a rank among the offsets known to hold
 something, so that gaps in what was observed do not count as missing records.
 
-Anomalies, with Jepsen's names and witnesses (the rest of Jepsen's set - the internal
-forms int-*, G0, G1c - build on the same version orders; not yet here):
+Anomalies, with Jepsen's names and witnesses:
 
     inconsistent-offsets  two values at one offset of one key
     duplicate             one value at two or more offsets
     G1a                   a poll read a value whose send failed (an aborted write)
+    precommitted-read     a transaction polled a value it sent itself (Kafka hides a
+                          transaction's sends from every poller until it commits)
     lost-write            a committed value never read, below an index some poll read
     unseen                an acknowledged value no poll returned, final read included
     poll-skip             a process's poll began past the next index after its last
                           successful poll of the key (the values skipped named)
     nonmonotonic-poll     ... began at or before it
     nonmonotonic-send     a process's send landed at or before its previous one's
+    int-poll-skip         within one operation, two successive values polled from a
+                          key skip an index (int-nonmonotonic-poll: go back or repeat)
+    int-send-skip         ... two successive sends to a key (int-nonmonotonic-send)
+    G0                    a cycle of write-write dependencies (T1 sent a value that
+                          directly precedes one T2 sent); only with `ww_deps`
+    G1c                   a cycle of write-write and write-read dependencies (T2 polled
+                          a value T1 sent) with at least one write-read
 
 A process's position on a key is what its last *ok* operation left: an aborted or
 crashed transaction must rewind, so the next poll is judged from there; an assign or
@@ -36,22 +44,30 @@ subscribe that leaves the key out forgets it (Jepsen allows the jump then).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
+
+import networkx as nx
+from kafkaproof.properties import without_cyclic_gc
 
 OK, INFO, FAIL, INVOKE = "ok", "info", "fail", "invoke"
+NEMESIS = "nemesis"
+NS = 1_000_000  # Jepsen's times are nanoseconds; the simulator's milliseconds
 
 
 def sends(op: dict) -> Iterable[tuple]:
     """(key, offset or None, value) of each send micro-operation of `op`."""
     for mop in op.get("value") or ():
         if mop[0] == "send":
-            _, key, v = mop
-            if isinstance(v, (list, tuple)) and len(v) == 2:
-                yield key, v[0], v[1]
-            else:
-                yield key, None, v
+            yield mop[1], *_sent(mop[2])
+
+
+def _sent(v) -> tuple:
+    """A send micro-operation's third element as (offset or None, value)."""
+    return (v[0], v[1]) if isinstance(v, (list, tuple)) and len(v) == 2 else (None, v)
 
 
 def polls(op: dict) -> Iterable[tuple]:
@@ -91,29 +107,86 @@ class VersionOrder:
         return out
 
 
+def op_reads(op: dict) -> dict[object, list]:
+    """key -> the values `op` polled from it, in the order its polls returned them."""
+    return _per_key(polls(op))
+
+
+def op_writes(op: dict) -> dict[object, list]:
+    """key -> the values `op` sent to it, in the order it sent them."""
+    return _per_key(sends(op))
+
+
+def allowed(subscribe: bool, ww_deps: bool) -> frozenset[str]:
+    """The anomalies Kafka's design permits (Jepsen's allowed-error-types): transactions'
+    sends interleave (int-send-skip) and are not isolated from each other (G0); a
+    subscriber may be rebalanced between polls (poll-skip, nonmonotonic-poll); and
+    with write-write edges inferred, G1c cycles through them are expected."""
+    return frozenset({"int-send-skip", "G0"} | ({"poll-skip", "nonmonotonic-poll"} if subscribe else set())
+                     | ({"G1c"} if ww_deps else set()))
+
+
 @dataclass
 class Analysis:
     orders: dict[object, VersionOrder]
     errors: dict[str, list[dict]]
+    allowed: frozenset[str] = frozenset()
+    judged: int = 0  # acknowledged operations that sent or polled something
+    final_read: bool = False
+    unread: int = 0  # acknowledged values no poll returned (beyond lost writes)
+
+    @property
+    def bad(self) -> list[str]:
+        """The anomalies found that Kafka's design does not permit, sorted."""
+        return sorted(set(self.errors) - self.allowed)
+
+    @property
+    def valid(self) -> bool:
+        """No forbidden anomaly, in a history that shows something (Jepsen: an empty
+        history is not valid - nothing was tested)."""
+        return not self.bad and self.judged > 0
+
+    @property
+    def verdict(self) -> tuple[str, str]:
+        """VALID, INVALID or UNKNOWN, and why. Without a final read an acknowledged value no
+        poll returned may be lost or only unread: a VALID would hide that, so it is UNKNOWN."""
+        if self.bad:
+            return "INVALID", f"anomalies Kafka forbids: {', '.join(self.bad)}"
+        if not self.judged:
+            return "UNKNOWN", "no acknowledged send or poll: nothing was tested"
+        if not self.final_read and self.unread:
+            return "UNKNOWN", (f"{self.unread} acknowledged values were never polled and the history has no final"
+                               " read: lost and unread cannot be told apart")
+        return "VALID", f"no anomaly Kafka forbids, over {self.judged} acknowledged operations"
 
 
-def _committed_writers(history: list[dict]) -> list[dict]:
-    """The operations whose sends happened: ok ones, and info ones an ok poll read from."""
-    read_ok = {(k, v) for op in history if op["type"] == OK for k, _, v in polls(op)}
-    return [op for op in history if op["type"] == OK or
-            (op["type"] == INFO and any((k, v) in read_ok for k, _, v in sends(op)))]
+class _Parsed:
+    """Each completed operation with its sends and polls parsed once: (op, sends, polls),
+    the lists of (key, offset, value) that sends() and polls() give."""
+
+    def __init__(self, completed: list[dict]):
+        self.rows = [(op, list(sends(op)), list(polls(op))) for op in completed]
+        self.read = {(k, v) for _, _, ps in self.rows for k, _, v in ps}
+
+    @functools.cached_property
+    def committed_writers(self) -> list[tuple]:
+        """The rows whose sends happened: ok ones, and info ones an ok poll read from."""
+        infos = [row for row in self.rows if row[0]["type"] == INFO and row[1]]
+        read_ok = {(k, v) for op, _, ps in self.rows if op["type"] == OK for k, _, v in ps} if infos else set()
+        return [row for row in self.rows if row[0]["type"] == OK or
+                (row[0]["type"] == INFO and any((k, v) in read_ok for k, _, v in row[1]))]
 
 
-def version_orders(history: list[dict]) -> tuple[dict[object, VersionOrder], list[dict]]:
+def version_orders(history: list[dict], parsed: _Parsed | None = None) -> tuple[dict[object, VersionOrder], list[dict]]:
     """Per key its version order, and the inconsistent offsets (two values at one)."""
+    parsed = parsed or _Parsed([op for op in history if op["type"] != INVOKE])
     orders: dict[object, VersionOrder] = defaultdict(VersionOrder)
-    completed = [op for op in history if op["type"] != INVOKE]
-    for op in _committed_writers(completed):
-        for k, offset, v in sends(op):
+    for _, ss, _ in parsed.committed_writers:
+        for k, offset, v in ss:
             if offset is not None:
                 orders[k].log.setdefault(offset, set()).add(v)
-    for op in completed:
-        for k, offset, v in polls(op):
+    for _, _, ps in parsed.rows:
+        for k, offset, v in ps:
             orders[k].log.setdefault(offset, set()).add(v)
     errors = []
     for k, order in orders.items():
@@ -124,41 +197,200 @@ def version_orders(history: list[dict]) -> tuple[dict[object, VersionOrder], lis
     return dict(orders), errors
 
 
-def analysis(history: list[dict], final_read: bool = False) -> Analysis:
+def analysis(history: list[dict], final_read: bool = False, ww_deps: bool = False) -> Analysis:
     """Every anomaly this module knows, with its witnesses (empty kinds left out).
     `final_read`: the history ends with Jepsen's final read, so an acknowledged value no
-    poll ever returned is `unseen` (without one it may only be unread yet)."""
-    orders, inconsistent = version_orders(history)
-    completed = [op for op in history if op["type"] != INVOKE]
-    read = {(k, v) for op in completed for k, _, v in polls(op)}
-    lost = _lost_writes(completed, orders, read)
-    errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
-              "G1a": _g1a(completed), "lost-write": lost,
-              "unseen": _unseen(completed, lost, read) if final_read else [],
-              **_successive(completed, orders)}
-    return Analysis(orders, {name: found for name, found in errors.items() if found})
+    poll ever returned is `unseen` (without one it may only be unread yet). `ww_deps`:
+    infer write-write dependencies from offsets (Jepsen's --ww-deps), for G0 and G1c.
+    The nemesis's operations (process "nemesis", as Jepsen's :nemesis) are left out."""
+    with without_cyclic_gc():
+        return _analysis(history, final_read, ww_deps)
 
 
-def _successive(completed: list[dict], orders: dict[object, VersionOrder]) -> dict[str, list[dict]]:
-    """poll-skip, nonmonotonic-poll and nonmonotonic-send: each operation of a process
-    against where its last ok operation left the key."""
+def _analysis(history: list[dict], final_read: bool, ww_deps: bool) -> Analysis:
+    history = [op for op in history if op.get("process") != NEMESIS]
+    parsed = _Parsed([op for op in history if op["type"] != INVOKE])
+    orders, inconsistent = version_orders(history, parsed)
     by_value = {k: order.by_value() for k, order in orders.items()}
     by_index = {k: order.by_index() for k, order in orders.items()}
+    lost = _lost_writes(parsed, orders)
+    unseen = _unseen(parsed, lost)
+    errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
+              "G1a": _g1a(parsed), "precommitted-read": _precommitted(parsed), "lost-write": lost,
+              "unseen": unseen if final_read else [],
+              **_successive(parsed, by_value, by_index), **_internal(parsed, by_value, by_index),
+              **_cycles(parsed, by_index, ww_deps)}
+    subscribe = any(op["f"] == "subscribe" for op in history)
+    judged = sum(1 for op, ss, ps in parsed.rows if op["type"] == OK and (ss or ps or op.get("value") and any(
+        mop[0] in ("send", "poll") and len(mop) > 1 for mop in op["value"])))  # (a poll may return nothing)
+    return Analysis(orders, {name: found for name, found in errors.items() if found}, allowed(subscribe, ww_deps),
+                    judged, final_read, len(unseen))
+
+
+def _per_key(items: list[tuple]) -> dict[object, list]:
+    """key -> the values of (key, offset, value) items, in order (op_reads / op_writes)."""
+    out: dict[object, list] = defaultdict(list)
+    for k, _, v in items:
+        out[k].append(v)
+    return out
+
+
+def _precommitted(parsed: _Parsed) -> list[dict]:
+    """An operation that polled a value it sent itself (the first such value per op)."""
+    out = []
+    for op, ss, ps in parsed.rows:
+        if not (ss and ps):
+            continue
+        reads = {(k, v) for k, _, v in ps}
+        bad = [(k, v) for k, _, v in ss if (k, v) in reads]
+        if bad:
+            out.append({"op": op, "key": bad[0][0], "value": bad[0][1]})
+    return out
+
+
+def _internal(parsed: _Parsed, by_value: dict, by_index: dict) -> dict[str, list[dict]]:
+    """int-poll-skip, int-nonmonotonic-poll, int-send-skip and int-nonmonotonic-send:
+    successive values one operation polled from (or sent to) a key, against the version
+    order; a value whose index is unknown counts as the next one (Jepsen's rule). Keys an
+    operation's rebalance log names are not judged: a rebalance may move a consumer."""
+    out: dict[str, list[dict]] = {"int-poll-skip": [], "int-nonmonotonic-poll": [],
+                                  "int-send-skip": [], "int-nonmonotonic-send": []}
+    for op, ss, ps in parsed.rows:
+        if len(ss) + len(ps) < 2:
+            continue
+        rebalanced = {k for entry in op.get("rebalance-log") or () for k in entry.get("keys", ())}
+        for kind, items in (("poll", ps), ("send", ss)):
+            for k, values in _per_key(items).items():
+                if kind == "poll" and k in rebalanced:
+                    continue
+                at, names = by_value.get(k, {}), by_index.get(k, {})
+                for v1, v2 in pairwise(values):
+                    i1, i2 = at.get(v1), at.get(v2)
+                    delta = i2 - i1 if i1 is not None and i2 is not None else 1
+                    if delta > 1:
+                        out[f"int-{kind}-skip"].append({"key": k, "values": [v1, v2], "delta": delta, "skipped": [
+                            names[i] for i in range(i1 + 1, i2) if i in names], "op": op})
+                    elif delta < 1:
+                        out[f"int-nonmonotonic-{kind}"].append({"key": k, "values": [v1, v2], "delta": delta,
+                                                                "op": op})
+    return out
+
+
+def _cycles(parsed: _Parsed, by_index: dict, ww_deps: bool) -> dict[str, list[dict]]:
+    """G0 and G1c (Adya's phenomena, as Elle names them) over the dependency graph of
+    operations: ww when T1 sent the value directly before one T2 sent in a key's version
+    order (only with `ww_deps`: Kafka's offsets order sends, not transactions), wr when
+    T2 polled a value T1 sent. One witness per strongly connected component: its
+    shortest cycle through the right kind of edge, each step explained."""
+    writer: dict[tuple, int] = {}  # (key, value) -> the row of the last operation that sent it
+    for i, (_, ss, _) in enumerate(parsed.rows):
+        for k, _, v in ss:
+            writer[(k, v)] = i
+    ww: dict[tuple, tuple] = {}  # (row a, row b) -> (key, value, value'), the first that links them
+    wr: dict[tuple, tuple] = {}  # (row a, row b) -> (key, value)
+    if ww_deps:
+        for k, names in by_index.items():
+            for i in sorted(names)[1:]:
+                a, b = writer.get((k, names.get(i - 1))), writer.get((k, names[i]))
+                if a is not None and b is not None and a != b:
+                    ww.setdefault((a, b), (k, names[i - 1], names[i]))
+    for b, (_, _, ps) in enumerate(parsed.rows):
+        for k, _, v in ps:
+            a = writer.get((k, v))
+            if a is not None and a != b:
+                wr.setdefault((a, b), (k, v))
+    out: dict[str, list[dict]] = {"G0": [], "G1c": []}
+    graph = nx.DiGraph(_trimmed({*ww, *wr}))
+    for component in nx.strongly_connected_components(graph):
+        if len(component) < 2:
+            continue
+        sub = graph.subgraph(component)
+        g0 = _shortest_cycle(nx.DiGraph([e for e in sub.edges if e in ww]), [e for e in sub.edges if e in ww])
+        if g0:
+            out["G0"].append(_witness("G0", g0, ww, wr, parsed.rows, prefer="ww"))
+        g1c = _shortest_cycle(sub, [e for e in sub.edges if e in wr])
+        if g1c:
+            out["G1c"].append(_witness("G1c", g1c, ww, wr, parsed.rows, prefer="wr"))
+    return out
+
+
+def _trimmed(edges: set[tuple]) -> set[tuple]:
+    """`edges` without those no cycle can use: repeatedly drop an edge whose source has
+    no edge in or whose target has none out. A history without transactions (each
+    operation only sends or only polls) has no cycle, and so nothing left for networkx."""
+    while True:
+        into, out_of = {b for _, b in edges}, {a for a, _ in edges}
+        kept = {(a, b) for a, b in edges if a in into and b in out_of}
+        if len(kept) == len(edges):
+            return kept
+        edges = kept
+
+
+def _shortest_cycle(graph: nx.DiGraph, through: list[tuple]) -> list | None:
+    """The shortest cycle of `graph` through one of the edges `through` (None if none):
+    the edge (a, b), then the shortest path from b back to a."""
+    best = None
+    for a, b in sorted(through):
+        try:
+            back = nx.shortest_path(graph, b, a)
+        except nx.NetworkXNoPath:
+            continue
+        if best is None or len(back) + 1 < len(best):
+            best = [a, *back]
+    return best
+
+
+def _witness(name: str, cycle: list, ww: dict, wr: dict, rows: list, prefer: str) -> dict:
+    """Jepsen's form: the operations around the cycle (the first repeated at the end) and
+    the dependency behind each step (`prefer`'s kind where an edge has both)."""
+    steps = []
+    for a, b in pairwise(cycle):
+        kind = "ww" if (a, b) in ww and (prefer == "ww" or (a, b) not in wr) else "wr"
+        opa, opb = rows[a][0], rows[b][0]
+        if kind == "ww":
+            k, v1, v2 = ww[(a, b)]
+            steps.append({"type": "ww", "key": k, "value": v1, "value'": v2,
+                          "a-mop-index": _mop_index(opa, "send", k, v1), "b-mop-index": _mop_index(opb, "send", k, v2)})
+        else:
+            k, v = wr[(a, b)]
+            steps.append({"type": "wr", "key": k, "value": v,
+                          "a-mop-index": _mop_index(opa, "send", k, v), "b-mop-index": _mop_index(opb, "poll", k, v)})
+    return {"type": name, "cycle": [rows[i][0] for i in cycle], "steps": steps}
+
+
+def _mop_index(op: dict, f: str, k, v) -> int | None:
+    """Which micro-operation of `op` sent (or polled) `v` to (from) `k`."""
+    for i, mop in enumerate(op.get("value") or ()):
+        if mop[0] != f:
+            continue
+        if f == "send" and mop[1] == k and _sent(mop[2])[1] == v:
+            return i
+        if f == "poll" and len(mop) > 1 and any(r[1] == v for r in (mop[1] or {}).get(k, ())):
+            return i
+    return None
+
+
+def _successive(parsed: _Parsed, by_value: dict, by_index: dict) -> dict[str, list[dict]]:
+    """poll-skip, nonmonotonic-poll and nonmonotonic-send: each operation of a process
+    against where its last ok operation left the key."""
     last: dict[tuple, tuple[int, object, dict]] = {}  # (process, kind, key) -> (index, value, op)
     out: dict[str, list[dict]] = {"poll-skip": [], "nonmonotonic-poll": [], "nonmonotonic-send": []}
-    for op in completed:
+    for op, ss, ps in parsed.rows:
         if op["f"] in ("assign", "subscribe"):
             keep = set(op.get("value") or ())
             for state in [s for s in last if s[0] == op["process"] and s[2] not in keep]:
                 del last[state]
             continue
-        for kind, items in (("poll", polls(op)), ("send", sends(op))):
+        for kind, items in (("poll", ps), ("send", ss)):
+            if not items:
+                continue
             seen: dict[object, list] = defaultdict(list)  # key -> the values in this op, in order
             for k, _, v in items:
-                if v in by_value.get(k, {}):
+                if v in by_value.get(k, ()):
                     seen[k].append(v)
             for k, values in seen.items():
-                first, final = by_value[k][values[0]], by_value[k][values[-1]]
+                at = by_value[k]
+                first, final = at[values[0]], at[values[-1]]
                 prev = last.get((op["process"], kind, k))
                 if prev is not None:
                     delta = first - prev[0]
@@ -173,12 +405,11 @@ def _successive(completed: list[dict], orders: dict[object, VersionOrder]) -> di
     return out
 
 
-def _unseen(completed: list[dict], lost: list[dict], read: set) -> list[dict]:
-    """Acknowledged values no poll returned (`read`: those some poll did), beyond those
-    already lost writes."""
+def _unseen(parsed: _Parsed, lost: list[dict]) -> list[dict]:
+    """Acknowledged values no poll returned, beyond those already lost writes."""
     known_lost = {(e["key"], e["value"]) for e in lost}
-    return [{"key": k, "value": v, "writer": op} for op in completed if op["type"] == OK
-            for k, _, v in sends(op) if (k, v) not in read and (k, v) not in known_lost]
+    return [{"key": k, "value": v, "writer": op} for op, ss, _ in parsed.rows if op["type"] == OK
+            for k, _, v in ss if (k, v) not in parsed.read and (k, v) not in known_lost]
 
 
 def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:
@@ -186,49 +417,46 @@ def _duplicates(orders: dict[object, VersionOrder]) -> list[dict]:
     for k, order in orders.items():
         at: dict[object, list[int]] = defaultdict(list)
         for offset in sorted(order.log):
-            for v in sorted(order.log[offset], key=repr):
+            values = order.log[offset]
+            for v in (values if len(values) == 1 else sorted(values, key=repr)):
                 at[v].append(offset)
         out += [{"key": k, "value": v, "count": len(offsets), "offsets": offsets}
                 for v, offsets in at.items() if len(offsets) > 1]
     return out
 
 
-def _g1a(completed: list[dict]) -> list[dict]:
+def _g1a(parsed: _Parsed) -> list[dict]:
     """A poll read a value a failed operation sent (and no other operation sent it)."""
-    failed = {(k, v): op for op in completed if op["type"] == FAIL for k, _, v in sends(op)}
-    others = {(k, v) for op in completed if op["type"] != FAIL for k, _, v in sends(op)}
-    out = []
-    for op in completed:
-        if op["type"] != OK:
-            continue
-        for k, _, v in polls(op):
-            if (k, v) in failed and (k, v) not in others:
-                out.append({"reader": op, "writer": failed[(k, v)], "key": k, "value": v})
-    return out
+    failed = {(k, v): op for op, ss, _ in parsed.rows if op["type"] == FAIL for k, _, v in ss}
+    if not failed:
+        return []
+    others = {(k, v) for op, ss, _ in parsed.rows if op["type"] != FAIL for k, _, v in ss}
+    return [{"reader": op, "writer": failed[(k, v)], "key": k, "value": v}
+            for op, _, ps in parsed.rows if op["type"] == OK
+            for k, _, v in ps if (k, v) in failed and (k, v) not in others]
 
 
-def _lost_writes(completed: list[dict], orders: dict[object, VersionOrder], read: set) -> list[dict]:
-    """A committed write never read by any poll (`read`: those some poll did), below the
-    highest index an ok poll read on its key (a read there means the log already held it)."""
+def _lost_writes(parsed: _Parsed, orders: dict[object, VersionOrder]) -> list[dict]:
+    """A committed write never read by any poll, below the highest index an ok poll read
+    on its key (a read there means the log already held it)."""
     ranks = {k: order.index_of_offset() for k, order in orders.items()}
-    indexes = {k: order.indexes() for k, order in orders.items()}
     highest: dict[object, tuple[int, dict]] = {}  # key -> (index, the poll that read it)
-    for op in completed:
+    for op, _, ps in parsed.rows:
         if op["type"] != OK:
             continue
-        for k, offset, _ in polls(op):
+        for k, offset, _ in ps:
             i = ranks[k][offset]
             if k not in highest or i > highest[k][0]:
                 highest[k] = (i, op)
+    unread = [(op, k, v) for op, ss, _ in parsed.committed_writers for k, _, v in ss
+              if (k, v) not in parsed.read and k in highest]
+    indexes = {k: orders[k].indexes() for k in {k for _, k, _ in unread}}
     out = []
-    for op in _committed_writers(completed):
-        for k, _, v in sends(op):
-            if (k, v) in read or k not in highest:
-                continue
-            ix = indexes[k].get(v)
-            if ix and ix[0] < highest[k][0]:
-                out.append({"key": k, "value": v, "index": ix[0], "max-read-index": highest[k][0],
-                            "writer": op, "max-read": highest[k][1]})
+    for op, k, v in unread:
+        ix = indexes[k].get(v)
+        if ix and ix[0] < highest[k][0]:
+            out.append({"key": k, "value": v, "index": ix[0], "max-read-index": highest[k][0],
+                        "writer": op, "max-read": highest[k][1]})
     return out
 
 
@@ -237,8 +465,9 @@ def from_history(history) -> list[dict]:
     poll one operation, a key per topic-partition ("events-0"). A producer pipelines its
     sends - several in flight, answered in any order - where a Jepsen process does one
     operation at a time, so a send's completion takes its invocation's place: a process's
-    sends are judged in the order it made them. (Transactions, assign and subscribe are not
-    carried over yet.)"""
+    sends are judged in the order it made them. The nemesis's faults come along as
+    Jepsen's nemesis operations (the failure model a verdict names); transactions, assign
+    and subscribe are not carried over yet."""
     placed = []  # (position, op)
     invoked: dict[tuple, int] = {}  # (process, value) -> position of the send's invocation
     for op in history.ops:
@@ -251,13 +480,16 @@ def from_history(history) -> list[dict]:
                 at = float(op.index)
             else:
                 at = invoked.pop((op.process, op.value), op.index) + 0.5
-            placed.append((at, {"time": op.time, "process": op.process, "type": op.type, "f": "send",
+            placed.append((at, {"time": op.time * NS, "process": op.process, "type": op.type, "f": "send",
                                 "value": [mop]}))
         elif op.f == "poll":
             read: dict[str, list] = defaultdict(list)
             for topic, partition, offset, _, value in op.records:
                 read[f"{topic}-{partition}"].append([offset, value])
-            placed.append((float(op.index), {"time": op.time, "process": op.process, "type": op.type, "f": "poll",
+            placed.append((float(op.index), {"time": op.time * NS, "process": op.process, "type": op.type, "f": "poll",
                                              "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]}))
+        elif op.process == NEMESIS:
+            placed.append((float(op.index), {"time": op.time * NS, "process": NEMESIS, "type": op.type, "f": op.f,
+                                             "value": op.value}))
     placed.sort(key=lambda item: item[0])
     return [{"index": i, **op} for i, (_, op) in enumerate(placed)]

@@ -2,7 +2,7 @@
 unit tests (jepsen-io/jepsen: jepsen/test/jepsen/tests/kafka_test.clj): the data
 transcribed, keywords as strings, and the same anomalies with the same witnesses."""
 
-from kafkaproof.properties.jepsen_kafka import analysis, version_orders
+from kafkaproof.properties.jepsen_kafka import allowed, analysis, version_orders
 
 
 def o(index, process, type, f, value):
@@ -260,3 +260,124 @@ def test_a_run_with_the_final_read_saves_and_replays(tmp_path):
     assert load(path)[0] == setup
     reproduced, why, replayed, _ = replay(path)
     assert reproduced and replayed.to_jsonl() == result.history.to_jsonl(), why
+
+
+# -- int-*, precommitted-read, G0, G1c (kafka_test.clj) -----------------------------------------
+
+def test_int_poll_skip_within_a_poll_and_between_polls_of_one_operation():
+    send, send_ = (o(i, 1, t, "send", [["send", "x", "a"], ["send", "x", "b"], ["send", "x", "d"]])
+                   for i, t in ((0, "invoke"), (1, "info")))
+    within_ = o(3, 0, "ok", "poll", [["poll", {"x": [[1, "a"], [4, "d"]]}]])
+    between_ = o(5, 0, "ok", "poll", [["poll", {"x": [[1, "a"]]}], ["poll", {"x": [[4, "d"]]}]])
+    h = [send, send_, o(2, 0, "invoke", "poll", [["poll"]]), within_,
+         o(4, 0, "invoke", "poll", [["poll"], ["poll"]]), between_,
+         o(6, 0, "invoke", "poll", [["poll"]]), o(7, 0, "ok", "poll", [["poll", {"x": [[2, "b"]]}]])]
+    assert errors(h, "int-poll-skip") == [
+        {"key": "x", "values": ["a", "d"], "skipped": ["b"], "delta": 2, "op": within_},
+        {"key": "x", "values": ["a", "d"], "skipped": ["b"], "delta": 2, "op": between_}]
+    # A rebalance during the operation excuses the key (kafka.clj: rebalanced-keys).
+    assert errors(h[:3] + [{**within_, "rebalance-log": [{"keys": ["x"]}]}] + h[4:], "int-poll-skip") == [
+        {"key": "x", "values": ["a", "d"], "skipped": ["b"], "delta": 2, "op": between_}]
+
+
+def test_int_send_skip_is_found_and_allowed():
+    send_13_ = o(1, 0, "ok", "send", [["send", "x", [1, "a"]], ["send", "x", "c"]])
+    h = [o(0, 0, "invoke", "send", [["send", "x", "a"], ["send", "x", "c"]]), send_13_,
+         o(2, 1, "invoke", "send", [["send", "x", "b"]]), o(3, 1, "info", "send", [["send", "x", "b"]]),
+         o(4, 2, "invoke", "poll", [["poll"]]), o(5, 2, "ok", "poll", [["poll", {"x": [[2, "b"], [3, "c"]]}]])]
+    found = analysis(h)
+    assert found.errors["int-send-skip"] == [
+        {"key": "x", "values": ["a", "c"], "skipped": ["b"], "delta": 2, "op": send_13_}]
+    assert "int-send-skip" not in found.bad  # transactions' sends interleave in Kafka
+
+
+def test_int_nonmonotonic_poll():
+    send, send_ = (o(i, 0, t, "send", [["send", "x", "a"], ["send", "x", "b"], ["send", "x", "c"]])
+                   for i, t in ((0, "invoke"), (1, "info")))
+    p31_ = o(3, 0, "ok", "poll", [["poll", {"x": [[3, "c"], [1, "a"]]}]])
+    # The read of b shows an index between a and c: the delta is -2.
+    p33_ = o(5, 0, "ok", "poll", [["poll", {"x": [[2, "b"], [3, "c"]]}], ["poll", {"x": [[3, "c"]]}]])
+    h = [send, send_, o(2, 0, "invoke", "poll", [["poll"]]), p31_, o(4, 0, "invoke", "poll", [["poll"]]), p33_]
+    assert errors(h, "int-nonmonotonic-poll") == [
+        {"key": "x", "values": ["c", "a"], "delta": -2, "op": p31_},
+        {"key": "x", "values": ["c", "c"], "delta": 0, "op": p33_}]
+
+
+def test_int_nonmonotonic_send():
+    s31_ = o(1, 0, "ok", "send", [["send", "x", [3, "c"]], ["send", "x", [1, "a"]]])
+    s42_ = o(3, 0, "info", "send", [["send", "y", "d"], ["send", "y", "b"]])
+    h = [o(0, 0, "invoke", "send", [["send", "x", 3], ["send", "x", 1]]), s31_,
+         o(2, 0, "invoke", "send", [["send", "y", "d"], ["send", "y", "b"]]), s42_,
+         o(4, 1, "invoke", "send", [["send", "y", "c"]]), o(5, 1, "info", "send", [["send", "y", "c"]]),
+         o(6, 0, "invoke", "poll", [["poll"]]),
+         o(7, 0, "ok", "poll", [["poll", {"y": [[2, "b"], [3, "c"], [4, "d"]]}]])]
+    assert errors(h, "int-nonmonotonic-send") == [
+        {"key": "x", "values": ["c", "a"], "delta": -1, "op": s31_},
+        {"key": "y", "values": ["d", "b"], "delta": -2, "op": s42_}]
+    # Sends whose place no read shows count as successive (kafka.clj: "assume we just
+    # incremented by 1"), not as going back.
+    unplaced = [o(8, 2, "invoke", "send", [["send", "z", "e"], ["send", "z", "f"]]),
+                o(9, 2, "info", "send", [["send", "z", "e"], ["send", "z", "f"]])]
+    assert errors(h + unplaced, "int-nonmonotonic-send") == errors(h, "int-nonmonotonic-send")
+
+
+def test_precommitted_read_a_transaction_sees_its_own_send():
+    t1_ = o(1, 0, "ok", "txn", [["send", "x", [0, "a"]], ["poll", {"x": [[0, "a"]]}]])
+    assert errors([o(0, 0, "invoke", "txn", [["send", "x", "a"], ["poll"]]), t1_], "precommitted-read") == \
+        [{"op": t1_, "key": "x", "value": "a"}]
+
+
+def same_cycle(found: dict, cycle: list, steps: list) -> bool:
+    """Jepsen's witness up to where the cycle starts: Elle and this analysis may begin
+    the same cycle at different operations."""
+    n = len(steps)
+    return any(found["cycle"][i:n] + found["cycle"][:i + 1] == cycle and found["steps"][i:] + found["steps"][:i] == steps
+               for i in range(n))
+
+
+def test_g0_a_write_cycle_with_ww_deps():
+    wa_ = o(2, 0, "ok", "send", [["send", "x", [0, "a"]], ["send", "y", [1, "a"]]])
+    wb_ = o(3, 1, "ok", "send", [["send", "x", [1, "b"]], ["send", "y", [0, "b"]]])
+    h = [o(0, 0, "invoke", "send", [["send", "x", "a"], ["send", "y", "a"]]),
+         o(1, 1, "invoke", "send", [["send", "x", "b"], ["send", "y", "b"]]), wa_, wb_]
+    found = analysis(h, ww_deps=True)
+    [g0] = found.errors["G0"]
+    assert g0["type"] == "G0" and same_cycle(g0, [wb_, wa_, wb_], [
+        {"type": "ww", "key": "y", "value": "b", "value'": "a", "a-mop-index": 1, "b-mop-index": 1},
+        {"type": "ww", "key": "x", "value": "a", "value'": "b", "a-mop-index": 0, "b-mop-index": 0}])
+    assert "G0" not in found.bad  # Kafka does not isolate writes
+    assert "G0" not in analysis(h).errors  # no ww edges without ww_deps
+
+
+def test_g1c_pure_write_read_cycle():
+    t1_ = o(2, 0, "ok", "txn", [["send", "x", [0, "a"]], ["poll", {"y": [[0, "b"]]}]])
+    t2_ = o(3, 1, "ok", "txn", [["send", "y", [0, "b"]], ["poll", {"x": [[0, "a"]]}]])
+    h = [o(0, 0, "invoke", "txn", [["send", "x", "a"], ["poll"]]),
+         o(1, 1, "invoke", "txn", [["send", "y", "b"], ["poll"]]), t1_, t2_]
+    found = analysis(h)
+    [g1c] = found.errors["G1c"]
+    assert g1c["type"] == "G1c" and same_cycle(g1c, [t2_, t1_, t2_], [
+        {"type": "wr", "key": "y", "value": "b", "a-mop-index": 0, "b-mop-index": 1},
+        {"type": "wr", "key": "x", "value": "a", "a-mop-index": 0, "b-mop-index": 1}])
+    assert "G1c" in found.bad and not found.valid
+
+
+def test_g1c_through_a_write_write_and_a_write_read_edge():
+    t1_ = o(2, 0, "ok", "txn", [["send", "x", [0, "a"]], ["send", "y", [2, "c"]]])
+    t2_ = o(3, 1, "ok", "txn", [["poll", {"x": [[0, "a"]]}], ["send", "y", [1, "b"]]])
+    h = [o(0, 0, "invoke", "txn", [["send", "x", "a"], ["send", "y", "c"]]),
+         o(1, 1, "invoke", "txn", [["poll"], ["send", "y", "b"]]), t1_, t2_]
+    found = analysis(h, ww_deps=True)
+    [g1c] = found.errors["G1c"]
+    assert same_cycle(g1c, [t1_, t2_, t1_], [
+        {"type": "wr", "key": "x", "value": "a", "a-mop-index": 0, "b-mop-index": 0},
+        {"type": "ww", "key": "y", "value": "b", "value'": "c", "a-mop-index": 1, "b-mop-index": 1}])
+    assert "G1c" not in found.bad  # expected once ww edges are inferred (allowed-error-types)
+    assert "G1c" not in analysis(h).errors  # without ww edges there is no cycle
+
+
+def test_subscribe_allows_poll_skips_and_an_empty_history_is_not_valid():
+    """kafka_test.clj's empty-history-test: an assign and nothing else is no evidence."""
+    assert {"poll-skip", "nonmonotonic-poll"} <= allowed(True, False) and "poll-skip" not in allowed(False, False)
+    empty = analysis([o(0, 0, "invoke", "assign", ["x"]), o(1, 0, "ok", "assign", ["x"])])
+    assert empty.errors == {} and not empty.valid and empty.judged == 0
