@@ -71,8 +71,7 @@ def describe(name: str, error: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafkaproof.properties.jepsen_history import HistoryError, numbered, write_edn, write_jsonl
-    from kafkaproof.properties.jepsen_kafka import NEMESIS, analysis
+    from kafkaproof.properties.jepsen_history import HistoryError
 
     try:
         ops, header, oracle = load(args.file)
@@ -80,30 +79,55 @@ def run(args: argparse.Namespace) -> int:
         print(f"kafkaproof analyse: {e}", file=sys.stderr)
         return 2
     final_read = {"yes": True, "no": False}.get(args.final_read, header.get("final-read", True))
-    found = analysis(ops, final_read=final_read, ww_deps=args.ww_deps)
-    faults = Counter(op["f"] for op in ops if op.get("process") == NEMESIS and op["type"] != "invoke")
-    for path, write in ((args.edn, lambda: write_edn(*numbered(ops, {"final-read": final_read}))),
-                        (args.jsonl, lambda: write_jsonl(ops, {"final-read": final_read}))):
+    try:
+        write_histories(ops, final_read, args.edn, args.jsonl)
+    except OSError as e:
+        print(f"kafkaproof analyse: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    return judge_and_report(args.file, ops, final_read, args.ww_deps, args.json, oracle)[0]
+
+
+def write_histories(ops: list[dict], final_read: bool, edn: str | None, jsonl: str | None) -> None:
+    """The history as Jepsen's history.edn (client processes numbered, as its checkers
+    need) and in kafkaproof's JSON lines, where asked."""
+    from kafkaproof.properties.jepsen_history import numbered, write_edn, write_jsonl
+
+    for path, write in ((edn, lambda: write_edn(*numbered(ops, {"final-read": final_read}))),
+                        (jsonl, lambda: write_jsonl(ops, {"final-read": final_read}))):
         if path:
-            try:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(write())
-            except OSError as e:
-                print(f"kafkaproof analyse: {path}: {e.strerror or e}", file=sys.stderr)
-                return 2
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(write())
+
+
+def judge_and_report(source: str, ops: list[dict], final_read: bool, ww_deps: bool, as_json: bool,
+                     oracle: dict | None = None, faults_expected: bool = False, final_read_complete: bool = True,
+                     extra: dict | None = None) -> tuple[int, dict]:
+    """Judge `ops` from the history alone and print the verdict (a table, or JSON with
+    `extra` merged in): the exit code and the verdict as a dict. `faults_expected`: a
+    nemesis was asked for, so a run in which it injected nothing is UNKNOWN, never a VALID
+    under faults; so is one whose final read stopped short of what was acknowledged."""
+    from kafkaproof.properties.jepsen_kafka import NEMESIS, analysis
+
+    found = analysis(ops, final_read=final_read, ww_deps=ww_deps)
+    faults = Counter(op["f"] for op in ops if op.get("process") == NEMESIS and op["type"] != "invoke")
     verdict, why = found.verdict
+    if verdict == "VALID" and faults_expected and not faults:
+        verdict, why = "UNKNOWN", "the nemesis injected no fault: the run says nothing about faults"
+    if verdict == "VALID" and not final_read_complete:
+        verdict, why = "UNKNOWN", "the final read did not reach every acknowledged offset in time"
     model = (", ".join(f"{f} x{n}" for f, n in sorted(faults.items())) if faults else
              "no nemesis operations: the history shows no faults, so a VALID says nothing about them")
-    if args.json:
-        print(json.dumps({"verdict": verdict, "why": why, "bad": found.bad, "allowed": sorted(found.allowed & set(found.errors)),
-                          "counts": {k: len(v) for k, v in sorted(found.errors.items())}, "judged": found.judged,
-                          "faults": dict(sorted(faults.items())), "final_read": final_read, "ww_deps": args.ww_deps,
-                          "oracle": oracle and {k: oracle.get(k) for k in ("guarantee", "name", "detail")}},
-                         indent=2))
+    summary = {"verdict": verdict, "why": why, "bad": found.bad, "allowed": sorted(found.allowed & set(found.errors)),
+               "counts": {k: len(v) for k, v in sorted(found.errors.items())}, "judged": found.judged,
+               "faults": dict(sorted(faults.items())), "final_read": final_read, "ww_deps": ww_deps,
+               "oracle": oracle and {k: oracle.get(k) for k in ("guarantee", "name", "detail")},
+               "witnesses": {k: describe(k, v[0]) for k, v in sorted(found.errors.items())}, **(extra or {})}
+    if as_json:
+        print(json.dumps(summary, indent=2))
     else:
-        _print(args.file, ops, found, final_read, model, oracle)
+        _print(source, ops, found, final_read, model, oracle)
         print(f"{verdict}: {why}")
-    return {"UNKNOWN": UNKNOWN_EXIT, "VALID": 0, "INVALID": 1}[verdict]
+    return {"UNKNOWN": UNKNOWN_EXIT, "VALID": 0, "INVALID": 1}[verdict], summary
 
 
 def _print(path: str, ops: list[dict], found, final_read: bool, model: str, oracle: dict | None) -> None:

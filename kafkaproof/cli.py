@@ -747,6 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.add_arguments(p)
     p.set_defaults(func=analyse.run)
 
+    p = sub.add_parser("test", help="Jepsen's Kafka workload over the wire against a cluster (started here or"
+                       " yours), with faults, judged from the history alone")
+    from kafkaproof import wire
+    wire.add_arguments(p)
+    p.set_defaults(func=wire.run)
+
     p = sub.add_parser("serve", help="run the brokers on localhost for real Kafka clients (kcat, kafka-python, ...)")
     from kafkaproof import serve
     serve.add_arguments(p)

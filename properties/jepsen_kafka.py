@@ -58,8 +58,13 @@ NEMESIS = "nemesis"
 NS = 1_000_000  # Jepsen's times are nanoseconds; the simulator's milliseconds
 
 
+MICRO = frozenset({"send", "poll", "txn"})  # the operations whose value is micro-operations
+
+
 def sends(op: dict) -> Iterable[tuple]:
     """(key, offset or None, value) of each send micro-operation of `op`."""
+    if op.get("f") not in MICRO:
+        return
     for mop in op.get("value") or ():
         if mop[0] == "send":
             yield mop[1], *_sent(mop[2])
@@ -72,6 +77,8 @@ def _sent(v) -> tuple:
 
 def polls(op: dict) -> Iterable[tuple]:
     """(key, offset, value) of each record each poll micro-operation of `op` returned."""
+    if op.get("f") not in MICRO:
+        return
     for mop in op.get("value") or ():
         if mop[0] == "poll" and len(mop) > 1:
             for key, records in (mop[1] or {}).items():
@@ -221,7 +228,7 @@ def _analysis(history: list[dict], final_read: bool, ww_deps: bool) -> Analysis:
               **_successive(parsed, by_value, by_index), **_internal(parsed, by_value, by_index),
               **_cycles(parsed, by_index, ww_deps)}
     subscribe = any(op["f"] == "subscribe" for op in history)
-    judged = sum(1 for op, ss, ps in parsed.rows if op["type"] == OK and (ss or ps or op.get("value") and any(
+    judged = sum(1 for op, ss, ps in parsed.rows if op["type"] == OK and (ss or ps or op["f"] in MICRO and any(
         mop[0] in ("send", "poll") and len(mop) > 1 for mop in op["value"])))  # (a poll may return nothing)
     return Analysis(orders, {name: found for name, found in errors.items() if found}, allowed(subscribe, ww_deps),
                     judged, final_read, len(unseen))

@@ -8,8 +8,6 @@ duplicated or reordered."""
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -21,62 +19,31 @@ from kafkaproof.properties.durability import check_durability
 from kafkaproof.properties.history import History
 from kafkaproof.properties.order import check_send_order
 
+from kafkaproof.nemesis import ProcessCluster
+
 SAFE = ["default.replication.factor=3", "min.insync.replicas=2", "replica.lag.time.max.ms=3000",
         "offsets.topic.num.partitions=3"]
 TOPIC, PARTITIONS = "events", 3
 
 
-class Proc:
-    def __init__(self, args: list[str], log_path) -> None:
-        self.log = open(log_path, "w")
-        self.p = subprocess.Popen([sys.executable, "-m", "kafkaproof", "serve", *args, "--log-level", "INFO"],
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.p.stdout.readline()  # "kafkaproof serve: ... at HOST:PORT"
-        assert "at 127.0.0.1:" in line, f"did not start: {line!r}"
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def signal(self, sig) -> None:
-        self.p.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGCONT)
-            self.p.terminate()
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-        self.log.close()
-
-
 @pytest.fixture
-def processes(tmp_path):
-    procs = {}
+def cluster_of(tmp_path):
+    """A controller and three brokers, each its own process (kafkaproof.nemesis), with
+    the workload's topic created."""
+    made = []
 
-    def start(name: str, args: list[str]) -> Proc:
-        procs[name] = Proc(args, tmp_path / f"{name}.log")
-        return procs[name]
+    def make(settings: list[str], partitions: int) -> ProcessCluster:
+        cluster = ProcessCluster(tmp_path, settings, 3)
+        made.append(cluster)
+        time.sleep(1)  # registration
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        admin.create_topics([NewTopic(TOPIC, partitions, 3)])
+        admin.close()
+        return cluster
 
-    yield start, tmp_path
-    for p in procs.values():
-        p.stop()
-
-
-def broker_args(b: int, controller: Proc, data: str, settings: list[str], port: int = 0) -> list[str]:
-    return ["--broker-id", str(b), "--controller", f"127.0.0.1:{controller.port}", "--port", str(port),
-            "--data-dir", data] + [x for s in settings for x in ("--set", s)]
-
-
-def start_cluster(start, tmp, settings: list[str], partitions: int) -> tuple[Proc, dict[int, Proc], str]:
-    controller = start("controller", ["--controller-only", "--port", "0", "--data-dir", str(tmp / "controller")]
-                       + [x for s in settings for x in ("--set", s)])
-    brokers = {b: start(f"broker-{b}", broker_args(b, controller, str(tmp / "data"), settings)) for b in range(3)}
-    bootstrap = ",".join(f"127.0.0.1:{p.port}" for p in brokers.values())
-    time.sleep(1)  # registration
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(TOPIC, partitions, 3)])
-    admin.close()
-    return controller, brokers, bootstrap
+    yield make
+    for cluster in made:
+        cluster.stop()
 
 
 class Production:
@@ -134,23 +101,22 @@ def read_back(bootstrap: str, partitions: int) -> dict:
     return log
 
 
-def test_sigkill_and_sigstop_of_brokers_lose_no_acknowledged_write(processes):
-    start, tmp = processes
-    controller, brokers, bootstrap = start_cluster(start, tmp, SAFE, PARTITIONS)
+def test_sigkill_and_sigstop_of_brokers_lose_no_acknowledged_write(cluster_of, tmp_path):
+    cluster = cluster_of(SAFE, PARTITIONS)
+    bootstrap = cluster.bootstrap
     run = Production(bootstrap, acks="all", enable_idempotence=True)
     faults = []
     time.sleep(3)
-    brokers[0].signal(signal.SIGKILL)  # a leader of one partition at least, mid-production
-    brokers[0].p.wait(10)
-    faults.append(("kill", run.now(), brokers[0].p.returncode))
+    cluster.kill(0)  # a leader of one partition at least, mid-production
+    faults.append(("kill", run.now(), cluster.brokers[0].p.returncode))
     time.sleep(5)
-    brokers[0] = start("broker-0-again", broker_args(0, controller, str(tmp / "data"), SAFE, brokers[0].port))
+    cluster.start(0)  # on its port and data, as a restarted broker
     faults.append(("restart", run.now()))
     time.sleep(4)
-    brokers[1].signal(signal.SIGSTOP)  # a long GC pause: its sessions and fetches time out
+    cluster.pause(1)  # a long GC pause: its sessions and fetches time out
     faults.append(("stop", run.now()))
     time.sleep(4)
-    brokers[1].signal(signal.SIGCONT)
+    cluster.resume(1)
     faults.append(("continue", run.now()))
     time.sleep(4)
     history = run.stop()
@@ -162,37 +128,35 @@ def test_sigkill_and_sigstop_of_brokers_lose_no_acknowledged_write(processes):
     assert len(acked) > 500 and any(op.time > faults[0][1] for op in acked) and any(op.time > faults[2][1] for op in acked)
     found = check_durability(history, log) + check_duplicates(history, log) + check_send_order(history)
     assert found == [], "\n".join(str(v) for v in found[:5])
-    assert os.path.exists(tmp / "data" / "broker-0" / f"{TOPIC}-0")  # data on disk, as Kafka lays it out
+    assert os.path.exists(tmp_path / "data" / "broker-0" / f"{TOPIC}-0")  # data on disk, as Kafka lays it out
 
 
 UNSAFE = ["default.replication.factor=3", "min.insync.replicas=1", "unclean.leader.election.enable=true",
           "replica.lag.time.max.ms=1000", "broker.session.timeout.ms=3000"]
 
 
-def test_the_same_harness_catches_loss_with_an_unsafe_configuration(processes):
+def test_the_same_harness_catches_loss_with_an_unsafe_configuration(cluster_of):
     """The checkers are not blind here: acks=1 and unclean election, the followers
     stopped until the ISR is the leader alone, then the leader killed: the stale follower
     elected in its place never had what the leader acknowledged meanwhile."""
-    start, tmp = processes
-    controller, brokers, bootstrap = start_cluster(start, tmp, UNSAFE, 1)
+    cluster = cluster_of(UNSAFE, 1)
+    bootstrap = cluster.bootstrap
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     [leader] = [p["leader_id"] for t in admin.describe_topics([TOPIC]) for p in t["partitions"]]
     admin.close()
-    followers = [b for b in brokers if b != leader]
+    followers = [b for b in cluster.brokers if b != leader]
     run = Production(bootstrap, acks=1, enable_idempotence=False)
     time.sleep(2)
     stopped_at = run.now()
     for b in followers:
-        brokers[b].signal(signal.SIGSTOP)
+        cluster.pause(b)
     time.sleep(4)  # the leader drops them from the ISR (replica.lag.time.max.ms) and goes on acknowledging
-    brokers[leader].signal(signal.SIGKILL)
-    brokers[leader].p.wait(10)
+    cluster.kill(leader)
     killed_at = run.now()
     for b in followers:
-        brokers[b].signal(signal.SIGCONT)
+        cluster.resume(b)
     time.sleep(6)  # the controller fences the dead leader and elects a follower, uncleanly
-    brokers[leader] = start("leader-again", broker_args(leader, controller, str(tmp / "data"), UNSAFE,
-                                                        brokers[leader].port))
+    cluster.start(leader)
     time.sleep(3)
     history = run.stop()
     log = read_back(bootstrap, 1)

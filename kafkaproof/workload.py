@@ -1,0 +1,431 @@
+"""Jepsen's Kafka workload over the wire, against any Kafka-compatible cluster
+(jepsen.tests.kafka's shape): processes that send, poll and run transactions of both,
+with assign or subscribe mixed in at a set probability and client crashes, then
+Jepsen's final read. The history it records is Jepsen's (properties/jepsen_kafka.py)
+and is judged from the history alone.
+
+A key is a partition of one topic: key k is partition k. Values are unique integers.
+Each process is one thread with its own clients (confluent-kafka's librdkafka, or
+kafka-python); a crashed client's process continues as a new process number, as
+Jepsen's does (process + concurrency).
+
+What a client sees becomes the operation's type: ok when every send was acknowledged
+and every poll answered; fail only when nothing can have happened (a local refusal, a
+transaction aborted); info when it may have (a timeout, a lost connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kafkaproof.properties.jepsen_kafka import NEMESIS
+
+# librdkafka's own log (disconnects, retries: the faults seen from the client), kept out
+# of the terminal; `kafkaproof test` writes it to clients.log in its results.
+CLIENT_LOG = logging.getLogger("kafkaproof.clients")
+CLIENT_LOG.propagate = False
+
+
+@dataclass
+class Options:
+    bootstrap: str
+    topic: str = "kafkaproof-jepsen"
+    keys: int = 4
+    concurrency: int = 4
+    rate: float = 40.0  # operations per second, all processes together
+    duration: float = 20.0  # seconds of operations before the final read
+    acks: str = "all"
+    idempotence: bool = True
+    txn: bool = False
+    sub_via: str = "assign"  # or "subscribe"
+    sub_p: float = 0.05  # the chance that an operation is an assign or subscribe
+    crash_p: float = 0.0  # the chance that an operation crashes its client
+    poll_p: float = 0.5  # the chance that a micro-operation is a poll rather than a send
+    client: str = "confluent"  # or "kafka-python"
+    seed: int = 0
+    op_timeout: float = 10.0  # seconds an operation may take before it is info
+    final_read_timeout: float = 60.0
+    replication_factor: int = 3
+
+
+@dataclass
+class Recorder:
+    """The history: Jepsen's operations, indexed in the order they happened."""
+
+    t0: int = field(default_factory=time.monotonic_ns)
+    ops: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, process, type_: str, f: str, value, **extra) -> dict:
+        with self.lock:
+            op = {"index": len(self.ops), "time": time.monotonic_ns() - self.t0, "process": process,
+                  "type": type_, "f": f, "value": value, **extra}
+            self.ops.append(op)
+            return op
+
+    def nemesis(self, f: str, node) -> None:
+        self.add(NEMESIS, "info", f, node)
+
+
+class Indefinite(Exception):
+    """The operation may or may not have taken effect (info)."""
+
+
+class Definite(Exception):
+    """The operation did not take effect (fail)."""
+
+
+def create_topic(options: Options) -> None:
+    """The workload's topic, one partition per key; an unreachable bootstrap is a clear
+    error before anything runs."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": options.bootstrap, "socket.timeout.ms": 5000, "logger": CLIENT_LOG})
+    try:
+        metadata = admin.list_topics(timeout=10)
+    except KafkaException as e:
+        raise ConnectionError(f"cannot reach a broker at {options.bootstrap}: {e.args[0].str()}") from None
+    if options.topic in metadata.topics:
+        have = len(metadata.topics[options.topic].partitions)
+        if have < options.keys:
+            raise ValueError(f"topic {options.topic} has {have} partitions; --keys {options.keys} needs as many")
+        return
+    [future] = admin.create_topics([NewTopic(options.topic, options.keys, options.replication_factor)]).values()
+    try:
+        future.result(30)
+    except KafkaException as e:
+        raise ValueError(f"cannot create topic {options.topic}: {e.args[0].str()}") from None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until every partition has a leader
+        parts = admin.list_topics(options.topic, timeout=10).topics[options.topic].partitions
+        if len(parts) == options.keys and all(p.leader >= 0 for p in parts.values()):
+            return
+        time.sleep(0.2)
+
+
+class ConfluentClient:
+    """A producer and a consumer of librdkafka for one process."""
+
+    def __init__(self, options: Options, process: int) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.o, self.process = options, process
+        producer = {"bootstrap.servers": options.bootstrap, "acks": options.acks, "logger": CLIENT_LOG,
+                    "enable.idempotence": options.idempotence, "linger.ms": 0,
+                    "message.timeout.ms": int(options.op_timeout * 1000)}
+        if options.txn:
+            producer["transactional.id"] = f"kafkaproof-jepsen-{process}"
+        self.producer = Producer(producer)
+        self.consumer = Consumer({"bootstrap.servers": options.bootstrap, "group.id": "kafkaproof-jepsen",
+                                  "logger": CLIENT_LOG,
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": not options.txn,
+                                  "isolation.level": "read_committed", "session.timeout.ms": 6000})
+        self.rebalances: list[dict] = []
+        self.positions: dict[int, int] = {}
+        if options.txn:
+            self.producer.init_transactions(options.op_timeout)
+
+    # -- assignment --------------------------------------------------------------------
+
+    def assign(self, keys: list[int]) -> None:
+        """Assign `keys`, keeping this consumer's place on those it already had (librdkafka
+        would otherwise go back to the group's committed offset)."""
+        from confluent_kafka import TopicPartition
+
+        self.consumer.assign([TopicPartition(self.o.topic, k, self.positions[k]) if k in self.positions
+                              else TopicPartition(self.o.topic, k) for k in keys])
+        self.positions = {k: v for k, v in self.positions.items() if k in keys}
+
+    def subscribe(self, keys: list[int]) -> None:
+        def moved(_consumer, partitions) -> None:
+            self.rebalances.append({"keys": sorted(p.partition for p in partitions)})
+            for p in partitions:
+                self.positions.pop(p.partition, None)
+        self.consumer.subscribe([self.o.topic], on_assign=moved, on_revoke=moved)
+
+    # -- micro-operations --------------------------------------------------------------
+
+    def _poll(self) -> dict:
+        got: dict[int, list] = {}
+        for m in self.consumer.consume(num_messages=100, timeout=0.2):
+            if m.error():
+                continue
+            got.setdefault(m.partition(), []).append([m.offset(), int(m.value())])
+            self.positions[m.partition()] = m.offset() + 1
+        return got
+
+    def run(self, mops: list[list]) -> list[list]:
+        """Send and poll micro-operations (in a transaction with txn), completed."""
+        from confluent_kafka import KafkaException
+
+        if not self.o.txn:
+            try:
+                return self._run(mops)
+            except KafkaException as e:
+                raise Indefinite(e.args[0].str()) from None
+        self.producer.begin_transaction()
+        try:
+            return self._run(mops)
+        except (Definite, Indefinite, KafkaException) as e:
+            self._aborted(e)
+            raise  # (never reached: _aborted raises)
+
+    def _aborted(self, cause: Exception) -> None:
+        """A transaction that failed: aborted, it is a fail (nothing of it happened); if
+        even the abort fails, or the commit's outcome is unknown, it is info."""
+        from confluent_kafka import KafkaException
+
+        if isinstance(cause, KafkaException) and not cause.args[0].txn_requires_abort():
+            raise Indefinite(cause.args[0].str())
+        try:
+            self.producer.abort_transaction(self.o.op_timeout)
+        except KafkaException as e:
+            raise Indefinite(f"{cause}; the abort failed: {e.args[0].str()}") from None
+        self.rewind()
+        raise Definite(f"aborted: {cause}")
+
+    def _run(self, mops: list[list]) -> list[list]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        done: list[list] = []
+        acked: dict[int, int] = {}  # value -> offset
+        errors: list = []
+
+        def delivered(err, msg, value) -> None:
+            if err is not None:
+                errors.append(err)
+            else:
+                acked[value] = msg.offset()
+
+        for mop in mops:
+            if mop[0] == "send":
+                _, k, v = mop
+                try:
+                    self.producer.produce(self.o.topic, str(v).encode(), partition=k,
+                                          on_delivery=lambda err, msg, v=v: delivered(err, msg, v))
+                except (BufferError, KafkaException) as e:
+                    raise Definite(str(e)) from None
+                done.append(mop)
+            else:
+                done.append(["poll", self._poll()])
+        if self.o.txn:
+            assigned = list(self.consumer.assignment())
+            positions = [p for p in (self.consumer.position(assigned) if assigned else []) if p.offset >= 0]
+            if positions:
+                self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(),
+                                                          self.o.op_timeout)
+            self.producer.commit_transaction(self.o.op_timeout)
+        elif self.producer.flush(self.o.op_timeout) > 0:
+            raise Indefinite("not acknowledged in time")
+        if errors:
+            if all(e.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._INVALID_ARG) for e in errors):
+                raise Definite(errors[0].str())
+            raise Indefinite(errors[0].str())
+        return [["send", m[1], [acked[m[2]], m[2]]] if m[0] == "send" else m for m in done]
+
+    def rewind(self) -> None:
+        """After an abort, polls start again from the group's committed offsets (Kafka's
+        transactions roll the consumer's offsets back with the rest)."""
+        assigned = self.consumer.assignment()
+        for tp in self.consumer.committed(assigned, timeout=self.o.op_timeout) if assigned else []:
+            if tp.offset >= 0:
+                self.consumer.seek(tp)
+                self.positions[tp.partition] = tp.offset
+            else:
+                self.positions.pop(tp.partition, None)
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.flush(1)
+
+
+class Worker(threading.Thread):
+    """One Jepsen process: operations one at a time until `deadline`."""
+
+    def __init__(self, options: Options, recorder: Recorder, thread: int, values, deadline: float) -> None:
+        super().__init__(name=f"process-{thread}", daemon=True)
+        self.o, self.rec, self.values, self.deadline = options, recorder, values, deadline
+        self.process = thread
+        self.rng = random.Random(f"{options.seed}-{thread}")
+        self.client: ConfluentClient | None = None
+        self.failure: BaseException | None = None
+
+    def _connect(self) -> None:
+        self.client = make_client(self.o, self.process)
+        self._subscribe(list(range(self.o.keys)))
+
+    def _subscribe(self, keys: list[int]) -> None:
+        f = self.o.sub_via
+        self.rec.add(self.process, "invoke", f, keys)
+        getattr(self.client, f)(keys)
+        self.rec.add(self.process, "ok", f, keys)
+
+    def _mops(self) -> tuple[str, list[list]]:
+        n = self.rng.randint(1, 4) if self.o.txn else 1
+        mops = [["poll"] if self.rng.random() < self.o.poll_p else ["send", self.rng.randrange(self.o.keys),
+                                                                      next(self.values)]
+                for _ in range(n)]
+        f = "txn" if self.o.txn else mops[0][0]
+        return f, mops
+
+    def _crash(self, recorded: bool = True) -> None:
+        """Jepsen's client crash (recorded: a crash operation; not after an info, which
+        is a crash already): the process is gone, a new one takes its place."""
+        if recorded:
+            self.rec.add(self.process, "invoke", "crash", None)
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - a crash does not care how the client ends
+            pass
+        if recorded:
+            self.rec.add(self.process, "info", "crash", None)
+        self.process += self.o.concurrency
+        self.client = None
+
+    def run(self) -> None:
+        gap = self.o.concurrency / self.o.rate
+        try:
+            while time.monotonic() < self.deadline:
+                if self.client is None:
+                    self._connect()
+                roll = self.rng.random()
+                if roll < self.o.crash_p:
+                    self._crash()
+                elif roll < self.o.crash_p + self.o.sub_p:
+                    keys = sorted(self.rng.sample(range(self.o.keys), self.rng.randint(1, self.o.keys)))
+                    self._subscribe(keys)
+                else:
+                    self._operate(*self._mops())
+                time.sleep(gap * self.rng.uniform(0.5, 1.5))
+        except BaseException as e:  # noqa: BLE001 - reported by the caller, not lost in a thread
+            self.failure = e
+        finally:
+            if self.client is not None:
+                try:
+                    self.client.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _operate(self, f: str, mops: list[list]) -> None:
+        self.rec.add(self.process, "invoke", f, mops)
+        rebalanced = len(self.client.rebalances)
+        try:
+            done = self.client.run(mops)
+        except Definite as e:
+            self.rec.add(self.process, "fail", f, mops, error=str(e))
+            return
+        except Indefinite as e:
+            self.rec.add(self.process, "info", f, mops, error=str(e))
+            self._crash(recorded=False)  # its state is unknown: a new process, as in Jepsen
+            return
+        extra = {"rebalance-log": self.client.rebalances[rebalanced:]} if len(self.client.rebalances) > rebalanced else {}
+        self.rec.add(self.process, "ok", f, done, **extra)
+
+
+def make_client(options: Options, process: int):
+    if options.client == "kafka-python":
+        from kafkaproof.workload_kafka_python import KafkaPythonClient
+
+        return KafkaPythonClient(options, process)
+    return ConfluentClient(options, process)
+
+
+def final_read(options: Options, recorder: Recorder, process: int) -> bool:
+    """Jepsen's final read: a fresh consumer assigned every key from the beginning polls
+    until each key reaches the highest offset any send was acknowledged at - or the end
+    of its log, when the log no longer goes that far (the writes beyond are lost, which
+    is for the analysis to say). False if it could not within the timeout."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    target: dict[int, int] = {}
+    for op in recorder.ops:
+        if op["type"] == "ok" and op["f"] in ("send", "txn"):
+            for mop in op["value"]:
+                if mop[0] == "send":
+                    target[mop[1]] = max(target.get(mop[1], -1), mop[2][0])
+    consumer = Consumer({"bootstrap.servers": options.bootstrap, "group.id": f"kafkaproof-final-{process}",
+                         "logger": CLIENT_LOG, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    keys = list(range(options.keys))
+    recorder.add(process, "invoke", "assign", keys)
+    consumer.assign([TopicPartition(options.topic, k, 0) for k in keys])
+    recorder.add(process, "ok", "assign", keys)
+    position = {k: 0 for k in keys}  # the next offset to read
+
+    def done(k: int) -> bool:
+        if position[k] > target.get(k, -1):
+            return True
+        try:  # the end of the log (read_committed: the last stable offset)
+            return position[k] >= consumer.get_watermark_offsets(TopicPartition(options.topic, k), 5)[1]
+        except KafkaException:
+            return False
+
+    deadline = time.monotonic() + options.final_read_timeout
+    try:
+        while time.monotonic() < deadline:
+            if all(done(k) for k in keys):
+                return True
+            recorder.add(process, "invoke", "poll", [["poll"]])
+            got: dict[int, list] = {}
+            for m in consumer.consume(num_messages=500, timeout=1.0):
+                if not m.error():
+                    got.setdefault(m.partition(), []).append([m.offset(), int(m.value())])
+                    position[m.partition()] = m.offset() + 1
+            recorder.add(process, "ok", "poll", [["poll", got]])
+        return False
+    finally:
+        consumer.close()
+
+
+class _Unique:
+    """The values sent, unique across processes."""
+
+    def __init__(self) -> None:
+        self._next, self._lock = 0, threading.Lock()
+
+    def __next__(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+
+@dataclass
+class Outcome:
+    ops: list[dict]
+    final_read_complete: bool
+    failures: list[str]
+
+
+def run(options: Options, nemesis=None, progress=None) -> Outcome:
+    """The workload for `options.duration` seconds with `nemesis` (kafkaproof.nemesis)
+    injecting faults, the faults healed, then the final read."""
+    create_topic(options)
+    recorder = Recorder()
+    values = _Unique()
+    deadline = time.monotonic() + options.duration
+    workers = [Worker(options, recorder, t, values, deadline) for t in range(options.concurrency)]
+    if nemesis is not None:
+        nemesis.record = recorder.nemesis
+        nemesis.start()
+    for w in workers:
+        w.start()
+    try:
+        while any(w.is_alive() for w in workers):
+            time.sleep(0.25)
+            if progress is not None:
+                progress(min(1.0, 1 - (deadline - time.monotonic()) / options.duration), recorder)
+    finally:
+        if nemesis is not None:
+            nemesis.stop()
+    for w in workers:
+        w.join(options.op_timeout * 3)
+    failures = [f"{w.name}: {type(w.failure).__name__}: {w.failure}" for w in workers if w.failure is not None]
+    complete = final_read(options, recorder, max(w.process for w in workers) + options.concurrency)
+    return Outcome(recorder.ops, complete, failures)
