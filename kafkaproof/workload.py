@@ -120,6 +120,9 @@ class ConfluentClient:
                     "message.timeout.ms": int(options.op_timeout * 1000)}
         if options.txn:
             producer["transactional.id"] = f"kafkaproof-jepsen-{process}"
+            # A crashed process leaves its transaction open, and read_committed polls stop
+            # at it until the coordinator aborts it: after this, not the default minute.
+            producer["transaction.timeout.ms"] = int(options.op_timeout * 1500)
         self.producer = Producer(producer)
         self.consumer = Consumer({"bootstrap.servers": options.bootstrap, "group.id": "kafkaproof-jepsen",
                                   "logger": CLIENT_LOG,
@@ -256,6 +259,25 @@ class Worker(threading.Thread):
         self.rng = random.Random(f"{options.seed}-{thread}")
         self.client: ConfluentClient | None = None
         self.failure: BaseException | None = None
+        self.open: tuple | None = None  # (f, value) of the operation under way
+        self.abandoned = False
+
+    def _record(self, type_: str, f: str, value, **extra) -> None:
+        """Into the history, unless this process was given up on (abandon): its late
+        completion must not follow the info the history already holds for it."""
+        with self.rec.lock:
+            if self.abandoned:
+                return
+            self.open = (f, value) if type_ == "invoke" else None
+        self.rec.add(self.process, type_, f, value, **extra)
+
+    def abandon(self) -> None:
+        """Give up on a process stuck in its client past the run: its open operation is
+        info (it may or may not have happened), as Jepsen completes a timed-out one."""
+        with self.rec.lock:
+            self.abandoned, pending = True, self.open
+        if pending is not None:
+            self.rec.add(self.process, "info", pending[0], pending[1], error="the client never returned")
 
     def _connect(self) -> None:
         self.client = make_client(self.o, self.process)
@@ -263,9 +285,9 @@ class Worker(threading.Thread):
 
     def _subscribe(self, keys: list[int]) -> None:
         f = self.o.sub_via
-        self.rec.add(self.process, "invoke", f, keys)
+        self._record("invoke", f, keys)
         getattr(self.client, f)(keys)
-        self.rec.add(self.process, "ok", f, keys)
+        self._record("ok", f, keys)
 
     def _mops(self) -> tuple[str, list[list]]:
         n = self.rng.randint(1, 4) if self.o.txn else 1
@@ -279,13 +301,13 @@ class Worker(threading.Thread):
         """Jepsen's client crash (recorded: a crash operation; not after an info, which
         is a crash already): the process is gone, a new one takes its place."""
         if recorded:
-            self.rec.add(self.process, "invoke", "crash", None)
+            self._record("invoke", "crash", None)
         try:
             self.client.close()
         except Exception:  # noqa: BLE001 - a crash does not care how the client ends
             pass
         if recorded:
-            self.rec.add(self.process, "info", "crash", None)
+            self._record("info", "crash", None)
         self.process += self.o.concurrency
         self.client = None
 
@@ -314,19 +336,19 @@ class Worker(threading.Thread):
                     pass
 
     def _operate(self, f: str, mops: list[list]) -> None:
-        self.rec.add(self.process, "invoke", f, mops)
+        self._record("invoke", f, mops)
         rebalanced = len(self.client.rebalances)
         try:
             done = self.client.run(mops)
         except Definite as e:
-            self.rec.add(self.process, "fail", f, mops, error=str(e))
+            self._record("fail", f, mops, error=str(e))
             return
         except Indefinite as e:
-            self.rec.add(self.process, "info", f, mops, error=str(e))
+            self._record("info", f, mops, error=str(e))
             self._crash(recorded=False)  # its state is unknown: a new process, as in Jepsen
             return
         extra = {"rebalance-log": self.client.rebalances[rebalanced:]} if len(self.client.rebalances) > rebalanced else {}
-        self.rec.add(self.process, "ok", f, done, **extra)
+        self._record("ok", f, done, **extra)
 
 
 def make_client(options: Options, process: int):
@@ -416,16 +438,22 @@ def run(options: Options, nemesis=None, progress=None) -> Outcome:
         nemesis.start()
     for w in workers:
         w.start()
+    give_up = deadline + 3 * options.op_timeout  # a client call may hang (kafka-python's commits wait forever)
     try:
-        while any(w.is_alive() for w in workers):
+        while any(w.is_alive() for w in workers) and time.monotonic() < give_up:
             time.sleep(0.25)
             if progress is not None:
                 progress(min(1.0, 1 - (deadline - time.monotonic()) / options.duration), recorder)
+            if nemesis is not None and time.monotonic() >= deadline:
+                nemesis.stop()  # the faults end with the workload; what runs is healed
+                nemesis = None
     finally:
         if nemesis is not None:
             nemesis.stop()
-    for w in workers:
-        w.join(options.op_timeout * 3)
     failures = [f"{w.name}: {type(w.failure).__name__}: {w.failure}" for w in workers if w.failure is not None]
+    for w in workers:
+        if w.is_alive():
+            w.abandon()
+            failures.append(f"{w.name}: process {w.process} never returned from its client; its operation is info")
     complete = final_read(options, recorder, max(w.process for w in workers) + options.concurrency)
     return Outcome(recorder.ops, complete, failures)

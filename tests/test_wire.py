@@ -72,3 +72,19 @@ def test_acks_1_with_unclean_election_loses_writes_the_history_alone_shows(tmp_p
 def test_bad_input_is_a_clear_error_with_exit_2(args, why, tmp_path, capsys):
     assert main(["test", *args, "--duration", "1", "--out", str(tmp_path / "out")]) == 2
     assert why in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("client, extra", [("kafka-python", []), ("confluent", ["--txn"])])
+def test_the_second_client_and_transactions_over_the_wire(client, extra, tmp_path, capsys):
+    """kafka-python through pauses, and librdkafka's transactions (read_committed polls,
+    offsets committed in the transaction) through kills: VALID, with the faults done."""
+    fault = "pause" if client == "kafka-python" else "kill"
+    code = main(["test", "--processes", "3", *[x for s in SAFE for x in ("--set", s)], "--nemesis", fault,
+                 "--nemesis-interval", "3", "--duration", "10", "--client", client, *extra,
+                 "--out", str(tmp_path / "out"), "--json"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert code == 0 and verdict["verdict"] == "VALID" and verdict["faults"].get(fault, 0) >= 1, verdict
+    assert verdict["judged"] >= 30 and verdict["options"]["client"] == client
+    if extra:
+        ops = [json.loads(line) for line in (tmp_path / "out" / "history.jsonl").read_text().splitlines()[1:]]
+        assert sum(op["f"] == "txn" and op["type"] == "ok" for op in ops) >= 20

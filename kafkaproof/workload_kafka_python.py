@@ -1,0 +1,129 @@
+"""The wire workload's second client: kafka-python (pure Python, its own protocol code),
+with the same micro-operations and the same rules for ok, info and fail as
+workload.ConfluentClient - so that one cluster can be judged through two clients."""
+
+from __future__ import annotations
+
+from kafkaproof.workload import Definite, Indefinite, Options
+
+
+class KafkaPythonClient:
+    def __init__(self, options: Options, process: int) -> None:
+        from kafka import KafkaConsumer, KafkaProducer
+
+        self.o, self.process = options, process
+        servers = options.bootstrap.split(",")
+        timeout_ms = int(options.op_timeout * 1000)
+        producer = {"bootstrap_servers": servers, "acks": "all" if options.acks in ("all", "-1") else int(options.acks),
+                    "enable_idempotence": options.idempotence, "linger_ms": 0, "request_timeout_ms": timeout_ms,
+                    "max_block_ms": timeout_ms}
+        if options.txn:
+            producer["transactional_id"] = f"kafkaproof-jepsen-{process}"
+            producer["transaction_timeout_ms"] = int(options.op_timeout * 1500)  # as ConfluentClient's
+        self.producer = KafkaProducer(**producer)
+        self.consumer = KafkaConsumer(bootstrap_servers=servers, group_id="kafkaproof-jepsen",
+                                      auto_offset_reset="earliest", enable_auto_commit=not options.txn,
+                                      isolation_level="read_committed", session_timeout_ms=6000)
+        self.rebalances: list[dict] = []
+        self.positions: dict[int, int] = {}
+        if options.txn:
+            self.producer.init_transactions()
+
+    def _tp(self, k: int):
+        from kafka import TopicPartition
+
+        return TopicPartition(self.o.topic, k)
+
+    def assign(self, keys: list[int]) -> None:
+        """Assign `keys`, keeping this consumer's place on those it already had."""
+        self.consumer.assign([self._tp(k) for k in keys])
+        for k in keys:
+            if k in self.positions:
+                self.consumer.seek(self._tp(k), self.positions[k])
+        self.positions = {k: v for k, v in self.positions.items() if k in keys}
+
+    def subscribe(self, keys: list[int]) -> None:
+        from kafka import ConsumerRebalanceListener
+
+        client = self
+
+        class Moved(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked) -> None:
+                client._moved(revoked)
+
+            def on_partitions_assigned(self, assigned) -> None:
+                client._moved(assigned)
+
+        self.consumer.subscribe([self.o.topic], listener=Moved())
+
+    def _moved(self, partitions) -> None:
+        self.rebalances.append({"keys": sorted(p.partition for p in partitions)})
+        for p in partitions:
+            self.positions.pop(p.partition, None)
+
+    def _poll(self) -> dict:
+        got: dict[int, list] = {}
+        for tp, records in self.consumer.poll(timeout_ms=200, max_records=100).items():
+            for r in records:
+                got.setdefault(tp.partition, []).append([r.offset, int(r.value)])
+                self.positions[tp.partition] = r.offset + 1
+        return got
+
+    def run(self, mops: list[list]) -> list[list]:
+        from kafka.errors import KafkaError
+
+        if not self.o.txn:
+            try:
+                return self._run(mops)
+            except KafkaError as e:
+                raise Indefinite(f"{type(e).__name__}: {e}") from None
+        try:
+            self.producer.begin_transaction()
+            return self._run(mops)
+        except (Definite, Indefinite, KafkaError) as e:
+            try:
+                self.producer.abort_transaction()
+            except KafkaError as abort:
+                raise Indefinite(f"{e}; the abort failed: {type(abort).__name__}") from None
+            self.rewind()
+            raise Definite(f"aborted: {type(e).__name__}: {e}") from None
+
+    def _run(self, mops: list[list]) -> list[list]:
+        from kafka.structs import OffsetAndMetadata
+
+        done, futures = [], {}
+        for mop in mops:
+            if mop[0] == "send":
+                _, k, v = mop
+                try:
+                    futures[v] = self.producer.send(self.o.topic, value=str(v).encode(), partition=k)
+                except (AssertionError, ValueError) as e:
+                    raise Definite(str(e)) from None
+                done.append(mop)
+            else:
+                done.append(["poll", self._poll()])
+        if self.o.txn:
+            assigned = self.consumer.assignment()
+            offsets = {tp: OffsetAndMetadata(self.consumer.position(tp), "", -1) for tp in assigned}
+            if offsets:
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            self.producer.commit_transaction()
+        else:
+            self.producer.flush(self.o.op_timeout)
+        offsets = {v: f.get(self.o.op_timeout).offset for v, f in futures.items()}
+        return [["send", m[1], [offsets[m[2]], m[2]]] if m[0] == "send" else m for m in done]
+
+    def rewind(self) -> None:
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is not None:
+                self.consumer.seek(tp, committed)
+                self.positions[tp.partition] = committed
+            else:
+                self.positions.pop(tp.partition, None)
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.close(timeout=1)
