@@ -2,7 +2,8 @@
 
 - `ProcessCluster`: a controller and N brokers, each its own `kafkaproof serve` process
   (`--controller-only` / `--broker-id N --controller HOST:PORT`), that a nemesis can
-  kill -9, SIGSTOP and SIGCONT, and restart on the same port and data.
+  kill -9, SIGSTOP and SIGCONT, and restart on the same port and data; with a `Network`
+  (root), each in its own network namespace, so that a broker can be partitioned away.
 - `CommandNemesis`: a cluster kafkaproof did not start, faulted through the user's own
   commands, one template per fault (`kill='docker kill {node}'`).
 
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # A fault and the one that ends it: the nemesis heals every fault before the final read.
-HEALS = {"kill": "start", "pause": "resume"}
+HEALS = {"kill": "start", "pause": "resume", "partition": "heal"}
 ALL = frozenset(HEALS) | frozenset(HEALS.values())
 
 
@@ -32,14 +33,15 @@ class NemesisError(RuntimeError):
 
 
 class ServeProcess:
-    """One `kafkaproof serve` process; its port read from the line it prints when ready."""
+    """One `kafkaproof serve` process (inside a network namespace when `prefix` is `ip
+    netns exec NAME`); its port read from the line it prints when ready."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, host: str = "127.0.0.1", prefix: list[str] = ()) -> None:
         self.args, self.log = args, open(log_path, "a")
-        self.p = subprocess.Popen([sys.executable, "-m", "kafkaproof", "serve", *args, "--log-level", "INFO"],
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.p = subprocess.Popen([*prefix, sys.executable, "-m", "kafkaproof", "serve", *args, "--host", host,
+                                   "--log-level", "INFO"], stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.p.stdout.readline()  # "kafkaproof serve: ... at HOST:PORT"
-        if "at 127.0.0.1:" not in line:
+        if f"at {host}:" not in line:
             self.p.kill()
             raise NemesisError(f"kafkaproof serve {' '.join(args)} did not start (see {log_path}): {line!r}")
         self.port = int(line.rsplit(":", 1)[1])
@@ -60,32 +62,48 @@ class ServeProcess:
 
 
 class ProcessCluster:
-    """A controller and `brokers` brokers as processes on localhost, data under `root`.
-    `settings`: broker keys (KEY=VALUE) for every process."""
+    """A controller and `brokers` brokers as processes, data under `root`. On localhost;
+    or with `network`, each in its own network namespace, so that links between them
+    can be cut. `settings`: broker keys (KEY=VALUE) for every process."""
 
-    def __init__(self, root: Path, settings: list[str], brokers: int = 3) -> None:
-        self.root, self.settings = Path(root), list(settings)
+    def __init__(self, root: Path, settings: list[str], brokers: int = 3, network: Network | None = None) -> None:
+        self.root, self.settings, self.network = Path(root), list(settings), network
         self.root.mkdir(parents=True, exist_ok=True)
         sets = [x for s in self.settings for x in ("--set", s)]
         self.controller = ServeProcess(["--controller-only", "--port", "0", "--data-dir",
-                                        str(self.root / "controller"), *sets], self.root / "controller.log")
+                                        str(self.root / "controller"), *sets], self.root / "controller.log",
+                                       *self._where(CONTROLLER))
         self.brokers: dict[int, ServeProcess] = {}
         self.ports: dict[int, int] = {}
         for b in range(brokers):
             self.start(b)
         self.paused: set[int] = set()
 
+    def _where(self, node) -> tuple[str, list[str]]:
+        if self.network is None:
+            return "127.0.0.1", []
+        return self.network.address(node), self.network.exec_prefix(node)
+
     def start(self, b: int) -> None:
         """Start broker `b` (again: on its port and data, as a restarted Kafka broker)."""
         sets = [x for s in self.settings for x in ("--set", s)]
-        self.brokers[b] = ServeProcess(["--broker-id", str(b), "--controller", f"127.0.0.1:{self.controller.port}",
+        controller = f"{self._where(CONTROLLER)[0]}:{self.controller.port}"
+        self.brokers[b] = ServeProcess(["--broker-id", str(b), "--controller", controller,
                                         "--port", str(self.ports.get(b, 0)), "--data-dir", str(self.root / "data"),
-                                        *sets], self.root / f"broker-{b}.log")
+                                        *sets], self.root / f"broker-{b}.log", *self._where(b))
         self.ports[b] = self.brokers[b].port
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{port}" for port in self.ports.values())
+        return ",".join(f"{self._where(b)[0]}:{port}" for b, port in self.ports.items())
+
+    def partition(self, b: int) -> None:
+        """Cut broker `b` off from the other brokers and the controller; clients still
+        reach it (Jepsen's isolated leader). Needs `network`."""
+        self.network.isolate(b, [CONTROLLER, *(o for o in self.ports if o != b)])
+
+    def heal(self, b: int) -> None:
+        self.network.rejoin(b, [CONTROLLER, *(o for o in self.ports if o != b)])
 
     def kill(self, b: int) -> None:
         self.brokers[b].signal(signal.SIGKILL)
@@ -106,6 +124,90 @@ class ProcessCluster:
     def stop(self) -> None:
         for p in [*self.brokers.values(), self.controller]:
             p.stop()
+        if self.network is not None:
+            self.network.close()
+
+
+CONTROLLER = "controller"
+
+
+class Network:
+    """Each node its own network namespace, joined by veth pairs to a bridge in the host's
+    namespace (where the clients are, at .1): links between two nodes are cut with
+    blackhole routes in both namespaces (no iptables needed), so clients keep reaching
+    both. Needs root (CAP_NET_ADMIN); `unavailable()` says why not."""
+
+    SUBNET = "10.77.0"
+
+    def __init__(self, nodes: list, tag: str = "kp") -> None:
+        self.tag, self.nodes = tag, list(nodes)
+        self.bridge = f"{tag}br0"
+        self._ip("link", "add", self.bridge, "type", "bridge")
+        try:
+            self._ip("addr", "add", f"{self.SUBNET}.1/24", "dev", self.bridge)
+            self._ip("link", "set", self.bridge, "up")
+            for node in self.nodes:
+                ns, outer, inner = self._names(node)
+                self._ip("netns", "add", ns)
+                self._ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+                self._ip("link", "set", inner, "netns", ns)
+                self._ip("link", "set", outer, "master", self.bridge)
+                self._ip("link", "set", outer, "up")
+                self._ip("-n", ns, "addr", "add", f"{self.address(node)}/24", "dev", inner)
+                self._ip("-n", ns, "link", "set", inner, "up")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+        except NemesisError:
+            self.close()
+            raise
+
+    def _names(self, node) -> tuple[str, str, str]:
+        i = self.nodes.index(node)
+        return f"{self.tag}-n{i}", f"{self.tag}v{i}", f"{self.tag}e{i}"
+
+    def address(self, node) -> str:
+        return f"{self.SUBNET}.{10 + self.nodes.index(node)}"
+
+    def exec_prefix(self, node) -> list[str]:
+        return ["ip", "netns", "exec", self._names(node)[0]]
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        done = subprocess.run(["ip", *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise NemesisError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+
+    def _routes(self, verb: str, a, b) -> None:
+        for x, y in ((a, b), (b, a)):
+            self._ip("-n", self._names(x)[0], "route", verb, "blackhole", f"{self.address(y)}/32")
+
+    def isolate(self, node, others: list) -> None:
+        for other in others:
+            self._routes("add", node, other)
+
+    def rejoin(self, node, others: list) -> None:
+        for other in others:
+            self._routes("del", node, other)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            ns, outer, _ = self._names(node)
+            subprocess.run(["ip", "link", "del", outer], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why namespaces cannot be made here (None: they can)."""
+        import shutil
+
+        if shutil.which("ip") is None:
+            return "no `ip` command (Debian's iproute2)"
+        probe = f"kp-probe-{random.randrange(1 << 30)}"
+        done = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"cannot create a network namespace: {done.stderr.strip() or done.returncode} (needs root)"
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+        return None
 
 
 class Nemesis:
@@ -171,7 +273,8 @@ class Nemesis:
 def process_actions(cluster: ProcessCluster) -> Callable[[str, object], None]:
     """What each fault does to a ProcessCluster's broker."""
     def act(f: str, b) -> None:
-        {"kill": cluster.kill, "start": cluster.start, "pause": cluster.pause, "resume": cluster.resume}[f](b)
+        {"kill": cluster.kill, "start": cluster.start, "pause": cluster.pause, "resume": cluster.resume,
+         "partition": cluster.partition, "heal": cluster.heal}[f](b)
     return act
 
 

@@ -23,10 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]", help="a running Kafka-compatible cluster")
     where.add_argument("--processes", type=int, metavar="N",
                        help="start N brokers (and a controller), each a `kafkaproof serve` process")
+    p.add_argument("--netns", action="store_true",
+                   help="with --processes: each process in its own network namespace (root), for --nemesis partition")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a broker key for the cluster --processes starts (repeatable)")
     p.add_argument("--nemesis", action="append", default=[], metavar="FAULT[=COMMAND]",
-                   help="with --processes: kill, pause (comma-separated). With --bootstrap-servers: one command"
+                   help="with --processes: kill, pause, partition (with --netns; comma-separated). With --bootstrap-servers: one command"
                         " per fault and its heal, {node} filled in: kill='docker kill {node}' start='docker start"
                         " {node}', pause=... resume=...")
     p.add_argument("--nodes", default="", help="with --bootstrap-servers and --nemesis: the node names for {node}")
@@ -69,6 +71,8 @@ def _nemesis_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         if commands:
             raise ValueError("--nemesis FAULT=COMMAND is for --bootstrap-servers; --processes faults its own"
                              " processes (--nemesis kill,pause)")
+        if "partition" in kinds and not args.netns:
+            raise ValueError("--nemesis partition cuts links between namespaces: add --netns (needs root)")
         return kinds, {}
     if kinds:
         raise ValueError("--bootstrap-servers: say how to inject each fault, --nemesis kill='COMMAND {node}'")
@@ -84,8 +88,10 @@ def _nemesis_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     from kafkaproof.nemesis import (
+        CONTROLLER,
         Nemesis,
         NemesisError,
+        Network,
         ProcessCluster,
         command_actions,
         process_actions,
@@ -107,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
     cluster = None
     try:
         if args.processes is not None:
-            cluster = ProcessCluster(out / "cluster", args.set, args.processes)
+            network = None
+            if args.netns:
+                why = Network.unavailable()
+                if why:
+                    raise NemesisError(f"--netns: {why}")
+                network = Network([CONTROLLER, *range(args.processes)])
+            cluster = ProcessCluster(out / "cluster", args.set, args.processes, network)
             bootstrap, nodes, act = cluster.bootstrap, list(range(args.processes)), process_actions(cluster)
         else:
             bootstrap, nodes, act = args.bootstrap_servers, [n for n in args.nodes.split(",") if n], \
