@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                           row["verdict"])
     Console(width=160).print(table)
     print(", ".join(f"{k}: {v}" for k, v in sorted(tally.items())))
+    judged = [row for _, _, row in rows if row["verdict"] != "not comparable"]
+    lost = [row for row in judged if "lost-write" in row["oracle"]]
+    print(f"oracle lost-write in {len(lost)} runs: the history alone lost-write in"
+          f" {sum('lost-write' in r['history'] for r in lost)}, only unseen in"
+          f" {sum('lost-write' not in r['history'] and 'unseen' in r['history'] for r in lost)};"
+          f" oracle clean in {sum(not r['oracle'] for r in judged)} runs: the history alone clean (nothing"
+          f" forbidden) in {sum(not r['oracle'] and not r['bad'] for r in judged)}")
     return 1 if tally.get("disagree") else 0
 
 

@@ -362,8 +362,9 @@ def make_client(options: Options, process: int):
 def final_read(options: Options, recorder: Recorder, process: int) -> bool:
     """Jepsen's final read: a fresh consumer assigned every key from the beginning polls
     until each key reaches the highest offset any send was acknowledged at - or the end
-    of its log, when the log no longer goes that far (the writes beyond are lost, which
-    is for the analysis to say). False if it could not within the timeout."""
+    of its log, when the log no longer goes that far: its last poll then records those
+    ends ("log-end"), and the analysis calls the acknowledged writes beyond them lost.
+    False if it could not within the timeout."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     target: dict[int, int] = {}
@@ -380,19 +381,27 @@ def final_read(options: Options, recorder: Recorder, process: int) -> bool:
     consumer.assign([TopicPartition(options.topic, k, 0) for k in keys])
     recorder.add(process, "ok", "assign", keys)
     position = {k: 0 for k in keys}  # the next offset to read
+    ends: dict[int, int] = {}  # keys whose log ends below their highest acknowledged offset
 
     def done(k: int) -> bool:
         if position[k] > target.get(k, -1):
             return True
-        try:  # the end of the log (read_committed: the last stable offset)
-            return position[k] >= consumer.get_watermark_offsets(TopicPartition(options.topic, k), 5)[1]
+        try:
+            end = consumer.get_watermark_offsets(TopicPartition(options.topic, k), 5)[1]
         except KafkaException:
             return False
+        if position[k] >= end:
+            ends[k] = end
+            return True
+        return False
 
     deadline = time.monotonic() + options.final_read_timeout
+    last = None
     try:
         while time.monotonic() < deadline:
-            if all(done(k) for k in keys):
+            if last is not None and all(done(k) for k in keys):
+                if ends:  # what the analysis needs to call the acknowledged writes past them lost
+                    last["log-end"] = dict(ends)
                 return True
             recorder.add(process, "invoke", "poll", [["poll"]])
             got: dict[int, list] = {}
@@ -400,7 +409,7 @@ def final_read(options: Options, recorder: Recorder, process: int) -> bool:
                 if not m.error():
                     got.setdefault(m.partition(), []).append([m.offset(), int(m.value())])
                     position[m.partition()] = m.offset() + 1
-            recorder.add(process, "ok", "poll", [["poll", got]])
+            last = recorder.add(process, "ok", "poll", [["poll", got]])
         return False
     finally:
         consumer.close()

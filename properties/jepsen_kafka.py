@@ -23,7 +23,9 @@ Anomalies, with Jepsen's names and witnesses:
     G1a                   a poll read a value whose send failed (an aborted write)
     precommitted-read     a transaction polled a value it sent itself (Kafka hides a
                           transaction's sends from every poller until it commits)
-    lost-write            a committed value never read, below an index some poll read
+    lost-write            a committed value never read, below an index some poll read;
+                          or acknowledged at an offset the final read found the log no
+                          longer reaches ("log-end", recorded by kafkaproof's final reads)
     unseen                an acknowledged value no poll returned, final read included
     poll-skip             a process's poll began past the next index after its last
                           successful poll of the key (the values skipped named)
@@ -221,6 +223,7 @@ def _analysis(history: list[dict], final_read: bool, ww_deps: bool) -> Analysis:
     by_value = {k: order.by_value() for k, order in orders.items()}
     by_index = {k: order.by_index() for k, order in orders.items()}
     lost = _lost_writes(parsed, orders)
+    lost += _beyond_the_end(parsed, lost)
     unseen = _unseen(parsed, lost)
     errors = {"inconsistent-offsets": inconsistent, "duplicate": _duplicates(orders),
               "G1a": _g1a(parsed), "precommitted-read": _precommitted(parsed), "lost-write": lost,
@@ -412,6 +415,23 @@ def _successive(parsed: _Parsed, by_value: dict, by_index: dict) -> dict[str, li
     return out
 
 
+def _beyond_the_end(parsed: _Parsed, lost: list[dict]) -> list[dict]:
+    """Acknowledged values at offsets past where the final read found a key's log ending
+    (an ok poll's "log-end": {key: offset}, which kafkaproof's final reads record when
+    the log no longer reaches the highest acknowledged offset): lost even if a poll read
+    them before - Jepsen's own final read would wait for them until it timed out."""
+    ends: dict[object, int] = {}
+    for op, _, _ in parsed.rows:
+        if op["type"] == OK and isinstance(op.get("log-end"), dict):
+            ends.update(op["log-end"])
+    if not ends:
+        return []
+    known = {(e["key"], e["value"]) for e in lost}
+    return [{"key": k, "value": v, "offset": offset, "log-end": ends[k], "writer": op}
+            for op, ss, _ in parsed.rows if op["type"] == OK
+            for k, offset, v in ss if k in ends and offset is not None and offset >= ends[k] and (k, v) not in known]
+
+
 def _unseen(parsed: _Parsed, lost: list[dict]) -> list[dict]:
     """Acknowledged values no poll returned, beyond those already lost writes."""
     known_lost = {(e["key"], e["value"]) for e in lost}
@@ -477,6 +497,7 @@ def from_history(history) -> list[dict]:
     and subscribe are not carried over yet."""
     placed = []  # (position, op)
     invoked: dict[tuple, int] = {}  # (process, value) -> position of the send's invocation
+    ends: dict[str, int] = {}
     for op in history.ops:
         if op.f == "send":
             known = op.partition is not None and op.offset is not None and op.offset >= 0
@@ -495,8 +516,14 @@ def from_history(history) -> list[dict]:
                 read[f"{topic}-{partition}"].append([offset, value])
             placed.append((float(op.index), {"time": op.time * NS, "process": op.process, "type": op.type, "f": "poll",
                                              "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]}))
+        elif op.f == "log-end":  # the final read found this key's log ending below an acknowledged offset
+            ends[f"{op.topic}-{op.partition}"] = op.offset
         elif op.process == NEMESIS:
             placed.append((float(op.index), {"time": op.time * NS, "process": NEMESIS, "type": op.type, "f": op.f,
                                              "value": op.value}))
     placed.sort(key=lambda item: item[0])
-    return [{"index": i, **op} for i, (_, op) in enumerate(placed)]
+    out = [{"index": i, **op} for i, (_, op) in enumerate(placed)]
+    if ends:
+        last = max(i for i, op in enumerate(out) if op["f"] == "poll" and op["type"] == OK)
+        out[last]["log-end"] = ends
+    return out

@@ -242,6 +242,11 @@ def _final_read(c: Cluster, topics: list[str], props: dict) -> None:
     reader.assign(tps)
     c.every(50, reader.poll, until=c.now + FINAL_READ_MS)
     c.run_until(lambda: all(reader.proc.consumed.get(tp, 0) >= target(tp) for tp in tps), timeout_ms=FINAL_READ_MS)
+    for tp in tps:  # where the read stopped at a log that no longer reaches what was acknowledged
+        end = target(tp)
+        if end < acked.get(tp, -1) + 1 and reader.proc.consumed.get(tp, 0) >= end:
+            c.history.add(c.now, "consumer-final-read", "info", "log-end", topic=tp.topic, partition=tp.partition,
+                          offset=end)
 
 
 # How long a group may take to catch up after the run: a rebalance after a member crash
