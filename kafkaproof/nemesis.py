@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # A fault and the one that ends it: the nemesis heals every fault before the final read.
-HEALS = {"kill": "start", "pause": "resume", "partition": "heal"}
+HEALS = {"kill": "start", "pause": "resume", "partition": "heal", "slow": "fast"}  # (slow/fast: Jepsen's net/slow!)
 ALL = frozenset(HEALS) | frozenset(HEALS.values())
 
 
@@ -104,6 +104,13 @@ class ProcessCluster:
 
     def heal(self, b: int) -> None:
         self.network.rejoin(b, [CONTROLLER, *(o for o in self.ports if o != b)])
+
+    def slow(self, b: int) -> None:
+        """Delay everything broker `b` sends (tc netem). Needs `network`."""
+        self.network.slow(b)
+
+    def fast(self, b: int) -> None:
+        self.network.fast(b)
 
     def kill(self, b: int) -> None:
         self.brokers[b].signal(signal.SIGKILL)
@@ -188,12 +195,41 @@ class Network:
         for other in others:
             self._routes("del", node, other)
 
+    def slow(self, node, mean_ms: int = 200, jitter_ms: int = 100) -> None:
+        """Every packet `node` sends waits mean +- jitter (tc netem on its side of the veth)."""
+        ns, _, inner = self._names(node)
+        self._tc(ns, "add", inner, "netem", "delay", f"{mean_ms}ms", f"{jitter_ms}ms")
+
+    def fast(self, node) -> None:
+        ns, _, inner = self._names(node)
+        self._tc(ns, "del", inner)
+
+    def _tc(self, ns: str, verb: str, dev: str, *spec: str) -> None:
+        done = subprocess.run(["tc", "-n", ns, "qdisc", verb, "dev", dev, "root", *spec], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise NemesisError(f"tc qdisc {verb} on {ns}: {done.stderr.strip()} (Debian's iproute2 has tc)")
+
     def close(self) -> None:
         for node in self.nodes:
             ns, outer, _ = self._names(node)
             subprocess.run(["ip", "link", "del", outer], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+    @staticmethod
+    def netem_unavailable() -> str | None:
+        """Why `slow` cannot work here (None: it can): tc netem needs the kernel's sch_netem."""
+        probe = f"kp-probe-{random.randrange(1 << 30)}"
+        if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+            return "cannot create a network namespace (needs root)"
+        try:
+            done = subprocess.run(["tc", "-n", probe, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+                                  capture_output=True, text=True)
+            return None if done.returncode == 0 else f"tc netem: {done.stderr.strip()} (the kernel lacks sch_netem?)"
+        except FileNotFoundError:
+            return "no `tc` command (Debian's iproute2)"
+        finally:
+            subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
     @staticmethod
     def unavailable() -> str | None:
@@ -274,7 +310,7 @@ def process_actions(cluster: ProcessCluster) -> Callable[[str, object], None]:
     """What each fault does to a ProcessCluster's broker."""
     def act(f: str, b) -> None:
         {"kill": cluster.kill, "start": cluster.start, "pause": cluster.pause, "resume": cluster.resume,
-         "partition": cluster.partition, "heal": cluster.heal}[f](b)
+         "partition": cluster.partition, "heal": cluster.heal, "slow": cluster.slow, "fast": cluster.fast}[f](b)
     return act
 
 

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a broker key for the cluster --processes starts (repeatable)")
     p.add_argument("--nemesis", action="append", default=[], metavar="FAULT[=COMMAND]",
-                   help="with --processes: kill, pause, partition (with --netns; comma-separated). With --bootstrap-servers: one command"
+                   help="with --processes: kill, pause, and with --netns partition, slow (comma-separated). With --bootstrap-servers: one command"
                         " per fault and its heal, {node} filled in: kill='docker kill {node}' start='docker start"
                         " {node}', pause=... resume=...")
     p.add_argument("--nodes", default="", help="with --bootstrap-servers and --nemesis: the node names for {node}")
@@ -71,8 +71,10 @@ def _nemesis_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         if commands:
             raise ValueError("--nemesis FAULT=COMMAND is for --bootstrap-servers; --processes faults its own"
                              " processes (--nemesis kill,pause)")
-        if "partition" in kinds and not args.netns:
-            raise ValueError("--nemesis partition cuts links between namespaces: add --netns (needs root)")
+        needs = sorted({"partition", "slow"} & set(kinds))
+        if needs and not args.netns:
+            raise ValueError(f"--nemesis {', '.join(needs)} works on links between namespaces: add --netns"
+                             " (needs root)")
         return kinds, {}
     if kinds:
         raise ValueError("--bootstrap-servers: say how to inject each fault, --nemesis kill='COMMAND {node}'")
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if args.processes is not None:
             network = None
             if args.netns:
-                why = Network.unavailable()
+                why = Network.unavailable() or ("slow" in kinds and Network.netem_unavailable()) or None
                 if why:
                     raise NemesisError(f"--netns: {why}")
                 network = Network([CONTROLLER, *range(args.processes)])
@@ -140,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
     write_histories(outcome.ops, True, str(out / "history.edn"), str(out / "history.jsonl"))
     code, summary = judge_and_report(str(out / "history.edn"), outcome.ops, True, args.ww_deps, args.json,
                                      faults_expected=bool(kinds), final_read_complete=outcome.final_read_complete,
-                                     extra={"failures": outcome.failures, "options": vars(options)})
+                                     extra={"failures": outcome.failures, "options": vars(options),
+                                            "dangers": outcome.dangers})
+    if not args.json:
+        print("reached (observed from outside, metadata every 0.5 s): "
+              + (", ".join(f"{k} {n}x" for k, n in outcome.dangers.items() if n) or "no danger event"))
     (out / "verdict.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     for failure in outcome.failures:
         print(f"kafkaproof test: a client process failed: {failure}", file=sys.stderr)

@@ -376,6 +376,11 @@ def final_read(options: Options, recorder: Recorder, process: int) -> bool:
     consumer = Consumer({"bootstrap.servers": options.bootstrap, "group.id": f"kafkaproof-final-{process}",
                          "logger": CLIENT_LOG, "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "isolation.level": "read_committed"})
+    # Where the log ends: the high watermark, asked at read_uncommitted. (A read_committed
+    # consumer is told the last stable offset instead, which a crashed process's open
+    # transaction holds back until it times out: not the end of the log.)
+    ends_of = Consumer({"bootstrap.servers": options.bootstrap, "group.id": f"kafkaproof-final-{process}-ends",
+                        "logger": CLIENT_LOG, "isolation.level": "read_uncommitted"})
     keys = list(range(options.keys))
     recorder.add(process, "invoke", "assign", keys)
     consumer.assign([TopicPartition(options.topic, k, 0) for k in keys])
@@ -387,7 +392,7 @@ def final_read(options: Options, recorder: Recorder, process: int) -> bool:
         if position[k] > target.get(k, -1):
             return True
         try:
-            end = consumer.get_watermark_offsets(TopicPartition(options.topic, k), 5)[1]
+            end = ends_of.get_watermark_offsets(TopicPartition(options.topic, k), 5)[1]
         except KafkaException:
             return False
         if position[k] >= end:
@@ -413,6 +418,49 @@ def final_read(options: Options, recorder: Recorder, process: int) -> bool:
         return False
     finally:
         consumer.close()
+        ends_of.close()
+
+
+class Observer(threading.Thread):
+    """The danger events a client can see (impl/sim/dangers.py's names), from the cluster's
+    metadata polled every `every` seconds: isr-shrank-to-leader (a replicated partition's
+    ISR down to its leader), out-of-sync-elected (a leader that was not in the ISR last
+    seen), and leader changes. A state shorter than the polling interval can be missed."""
+
+    def __init__(self, options: Options, every: float = 0.5) -> None:
+        super().__init__(name="observer", daemon=True)
+        self.o, self.every = options, every
+        self.counts: dict[str, int] = {"isr-shrank-to-leader": 0, "out-of-sync-elected": 0, "leader-changed": 0}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.o.bootstrap, "logger": CLIENT_LOG})
+        last: dict[int, tuple[int, frozenset]] = {}  # partition -> (leader, isr)
+        while not self._halt.wait(self.every):
+            try:
+                parts = admin.list_topics(self.o.topic, timeout=2).topics[self.o.topic].partitions
+            except (KafkaException, KeyError):
+                continue
+            for k, p in parts.items():
+                if p.leader < 0:
+                    continue
+                isr = frozenset(p.isrs)
+                before = last.get(k)
+                if before is not None and before[0] != p.leader:
+                    self.counts["leader-changed"] += 1
+                    if p.leader not in before[1]:
+                        self.counts["out-of-sync-elected"] += 1
+                if len(p.replicas) > 1 and isr == {p.leader} and (before is None or before[1] != isr):
+                    self.counts["isr-shrank-to-leader"] += 1
+                last[k] = (p.leader, isr)
+
+    def stop(self) -> dict[str, int]:
+        self._halt.set()
+        self.join(5)
+        return dict(self.counts)
 
 
 class _Unique:
@@ -432,6 +480,7 @@ class Outcome:
     ops: list[dict]
     final_read_complete: bool
     failures: list[str]
+    dangers: dict[str, int] = field(default_factory=dict)  # Observer's counts
 
 
 def run(options: Options, nemesis=None, progress=None) -> Outcome:
@@ -442,6 +491,8 @@ def run(options: Options, nemesis=None, progress=None) -> Outcome:
     values = _Unique()
     deadline = time.monotonic() + options.duration
     workers = [Worker(options, recorder, t, values, deadline) for t in range(options.concurrency)]
+    observer = Observer(options)
+    observer.start()
     if nemesis is not None:
         nemesis.record = recorder.nemesis
         nemesis.start()
@@ -464,5 +515,6 @@ def run(options: Options, nemesis=None, progress=None) -> Outcome:
         if w.is_alive():
             w.abandon()
             failures.append(f"{w.name}: process {w.process} never returned from its client; its operation is info")
+    dangers = observer.stop()
     complete = final_read(options, recorder, max(w.process for w in workers) + options.concurrency)
-    return Outcome(recorder.ops, complete, failures)
+    return Outcome(recorder.ops, complete, failures, dangers)

@@ -120,7 +120,7 @@ def edn_forms(text: str) -> Iterable[tuple[int, object]]:
                 continue
             elif c == '"':
                 if len(token) == 1:
-                    raise HistoryError(f"line {line}: a string that never ends")
+                    raise HistoryError(f"the history is truncated: a string opened on line {line} never ends")
                 value = json.loads(token.translate(_RAW))
                 line += token.count("\n")
             elif c == ";":
@@ -210,7 +210,10 @@ def _jsonable(op: dict) -> dict:
     if op.get("f") in ("poll", "txn") and isinstance(value, list):
         value = [[mop[0], [[k, recs] for k, recs in mop[1].items()]] if mop[0] == "poll" and len(mop) > 1
                  and isinstance(mop[1], dict) else mop for mop in value]
-    return {**op, "value": value}
+    out = {**op, "value": value}
+    if isinstance(op.get("log-end"), dict):  # {key: offset}: keys may be numbers
+        out["log-end"] = [[k, end] for k, end in op["log-end"].items()]
+    return out
 
 
 def _set_as_list(v):
@@ -227,6 +230,8 @@ def write_jsonl(ops: Iterable[dict], header: dict | None = None) -> str:
 
 
 def _from_json(op: dict) -> dict:
+    if isinstance(op.get("log-end"), list):
+        op["log-end"] = {(tuple(k) if isinstance(k, list) else k): end for k, end in op["log-end"]}
     value = op.get("value")
     if op.get("f") in ("poll", "txn") and isinstance(value, list):
         op["value"] = [[mop[0], {(tuple(k) if isinstance(k, list) else k): recs for k, recs in mop[1]}]

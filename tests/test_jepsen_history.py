@@ -88,7 +88,8 @@ def history():
             {"index": 1, "time": 2, "process": 0, "type": "ok", "f": "send", "value": [["send", "x", [0, "a"]]]},
             {"index": 2, "time": 3, "process": "nemesis", "type": "info", "f": "kill", "value": "n1"},
             {"index": 3, "time": 4, "process": 1, "type": "invoke", "f": "poll", "value": [["poll"]]},
-            {"index": 4, "time": 5, "process": 1, "type": "ok", "f": "poll", "value": [["poll", {"x": [[0, "a"]], 7: []}]]}]
+            {"index": 4, "time": 5, "process": 1, "type": "ok", "f": "poll", "value": [["poll", {"x": [[0, "a"]], 7: []}]],
+             "log-end": {7: 0}}]
 
 
 @pytest.mark.parametrize("write", [write_edn, write_jsonl])

@@ -27,6 +27,7 @@ def test_the_safe_configuration_shows_no_anomaly_through_kills_and_pauses(tmp_pa
     # not vacuous: faults of both kinds happened while clients worked, and they did work
     assert verdict["faults"].get("kill", 0) >= 1 and verdict["faults"].get("pause", 0) >= 1, verdict["faults"]
     assert verdict["judged"] >= 100 and verdict["failures"] == []
+    assert verdict["dangers"]["leader-changed"] >= 1, verdict["dangers"]  # seen from outside, as clients see it
     ops = [json.loads(line) for line in (tmp_path / "out" / "history.jsonl").read_text().splitlines()[1:]]
     assert any(op["f"] == "crash" for op in ops) and any(op["f"] == "assign" and op["type"] == "ok" for op in ops)
     killed = next(op["index"] for op in ops if op["f"] == "kill")
@@ -96,6 +97,35 @@ def test_a_partitioned_leader_acknowledging_alone_loses_writes_with_acks_1(tmp_p
         found[acks] = analysis(outcome.ops, final_read=True)
     assert "lost-write" in found["1"].bad, sorted(found["1"].errors)
     assert found["all"].verdict[0] == "VALID" and found["all"].judged > 100, found["all"].errors
+
+
+NO_NETEM = NO_NAMESPACES or Network.netem_unavailable()
+
+
+@pytest.mark.skipif(NO_NETEM is not None, reason=f"slow: {NO_NETEM}")
+def test_slow_delays_what_a_node_sends_and_fast_ends_it():
+    import socket
+    import subprocess
+    import sys
+
+    network = Network([CONTROLLER, 0], tag="kps")
+    try:
+        with socket.create_server((Network.SUBNET + ".1", 0)) as server:  # a listener on the clients' side
+            port = server.getsockname()[1]
+            probe = [*network.exec_prefix(0), sys.executable, "-c",
+                     "import socket, time; t = time.monotonic(); "
+                     f"socket.create_connection(('{Network.SUBNET}.1', {port}), timeout=5); "
+                     "print(time.monotonic() - t)"]
+
+            def connect_s() -> float:
+                return float(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+
+            network.slow(0, mean_ms=300, jitter_ms=0)
+            slowed = connect_s()
+            network.fast(0)
+            assert slowed >= 0.25 and connect_s() < 0.1, slowed
+    finally:
+        network.close()
 
 
 @pytest.mark.parametrize("args, why", [
