@@ -493,8 +493,9 @@ def from_history(history) -> list[dict]:
     sends - several in flight, answered in any order - where a Jepsen process does one
     operation at a time, so a send's completion takes its invocation's place: a process's
     sends are judged in the order it made them. The nemesis's faults come along as
-    Jepsen's nemesis operations (the failure model a verdict names); transactions, assign
-    and subscribe are not carried over yet."""
+    Jepsen's nemesis operations (the failure model a verdict names), and a group
+    member's assignments as subscribe operations (so Jepsen's rules for subscribers
+    apply); transactions are not carried over yet."""
     placed = []  # (position, op)
     invoked: dict[tuple, int] = {}  # (process, value) -> position of the send's invocation
     ends: dict[str, int] = {}
@@ -516,6 +517,11 @@ def from_history(history) -> list[dict]:
                 read[f"{topic}-{partition}"].append([offset, value])
             placed.append((float(op.index), {"time": op.time * NS, "process": op.process, "type": op.type, "f": "poll",
                                              "value": [["poll", dict(read)] if op.type != INVOKE else ["poll"]]}))
+        elif op.f == "assigned":  # a group member's new assignment: Jepsen's subscribe, its keys those assigned
+            keys = [f"{t}-{p}" for t, p, *_ in op.records]
+            for type_ in (INVOKE, OK):
+                placed.append((float(op.index), {"time": op.time * NS, "process": op.process, "type": type_,
+                                                 "f": "subscribe", "value": keys}))
         elif op.f == "log-end":  # the final read found this key's log ending below an acknowledged offset
             ends[f"{op.topic}-{op.partition}"] = op.offset
         elif op.process == NEMESIS:
