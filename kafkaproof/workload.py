@@ -279,15 +279,30 @@ class Worker(threading.Thread):
         if pending is not None:
             self.rec.add(self.process, "info", pending[0], pending[1], error="the client never returned")
 
-    def _connect(self) -> None:
-        self.client = make_client(self.o, self.process)
-        self._subscribe(list(range(self.o.keys)))
+    def _connect(self) -> bool:
+        """A new client for this process, subscribed to every key; False (after a pause)
+        when the cluster would not have one - a broker down, no transaction coordinator -
+        as Jepsen's client open retries."""
+        try:
+            self.client = make_client(self.o, self.process)
+        except Exception as e:  # noqa: BLE001 - whatever the client library raises
+            CLIENT_LOG.warning("process %s: no client: %s", self.process, e)
+            time.sleep(1)
+            return False
+        return self._subscribe(list(range(self.o.keys)))
 
-    def _subscribe(self, keys: list[int]) -> None:
+    def _subscribe(self, keys: list[int]) -> bool:
+        """An assign or subscribe; one the client refuses is a fail (nothing happened)."""
         f = self.o.sub_via
         self._record("invoke", f, keys)
-        getattr(self.client, f)(keys)
+        try:
+            getattr(self.client, f)(keys)
+        except Exception as e:  # noqa: BLE001
+            self._record("fail", f, keys, error=str(e))
+            self._crash(recorded=False)
+            return False
         self._record("ok", f, keys)
+        return True
 
     def _mops(self) -> tuple[str, list[list]]:
         n = self.rng.randint(1, 4) if self.o.txn else 1
@@ -315,8 +330,8 @@ class Worker(threading.Thread):
         gap = self.o.concurrency / self.o.rate
         try:
             while time.monotonic() < self.deadline:
-                if self.client is None:
-                    self._connect()
+                if self.client is None and not self._connect():
+                    continue
                 roll = self.rng.random()
                 if roll < self.o.crash_p:
                     self._crash()
@@ -343,7 +358,7 @@ class Worker(threading.Thread):
         except Definite as e:
             self._record("fail", f, mops, error=str(e))
             return
-        except Indefinite as e:
+        except Exception as e:  # noqa: BLE001 - Indefinite, or anything else the client raised
             self._record("info", f, mops, error=str(e))
             self._crash(recorded=False)  # its state is unknown: a new process, as in Jepsen
             return
