@@ -69,15 +69,20 @@ class ProcessCluster:
     def __init__(self, root: Path, settings: list[str], brokers: int = 3, network: Network | None = None) -> None:
         self.root, self.settings, self.network = Path(root), list(settings), network
         self.root.mkdir(parents=True, exist_ok=True)
-        sets = [x for s in self.settings for x in ("--set", s)]
-        self.controller = ServeProcess(["--controller-only", "--port", "0", "--data-dir",
-                                        str(self.root / "controller"), *sets], self.root / "controller.log",
-                                       *self._where(CONTROLLER))
+        self.controller: ServeProcess | None = None
         self.brokers: dict[int, ServeProcess] = {}
         self.ports: dict[int, int] = {}
-        for b in range(brokers):
-            self.start(b)
         self.paused: set[int] = set()
+        sets = [x for s in self.settings for x in ("--set", s)]
+        try:
+            self.controller = ServeProcess(["--controller-only", "--port", "0", "--data-dir",
+                                            str(self.root / "controller"), *sets], self.root / "controller.log",
+                                           *self._where(CONTROLLER))
+            for b in range(brokers):
+                self.start(b)
+        except BaseException:
+            self.stop()  # what did start, and the namespaces
+            raise
 
     def _where(self, node) -> tuple[str, list[str]]:
         if self.network is None:
@@ -129,7 +134,7 @@ class ProcessCluster:
         return self.brokers[b].p.poll() is None
 
     def stop(self) -> None:
-        for p in [*self.brokers.values(), self.controller]:
+        for p in [*self.brokers.values(), *([self.controller] if self.controller else [])]:
             p.stop()
         if self.network is not None:
             self.network.close()
@@ -264,6 +269,7 @@ class Nemesis:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.record: Callable[[str, object], None] = lambda f, node: None
+        self.failure: NemesisError | None = None  # a fault that could not be injected stops the nemesis
 
     def apply(self, f: str, node) -> None:
         self.act(f, node)
@@ -285,25 +291,31 @@ class Nemesis:
         started = time.monotonic()
 
         def loop() -> None:
-            if self.script:
-                for at, f, node in self.script:
-                    if self._stop.wait(max(0.0, started + at - time.monotonic())):
-                        return
-                    self.apply(f, node)
-                return
-            while not self._stop.wait(self.interval):
-                self.step()
+            try:
+                if self.script:
+                    for at, f, node in self.script:
+                        if self._stop.wait(max(0.0, started + at - time.monotonic())):
+                            return
+                        self.apply(f, node)
+                    return
+                while not self._stop.wait(self.interval):
+                    self.step()
+            except NemesisError as e:
+                self.failure = e
         self._thread = threading.Thread(target=loop, name="nemesis", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop injecting and heal whatever is running."""
+        """Stop injecting and heal whatever is running; then raise what went wrong, if a
+        fault could not be injected (the run's faults are not what was asked)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         while self.running:
             f, node = self.running[-1]
             self.apply(HEALS[f], node)
+        if self.failure is not None:
+            raise self.failure
 
 
 def process_actions(cluster: ProcessCluster) -> Callable[[str, object], None]:

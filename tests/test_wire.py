@@ -154,3 +154,19 @@ def test_the_second_client_and_transactions_over_the_wire(client, extra, tmp_pat
     if extra:
         ops = [json.loads(line) for line in (tmp_path / "out" / "history.jsonl").read_text().splitlines()[1:]]
         assert sum(op["f"] == "txn" and op["type"] == "ok" for op in ops) >= 20
+
+
+def test_a_fault_command_that_fails_stops_the_nemesis_with_its_output():
+    """--nemesis kill='...' on your cluster: a command that fails is not a fault that
+    happened - the run stops with its output rather than judge faults it never had."""
+    from kafkaproof.nemesis import NemesisError, command_actions
+
+    record = []
+    nemesis = Nemesis([], ["k1"], command_actions({"kill": "echo no such node {node} >&2; exit 3", "start": "true"}),
+                      script=[(0.0, "kill", "k1")])
+    nemesis.record = lambda f, node: record.append((f, node))
+    nemesis.start()
+    nemesis._thread.join(10)
+    with pytest.raises(NemesisError, match="failed on k1 .exit 3.: no such node k1"):
+        nemesis.stop()
+    assert record == []  # never recorded as a fault that happened
