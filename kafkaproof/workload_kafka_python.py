@@ -1,6 +1,6 @@
 """The wire workload's second client: kafka-python (pure Python, its own protocol code),
 with the same micro-operations and the same rules for ok, info and fail as
-workload.ConfluentClient - so that one cluster can be judged through two clients."""
+workload_confluent.ConfluentClient - so that one cluster can be judged through two clients."""
 
 from __future__ import annotations
 
