@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,14 +150,17 @@ class Network:
     blackhole routes in both namespaces (no iptables needed), so clients keep reaching
     both. Needs root (CAP_NET_ADMIN); `unavailable()` says why not."""
 
-    SUBNET = "10.77.0"
-
     def __init__(self, nodes: list, tag: str = "kp") -> None:
         self.tag, self.nodes = tag, list(nodes)
         self.bridge = f"{tag}br0"
-        self._ip("link", "add", self.bridge, "type", "bridge")
+        # A subnet per tag: two networks at once (two runs, two tests) must not share one.
+        self.subnet = f"10.77.{zlib.crc32(tag.encode()) % 250}"
         try:
-            self._ip("addr", "add", f"{self.SUBNET}.1/24", "dev", self.bridge)
+            self._ip("link", "add", self.bridge, "type", "bridge")
+        except NemesisError as e:
+            raise NemesisError(f"{e} (left by a run that did not end? `ip link del {self.bridge}`)") from None
+        try:
+            self._ip("addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
             self._ip("link", "set", self.bridge, "up")
             for node in self.nodes:
                 ns, outer, inner = self._names(node)
@@ -177,7 +181,7 @@ class Network:
         return f"{self.tag}-n{i}", f"{self.tag}v{i}", f"{self.tag}e{i}"
 
     def address(self, node) -> str:
-        return f"{self.SUBNET}.{10 + self.nodes.index(node)}"
+        return f"{self.subnet}.{10 + self.nodes.index(node)}"
 
     def exec_prefix(self, node) -> list[str]:
         return ["ip", "netns", "exec", self._names(node)[0]]

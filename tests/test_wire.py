@@ -110,11 +110,11 @@ def test_slow_delays_what_a_node_sends_and_fast_ends_it():
 
     network = Network([CONTROLLER, 0], tag="kps")
     try:
-        with socket.create_server((Network.SUBNET + ".1", 0)) as server:  # a listener on the clients' side
+        with socket.create_server((network.subnet + ".1", 0)) as server:  # a listener on the clients' side
             port = server.getsockname()[1]
             probe = [*network.exec_prefix(0), sys.executable, "-c",
                      "import socket, time; t = time.monotonic(); "
-                     f"socket.create_connection(('{Network.SUBNET}.1', {port}), timeout=5); "
+                     f"socket.create_connection(('{network.subnet}.1', {port}), timeout=5); "
                      "print(time.monotonic() - t)"]
 
             def connect_s() -> float:
