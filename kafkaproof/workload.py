@@ -79,6 +79,45 @@ class Definite(Exception):
     """The operation did not take effect (fail)."""
 
 
+class Client:
+    """What every wire client keeps the same way, whatever its library: its consumer's
+    place on each key (kept across assigns, forgotten on a rebalance or an abort's
+    rewind), the rebalances an operation saw, and how micro-operations complete. A
+    library's client (workload_confluent, workload_kafka_python) supplies `_send(k, v)`,
+    `_poll()` and `_finish()`."""
+
+    def __init__(self, options: Options, process: int) -> None:
+        self.o, self.process = options, process
+        self.rebalances: list[dict] = []
+        self.positions: dict[int, int] = {}  # key -> the next offset this consumer reads
+
+    def _keep_places(self, keys: list[int]) -> None:
+        self.positions = {k: v for k, v in self.positions.items() if k in keys}
+
+    def _moved(self, partitions) -> None:
+        """A rebalance assigned or revoked `partitions`: logged, their places forgotten."""
+        self.rebalances.append({"keys": sorted(p.partition for p in partitions)})
+        for p in partitions:
+            self.positions.pop(p.partition, None)
+
+    def _read(self, got: dict[int, list], partition: int, offset: int, value: bytes) -> None:
+        got.setdefault(partition, []).append([offset, int(value)])
+        self.positions[partition] = offset + 1
+
+    def _run(self, mops: list[list]) -> list[list]:
+        """Each micro-operation in order, then `_finish()` (commit or flush: the sent
+        values' offsets); sends completed with their offsets, polls with what they read."""
+        done = []
+        for mop in mops:
+            if mop[0] == "send":
+                self._send(mop[1], mop[2])
+                done.append(mop)
+            else:
+                done.append(["poll", self._poll()])
+        offsets = self._finish()
+        return [["send", m[1], [offsets[m[2]], m[2]]] if m[0] == "send" else m for m in done]
+
+
 def create_topic(options: Options) -> None:
     """The workload's topic, one partition per key; an unreachable bootstrap is a clear
     error before anything runs."""

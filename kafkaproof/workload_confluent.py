@@ -4,16 +4,16 @@ rules: ok, fail only when nothing can have happened, else info."""
 
 from __future__ import annotations
 
-from kafkaproof.workload import CLIENT_LOG, Definite, Indefinite, Options
+from kafkaproof.workload import CLIENT_LOG, Client, Definite, Indefinite, Options
 
 
-class ConfluentClient:
+class ConfluentClient(Client):
     """A producer and a consumer of librdkafka for one process."""
 
     def __init__(self, options: Options, process: int) -> None:
         from confluent_kafka import Consumer, Producer
 
-        self.o, self.process = options, process
+        super().__init__(options, process)
         producer = {"bootstrap.servers": options.bootstrap, "acks": options.acks, "logger": CLIENT_LOG,
                     "enable.idempotence": options.idempotence, "linger.ms": 0,
                     "message.timeout.ms": int(options.op_timeout * 1000)}
@@ -27,8 +27,8 @@ class ConfluentClient:
                                   "logger": CLIENT_LOG,
                                   "auto.offset.reset": "earliest", "enable.auto.commit": not options.txn,
                                   "isolation.level": "read_committed", "session.timeout.ms": 6000})
-        self.rebalances: list[dict] = []
-        self.positions: dict[int, int] = {}
+        self._acked: dict[int, int] = {}  # value -> offset, from delivery reports
+        self._errors: list = []
         if options.txn:
             self.producer.init_transactions(options.op_timeout)
 
@@ -41,13 +41,11 @@ class ConfluentClient:
 
         self.consumer.assign([TopicPartition(self.o.topic, k, self.positions[k]) if k in self.positions
                               else TopicPartition(self.o.topic, k) for k in keys])
-        self.positions = {k: v for k, v in self.positions.items() if k in keys}
+        self._keep_places(keys)
 
     def subscribe(self, keys: list[int]) -> None:
         def moved(_consumer, partitions) -> None:
-            self.rebalances.append({"keys": sorted(p.partition for p in partitions)})
-            for p in partitions:
-                self.positions.pop(p.partition, None)
+            self._moved(partitions)
         self.consumer.subscribe([self.o.topic], on_assign=moved, on_revoke=moved)
 
     # -- micro-operations --------------------------------------------------------------
@@ -55,10 +53,8 @@ class ConfluentClient:
     def _poll(self) -> dict:
         got: dict[int, list] = {}
         for m in self.consumer.consume(num_messages=100, timeout=0.2):
-            if m.error():
-                continue
-            got.setdefault(m.partition(), []).append([m.offset(), int(m.value())])
-            self.positions[m.partition()] = m.offset() + 1
+            if not m.error():
+                self._read(got, m.partition(), m.offset(), m.value())
         return got
 
     def run(self, mops: list[list]) -> list[list]:
@@ -92,29 +88,25 @@ class ConfluentClient:
         raise Definite(f"aborted: {cause}")
 
     def _run(self, mops: list[list]) -> list[list]:
-        from confluent_kafka import KafkaError, KafkaException
+        self._acked, self._errors = {}, []
+        return super()._run(mops)
 
-        done: list[list] = []
-        acked: dict[int, int] = {}  # value -> offset
-        errors: list = []
+    def _send(self, k: int, v: int) -> None:
+        from confluent_kafka import KafkaException
 
-        def delivered(err, msg, value) -> None:
+        def delivered(err, msg) -> None:
             if err is not None:
-                errors.append(err)
+                self._errors.append(err)
             else:
-                acked[value] = msg.offset()
+                self._acked[v] = msg.offset()
+        try:
+            self.producer.produce(self.o.topic, str(v).encode(), partition=k, on_delivery=delivered)
+        except (BufferError, KafkaException) as e:
+            raise Definite(str(e)) from None
 
-        for mop in mops:
-            if mop[0] == "send":
-                _, k, v = mop
-                try:
-                    self.producer.produce(self.o.topic, str(v).encode(), partition=k,
-                                          on_delivery=lambda err, msg, v=v: delivered(err, msg, v))
-                except (BufferError, KafkaException) as e:
-                    raise Definite(str(e)) from None
-                done.append(mop)
-            else:
-                done.append(["poll", self._poll()])
+    def _finish(self) -> dict[int, int]:
+        from confluent_kafka import KafkaError
+
         if self.o.txn:
             assigned = list(self.consumer.assignment())
             positions = [p for p in (self.consumer.position(assigned) if assigned else []) if p.offset >= 0]
@@ -124,11 +116,11 @@ class ConfluentClient:
             self.producer.commit_transaction(self.o.op_timeout)
         elif self.producer.flush(self.o.op_timeout) > 0:
             raise Indefinite("not acknowledged in time")
-        if errors:
-            if all(e.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._INVALID_ARG) for e in errors):
-                raise Definite(errors[0].str())
-            raise Indefinite(errors[0].str())
-        return [["send", m[1], [acked[m[2]], m[2]]] if m[0] == "send" else m for m in done]
+        if self._errors:
+            if all(e.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._INVALID_ARG) for e in self._errors):
+                raise Definite(self._errors[0].str())
+            raise Indefinite(self._errors[0].str())
+        return self._acked
 
     def rewind(self) -> None:
         """After an abort, polls start again from the group's committed offsets (Kafka's

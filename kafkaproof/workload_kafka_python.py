@@ -4,14 +4,14 @@ workload_confluent.ConfluentClient - so that one cluster can be judged through t
 
 from __future__ import annotations
 
-from kafkaproof.workload import Definite, Indefinite, Options
+from kafkaproof.workload import Client, Definite, Indefinite, Options
 
 
-class KafkaPythonClient:
+class KafkaPythonClient(Client):
     def __init__(self, options: Options, process: int) -> None:
         from kafka import KafkaConsumer, KafkaProducer
 
-        self.o, self.process = options, process
+        super().__init__(options, process)
         servers = options.bootstrap.split(",")
         timeout_ms = int(options.op_timeout * 1000)
         producer = {"bootstrap_servers": servers, "acks": "all" if options.acks in ("all", "-1") else int(options.acks),
@@ -24,8 +24,7 @@ class KafkaPythonClient:
         self.consumer = KafkaConsumer(bootstrap_servers=servers, group_id="kafkaproof-jepsen",
                                       auto_offset_reset="earliest", enable_auto_commit=not options.txn,
                                       isolation_level="read_committed", session_timeout_ms=6000)
-        self.rebalances: list[dict] = []
-        self.positions: dict[int, int] = {}
+        self._futures: dict = {}  # value -> its send's future
         if options.txn:
             self.producer.init_transactions()
 
@@ -40,7 +39,7 @@ class KafkaPythonClient:
         for k in keys:
             if k in self.positions:
                 self.consumer.seek(self._tp(k), self.positions[k])
-        self.positions = {k: v for k, v in self.positions.items() if k in keys}
+        self._keep_places(keys)
 
     def subscribe(self, keys: list[int]) -> None:
         from kafka import ConsumerRebalanceListener
@@ -56,17 +55,11 @@ class KafkaPythonClient:
 
         self.consumer.subscribe([self.o.topic], listener=Moved())
 
-    def _moved(self, partitions) -> None:
-        self.rebalances.append({"keys": sorted(p.partition for p in partitions)})
-        for p in partitions:
-            self.positions.pop(p.partition, None)
-
     def _poll(self) -> dict:
         got: dict[int, list] = {}
         for tp, records in self.consumer.poll(timeout_ms=200, max_records=100).items():
             for r in records:
-                got.setdefault(tp.partition, []).append([r.offset, int(r.value)])
-                self.positions[tp.partition] = r.offset + 1
+                self._read(got, tp.partition, r.offset, r.value)
         return got
 
     def run(self, mops: list[list]) -> list[list]:
@@ -89,19 +82,18 @@ class KafkaPythonClient:
             raise Definite(f"aborted: {type(e).__name__}: {e}") from None
 
     def _run(self, mops: list[list]) -> list[list]:
+        self._futures = {}
+        return super()._run(mops)
+
+    def _send(self, k: int, v: int) -> None:
+        try:
+            self._futures[v] = self.producer.send(self.o.topic, value=str(v).encode(), partition=k)
+        except (AssertionError, ValueError) as e:
+            raise Definite(str(e)) from None
+
+    def _finish(self) -> dict[int, int]:
         from kafka.structs import OffsetAndMetadata
 
-        done, futures = [], {}
-        for mop in mops:
-            if mop[0] == "send":
-                _, k, v = mop
-                try:
-                    futures[v] = self.producer.send(self.o.topic, value=str(v).encode(), partition=k)
-                except (AssertionError, ValueError) as e:
-                    raise Definite(str(e)) from None
-                done.append(mop)
-            else:
-                done.append(["poll", self._poll()])
         if self.o.txn:
             assigned = self.consumer.assignment()
             offsets = {tp: OffsetAndMetadata(self.consumer.position(tp), "", -1) for tp in assigned}
@@ -110,8 +102,7 @@ class KafkaPythonClient:
             self.producer.commit_transaction()
         else:
             self.producer.flush(self.o.op_timeout)
-        offsets = {v: f.get(self.o.op_timeout).offset for v, f in futures.items()}
-        return [["send", m[1], [offsets[m[2]], m[2]]] if m[0] == "send" else m for m in done]
+        return {v: f.get(self.o.op_timeout).offset for v, f in self._futures.items()}
 
     def rewind(self) -> None:
         for tp in self.consumer.assignment():
