@@ -94,17 +94,17 @@ def _replication_model(args: argparse.Namespace):
         return "bounds must be 1-5 replicas, 0-5 records, 0-6 epochs"
     if not 1 <= args.min_isr <= args.replicas:
         return "--min-isr must be between 1 and --replicas"
-    if args.power_losses is not None and (args.power_losses < 0 or not args.power_loss):
-        return "--power-losses needs --power-loss and a count of 0 or more"
+    if args.unclean_shutdowns is not None and args.unclean_shutdowns < 0:
+        return "--unclean-shutdowns needs a count of 0 or more"
     bounds = Bounds(args.replicas, args.records, args.max_epoch, args.unclean, args.power_loss, args.min_isr,
-                    args.power_losses)
+                    args.unclean_shutdowns)
     fields = {"variant": args.variant, "replicas": args.replicas, "records": args.records,
               "max_epoch": args.max_epoch, "unclean": args.unclean, "power_loss": args.power_loss,
-              "min_isr": args.min_isr, "power_losses": args.power_losses}
+              "min_isr": args.min_isr, "unclean_shutdowns": args.unclean_shutdowns}
     text = (f"variant {args.variant}: {args.replicas} replicas, {args.records} records, epochs <= "
             f"{args.max_epoch}{', unclean election' if args.unclean else ''}"
             f"{', power loss' if args.power_loss else ''}"
-            f"{f' (at most {args.power_losses})' if args.power_losses is not None else ''},"
+            f"{f', at most {args.unclean_shutdowns} unclean shutdown(s)' if args.unclean_shutdowns is not None else ''},"
             f" min.insync.replicas={args.min_isr}")
     invariants = ("TypeOk", "ReplicaLogConsistency", "StrongIsr", "LeaderCompleteness")
     if args.variant == "kip966":  # (the properties of the KIP-966 TLA+ specification the others lack)
@@ -634,8 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epoch", type=int, default=3)
     p.add_argument("--unclean", action="store_true", help="unclean.leader.election.enable=true")
     p.add_argument("--power-loss", action="store_true", help="replicas may lose their unflushed log tail")
-    p.add_argument("--power-losses", type=int, default=None,
-                   help="with --power-loss: at most this many in a run (KIP-966 holds for min.insync.replicas - 1)")
+    p.add_argument("--unclean-shutdowns", type=int, default=None,
+                   help="at most this many restarts and power losses in a run (KIP-966 holds for"
+                        " min.insync.replicas - 1)")
     p.add_argument("--min-isr", type=int, default=1, help="min.insync.replicas for acknowledged writes")
     p.add_argument("--idempotence", choices=["true", "false"], default="true",
                    help="producer model: enable.idempotence")

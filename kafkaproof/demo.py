@@ -217,14 +217,14 @@ def _last_replica_standing(console: Console) -> None:
                                    {"eligible.leader.replicas.enable": "true"}, "kip966")):
         run = last_replica_standing(props)
         who = "itself (the last ISR member)" if run.elected == run.leader else f"broker {run.elected}, from the ELR"
-        found = explore(Model(variant, Bounds(2, 1, 2, power_loss=True, min_isr=2, power_losses=1)), symmetry=True)
+        found = explore(Model(variant, Bounds(2, 1, 2, power_loss=True, min_isr=2, unclean_shutdowns=1)), symmetry=True)
         lost = f"[red]{len(run.lost)} of {run.acked}[/red]" if run.lost else "none"
         model = f"[red]{found.invariant} in {len(found.trace) - 1} steps[/red]" if found.invariant else "holds"
         table.add_row(label, who, lost, model)
     _print_wide(console, table)
     console.print("With eligible leader replicas the followers that left the shrinking ISR stay eligible, the"
                   " leader's unclean shutdown takes it out of both sets, and an eligible follower leads. See"
-                  " `kafkaproof explore --variant kip966 --power-loss --min-isr 2 --power-losses 1`, and the"
+                  " `kafkaproof explore --variant kip966 --power-loss --min-isr 2 --unclean-shutdowns 1`, and the"
                   " catalogue's last-replica-standing-without-elr.")
 
 

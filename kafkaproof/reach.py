@@ -124,8 +124,8 @@ KEYS: dict[str, Reach] = {
         Rule(REPLICATION, ASSUMED, "KIP-101 without KIP-279's fix for fast leader changes; " + LEGACY, ("false",))),
     "eligible.leader.replicas.enable": _r(
         "which replica may lead matters only to the partition's guarantees",
-        Rule(REPLICATION, READ, "KIP-966: strict min ISR, eligible leader replicas, elections ISR -> ELR, a"
-             " restart (an unclean shutdown) leaves ISR and ELR"),
+        Rule(REPLICATION, READ, "KIP-966: strict min ISR, eligible leader replicas, elections ISR -> ELR ->"
+             " last known leader, a restart (an unclean shutdown) leaves ISR and ELR"),
         Rule(AVAILABILITY, ASSUMED, "the availability model elects as Kafka 3.x does (false); an ELR election"
              " can make a partition writable again, or leave it leaderless, so neither answer carries",
              ("false",), protects=True)),

@@ -173,8 +173,8 @@ def _check(guarantee: str, items: tuple, brokers: int, failures: int, bound: int
         return Verdict(guarantee, PROVED, f"runs of any length (k-induction, k={k}; bounded check to {bound} steps"
                                           " found no violation)", time.perf_counter() - start)
     failure_kind = "crashes or power losses" if power_loss else "crashes"
-    if power_loss and values.get("elr"):
-        failure_kind += "; one that lost power counts until it is back in the ISR, KIP-966's bound"
+    if values.get("elr"):
+        failure_kind += "; one that shut down uncleanly counts until it is back in the ISR, KIP-966's bound"
     scope = (f"bounded: every run of <= {bound} steps, {brokers} brokers, replication factor {values['rf']},"
              f" <= {failures} replica(s) down at once ({failure_kind})") \
         if MODELS[guarantee] == "partition" or guarantee == "partition-order" else f"bounded: every run of <= {bound} steps"

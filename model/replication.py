@@ -14,7 +14,8 @@ protocol variants change only the steps that differ:
     kip966     KIP-320 plus KIP-966's eligible leader replicas (Kafka 4.1's default):
                the HW moves only with min.insync.replicas in the ISR; members that
                leave an ISR below it become eligible (ELR) and are elected when the
-               ISR is empty; a replica that shut down uncleanly leaves both
+               ISR is empty; a replica that shut down uncleanly leaves both; with both
+               empty the last known leader leads again (uncleanly)
 
 State (all tuples, so states hash):
     replicas[r] = (log, hw, epoch, leader, isr, epochs)
@@ -26,7 +27,7 @@ State (all tuples, so states hash):
     quorum = (epoch, leader, isr, elr) the controller's committed state
     next_id                            records written so far
     committed = ((offset, record id), ...)  ghost: every write a leader acknowledged
-    power_losses                       ghost: power losses so far (Bounds.power_losses)
+    unclean_shutdowns                  ghost: restarts and power losses so far (Bounds.unclean_shutdowns)
 
 Time, message loss, duplication and delay are not modelled one by one: any replica
 may take any enabled step at any moment, or never, which covers them. A LeaderAndIsr
@@ -62,7 +63,7 @@ class State(NamedTuple):
     next_id: int
     committed: tuple[tuple[int, int], ...]
     q_elr: tuple[int, ...] = ()  # eligible leader replicas (kip966; always empty before it)
-    power_losses: int = 0
+    unclean_shutdowns: int = 0
     # (both last, with defaults: a state of a variant without them is built as before)
 
 
@@ -74,9 +75,12 @@ class Bounds:
     unclean: bool = False  # unclean.leader.election.enable
     power_loss: bool = False  # may a replica lose its unflushed log tail (Kafka never fsyncs by default)
     min_isr: int = 1  # min.insync.replicas: acks=all is acknowledged only with this many in the ISR
-    # At most this many power losses in a run (None: any number). KIP-966 keeps acknowledged
-    # writes through min.insync.replicas - 1 unclean shutdowns, not more (kip_966_properties.tla).
-    power_losses: int | None = None
+    # At most this many unclean shutdowns in a run - restarts (a crash: no clean shutdown
+    # marker) and power losses - None: any number. KIP-966 keeps acknowledged writes through
+    # min.insync.replicas - 1 of them, not more (kip_966_properties.tla); a crash counts
+    # because the ELR forgets a replica back from one, and Kafka 4 may then elect the last
+    # known leader, which may be the one that lost power.
+    unclean_shutdowns: int | None = None
 
 
 # --- the leader-epoch cache (the same rules as Kafka's LeaderEpochFileCache) ----------------
@@ -201,13 +205,17 @@ class Model:
         if s.q_epoch >= self.bounds.max_epoch:
             return []
         steps = []
-        # KIP-966: an empty ISR is led from the ELR; unclean election may pick anyone.
+        # KIP-966: an empty ISR is led from the ELR; with both empty, Kafka 4 elects the last
+        # known leader (uncleanly, unasked: PartitionChangeBuilder.canElectLastKnownLeader);
+        # unclean election may pick anyone. (q_leader is the last leader the controller chose.)
         clean = s.q_elr if self.elr and not s.q_isr else s.q_isr
-        candidates = range(self.bounds.replicas) if self.bounds.unclean else clean
+        last_known = (s.q_leader,) if self.elr and not s.q_isr and not s.q_elr else ()
+        candidates = range(self.bounds.replicas) if self.bounds.unclean else clean + last_known
         for n in candidates:
             if n == s.q_leader and s.replicas[n].leader != NONE:
                 continue  # re-electing the same leader only matters after it restarted
-            isr, elr = self.quorum(s, s.q_isr if n in s.q_isr else (n,))
+            # (an unclean election leaves nobody eligible: Kafka clears the ELR)
+            isr, elr = self.quorum(s, s.q_isr if n in s.q_isr else (n,)) if n in clean else ((n,), ())
             steps.append((f"ControllerElectLeader({n})",
                           State(s.replicas, s.q_epoch + 1, n, isr, s.next_id, s.committed, elr, s[7])))
         return steps
@@ -388,6 +396,9 @@ class Model:
         rep = s[0][r]
         if rep.leader == NONE:
             return ()
+        shutdowns = self._one_more_unclean(s)
+        if shutdowns is None:
+            return ()
         # `_rejoin(s, r, restarted(rep, hw))` for every checkpoint hw, built once: a third of
         # the explorer's transitions are restarts.
         log, _, epoch, _, _, epochs = self.restarted(rep, rep.hw)
@@ -396,7 +407,7 @@ class Model:
         before, after = s[0][:r], s[0][r + 1 :]
         return [(f"Restart({r}, hw checkpoint {hw})",
                  State(before + (Replica(log, hw, epoch, NONE, (), epochs),) + after, s[1], s[2], isr, s[4], s[5], elr,
-                       s[7]))
+                       shutdowns))
                 for hw in range(rep.hw + 1)]
 
     @staticmethod
@@ -428,19 +439,22 @@ class Model:
         epoch cache is a checkpoint, replaced atomically, and is cut to the log on
         recovery). The process restarts as after a crash."""
         rep = s.replicas[r]
-        if self.bounds.power_losses is None:
-            losses = 0  # (not counted: a count nothing reads would only multiply the states)
-        elif s.power_losses < self.bounds.power_losses:
-            losses = s.power_losses + 1
-        else:
+        shutdowns = self._one_more_unclean(s)
+        if shutdowns is None:
             return ()
         steps = []
         for keep in range(len(rep.log)):
             cut = truncate(rep, keep)
             for hw in range(cut.hw + 1):
                 steps.append((f"PowerLoss({r}, keeps {keep} records, hw checkpoint {hw})",
-                              self._rejoin(s, r, self.restarted(cut, hw))._replace(power_losses=losses)))
+                              self._rejoin(s, r, self.restarted(cut, hw))._replace(unclean_shutdowns=shutdowns)))
         return steps
+
+    def _one_more_unclean(self, s: State) -> int | None:
+        """The ghost count after one more unclean shutdown; None past the bound."""
+        if self.bounds.unclean_shutdowns is None:
+            return 0  # (not counted: a count nothing reads would only multiply the states)
+        return s[7] + 1 if s[7] < self.bounds.unclean_shutdowns else None
 
     @staticmethod
     def describe(s: State) -> str:

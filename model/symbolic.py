@@ -151,16 +151,20 @@ class PartitionModel(_Model):
         super().__init__(cfg, steps, "partition")
         self.n, self.f, self.power_loss = brokers, failures, power_loss
         # KIP-966 (eligible.leader.replicas.enable): strict min ISR, the ELR, the ISR may
-        # empty, elections ISR -> ELR -> unclean, a restarted broker (an unclean shutdown)
-        # leaves both - as model/replication.py's kip966 and impl/controller do.
+        # empty, elections ISR -> ELR -> last known leader (uncleanly, as Kafka 4 does
+        # unasked) -> unclean, a restarted broker (an unclean shutdown) leaves both - as
+        # model/replication.py's kip966 and impl/controller do.
         self.elr = elr
         self.states = [self._state(i) for i in range(steps + 1)]
 
     def _state(self, i: int) -> dict:
         n = self.n
-        # (recovering: lost power and not yet back in the ISR - counted as down, KIP-966's bound)
+        # (recovering: shut down uncleanly - a crash or a power loss - and not yet back in the
+        # ISR, counted as down: KIP-966's bound; last: the last leader elected, which Kafka 4
+        # elects again once ISR and ELR are empty)
         extra = {"elr": [z3.Bool(f"elr{i}_{r}") for r in range(n)],
-                 "recovering": [z3.Bool(f"recovering{i}_{r}") for r in range(n)]} if self.elr else {}
+                 "recovering": [z3.Bool(f"recovering{i}_{r}") for r in range(n)],
+                 "last": z3.Int(f"last{i}")} if self.elr else {}
         return {**extra, "alive": [z3.Bool(f"alive{i}_{r}") for r in range(n)],
                 "has": [z3.Bool(f"has{i}_{r}") for r in range(n)],  # the record is in its log
                 "durable": [z3.Bool(f"durable{i}_{r}") for r in range(n)],  # ... and fsynced
@@ -207,14 +211,14 @@ class PartitionModel(_Model):
             out += [s0["alive"][r], z3.Not(s0["has"][r]), z3.Not(s0["durable"][r]), s0["isr"][r] == self.replica(r)]
             if self.elr:
                 out += [z3.Not(s0["elr"][r]), z3.Not(s0["recovering"][r])]
-        return out
+        return out + ([s0["last"] == 0] if self.elr else [])
 
     def transitions(self) -> list:
         out = []
         for i, s in enumerate(self.states):
             out += [s["leader"] >= -1, s["leader"] < self.n]
-            # Under KIP-966 a broker that lost power counts as down until it is back in the ISR:
-            # the KIP keeps acknowledged writes through min.insync.replicas - 1 such brokers.
+            # Under KIP-966 a broker that shut down uncleanly counts as down until it is back in
+            # the ISR: the KIP keeps acknowledged writes through min.insync.replicas - 1 of them.
             out_ = [z3.Or(z3.Not(s["alive"][r]), s["recovering"][r]) if self.elr else z3.Not(s["alive"][r])
                     for r in range(self.n)]
             down = z3.Sum(*[z3.If(z3.And(self.replica(r), out_[r]), 1, 0) for r in range(self.n)])
@@ -227,7 +231,7 @@ class PartitionModel(_Model):
     def _step(self, i: int, s: dict, t: dict):
         c, n = self.cfg, self.n
         every = ("alive", "has", "durable", "isr", "leader", "appended", "acked") + (
-            ("elr", "recovering") if self.elr else ())
+            ("elr", "recovering", "last") if self.elr else ())
         # Once the high watermark passes the record, consumers may have read it.
         sticky_visible = t["visible"] == z3.Or(s["visible"], self.hw_covers(t))
 
@@ -269,9 +273,9 @@ class PartitionModel(_Model):
                 *(set_one("recovering", r, False) if self.elr else []), *only("isr", "elr", "recovering")))
             # A dead leader is replaced by an election (or the partition waits, leaderless).
             deposed = t["leader"] == z3.If(s["leader"] == r, -1, s["leader"])
-            options.append(z3.And(  # the process dies; its page cache survives
+            options.append(z3.And(  # the process dies; its page cache survives (an unclean shutdown)
                 self.is_(i, "crash", r), self.replica(r), s["alive"][r], *set_one("alive", r, False), deposed,
-                *only("alive", "leader")))
+                *(set_one("recovering", r, True) if self.elr else []), *only("alive", "leader", "recovering")))
             options.append(z3.And(  # the machine loses power: only fsynced bytes survive
                 self.is_(i, "power-loss", r), z3.BoolVal(self.power_loss), self.replica(r), s["alive"][r], *set_one("alive", r, False),
                 *set_one("has", r, s["durable"][r]), deposed, *(set_one("recovering", r, True) if self.elr else []),
@@ -288,17 +292,30 @@ class PartitionModel(_Model):
             leader_gone = z3.Not(z3.Or(*[self.leader_is(s, x) for x in range(n)]))
             clean = s["isr"][r]
 
-            def eligible(x: int, some_isr_alive=some_isr_alive, some_elr_alive=some_elr_alive):
-                fallback = z3.If(some_elr_alive, s["elr"][x], c.unclean) if self.elr else c.unclean
+            last_known = z3.BoolVal(False)
+            if self.elr:  # nobody in ISR or ELR, and the last leader is back: it leads, uncleanly
+                last_known = z3.And(*[z3.Not(z3.And(self.replica(x), z3.Or(s["isr"][x], s["elr"][x])))
+                                      for x in range(n)],
+                                    z3.Or(*[z3.And(s["last"] == x, s["alive"][x]) for x in range(n)]))
+                clean = z3.Or(clean, z3.And(z3.Not(some_isr_alive), some_elr_alive))  # (from the ELR)
+
+            def eligible(x: int, some_isr_alive=some_isr_alive, some_elr_alive=some_elr_alive,
+                         last_known=last_known):
+                if self.elr:
+                    fallback = z3.If(some_elr_alive, s["elr"][x], z3.If(last_known, s["last"] == x, c.unclean))
+                else:
+                    fallback = c.unclean
                 return z3.And(self.replica(x), s["alive"][x], z3.If(some_isr_alive, s["isr"][x], fallback))
 
+            # (an unclean election leaves nobody eligible: Kafka clears the ELR)
+            elr_after = [z3.If(clean, e, z3.Not(t["elr"][x])) for x, e in enumerate(self._elr_after(s, t))]
             options.append(z3.And(  # the controller elects the first eligible replica in assignment
                 # order: from the ISR, or (unclean) any live one (Kafka's election algorithms)
                 self.is_(i, "elect", r), eligible(r), leader_gone, *[z3.Not(eligible(x)) for x in range(r)],
                 t["leader"] == r,
                 *[t["isr"][x] == (z3.BoolVal(True) if x == r else z3.And(s["isr"][x], s["alive"][x], clean))
                   for x in range(n)],
-                *self._elr_after(s, t), *only("leader", "isr", "elr")))
+                *elr_after, *([t["last"] == r] if self.elr else []), *only("leader", "isr", "elr", "last")))
         return z3.Or(*options)
 
     def bad(self, guarantee: str, s: dict):

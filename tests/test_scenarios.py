@@ -326,11 +326,16 @@ def test_eligible_leader_replicas_keep_the_writes_the_last_isr_member_lost_kip96
     assert run.lost == []
 
 
-def test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966():
-    """KAFKA-15586: the followers in the ELR lose power and register again without their
-    previous broker epoch, so they leave the ELR (their unflushed tail may be gone). When
-    the leader then loses power too, nobody may lead: the partition stays offline rather
-    than elect a replica that may lack acknowledged writes (unclean election is off)."""
+@pytest.mark.parametrize("shutdown", ["power_loss", "crash"])
+def test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966(shutdown):
+    """KAFKA-15586: the followers in the ELR shut down uncleanly - lose power, or crash (no
+    clean shutdown marker either) - and register again without their previous broker
+    epoch, so they leave the ELR (their unflushed tail may be gone). When the leader then
+    loses power too, ISR and ELR end empty, and Kafka 4 elects the last known leader once
+    it is back - uncleanly, with no setting asked (its documented election order: ISR,
+    ELR, last known leader). Three unclean shutdowns with min.insync.replicas=2 are past
+    KIP-966's bound, and the writes are gone - after a single power loss, when the
+    followers only crashed and still hold every write: they truncate to the leader."""
     c = cluster(min_insync_replicas=2, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable="true")
     p = c.producer("p", {"acks": "all"})
     for i in range(5):
@@ -341,15 +346,43 @@ def test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966():
     followers = [b for b in c.broker_ids if b != leader]
     assert set(c.state(TP).elr) == set(followers)
     for b in followers:
-        c.power_loss(b)
+        c.power_loss(b) if shutdown == "power_loss" else c.crash(broker_node(b))
         c.restart(broker_node(b))
     c.run_for(3000)
     assert c.state(TP).elr == ()  # registered after an unclean shutdown: not eligible
     c.power_loss(leader)
+    c.run_for(12_000)  # past the broker session: fenced
+    st = c.state(TP)
+    assert (st.leader, st.isr, st.elr, st.last_known_elr) == (-1, (), (leader,), (leader,))
     c.restart(broker_node(leader))
     c.run_for(5000)
     st = c.state(TP)
-    assert st.leader == -1 and st.isr == () and st.elr == ()
+    assert (st.leader, st.isr, st.elr, st.last_known_elr) == (leader, (leader,), (), ())
+    assert {v.name for v in final_check(c)} == {"lost-write"}  # all five
+
+
+def test_the_last_known_leader_keeps_kafkas_defaults_available_kip966():
+    """min.insync.replicas=1 (Kafka's default) with ELR: the last ISR member crashes, the
+    ISR empties (KIP-966 lets it) and the member waits in the ELR; a crash is an unclean
+    shutdown too, so at registration it leaves the ELR, and comes back as the last known
+    leader. Kafka 3.x brought it back as the last ISR member: the same leader, and a crash
+    keeps the page cache, so nothing acknowledged is lost."""
+    c = cluster(min_insync_replicas=1, replica_lag_time_max_ms=2000, eligible_leader_replicas_enable="true")
+    p = c.producer("p", {"acks": "all"})
+    leader = followers_cut_off(c)
+    c.run_for(5000)
+    for i in range(5):
+        p.send(TP.topic, b"k", b"v%d" % i)
+    c.run_for(1000)
+    assert len(acked(c)) == 5 and c.state(TP).isr == (leader,)
+    c.crash(broker_node(leader))
+    c.run_for(12_000)
+    st = c.state(TP)
+    assert (st.leader, st.isr, st.elr, st.last_known_elr) == (-1, (), (leader,), (leader,))
+    c.restart(broker_node(leader))
+    c.run_for(5000)
+    assert c.leader(TP) == leader and c.state(TP).last_known_elr == ()
+    assert final_check(c) == []
 
 
 @pytest.mark.parametrize("elr", [False, True])

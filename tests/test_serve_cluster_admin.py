@@ -5,6 +5,7 @@ kafka-python's KafkaAdminClient and librdkafka's AdminClient where it has the ca
 requests at the newest version otherwise - with Kafka's error for each bad request."""
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from kafka.errors import KafkaError as KpError
 from kafka.structs import TopicPartition
 from kafkaproof.impl.net.server import EmbeddedCluster
 from kafkaproof.impl.protocol.errors import ErrorCode
+from kafkaproof.impl.protocol.messages import Effects
 from kafkaproof.impl.protocol.messages import TopicPartition as Tp
 from test_serve_groups import ask
 
@@ -151,3 +153,30 @@ def test_bad_cluster_admin_requests_leave_the_broker_serving(cluster):
     cluster.create_topic("still-fine", 1, 1)
     assert producer.send("still-fine", b"ok").get(timeout=10).offset == 0
     producer.close()
+
+
+def test_describe_topic_partitions_carries_the_eligible_and_last_known_leaders(cluster, kp):
+    """KIP-966's fields reach clients as the controller keeps them: EligibleLeaderReplicas
+    and LastKnownElr (a state committed here directly; tests/test_scenarios.py shows the
+    controller reaching such states)."""
+    cluster.create_topic("elr-wire", 1, 3)
+    tp = Tp("elr-wire", 0)
+
+    def offline():
+        c = cluster.controller
+        st = c.partitions[tp]
+        assert c._commit([replace(st, leader=-1, leader_epoch=st.leader_epoch + 1, isr=(), elr=st.replicas[1:],
+                                  last_known_elr=st.replicas[:1], partition_epoch=st.partition_epoch + 1)])
+        fx = Effects()
+        c._send_metadata(fx)
+        cluster.runtime.apply(c.node, fx.items)
+        return st.replicas
+
+    replicas_ = cluster.runtime.call_wait(offline)
+
+    def described():
+        [topic] = kp.describe_topic_partitions(["elr-wire"])["topics"]
+        return [(p["leader_id"], p["isr_nodes"], p["eligible_leader_replicas"], p["last_known_elr"])
+                for p in topic["partitions"]]
+
+    wait_for(lambda: described() == [(-1, [], list(replicas_[1:]), list(replicas_[:1]))], "the ELR on the wire")

@@ -684,7 +684,8 @@ class Broker(Dispatcher):
         unknown = tuple(t for t in (req.topics or ()) if t not in known)
         fx.send(src, m.MetadataResponse(
             req.correlation_id, self.live_brokers,
-            tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr, st.elr) for st in states),
+            tuple(m.PartitionMetadata(st.tp, st.leader, st.leader_epoch, st.replicas, st.isr, st.elr,
+                                 st.last_known_elr) for st in states),
             unknown, tuple((t, self.topic_configs[t]) for t in sorted(req.topics or ()) if t in self.topic_configs)))
 
     @handles(m.OffsetsForLeaderEpochRequest)

@@ -8,8 +8,9 @@ others only watch heartbeats so they can take over. The active controller:
 - creates topics (replica assignment) and adds partitions;
 - elects leaders: clean (the first live ISR member in assignment order), then with
   `eligible.leader.replicas.enable` (KIP-966) the first live eligible leader replica,
-  then, with `unclean.leader.election.enable`, any live replica; every election bumps
-  the leader epoch;
+  or, once ISR and ELR are both empty, the last known leader (uncleanly, as Kafka 4
+  does without any setting), then, with `unclean.leader.election.enable`, any live
+  replica; every election bumps the leader epoch;
 - commits ISR changes proposed by leaders (AlterPartition), fenced by partition epoch;
 - tells brokers over the control plane (LeaderAndIsr, UpdateMetadata).
 """
@@ -456,10 +457,15 @@ class Controller(Dispatcher):
         elif eligible:
             # KIP-966: the ISR is empty; an eligible replica holds everything below the HW.
             leader, isr = eligible[0], (eligible[0],)
+        elif self._last_known_leader(st, live) is not None:
+            # KIP-966 as Kafka 4 runs it: nobody in ISR or ELR (each member left by an
+            # unclean shutdown), so the last leader leads again, uncleanly, with no setting
+            # asked (PartitionChangeBuilder.canElectLastKnownLeader). It may have lost its tail.
+            return self._unclean(st, self._last_known_leader(st, live))
         elif live and (unclean or topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
                                                      self.config.unclean_leader_election)):
             # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
-            leader, isr = live[0], (live[0],)
+            return self._unclean(st, live[0])
         elif self.config.eligible_leader_replicas:
             leader, isr = m.NO_LEADER, ()  # offline; the fenced members wait in the ELR
         else:
@@ -467,6 +473,21 @@ class Controller(Dispatcher):
             # can lead again when they return (Kafka keeps the last ISR member).
             leader, isr = m.NO_LEADER, st.isr
         return replace(self._with_isr(st, isr), leader=leader, leader_epoch=st.leader_epoch + 1,
+                       partition_epoch=st.partition_epoch + 1)
+
+    def _last_known_leader(self, st: PartitionState, live: list[int]) -> int | None:
+        """The last known leader, if KIP-966 may elect it: ISR and ELR empty, and it is
+        alive (KAFKA-19522: Kafka 4.0 elected it even when fenced; 4.1 does not)."""
+        if (self.config.eligible_leader_replicas and not st.isr and not st.elr and len(st.last_known_elr) == 1
+                and st.last_known_elr[0] in live):
+            return st.last_known_elr[0]
+        return None
+
+    @staticmethod
+    def _unclean(st: PartitionState, leader: int) -> PartitionState:
+        """An unclean election: the ISR is the new leader alone, and nobody is eligible
+        (Kafka clears the ELR fields after an unclean election)."""
+        return replace(st, leader=leader, leader_epoch=st.leader_epoch + 1, isr=(leader,), elr=(),
                        partition_epoch=st.partition_epoch + 1)
 
     def _with_isr(self, st: PartitionState, isr: tuple[int, ...]) -> PartitionState:
@@ -482,6 +503,19 @@ class Controller(Dispatcher):
             return replace(st, isr=isr, elr=())
         left = (set(st.elr) | set(st.isr)).difference(isr)
         return replace(st, isr=isr, elr=tuple(r for r in st.replicas if r in left))
+
+    def _with_last_known_leader(self, new: PartitionState) -> PartitionState:
+        """KIP-966's LastKnownElr, kept as Kafka 4 keeps it for balanced recovery
+        (PartitionChangeBuilder.maybeUpdateLastKnownLeader): the leader of the moment the
+        ISR first empties, forgotten once the partition has a leader."""
+        old = self.partitions.get(new.tp)
+        if not self.config.eligible_leader_replicas or old is None:
+            return new
+        if old.isr and not new.isr and old.leader != m.NO_LEADER and old.last_known_elr != (old.leader,):
+            return replace(new, last_known_elr=(old.leader,))
+        if new.leader != m.NO_LEADER and new.last_known_elr:
+            return replace(new, last_known_elr=())
+        return new
 
     def _forget_unclean(self, b: int) -> None:
         """Broker `b` registered after an unclean shutdown (KAFKA-15586: not the epoch it
@@ -516,6 +550,7 @@ class Controller(Dispatcher):
                 else:
                     data.topic_configs.pop(topic, None)
 
+        states = [self._with_last_known_leader(st) for st in states]
         if self.epoch is None or not self.store.commit(self.epoch, apply):
             self.epoch = None  # deposed: a newer controller holds the store
             return False

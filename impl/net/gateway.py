@@ -487,8 +487,8 @@ class Gateway:
         self._ask(node, [lambda c, t=t: m.DescribeTransactionRequest(c, t) for t in tids], finish, reply)
 
     def _DescribeTopicPartitions(self, node, body, version, reply) -> None:
-        """Metadata's answer in KIP-966's shape, with the eligible leader replicas (the
-        controller keeps no LastKnownElr: empty)."""
+        """Metadata's answer in KIP-966's shape, with the eligible leader replicas and the
+        last known leader (LastKnownElr)."""
         names = tuple(t.name for t in body.topics)
 
         def finish(answers):
@@ -498,7 +498,7 @@ class Gateway:
                 by.setdefault(pm.tp.topic, []).append({
                     "error_code": 0, "partition_index": pm.tp.partition, "leader_id": pm.leader,
                     "leader_epoch": pm.leader_epoch, "replica_nodes": list(pm.replicas), "isr_nodes": list(pm.isr),
-                    "eligible_leader_replicas": list(pm.elr), "last_known_elr": [],
+                    "eligible_leader_replicas": list(pm.elr), "last_known_elr": list(pm.last_known_elr),
                     "offline_replicas": [b for b in pm.replicas if b not in r.brokers]})
             return {"topics": [{"error_code": 0 if t in by else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t,
                                 "topic_id": uuid.UUID(int=0), "is_internal": t.startswith("__"),

@@ -175,6 +175,7 @@ class PartitionMetadata:
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
     elr: tuple[int, ...] = ()  # KIP-966 (DescribeTopicPartitions' EligibleLeaderReplicas)
+    last_known_elr: tuple[int, ...] = ()  # ... and its LastKnownElr
 
 
 @dataclass(frozen=True)
@@ -547,6 +548,9 @@ class PartitionState:
     # KIP-966: replicas out of the ISR that still hold everything below the HW (kept only
     # while the ISR is below min.insync.replicas); leaders come from here when the ISR is empty.
     elr: tuple[int, ...] = ()
+    # KIP-966's LastKnownElr as Kafka 4 keeps it (balanced recovery): the leader of the
+    # moment the ISR emptied, elected again - uncleanly - if nobody in ISR or ELR is left.
+    last_known_elr: tuple[int, ...] = ()
 
 
 # Control requests carry the recipient's broker epoch (KIP-380): a broker that restarted

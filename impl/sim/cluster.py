@@ -80,7 +80,8 @@ class Cluster:
         self.applications: dict[str, Callable[..., None]] = {}
         self.down: set[str] = set()
         self.machine_off: set[str] = set()  # down without a kernel to refuse connections
-        self.power_lost: set[int] = set()  # brokers that lost power since they were last in sync (faults.recovering)
+        # brokers that crashed or lost power since they were last in sync (faults.recovering)
+        self.shut_down_uncleanly: set[int] = set()
         self.incarnation: dict[str, int] = {}
         self.paused_until: dict[str, int] = {}
         self.clock_offset: dict[str, int] = {}
@@ -325,6 +326,8 @@ class Cluster:
         are closed by its kernel, so they learn of it at once (where the network lets the
         close through)."""
         self.down.add(node)
+        if node.startswith("broker-"):
+            self.shut_down_uncleanly.add(int(node.split("-")[1]))  # (no clean shutdown marker)
         for peer in sorted(self.procs):
             if peer != node and peer not in self.down and self.network.link_up(node, peer, PLANES[0]):
                 notice = m.Disconnected(node, crashed_at=self._local(peer))
@@ -357,7 +360,7 @@ class Cluster:
         node = m.broker_node(broker)
         self.down.add(node)
         self.machine_off.add(node)
-        self.power_lost.add(broker)
+        self.shut_down_uncleanly.add(broker)
         self.dangers.power_loss(broker)
         changed = self.disks[broker].power_loss(self.rng)
         self.record_fault("power-loss", f"{node} ({len(changed)} files lost data)")

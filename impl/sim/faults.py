@@ -200,9 +200,10 @@ class FailureModel:
     # Kinds asked for that the judge does not read (verify's models have no clock or
     # duplicates): named in every verdict, never silently dropped.
     unmodelled: tuple[str, ...] = ()
-    # KIP-966's bound (eligible.leader.replicas.enable with power loss): a broker that lost
-    # power counts as down until it is back in the ISR (`recovering`).
-    power_lost_until_in_sync: bool = False
+    # KIP-966's bound (eligible.leader.replicas.enable): a broker that shut down uncleanly -
+    # crashed or lost power - counts as down until it is back in the ISR (`recovering`): the
+    # ELR forgets it, and Kafka 4 may elect the last known leader whatever it lost.
+    unclean_until_in_sync: bool = False
 
     @classmethod
     def of(cls, kinds, max_down: int | None = None, broker_props: dict | None = None,
@@ -210,8 +211,7 @@ class FailureModel:
         flush = (broker_props or {}).get("log.flush.interval.messages", "").strip()
         elr = (broker_props or {}).get("eligible.leader.replicas.enable", "").strip().lower() == "true"
         kinds = tuple(k for k in FAULTS if k in kinds)
-        return cls(kinds, max_down, flush == "1", tuple(k for k in FAULTS if k in unmodelled),
-                   elr and any(FAULTS[k].layer == "disk" for k in kinds))
+        return cls(kinds, max_down, flush == "1", tuple(k for k in FAULTS if k in unmodelled), elr)
 
     @property
     def power_loss(self) -> bool:
@@ -232,14 +232,14 @@ class FailureModel:
         if not any(FAULTS[k].layer == "disk" for k in self.kinds):
             parts.append("no power loss")
         down = "any number of brokers" if self.max_down is None else f"at most {self.max_down} broker(s)"
-        if self.power_lost_until_in_sync:
-            down += " (one that lost power counts until it is back in the ISR: KIP-966's bound)"
+        if self.unclean_until_in_sync:
+            down += " (one that shut down uncleanly counts until it is back in the ISR: KIP-966's bound)"
         unmodelled = f"; not modelled: {', '.join(self.unmodelled)}" if self.unmodelled else ""
         return "; ".join(parts) + f"; no disk corruption; {down} down at once{unmodelled}"
 
     def as_json(self) -> dict:
         return {"kinds": list(self.kinds), "max_down": self.max_down, "fsync": self.fsync,
-                "unmodelled": list(self.unmodelled), "power_lost_until_in_sync": self.power_lost_until_in_sync,
+                "unmodelled": list(self.unmodelled), "unclean_until_in_sync": self.unclean_until_in_sync,
                 "text": self.describe()}
 
 
@@ -315,19 +315,19 @@ def _crash_or_power(power: bool) -> Callable:
                 return
             target = broker_node(rng.choice(up))
             if c.config.eligible_leader_replicas and recovering(c) - {int(target.split("-")[1])}:
-                return  # KIP-966's failure model: another broker is still down by its power loss
+                return  # KIP-966's failure model: another broker is still down by its unclean shutdown
         c.power_loss(int(target.split("-")[1])) if power else c.crash(target)
         _restart_later(c, [target], ms)
     return go
 
 
 def recovering(c) -> set[int]:
-    """Brokers that lost power and are not yet back in the ISR of every partition they
-    replicate (FailureModel.power_lost_until_in_sync counts them as down)."""
+    """Brokers that crashed or lost power and are not yet back in the ISR of every partition
+    they replicate (FailureModel.unclean_until_in_sync counts them as down)."""
     states = c.store.read().partitions.values()
-    c.power_lost -= {b for b in c.power_lost if broker_node(b) not in c.down
-                     and all(b in st.isr for st in states if b in st.replicas)}
-    return set(c.power_lost)
+    c.shut_down_uncleanly -= {b for b in c.shut_down_uncleanly if broker_node(b) not in c.down
+                              and all(b in st.isr for st in states if b in st.replicas)}
+    return set(c.shut_down_uncleanly)
 
 
 def _blackout(c, rng, ms, target, params) -> None:

@@ -104,8 +104,8 @@ class TraceValidator:
     def _controller_step(self, before, st) -> None:
         """KIP-966's controller rules (kip_966_properties.tla, ValidControllerIsrAndElr and
         the election order): the ELR apart from the ISR and empty once the ISR has
-        min.insync.replicas; a new leader from the ISR, else from the ELR (this validator
-        runs with unclean election off)."""
+        min.insync.replicas; a new leader from the ISR, else from the ELR, else the last known
+        leader once both are empty (this validator runs with unclean election off)."""
         min_isr = self.cluster.config.min_insync_replicas
         where = broker_node(st.leader) if st.leader != NO_LEADER else "controller"
         if set(st.elr) & set(st.isr) or (st.elr and len(st.isr) >= min_isr):
@@ -117,10 +117,12 @@ class TraceValidator:
             self._seen("ControllerElectLeader")
         elif st.leader in before.elr:
             self._seen("ControllerElectFromElr")
-        elif before.leader != NO_LEADER or before.isr or before.elr:  # (not a partition's first leader)
+        elif not before.isr and not before.elr and before.last_known_elr == (st.leader,):
+            self._seen("ControllerElectLastKnownLeader")
+        elif before.leader != NO_LEADER or before.isr or before.elr or before.last_known_elr:  # (not the first)
             self.failures.append(StepFailure(self.cluster.now, where, "ControllerElectLeader",
                                              f"elected {st.leader}, in neither ISR {list(before.isr)} nor ELR"
-                                             f" {list(before.elr)}", None, None))
+                                             f" {list(before.elr)}, nor the last known leader", None, None))
 
     def on_step(self, node: str) -> None:
         if not node.startswith("broker-"):

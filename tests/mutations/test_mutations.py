@@ -61,6 +61,14 @@ ORIGINAL_CHECK = ProducerStateManager.check
 ORIGINAL_APPEND = Partition.append_as_leader
 ORIGINAL_REASSIGN = Controller._reassign
 
+def unclean_shutdown_scenario() -> None:
+    from test_scenarios import (
+        test_a_replica_back_from_an_unclean_shutdown_is_no_longer_eligible_kip966 as scenario,
+    )
+
+    scenario("crash")
+
+
 def safe_campaign() -> None:
     from kafkaproof.impl.engine.campaign import CONFIGS, campaign
     from kafkaproof.properties import CLUSTER_GUARANTEES
@@ -96,12 +104,16 @@ MUTATIONS = {
                                         (Partition, "enough_replicas_after_append", lambda self: True)],
                                        min_insync_scenario),
     "reassignment-trusts-new-replicas": ([(Controller, "_reassign", trust_new_replicas)], reassignment_scenario),
+    # KIP-966 without KAFKA-15586: a replica back from an unclean shutdown stays eligible.
+    "elr-ignores-unclean-shutdown": ([(Controller, "_forget_unclean", lambda self, b: None)],
+                                     unclean_shutdown_scenario),
 }
 
 
 def test_detectors_pass_without_mutations():
     min_insync_scenario()  # (the safe campaign itself runs in test_cluster_stateful.py)
     reassignment_scenario()
+    unclean_shutdown_scenario()
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
