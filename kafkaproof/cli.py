@@ -127,16 +127,18 @@ def _group_model(args: argparse.Namespace):
 def _producer_model(args: argparse.Namespace):
     from kafkaproof.model.producer import ProducerBounds, ProducerModel
 
-    if not 0 <= args.records <= 5 or not 1 <= args.max_in_flight <= 10 or not 0 <= args.retries <= 5:
-        return "bounds must be 0-5 records, 1-10 requests in flight, 0-5 retries"
-    bounds = ProducerBounds(args.records, args.idempotence == "true", args.max_in_flight, args.retries)
+    if (not 0 <= args.records <= 5 or not 1 <= args.max_in_flight <= 10 or not 0 <= args.retries <= 5
+            or not 0 <= args.sequence_breaks <= 3):
+        return "bounds must be 0-5 records, 1-10 requests in flight, 0-5 retries, 0-3 sequence breaks"
+    bounds = ProducerBounds(args.records, args.idempotence == "true", args.max_in_flight, args.retries,
+                            args.sequence_breaks)
     try:
         model = ProducerModel(bounds)
     except ValueError as exc:
         return str(exc)
     fields = {"variant": model.variant, "records": args.records, "enable_idempotence": bounds.idempotence,
-              "max_in_flight": args.max_in_flight, "retries": args.retries}
-    return model, fields, f"{model.variant}: {args.records} records", ("NoDuplicates", "SendOrder")
+              "max_in_flight": args.max_in_flight, "retries": args.retries, "sequence_breaks": args.sequence_breaks}
+    return model, fields, f"{model.variant}: {args.records} records", ("NoDuplicates", "SendOrder", "AckedInLog")
 
 
 def _txn_model(args: argparse.Namespace):
@@ -643,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=5,
                    help="producer model: max.in.flight.requests.per.connection")
     p.add_argument("--retries", type=int, default=2, help="producer model: retries the search may spend")
+    p.add_argument("--sequence-breaks", type=int, default=0,
+                   help="producer model: times the broker's producer state may stop matching the producer's"
+                        " sequence (KIP-360: the producer bumps its epoch)")
     p.add_argument("--strategy", choices=["after", "before", "auto-async"], default="after",
                    help="group model: commit after processing, before it, or auto commit with asynchronous"
                         " processing")

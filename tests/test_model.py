@@ -193,6 +193,38 @@ def test_idempotence_without_dedupe_is_caught():
     assert result.invariant == "NoDuplicates"
 
 
+@pytest.mark.parametrize("in_flight", [1, 2, 5])
+def test_kip360_a_broken_sequence_bumps_the_epoch_with_no_duplicate_and_no_gap(in_flight):
+    """KIP-360: the broker's producer state stops matching the producer's sequence; the
+    producer fails the refused batch, bumps its epoch once nothing is in flight and goes on
+    writing - every invariant holds (no duplicate, send order, nothing acknowledged missing),
+    and the search does reach a bumped producer whose later records are written."""
+    bounds = ProducerBounds(records=3, idempotence=True, max_in_flight=in_flight, retries=2, sequence_breaks=1)
+    result = explore(ProducerModel(bounds))
+    assert result.holds and result.complete
+
+    class Recovered(ProducerModel):  # "a record sent after the bump is acknowledged" as a violation to find
+        def invariants(self, s):
+            return [("Recovered", "")] if s.epoch > 0 and any(rid >= s.base for rid in s.acked) else []
+
+    trace = [a for a, _ in explore(Recovered(bounds)).trace]
+    assert {"BrokerSequenceBroken", "ProducerBumpsEpoch(to 1)"} <= set(trace)
+    assert any(a.startswith("ProducerFails") for a in trace) and trace[-1].startswith("ProducerAcked")
+
+
+def test_kip360_without_a_new_epoch_loses_acknowledged_records():
+    """Mutation: sequences start again from 0 in the *same* epoch. The broker takes the new
+    records for duplicates of the old ones and answers them ok, unwritten."""
+    class SameEpoch(ProducerModel):
+        def producer_bumps_epoch(self, s):
+            for action, nxt in super().producer_bumps_epoch(s):
+                yield action, nxt._replace(epoch=s.epoch)
+
+    result = explore(SameEpoch(ProducerBounds(records=3, idempotence=True, max_in_flight=1, retries=1,
+                                              sequence_breaks=1)))
+    assert result.invariant == "AckedInLog"
+
+
 def test_idempotence_with_six_in_flight_is_refused_as_kafka_refuses_it():
     with pytest.raises(ValueError, match="<= 5"):
         ProducerModel(ProducerBounds(idempotence=True, max_in_flight=6))
@@ -205,7 +237,7 @@ def test_cli_explores_the_producer_model():
     assert json.loads(out.stdout)["invariant"] == "NoDuplicates"
     out = subprocess.run([sys.executable, "-m", "kafkaproof", "explore", "--model", "producer"],
                          capture_output=True, text=True)
-    assert out.returncode == 0 and "every invariant holds (NoDuplicates, SendOrder)" in out.stdout
+    assert out.returncode == 0 and "every invariant holds (NoDuplicates, SendOrder, AckedInLog)" in out.stdout
 
 
 # -- the consumer group model: commits, rebalances, crashes, zombies ------------------------
