@@ -107,6 +107,12 @@ KEYS: dict[str, Reach] = {
        for k in ("group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
                  "group.max.session.timeout.ms")},
     "transaction.state.log.num.partitions": _r("which partition of __transaction_state holds a transaction"),
+    "transaction.state.log.min.isr": _r(
+        "a lost transaction decision leaves its records below an open transaction, which read_committed never"
+        " returns (the last stable offset stays behind them)"),
+    **{k: _r("a transactional id is forgotten only with no transaction open: its producer's next transaction"
+             " starts with a new producer id")
+       for k in ("transactional.id.expiration.ms", "transaction.remove.expired.transaction.cleanup.interval.ms")},
     "transaction.state.log.replication.factor": _r(
         "a lost transaction decision leaves its records below an open transaction, which read_committed never"
         " returns (the last stable offset stays behind them)"),

@@ -353,3 +353,62 @@ def test_a_damaged_txnindex_is_rebuilt_from_the_log():
     after = c.broker(b).partitions[tp].log.aborted_transactions(0, 100)
     assert [t[:3] for t in after] == [t[:3] for t in before]
     assert values(c, tp) == ["kept"]
+
+
+# -- the transaction log's own settings -----------------------------------------------------------
+
+
+def test_transactional_id_expiration_forgets_an_idle_id_and_its_producer_id():
+    """transactional.id.expiration.ms: an id with no transaction open and no change for that
+    long is forgotten (a tombstone in __transaction_state, so a coordinator that loads the
+    log later forgets it too); the producer still holding its producer id is refused
+    (INVALID_PRODUCER_ID_MAPPING: fenced, it must start again) and a new instance gets a new
+    producer id. An open transaction keeps its id however long it stays open."""
+    c = cluster(**{"transactional.id.expiration.ms": "5000",
+                   "transaction.remove.expired.transaction.cleanup.interval.ms": "1000"})
+    p = ready_producer(c)
+    one_transaction(c, p, b"kept", commit=True)
+    idle = ready_producer(c, tid="idle-but-open", name="q")
+    idle.begin_transaction()
+    idle.send("t", b"a", b"open")
+    c.run_for(1000)
+    pid = p.proc.producer_id
+    coordinator = next(b for b in c.broker_ids if "tx" in c.broker(b).txns.txns)
+    c.run_for(8000)
+    assert "tx" not in c.broker(coordinator).txns.txns
+    holder = next(b for b in c.broker_ids if "idle-but-open" in c.broker(b).txns.txns)
+    assert c.broker(holder).txns.txns["idle-but-open"].state == "Ongoing"  # (transaction.timeout.ms: 60 s)
+    p.begin_transaction()
+    p.send("t", b"a", b"after-expiry")
+    done = []
+    p.commit_transaction(done.append)
+    c.run_until(lambda: done, timeout_ms=10_000)
+    assert done != [ErrorCode.NONE] and p.proc.txn.state == FATAL  # (the client reports it fenced)
+    again = ready_producer(c, name="p2")
+    assert again.proc.producer_id != pid
+    c.crash(f"broker-{coordinator}")  # the next coordinator loads the tombstone
+    c.run_for(15_000)
+    assert all(c.broker(b).txns.txns.get("tx") is None or c.broker(b).txns.txns["tx"].producer_id != pid
+               for b in c.broker_ids if f"broker-{b}" not in c.down)
+
+
+@pytest.mark.parametrize("min_isr, ok", [(None, False), ("1", True)])
+def test_transaction_state_log_min_isr_guards_the_coordinators_writes(min_isr, ok):
+    """transaction.state.log.min.isr (2, Kafka's default) is __transaction_state's
+    min.insync.replicas: with two of three brokers down the coordinator cannot write a
+    transaction's state, and a producer cannot even start; at 1 it can."""
+    c = cluster(**({"transaction.state.log.min.isr": min_isr} if min_isr else {}))
+    c.producer("warm", {"transactional.id": "x"})  # __transaction_state is created on first use
+    c.run_for(2000)
+    assert c.store.read().topic_configs["__transaction_state"]["min.insync.replicas"] == (min_isr or "2")
+    coordinator_tp = TopicPartition("__transaction_state", c.broker(0).txns.tp_for("tx").partition)
+    leader = c.leader(coordinator_tp)
+    for b in c.broker_ids:
+        if b != leader:
+            c.crash(f"broker-{b}")
+    c.run_for(15_000)
+    p = c.producer("p", {"transactional.id": "tx"})
+    results = []
+    p.init_transactions(results.append)
+    c.run_until(lambda: results, timeout_ms=20_000)
+    assert (results == [ErrorCode.NONE]) == ok

@@ -43,6 +43,12 @@ BROKER_KEYS = LOG_KEYS + (
         at_least(0)),
     Key("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state.", at_least(1)),
     Key("transaction.state.log.replication.factor", "int", 3, "Replicas of __transaction_state.", at_least(1)),
+    Key("transaction.state.log.min.isr", "int", 2, "min.insync.replicas of __transaction_state, set when it is"
+        " created (at most its replication factor).", at_least(1)),
+    Key("transactional.id.expiration.ms", "int", 604_800_000, "A transactional id with no transaction open and"
+        " no change for this long is forgotten, its producer id with it.", at_least(1)),
+    Key("transaction.remove.expired.transaction.cleanup.interval.ms", "int", 3_600_000,
+        "How often the coordinator forgets expired transactional ids.", at_least(1)),
     Key("transaction.max.timeout.ms", "int", 900_000, "Largest transaction.timeout.ms a producer may ask for.",
         at_least(1)),
     Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10_000,
@@ -93,8 +99,11 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 1_800_000
     transaction_state_partitions: int = 50
     transaction_state_replication_factor: int = 3
+    transaction_state_min_isr: int = 2
     transaction_max_timeout_ms: int = 900_000
     transaction_cleanup_interval_ms: int = 10_000
+    transactional_id_expiration_ms: int = 604_800_000
+    transactional_id_cleanup_interval_ms: int = 3_600_000
     num_network_threads: int = 3
     num_io_threads: int = 8
     queued_max_requests: int = 500
@@ -134,8 +143,11 @@ class BrokerConfig:
             group_max_session_timeout_ms=v["group.max.session.timeout.ms"],
             transaction_state_partitions=v["transaction.state.log.num.partitions"],
             transaction_state_replication_factor=v["transaction.state.log.replication.factor"],
+            transaction_state_min_isr=v["transaction.state.log.min.isr"],
             transaction_max_timeout_ms=v["transaction.max.timeout.ms"],
             transaction_cleanup_interval_ms=v["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
+            transactional_id_expiration_ms=v["transactional.id.expiration.ms"],
+            transactional_id_cleanup_interval_ms=v["transaction.remove.expired.transaction.cleanup.interval.ms"],
             num_network_threads=v["num.network.threads"],
             num_io_threads=v["num.io.threads"],
             queued_max_requests=v["queued.max.requests"],

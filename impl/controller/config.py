@@ -14,6 +14,7 @@ class ControllerConfig:
     unclean_leader_election: bool = False
     min_insync_replicas: int = 1  # (the ELR is kept below a topic's min.insync.replicas)
     eligible_leader_replicas: bool = False
+    transaction_state_min_isr: int = 2  # (__transaction_state's min.insync.replicas)
 
     @classmethod
     def of(cls, server) -> ControllerConfig:

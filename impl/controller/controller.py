@@ -307,6 +307,11 @@ class Controller(Dispatcher):
         brokers = sorted(self.store.read().broker_epochs)
         if first_partition == 0:
             configs = configs or topic_config.INTERNAL_TOPIC_CONFIGS.get(topic, ())
+            if topic == topic_config.TXN_STATE_TOPIC and not any(k == "min.insync.replicas" for k, _ in configs):
+                # transaction.state.log.min.isr (Kafka's TransactionLog topic config), at most the
+                # replication factor: like the factor, capped where there are fewer brokers.
+                configs = (*configs, ("min.insync.replicas",
+                                      str(min(self.config.transaction_state_min_isr, replication_factor))))
         if assignment:
             _check_assignment(assignment, brokers)
             partitions, replication_factor = len(assignment), len(assignment[0])

@@ -42,6 +42,8 @@ class CoordinatorConfig(Protocol):
     transaction_state_partitions: int
     transaction_max_timeout_ms: int
     transaction_cleanup_interval_ms: int
+    transactional_id_expiration_ms: int
+    transactional_id_cleanup_interval_ms: int
     legacy_transactions_without_kip890: bool
 
 

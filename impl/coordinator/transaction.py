@@ -57,17 +57,22 @@ class Txn:
     # KIP-890 part 2 (transaction version 2): this transaction ends with a bumped epoch.
     # Clients on EndTxn below v5 cannot learn a new epoch, so theirs end without one.
     tv2: bool = True
+    # When it last changed (Kafka's txnLastUpdateTimestamp: what expiry counts from); not
+    # compared, so a change written is still the change asked for.
+    updated: int = field(default=-1, compare=False)
 
     def record(self) -> dict:
         return {"pid": self.producer_id, "epoch": self.epoch, "prev_epoch": self.prev_epoch, "tv2": self.tv2,
                 "timeout": self.timeout_ms, "state": self.state, "started": self.started,
-                "partitions": [list(tp) for tp in self.partitions]}
+                "partitions": [list(tp) for tp in self.partitions], "updated": self.updated}
 
     @classmethod
-    def from_record(cls, tid: str, r: dict) -> Txn:
+    def from_record(cls, tid: str, r: dict, now: int) -> Txn:
+        """(`now`: the change time of a record written before it was kept, so nothing
+        expires at once after an upgrade)"""
         return cls(tid, r["pid"], r["epoch"], r["timeout"], r["state"],
                    tuple(TopicPartition(t, p) for t, p in r["partitions"]), r["started"], r["prev_epoch"],
-                   r.get("tv2", True))
+                   r.get("tv2", True), r.get("updated", now))
 
 
 @dataclass
@@ -131,6 +136,7 @@ class TransactionCoordinator(Dispatcher):
 
     def start(self, now: int, fx: Effects) -> None:
         fx.timer(("txn-expire",), now + self.config.transaction_cleanup_interval_ms)
+        fx.timer(("txn-id-expire",), now + self.config.transactional_id_cleanup_interval_ms)
 
     def become_leader(self, p: StatePartition, now: int, fx: Effects) -> None:
         """Load every transaction of this partition from its log and finish the ones that
@@ -139,8 +145,10 @@ class TransactionCoordinator(Dispatcher):
         self.coordinator_epoch[p.tp] = p.leader_epoch
         self._forget(p.tp)
         for key, value, _ in StateLog.entries(p):
-            if key[0] == "txn":
-                self.txns[key[1]] = Txn.from_record(key[1], value)
+            if key[0] == "txn" and value is None:
+                self.txns.pop(key[1], None)  # expired (a tombstone)
+            elif key[0] == "txn":
+                self.txns[key[1]] = Txn.from_record(key[1], value, now)
         for tid in sorted(t for t in self.txns if self.tp_for(t) == p.tp):
             t = self.txns[tid]
             if t.state in (PREPARE_COMMIT, PREPARE_ABORT):
@@ -164,6 +172,7 @@ class TransactionCoordinator(Dispatcher):
     def _write(self, new: Txn, now: int, fx: Effects, then: Callable[[ErrorCode, Effects], None]) -> None:
         """Persist `new`; memory changes only once it is committed."""
         tid = new.transactional_id
+        new = replace(new, updated=now)
         self.writing.add(tid)
 
         def done(error: ErrorCode, fx: Effects) -> None:
@@ -371,3 +380,24 @@ class TransactionCoordinator(Dispatcher):
                     and self.tp_for(tid) in self.log.leading and now > t.started + t.timeout_ms):
                 self._end(t, commit=False, now=now, fx=fx, fence=True)
         fx.timer(key, now + self.config.transaction_cleanup_interval_ms)
+
+    @handles("txn-id-expire")
+    def _ids_expire_due(self, key: tuple, now: int, fx: Effects) -> None:
+        """transactional.id.expiration.ms (TransactionStateManager.removeExpiredTransactionalIds):
+        an id with no transaction open and no change for that long is forgotten - a tombstone
+        in __transaction_state - and its producer id with it: a producer still holding it is
+        refused (INVALID_PRODUCER_ID_MAPPING) and InitProducerId gives a new one."""
+        for tid in sorted(self.txns):
+            t = self.txns[tid]
+            if (t.state in (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT) and tid not in self.writing
+                    and tid not in self.markers and self.tp_for(tid) in self.log.leading
+                    and now >= t.updated + self.config.transactional_id_expiration_ms):
+                self.writing.add(tid)
+
+                def forgotten(error: ErrorCode, fx: Effects, tid=tid) -> None:
+                    self.writing.discard(tid)
+                    if error == ErrorCode.NONE and self.tp_for(tid) in self.log.leading:
+                        self.txns.pop(tid, None)
+
+                self.log.write(self.tp_for(tid), [(["txn", tid], None)], now, fx, forgotten)
+        fx.timer(key, now + self.config.transactional_id_cleanup_interval_ms)
