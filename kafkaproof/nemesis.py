@@ -13,6 +13,7 @@ Every fault is recorded as Jepsen records its nemesis: an operation of process
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import signal
@@ -151,6 +152,9 @@ class Network:
     both. Needs root (CAP_NET_ADMIN); `unavailable()` says why not."""
 
     def __init__(self, nodes: list, tag: str = "kp") -> None:
+        # Names carry this process's id: two runs on one host (two test suites, two
+        # `kafkaproof test --netns`) must not meet on one bridge. (Interface names: <= 15 bytes.)
+        tag = f"{tag}{os.getpid() % 100_000}"
         self.tag, self.nodes = tag, list(nodes)
         self.bridge = f"{tag}br0"
         # A subnet per tag: two networks at once (two runs, two tests) must not share one.

@@ -403,7 +403,7 @@ class Broker(Dispatcher):
         corr = self.next_correlation_id()
         self._verifying[corr] = (src, req, m.broker_node(leader))
         fx.send(m.broker_node(leader), m.AddPartitionsToTxnRequest(
-            corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=True))
+            corr, req.transactional_id, h.producer_id, h.producer_epoch, (req.tp,), verify_only=not req.add_partition))
         fx.timer(("verify-timeout", corr), now + req.timeout_ms)
 
     @handles(m.AddPartitionsToTxnResponse)

@@ -46,7 +46,7 @@ APIS = {
     15: ("DescribeGroups", 0, 5), 16: ("ListGroups", 0, 4), 18: ("ApiVersions", 0, 3), 19: ("CreateTopics", 2, 7),
     20: ("DeleteTopics", 1, 5), 21: ("DeleteRecords", 0, 2), 22: ("InitProducerId", 0, 4),
     23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
-    26: ("EndTxn", 0, 3), 28: ("TxnOffsetCommit", 0, 3), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
+    26: ("EndTxn", 0, 5), 28: ("TxnOffsetCommit", 0, 5), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
     35: ("DescribeLogDirs", 1, 4), 37: ("CreatePartitions", 0, 3), 42: ("DeleteGroups", 0, 2),
     43: ("ElectLeaders", 0, 2), 44: ("IncrementalAlterConfigs", 0, 1), 45: ("AlterPartitionReassignments", 0, 0),
     46: ("ListPartitionReassignments", 0, 0), 47: ("OffsetDelete", 0, 0), 60: ("DescribeCluster", 0, 1),
@@ -141,7 +141,7 @@ class Gateway:
         getattr(self, "_" + APIS[req.api_key][0])(node, req.body, req.version, reply)
 
     def _ApiVersions(self, node, body, version, reply) -> None:
-        reply(api_versions_response())
+        reply(api_versions_response(transaction_version=1 if self.config.legacy_transactions_without_kip890 else 2))
 
     def _Metadata(self, node, body, version, reply) -> None:
         wanted = None if body.topics is None else tuple(t.name for t in body.topics if t.name is not None)
@@ -181,7 +181,9 @@ class Gateway:
                                "log_start_offset": r.log_start_offset, "error_message": r.message or None})
                  for r in answers), items="partition_responses")}
 
-        requests = [lambda c, t=t, p=p, data=data: m.ProduceRequest(c, TopicPartition(t, p), acks, timeout, bytes(data), txn)
+        # v12 is transaction version 2's (KIP-890 part 2): its client sends no AddPartitionsToTxn.
+        requests = [lambda c, t=t, p=p, data=data: m.ProduceRequest(c, TopicPartition(t, p), acks, timeout, bytes(data), txn,
+                                                                    add_partition=txn is not None and version >= 12)
                     for t, p, data in tps]
         if acks == 0:
             self._ask(node, requests, lambda answers: None, lambda values: None)
@@ -704,18 +706,34 @@ class Gateway:
 
     def _EndTxn(self, node, body, version, reply) -> None:
         # Below v5 the response carries no epoch: the client keeps its own (transaction
-        # version 1), so its transaction ends without KIP-890's bump.
+        # version 1), so its transaction ends without KIP-890's bump. From v5 (version 2) it
+        # takes the bumped epoch - or a new producer id - from the answer.
         self._ask(node, [lambda c: m.EndTxnRequest(c, body.transactional_id, body.producer_id, body.producer_epoch,
                                                    body.committed, bump_epoch=version >= 5)],
-                  lambda a: {"error_code": _fencing(a[0].error, version, 2)}, reply)
+                  lambda a: {"error_code": _fencing(a[0].error, version, 2), "producer_id": a[0].producer_id,
+                             "producer_epoch": a[0].producer_epoch}, reply)
 
     def _TxnOffsetCommit(self, node, body, version, reply) -> None:
         offsets = tuple((TopicPartition(t.name, p.partition_index), p.committed_offset)
                         for t in body.topics for p in t.partitions)
-        self._ask(node, [lambda c: m.TxnOffsetCommitRequest(
-            c, body.transactional_id, body.group_id, body.producer_id, body.producer_epoch,
-            value(body, "generation_id", -1), value(body, "member_id", ""), offsets, _offset_details(body))],
-            lambda a: _per_partition(offsets, a[0].error), reply)
+
+        def commit(error: ErrorCode = ErrorCode.NONE) -> None:
+            if error != ErrorCode.NONE:
+                return reply(_per_partition(offsets, _fencing(error, version, 2)))
+            self._ask(node, [lambda c: m.TxnOffsetCommitRequest(
+                c, body.transactional_id, body.group_id, body.producer_id, body.producer_epoch,
+                value(body, "generation_id", -1), value(body, "member_id", ""), offsets, _offset_details(body))],
+                lambda a: _per_partition(offsets, a[0].error), reply)
+
+        if version < 5:
+            return commit()
+        # v5 is transaction version 2's (KIP-890 part 2): its client sent no AddOffsetsToTxn, so
+        # the group's offsets partition joins the transaction here, at its coordinator.
+        self._ask(node, [lambda c: m.FindCoordinatorRequest(c, body.transactional_id, m.TRANSACTION)],
+                  lambda a: a[0], lambda found: commit(found.error) if found.error != ErrorCode.NONE else self._ask(
+                      node, [lambda c: m.AddOffsetsToTxnRequest(c, body.transactional_id, body.producer_id,
+                                                                body.producer_epoch, body.group_id)],
+                      lambda a: a[0].error, commit, to=m.broker_node(found.node_id)))
 
 
 def _offset_details(body) -> tuple[tuple[TopicPartition, int, str], ...]:
@@ -731,9 +749,17 @@ def _fencing(error: ErrorCode, version: int, since: int) -> ErrorCode:
     return ErrorCode.INVALID_PRODUCER_EPOCH if error == ErrorCode.PRODUCER_FENCED and version < since else error
 
 
-def api_versions_response(error: ErrorCode = ErrorCode.NONE) -> dict:
+def api_versions_response(error: ErrorCode = ErrorCode.NONE, transaction_version: int = 2) -> dict:
+    """With the finalized features (KIP-584, v3's tagged fields): `transaction.version` 2
+    tells a client it may use KIP-890 part 2 - Produce v12 without AddPartitionsToTxn,
+    EndTxn v5 answering the bumped epoch, TxnOffsetCommit v5 without AddOffsetsToTxn.
+    Clients that do not look (or speak older versions) stay on version 1, per client."""
     return {"error_code": error, "api_keys": [{"api_key": k, "min_version": lo, "max_version": hi}
-                                              for k, (_, lo, hi) in sorted(APIS.items())]}
+                                              for k, (_, lo, hi) in sorted(APIS.items())],
+            "supported_features": [{"name": "transaction.version", "min_version": 0, "max_version": 2}],
+            "finalized_features_epoch": 1,
+            "finalized_features": [{"name": "transaction.version", "max_version_level": transaction_version,
+                                    "min_version_level": transaction_version}]}
 
 
 def _config_text(v) -> str | None:

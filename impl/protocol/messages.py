@@ -42,6 +42,9 @@ class ProduceRequest:
     timeout_ms: int
     records: bytes
     transactional_id: str | None = None  # lets the leader verify the partition is in the transaction (KIP-890)
+    # KIP-890 part 2 (transaction version 2, Produce v12): the client sent no AddPartitionsToTxn;
+    # the leader adds the partition to the transaction itself instead of only verifying it.
+    add_partition: bool = False
 
 
 @dataclass(frozen=True)
