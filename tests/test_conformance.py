@@ -168,3 +168,22 @@ def test_trace_validation_catches_a_hw_moving_below_min_isr_kip966(monkeypatch):
     monkeypatch.setattr(Partition, "strict_min_isr", property(lambda self: False, lambda self, v: None), raising=False)
     failures = [f for seed in range(6) for f in validated(seed, "kip966").failures]
     assert any("strict min ISR" in f.reason for f in failures)
+
+
+def test_the_last_known_leader_election_conforms_to_the_kip966_model(monkeypatch):
+    """The scenario where KIP-966 elects the last known leader (the last ISR member crashed
+    and came back, out of the ELR), judged step by step by the kip966 variant."""
+    import test_scenarios  # tests/: the scenario, run here with a validator attached
+
+    validators, make = [], test_scenarios.cluster
+
+    def validated_cluster(**props):
+        c = make(**props)
+        validators.append(TraceValidator(c, test_scenarios.TP, "kip966"))
+        return c
+
+    monkeypatch.setattr(test_scenarios, "cluster", validated_cluster)
+    test_scenarios.test_the_last_known_leader_keeps_kafkas_defaults_available_kip966()
+    v, = validators
+    assert v.failures == [], "\n".join(map(str, v.failures[:5]))
+    assert v.actions.get("ControllerElectLastKnownLeader") == 1, v.actions
