@@ -1,6 +1,6 @@
 """The agreement table: one question - what does this configuration keep under these
 failures? - asked of `verify` (z3), `check` (seeded random runs) and the Hypothesis
-campaign, for Kafka 3's defaults, the seed's eight practices and each unsafe choice,
+campaign, for Kafka 4's defaults, the seed's eight practices and each unsafe choice,
 under crashes and under crashes with power losses. The README's table is generated here
 (`kafkaproof guarantees --agreement`) and tests/test_agreement.py runs a CI-sized slice.
 
@@ -21,7 +21,7 @@ from kafkaproof.impl.engine import build_setup, campaign, run_many, summarize
 from kafkaproof.unsafe import PRACTICES
 
 ROWS = {
-    "Kafka 3 defaults": [],
+    "Kafka 4 defaults": [],
     "eight practices": list(PRACTICES),
     "acks=1": ["acks=1"],
     "default.replication.factor=1": ["default.replication.factor=1"],

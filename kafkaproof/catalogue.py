@@ -38,7 +38,8 @@ ENTRIES = [Entry(*e) for e in [
      "power,partition"),
     # KIP-966's hazard: min.insync.replicas=2 does not save acks=all writes once the ISR has
     # shrunk to the leader and it loses power; eligible leader replicas (Kafka 4.1) do.
-    ("last-replica-standing-without-elr", "durability", ["default.replication.factor=3", "min.insync.replicas=2"],
+    ("last-replica-standing-without-elr", "durability", ["default.replication.factor=3", "min.insync.replicas=2",
+                                                         "eligible.leader.replicas.enable=false"],
      "crash,partition,drop,power"),
     # Replication instead of fsync assumes the replicas do not all fail together.
     ("all-replicas-power-loss", "durability", ["min.insync.replicas=2"], "blackout"),

@@ -692,11 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", action="store_true",
                    help="consumer groups: one row per commit strategy instead of per broker/producer configuration")
     p.add_argument("--agreement", action="store_true",
-                   help="verify, check and the campaign on the same questions (Kafka 3 defaults, the eight"
+                   help="verify, check and the campaign on the same questions (Kafka 4 defaults, the eight"
                         " practices, each unsafe choice; crashes, and crashes with power losses), as markdown;"
                         " exit 1 if one contradicts another")
     p.add_argument("--unsafe", action="store_true",
-                   help="each unsafe choice of the eight practices alone on Kafka 3's defaults: check, verify and"
+                   help="each unsafe choice of the eight practices alone on Kafka 4's defaults: check, verify and"
                         " hunt on the guarantee it breaks, as markdown; exit 1 unless all three find each")
     p.add_argument("--safe", action="store_true",
                    help="the eight practices through check's runs under the failure model verify proves them in,"

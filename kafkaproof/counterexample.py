@@ -21,7 +21,9 @@ from kafkaproof.impl.sim.faults import FAULTS
 from kafkaproof.properties import GUARANTEES
 from kafkaproof.properties.history import CONTROLLER, NEMESIS, History
 
-FORMAT = 1
+# 2: eligible.leader.replicas.enable became true by default (Kafka 4.1); a format-1 file
+# was made under 3.x's elections and replays with it false unless it says otherwise.
+FORMAT = 2
 
 # Changes that remove each anomaly's usual cause, tried one by one on the same seed.
 FIXES = {
@@ -141,9 +143,11 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         raise InvalidCounterexample(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(doc, dict):
         raise InvalidCounterexample(f"{path}: expected a JSON object")
-    if _need(doc, "format", int) != FORMAT:
-        raise InvalidCounterexample(f"field 'format' is {doc['format']}; this kafkaproof reads format {FORMAT}")
+    if _need(doc, "format", int) not in (1, FORMAT):
+        raise InvalidCounterexample(f"field 'format' is {doc['format']}; this kafkaproof reads formats 1 and {FORMAT}")
     s = _need(doc, "setup", dict)
+    if doc["format"] == 1 and isinstance(s.get("broker"), dict):
+        s["broker"] = {"eligible.leader.replicas.enable": "false", **s["broker"]}
     for scope in ("broker", "producer", "consumer"):
         entries = _need(s, scope, dict, "setup.")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):

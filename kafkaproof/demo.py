@@ -102,7 +102,7 @@ def run(console: Console | None = None) -> int:
 
 # (label, --set overrides): Kafka's defaults, the seed's advice, and two unsafe choices
 CHECKS = [
-    ("Kafka 3 defaults", []),
+    ("Kafka 4 defaults", []),
     ("seed's safe settings", ["min.insync.replicas=2", "acks=all", "enable.idempotence=true",
                               "unclean.leader.election.enable=false"]),
     ("acks=1 (default before Kafka 3.0)", ["acks=1"]),
@@ -149,7 +149,7 @@ def _replicated(console: Console) -> None:
         table.add_row(guarantee, *cells)
     _print_wide(console, table)
     console.print(
-        "Kafka 3's defaults already send with acks=all and idempotence, so in these runs they keep what the "
+        "Kafka's defaults (3.0 on) already send with acks=all and idempotence, so in these runs they keep what the "
         "seed's settings keep. The difference is min.insync.replicas: with 1, a write is acknowledged when "
         "the leader alone has it, and losing that leader (or its power) loses the write; 2 refuses such "
         "writes instead (less availability, no loss while one broker fails). acks=1 acknowledges before "
@@ -212,7 +212,8 @@ def _last_replica_standing(console: Console) -> None:
                   " shrinks to the leader, which then loses power with its log unflushed")
     table = _table("What happens to 10 acknowledged writes", ("brokers", "elected after the power loss",
                                                                "writes lost", "explorer (kip320 / kip966 model)"))
-    for label, props, variant in (("Kafka 3.x", {}, "kip320"),
+    for label, props, variant in (("Kafka 3.x (eligible.leader.replicas.enable=false)",
+                                   {"eligible.leader.replicas.enable": "false"}, "kip320"),
                                   ("eligible.leader.replicas.enable=true (Kafka 4.1's default)",
                                    {"eligible.leader.replicas.enable": "true"}, "kip966")):
         run = last_replica_standing(props)
@@ -239,7 +240,7 @@ def _verify(console: Console) -> None:
                   " steps with one broker down at a time, or broken with a schedule the cluster then replays")
     table = _table("Verdicts (z3) and what the simulated cluster did with the schedule",
                    ("configuration", "durability", "exactly-once", "availability (1 broker down)"))
-    for label, sets in (("min.insync.replicas=2 (Kafka 3 defaults otherwise)", ["min.insync.replicas=2"]),
+    for label, sets in (("min.insync.replicas=2 (Kafka 4 defaults otherwise)", ["min.insync.replicas=2"]),
                         ("acks=1", ["acks=1"]), ("min.insync.replicas=3", ["min.insync.replicas=3"])):
         setup = build_setup(sets=sets, faults=CRASHES)
         cells = []
@@ -254,6 +255,7 @@ def _verify(console: Console) -> None:
     _print_wide(console, table)
     console.print(f"failure model: {failure_model(build_setup(faults=CRASHES), 1).describe()}"
                   " (`--faults crash,partition,drop`; by default verify, like check, adds power losses"
-                  " without fsync, and then min.insync.replicas=2 loses writes too: KIP-966)", highlight=False)
+                  " without fsync: min.insync.replicas=2 then keeps writes only with eligible leader replicas,"
+                  " Kafka 4.1's default - KIP-966)", highlight=False)
     console.print("`kafkaproof verify --synthesize --guarantee durability,exactly-once` asks z3 for the cheapest"
                   " configuration that proves them with availability.")

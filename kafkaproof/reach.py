@@ -129,12 +129,12 @@ KEYS: dict[str, Reach] = {
         "truncation matters only to the partition's guarantees",
         Rule(REPLICATION, ASSUMED, "KIP-101 without KIP-279's fix for fast leader changes; " + LEGACY, ("false",))),
     "eligible.leader.replicas.enable": _r(
-        "which replica may lead matters only to the partition's guarantees",
+        "which replica may lead matters only to the partition's guarantees; availability (live replicas, caught"
+        " up, against min.insync.replicas) is the same under either election order: acks=all needs"
+        " min.insync.replicas in the ISR either way, and where 3.x waits for its last ISR member KIP-966 waits"
+        " for the same broker - from the ELR, or as the last known leader",
         Rule(REPLICATION, READ, "KIP-966: strict min ISR, eligible leader replicas, elections ISR -> ELR ->"
-             " last known leader, a restart (an unclean shutdown) leaves ISR and ELR"),
-        Rule(AVAILABILITY, ASSUMED, "the availability model elects as Kafka 3.x does (false); an ELR election"
-             " can make a partition writable again, or leave it leaderless, so neither answer carries",
-             ("false",), protects=True)),
+             " last known leader, a restart (an unclean shutdown) leaves ISR and ELR")),
     "legacy.no.fetch.epoch.fencing": _r(
         "fetch fencing matters only to the partition's guarantees",
         Rule(REPLICATION, ASSUMED, "pre-KIP-320 fetches without leader epochs; " + LEGACY, ("false",))),

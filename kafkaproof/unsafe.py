@@ -1,4 +1,4 @@
-"""Every unsafe choice of the seed's eight practices, set alone on top of Kafka 3's
+"""Every unsafe choice of the seed's eight practices, set alone on top of Kafka 4's
 defaults, with check's default runs and faults: what `check`, `verify` and `hunt` each say
 of the guarantee it breaks (`kafkaproof guarantees --unsafe` writes the README's table;
 tests/test_unsafe.py runs a CI slice).
@@ -28,7 +28,7 @@ from kafkaproof.impl.sim import faults as fault_kinds
 class Choice(NamedTuple):
     unsafe: tuple[str, ...]  # the choice, as --set items
     guarantee: str  # what it breaks
-    safe: tuple[str, ...] = ()  # the practice's value instead (default: Kafka 3's default)
+    safe: tuple[str, ...] = ()  # the practice's value instead (default: Kafka 4's default)
     strategy: str | None = None  # a consumer application's commit strategy (the choice, for groups)
     context: tuple[str, ...] = ()  # what the question needs besides (a transactional.id)
     safe_strategy: str | None = None
@@ -145,9 +145,10 @@ def markdown(rows: list[Row], runs: int, budget: float) -> str:
 
 def safe_campaign(runs: int, seed: int = 0, progress=None, executor=None):
     """The eight practices, run as `check` runs them, under the first failure model in
-    which verify proves them durable (crashes: under power loss without fsync no
-    replication setting is, KIP-966): (failure model name, check's rows, each danger
-    event's count over all runs). A "held" row carries the dangers its runs reached."""
+    which verify proves them durable (the default, with power losses, thanks to KIP-966's
+    eligible leader replicas; under 3.x's elections only crashes: no replication setting
+    survives a power loss without fsync there): (failure model name, check's rows, each
+    danger event's count over all runs). A "held" row carries the dangers its runs reached."""
     for name in failure_models(PRACTICES_CHOICE):
         setup = setup_of(PRACTICES_CHOICE, name)
         if _said(setup, "durability") == PROVED:

@@ -16,7 +16,7 @@ def claimed(config):
     return claims(CONFIGS[config].setup(), CLUSTER_GUARANTEES)
 
 
-@pytest.mark.parametrize("config", ["safe", "safe-fsync"])
+@pytest.mark.parametrize("config", ["safe", "safe-fsync", "safe+power-loss"])
 def test_safe_configurations_hold_every_guarantee(config):
     proved = must_hold(claimed(config))
     assert {"durability", "exactly-once", "read-your-writes", "monotonic-reads", "partition-order"} <= set(proved)
@@ -25,11 +25,11 @@ def test_safe_configurations_hold_every_guarantee(config):
     # Every run injects a fault (schedules are never empty) and the runs together many kinds.
     assert sum(stats[k] for k in kinds) >= stats["runs"] >= 20, f"too few faults to mean anything: {dict(stats)}"
     assert len(kinds) >= 6 and set(kinds) <= {f"fault:{k}" for k in covered(FAULTS)}, dict(stats)
-    if config == "safe-fsync":
-        assert stats["fault:power"] > 0, "safe-fsync must be shown surviving power loss"
+    if config != "safe":
+        assert stats["fault:power"] > 0, f"{config} must be shown surviving power loss"
 
 
-@pytest.mark.parametrize("config", ["acks=1", "acks=0", "unclean", "no-idempotence", "safe+power-loss"])
+@pytest.mark.parametrize("config", ["acks=1", "acks=0", "unclean", "no-idempotence", "safe+power-loss-3.x"])
 def test_unsafe_configuration_is_caught(config):
     """Steered by verify's breaking schedules where it has them (kafkaproof/guided.py)."""
     from kafkaproof.guided import templates

@@ -14,10 +14,10 @@ BROKER_KEYS = LOG_KEYS + (
     Key("num.partitions", "int", 1, "Partitions of new topics.", at_least(1)),
     Key("min.insync.replicas", "int", 1, "ISR size below which acks=all produce fails.", at_least(1)),
     Key("unclean.leader.election.enable", "bool", False, "Elect an out-of-sync replica when no ISR member lives."),
-    # Kafka 4.1 turns KIP-966 on for new clusters (eligible.leader.replicas.version=1); it is
-    # off here while the saved counterexamples and README tables are 3.x's (README).
-    Key("eligible.leader.replicas.enable", "bool", False, "KIP-966: strict min ISR, eligible leader replicas and"
-        " unclean-shutdown detection (Kafka 4.1's default for new clusters)."),
+    # Kafka 4.1 turns KIP-966 on for new clusters (eligible.leader.replicas.version=1); false
+    # gives Kafka 3.x's elections.
+    Key("eligible.leader.replicas.enable", "bool", True, "KIP-966: strict min ISR, eligible leader replicas and"
+        " unclean-shutdown detection (Kafka 4.1's default for new clusters; false: 3.x's elections)."),
     # The seed notes say 10 s, the default before Kafka 2.5 (KIP-537 raised it to 30 s).
     Key("replica.lag.time.max.ms", "long", 30_000, "A follower this far behind leaves the ISR.", at_least(1)),
     Key("replica.fetch.wait.max.ms", "int", 500, "How long a follower fetch waits for data.", at_least(0)),
@@ -80,7 +80,7 @@ class BrokerConfig:
     num_partitions: int = 1
     min_insync_replicas: int = 1
     unclean_leader_election: bool = False
-    eligible_leader_replicas: bool = False
+    eligible_leader_replicas: bool = True
     replica_lag_time_max_ms: int = 30_000
     replica_fetch_wait_max_ms: int = 500
     replica_fetch_max_bytes: int = 1 << 20

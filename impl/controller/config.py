@@ -13,7 +13,7 @@ class ControllerConfig:
     num_partitions: int = 1
     unclean_leader_election: bool = False
     min_insync_replicas: int = 1  # (the ELR is kept below a topic's min.insync.replicas)
-    eligible_leader_replicas: bool = False
+    eligible_leader_replicas: bool = True
     transaction_state_min_isr: int = 2  # (__transaction_state's min.insync.replicas)
 
     @classmethod

@@ -45,14 +45,16 @@ class Row(NamedTuple):
 
 # "safe" is Kafka's advice (acks=all, min.insync.replicas=2, idempotence) with Kafka's
 # default flush policy, judged under crashes; "safe+power-loss" the same under power
-# losses too (the ISR may shrink to the leader, which then loses power and is still
-# elected: KIP-966); "safe-fsync" fsyncs every message.
+# losses too, kept by KIP-966's eligible leader replicas (Kafka 4.1's default); under
+# 3.x's elections ("safe+power-loss-3.x") the ISR may shrink to the leader, which then
+# loses power and is still elected; "safe-fsync" fsyncs every message.
 SAFE = {"min.insync.replicas": "2"}
 IDEMPOTENT = {"acks": "all", "enable.idempotence": "true"}
 CONFIGS = {
     "safe": Row(SAFE, IDEMPOTENT, WITHOUT_POWER_LOSS),
     "safe-fsync": Row({**SAFE, "log.flush.interval.messages": "1"}, IDEMPOTENT, FAULTS),
     "safe+power-loss": Row(SAFE, IDEMPOTENT, FAULTS),
+    "safe+power-loss-3.x": Row({**SAFE, "eligible.leader.replicas.enable": "false"}, IDEMPOTENT, FAULTS),
     "acks=1": Row({"min.insync.replicas": "1"}, {"acks": "1"}, FAULTS),
     "acks=0": Row({"min.insync.replicas": "1"}, {"acks": "0"}, FAULTS),
     "unclean": Row({"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}, {"acks": "all"}, FAULTS),
