@@ -151,12 +151,17 @@ def test_delayed_produce_times_out_and_not_enough_replicas():
     assert sends(produce(small), m.ProduceResponse)[0].error == ErrorCode.NOT_ENOUGH_REPLICAS
 
 
-def test_not_enough_replicas_after_append_when_the_isr_shrinks_while_waiting():
-    b = leader_broker(BrokerConfig(min_insync_replicas=2), isr=(0, 1))
+@pytest.mark.parametrize("elr", [False, True])
+def test_not_enough_replicas_after_append_when_the_isr_shrinks_while_waiting(elr):
+    b = leader_broker(BrokerConfig(min_insync_replicas=2, eligible_leader_replicas=elr), isr=(0, 1))
     produce(b)
-    # The ISR shrinks to the leader alone (committed by the controller): the HW then
-    # passes the write, but fewer replicas than promised hold it.
+    # The ISR shrinks to the leader alone (committed by the controller). Kafka 3.x: the HW
+    # then passes the write, but fewer replicas than promised hold it. KIP-966's strict min
+    # ISR: the HW stays, and the write waits for the ISR to grow back (or its timeout).
     out = b.handle("controller-0", m.LeaderAndIsrRequest(0, 1, (PartitionState(TP, 0, 4, (0,), (0, 1, 2), 10),)), 0)
+    if elr:
+        assert b.partitions[TP].hw == 0 and sends(out, m.ProduceResponse) == [] and len(b.purgatory) == 1
+        return
     assert b.partitions[TP].hw == 1
     [resp] = sends(out, m.ProduceResponse)
     assert resp.error == ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND and len(b.purgatory) == 0

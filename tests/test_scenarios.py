@@ -292,9 +292,11 @@ def test_last_isr_member_loses_power_and_is_elected_kip966(flush_messages, lost)
     leader alone (the followers have the data but lag), the leader loses power and comes
     back with an empty log, and the controller elects it: it is the last ISR member. The
     followers truncate to it and every acknowledged write is gone, with acks=all and
-    min.insync.replicas=2. Kafka's answer is KIP-966 (eligible leader replicas and
-    unclean-shutdown detection); fsyncing every message also closes it."""
-    run = last_replica_standing({"log.flush.interval.messages": flush_messages} if flush_messages else {})
+    min.insync.replicas=2 - under Kafka 3.x's elections. Kafka's answer is KIP-966 (eligible
+    leader replicas and unclean-shutdown detection, Kafka 4.1's default); fsyncing every message
+    also closes it."""
+    run = last_replica_standing({"eligible.leader.replicas.enable": "false",
+                                 **({"log.flush.interval.messages": flush_messages} if flush_messages else {})})
     assert run.acked == 10
     assert run.isr == (run.leader,)  # the followers hold the data but left the ISR
     assert run.elected == run.leader  # re-elected: the last ISR member

@@ -37,6 +37,10 @@ COOPERATIVE = "cooperative-sticky"
 INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
 
 
+# A JoinGroup's own timeout: the rebalance timeout (max.poll.interval.ms) and this much
+# (Kafka's AbstractCoordinator.JOIN_GROUP_TIMEOUT_LAPSE).
+JOIN_LAPSE_MS = 5000
+
 class RebalanceListener(Protocol):
     def on_partitions_revoked(self, tps: list[TopicPartition]) -> None: ...
     def on_partitions_assigned(self, tps: list[TopicPartition]) -> None: ...
@@ -148,7 +152,7 @@ class GroupMembership(Dispatcher):
             corr, self.group_id, self.member_id, self.config.session_timeout_ms, self.config.max_poll_interval_ms,
             self.config.assignment_strategy, self.joined_topics, self.owned), now, fx)
         # The join waits up to the rebalance timeout at the coordinator.
-        fx.timer(("timeout", corr), now + self.config.max_poll_interval_ms + 5000)
+        fx.timer(("timeout", corr), now + self.config.max_poll_interval_ms + JOIN_LAPSE_MS)
 
     def _sync(self, assignments: tuple, now: int, fx: Effects) -> None:
         self.state = "syncing"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
+from kafkaproof.impl.client.config import ConsumerConfig
+from kafkaproof.impl.client.membership import JOIN_LAPSE_MS
 from kafkaproof.impl.engine.setup import (
     BROKERS,
     FAULT_INTERVAL_MS,
@@ -60,7 +62,7 @@ POLL_MS = 100  # how often a waiting member fault looks for a member that owns p
 MAX_PARTITIONS = 4  # add-partitions grows the topic to at most this many
 
 
-def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
+def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> tuple[str, dict]:
     """Two members of a consumer group process the topic with the setup's commit
     strategy. Every application kind of fault (impl/sim/faults.py) the run draws at
     random strikes about every FAULT_INTERVAL_MS; a fixed schedule's steps call the same
@@ -108,7 +110,7 @@ def _group_apps(c: Cluster, setup: Setup, end_ms: int) -> str:
     c.applications["add-partitions"] = grow
     randomly = {**{k: lambda hit=hit: strike(hit) for k, hit in hits.items()}, "add-partitions": grow}
     _strike_randomly(c, setup, randomly, end_ms)
-    return group
+    return group, props
 
 
 def _strike_randomly(c: Cluster, setup: Setup, faults: dict, end_ms: int) -> None:
@@ -182,7 +184,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
         # metadata request before the workload created the input).
         c.create_topic(TOPIC, 2, rf)
         c.create_topic(TOPIC + OUTPUT_SUFFIX, 2, rf)
-    group = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else None
+    group, group_props = _group_apps(c, setup, setup.seconds * 1000) if setup.strategy else (None, {})
     txn = transactional(setup)
     consumer = {**RUN_CONSUMER_DEFAULTS, **({"isolation.level": "read_committed"} if txn else {}),
                 **setup.consumer}
@@ -201,7 +203,7 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     run_workload(c, w, setup.seconds * 1000)
     settle(c)
     if group is not None:
-        _catch_up(c, group)
+        _catch_up(c, group, group_props)
     topics = [TOPIC] + ([TOPIC + OUTPUT_SUFFIX] if setup.strategy == "transactional" else [])
     if setup.final_read:
         _final_read(c, topics, consumer)
@@ -255,11 +257,17 @@ def _final_read(c: Cluster, topics: list[str], props: dict) -> None:
 GROUP_CATCH_UP_MS = 150_000
 
 
-def _catch_up(c: Cluster, group: str) -> None:
+def _catch_up(c: Cluster, group: str, props: dict) -> None:
     """Run until the group's commits reach every partition's high watermark (at least
-    30 s, at most GROUP_CATCH_UP_MS): records it has not processed by then are unseen, not
-    merely late - a fixed 30 s called a rebalance still waiting for a crashed member's
-    session to expire a loss."""
+    30 s, at most GROUP_CATCH_UP_MS, or longer when the members' own timeouts are): records
+    it has not processed by then are unseen, not merely late - a fixed 30 s called a
+    rebalance still waiting for a crashed member's session to expire a loss. A JoinGroup
+    sent to a coordinator that then lost power is answered by nobody (no connection reset
+    from a machine that is off) and waits out max.poll.interval.ms + 5 s, as Kafka's
+    client does, before the member looks for the coordinator again: 305 s by default."""
+    config = ConsumerConfig.from_properties(props)
+    budget = max(GROUP_CATCH_UP_MS, config.max_poll_interval_ms + JOIN_LAPSE_MS + config.session_timeout_ms + 30_000)
+
     def caught_up() -> bool:
         offsets = c.group_offsets(group)
         for tp in (TopicPartition(TOPIC, p) for p in range(_partitions(c, TOPIC))):
@@ -274,7 +282,7 @@ def _catch_up(c: Cluster, group: str) -> None:
 
     c.run_for(30_000)
     waited = 30_000
-    while waited < GROUP_CATCH_UP_MS and not caught_up():
+    while waited < budget and not caught_up():
         c.run_for(2_000)
         waited += 2_000
 

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kafkaproof.impl.broker.config import BrokerConfig
 from kafkaproof.impl.protocol.messages import (
     CONTROL_PLANE,
     DATA_PLANE,
@@ -209,7 +210,7 @@ class FailureModel:
     def of(cls, kinds, max_down: int | None = None, broker_props: dict | None = None,
            unmodelled=()) -> FailureModel:
         flush = (broker_props or {}).get("log.flush.interval.messages", "").strip()
-        elr = (broker_props or {}).get("eligible.leader.replicas.enable", "").strip().lower() == "true"
+        elr = BrokerConfig.from_properties(broker_props or {}).eligible_leader_replicas
         kinds = tuple(k for k in FAULTS if k in kinds)
         return cls(kinds, max_down, flush == "1", tuple(k for k in FAULTS if k in unmodelled), elr)
 
@@ -232,7 +233,7 @@ class FailureModel:
         if not any(FAULTS[k].layer == "disk" for k in self.kinds):
             parts.append("no power loss")
         down = "any number of brokers" if self.max_down is None else f"at most {self.max_down} broker(s)"
-        if self.unclean_until_in_sync:
+        if self.unclean_until_in_sync and self.max_down is not None:
             down += " (one that shut down uncleanly counts until it is back in the ISR: KIP-966's bound)"
         unmodelled = f"; not modelled: {', '.join(self.unmodelled)}" if self.unmodelled else ""
         return "; ".join(parts) + f"; no disk corruption; {down} down at once{unmodelled}"
