@@ -725,15 +725,19 @@ class Gateway:
                 value(body, "generation_id", -1), value(body, "member_id", ""), offsets, _offset_details(body))],
                 lambda a: _per_partition(offsets, a[0].error), reply)
 
+        def add_offsets(found: m.FindCoordinatorResponse) -> None:
+            if found.error != ErrorCode.NONE:
+                return commit(found.error)
+            self._ask(node, [lambda c: m.AddOffsetsToTxnRequest(c, body.transactional_id, body.producer_id,
+                                                                body.producer_epoch, body.group_id)],
+                      lambda a: a[0].error, commit, to=m.broker_node(found.node_id))
+
         if version < 5:
             return commit()
         # v5 is transaction version 2's (KIP-890 part 2): its client sent no AddOffsetsToTxn, so
-        # the group's offsets partition joins the transaction here, at its coordinator.
+        # the group's offsets partition joins the transaction here, at the transaction coordinator.
         self._ask(node, [lambda c: m.FindCoordinatorRequest(c, body.transactional_id, m.TRANSACTION)],
-                  lambda a: a[0], lambda found: commit(found.error) if found.error != ErrorCode.NONE else self._ask(
-                      node, [lambda c: m.AddOffsetsToTxnRequest(c, body.transactional_id, body.producer_id,
-                                                                body.producer_epoch, body.group_id)],
-                      lambda a: a[0].error, commit, to=m.broker_node(found.node_id)))
+                  lambda a: a[0], add_offsets)
 
 
 def _offset_details(body) -> tuple[tuple[TopicPartition, int, str], ...]:
