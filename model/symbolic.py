@@ -143,8 +143,8 @@ def _unchanged(a: dict, b: dict, keep: set[str]) -> list:
 
 class PartitionModel(_Model):
     ACTIONS = ("stutter", "append", "ack", "ack-without-answer", "replicate", "shrink-isr", "expand-isr",
-               "crash", "power-loss", "restart", "elect")
-    TARGETED = ("replicate", "shrink-isr", "expand-isr", "crash", "power-loss", "restart", "elect")
+               "crash", "power-loss", "restart", "elect", "truncate")
+    TARGETED = ("replicate", "shrink-isr", "expand-isr", "crash", "power-loss", "restart", "elect", "truncate")
 
     def __init__(self, cfg: Config, steps: int, brokers: int, failures: int, power_loss: bool = False,
                  elr: bool = False) -> None:
@@ -266,6 +266,10 @@ class PartitionModel(_Model):
                 z3.Or(z3.And(z3.Or(*[self.leader_is(s, x) for x in range(n)])),
                       z3.And(z3.Not(s["alive"][r]), z3.BoolVal(True) if self.elr else others_in_isr)),
                 *set_one("isr", r, False), *self._elr_after(s, t), *only("isr", "elr")))
+            options.append(z3.And(  # a follower holding the record its leader lacks cuts it (KIP-101/279)
+                self.is_(i, "truncate", r), self.replica(r), s["alive"][r], z3.Not(s["leader"] == r), s["has"][r],
+                self.leader_lacks(s), *set_one("has", r, False), *set_one("durable", r, False),
+                *only("has", "durable")))
             options.append(z3.And(  # a caught-up follower rejoins
                 self.is_(i, "expand-isr", r), self.replica(r), z3.Not(s["isr"][r]), s["alive"][r],
                 s["has"][r] == self.leader_has(s), z3.Or(*[self.leader_is(s, x) for x in range(n)]),
@@ -327,8 +331,11 @@ class PartitionModel(_Model):
         if guarantee == "read-your-writes":
             # As its checker judges it: the writer goes on reading past the offset of its
             # acknowledged write and does not find it - the same lost record, seen by its
-            # writer. acks=0 acknowledges no offset, so there is nothing to read past.
-            return z3.And(self.cfg.acks != 0, s["acked"], self.leader_lacks(s))
+            # writer. acks=0 acknowledges no offset, so there is nothing to read past. Under
+            # KIP-966's strict min ISR the high watermark - and so the writer's reads - passes
+            # the offset only once the ISR is back at min.insync.replicas.
+            strict = [self.isr_size(s) >= self.cfg.min_isr] if self.elr else []
+            return z3.And(self.cfg.acks != 0, s["acked"], self.leader_lacks(s), *strict)
         if guarantee == "monotonic-reads":
             # A record below the high watermark (consumers may have read it) missing from the
             # leader: a consumer past it is out of range and starts again, or reads another
