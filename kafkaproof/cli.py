@@ -464,6 +464,7 @@ def _verify(args: argparse.Namespace) -> int:
     import json
 
     from kafkaproof import reach
+    from kafkaproof.impl.broker.config import BrokerConfig
     from kafkaproof.impl.config import ConfigError
     from kafkaproof.verify import (
         GUARANTEES,
@@ -501,7 +502,8 @@ def _verify(args: argparse.Namespace) -> int:
         opts = {"brokers": args.brokers, "failures": args.max_failures, "bound": args.bound,
                 "power_loss": model.power_loss, "duplicates": model.duplicates, "timeout_s": args.timeout}
         values, refuted = synthesize([g for g in wanted if g != "availability"], log=None if args.json else print,
-                                     allow_fsync=args.allow_fsync, **opts)
+                                     allow_fsync=args.allow_fsync,
+                                     elr=BrokerConfig.from_properties(setup.broker).eligible_leader_replicas, **opts)
         if args.json:
             print(json.dumps({"configuration": values, "refuted": refuted,
                               "failure_model": model.as_json()}, indent=2))

@@ -407,10 +407,12 @@ def _confirm_availability(setup: Setup, down: int) -> tuple[bool, str]:
 
 def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound: int = 10,
                power_loss: bool = False, timeout_s: float = 60, log=None, duplicates: bool = False,
-               allow_fsync: bool = False) -> tuple[dict | None, list[dict]]:
+               allow_fsync: bool = False, elr: bool = False) -> tuple[dict | None, list[dict]]:
     """The cheapest configuration that PROVES `guarantees` and availability together.
     Kafka's flush policy (never fsync: durability comes from replication) stays unless
-    `allow_fsync`. Returns (its values or None, the refuted candidates with why)."""
+    `allow_fsync`; `elr`: eligible.leader.replicas.enable, as the setup has it (the same
+    answer verify gives for the configuration found). Returns (its values or None, the
+    refuted candidates with why)."""
     wanted = list(dict.fromkeys(list(guarantees) + ["availability"]))
     fresh_z3_context()  # (its terms keep their context while check() starts new ones)
     cfg = Config()
@@ -433,7 +435,7 @@ def synthesize(guarantees: list[str], brokers: int = 3, failures: int = 1, bound
         m = opt.model()
         values = {name: _value(m, getattr(cfg, name)) for name in
                   ("acks", "rf", "min_isr", "unclean", "flush", "idempotence", "retries", "in_flight", "strategy",
-                   "read_committed")}
+                   "read_committed")} | ({"elr": True} if elr else {})
         failed = None
         for g in wanted:
             v = check(g, values, brokers, failures, bound, power_loss, timeout_s, duplicates)
@@ -465,7 +467,8 @@ def describe(values: dict) -> str:
             f" log.flush.interval.messages={'1' if values['flush'] else 'default'}"
             f" enable.idempotence={str(values['idempotence']).lower()} retries={values['retries']}"
             f" max.in.flight={values['in_flight']} commit={STRATEGIES[values['strategy']] if 'strategy' in values else 'not modelled'}"
-            f" isolation.level={'read_committed' if values.get('read_committed') else 'read_uncommitted'}")
+            f" isolation.level={'read_committed' if values.get('read_committed') else 'read_uncommitted'}"
+            f" eligible.leader.replicas.enable={str(bool(values.get('elr'))).lower()}")
 
 
 __all__ = ["GUARANTEES", "PROVED", "UNKNOWN", "VIOLATED", "Verdict", "check", "confirm", "judge", "synthesize",

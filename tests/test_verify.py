@@ -181,3 +181,14 @@ def test_a_commit_strategy_the_consumer_model_lacks_is_unknown_not_a_crash():
     v = judge("consumer-no-duplicates", setup)
     assert v.status == UNKNOWN and "async" in v.proof
     assert judge("durability", setup).status == judge("durability", build_setup()).status
+
+
+def test_synthesis_answers_for_the_elections_the_setup_has():
+    """--synthesize and verify on one configuration give one answer: the synthesizer keeps
+    eligible.leader.replicas.enable as the setup has it (it had Kafka 3.x's elections
+    whatever the setup said), and with eligible leader replicas it finds a configuration
+    durable under power losses without fsync, which verify then proves."""
+    values, _ = synthesize(["durability"], power_loss=True, elr=True)
+    assert values is not None and values["elr"] and not values["flush"]
+    assert check("durability", values, power_loss=True).status == PROVED
+    assert check("durability", {**values, "elr": False}, power_loss=True).status == VIOLATED
