@@ -6,7 +6,6 @@ versions (kafka-python) keeps transaction version 1 on the same broker. No Pytho
 speaks version 2 (librdkafka has no KIP-890 yet), so the second one here is written out
 request by request."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafkaproof.impl.net.server import EmbeddedCluster
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.protocol.records import SimpleRecord, encode_batch
+from test_serve_cluster_admin import wait_for  # tests/: one polling helper
 from test_serve_groups import ask
 
 PRODUCE, FETCH_OFFSETS, FIND, INIT, ADD_PARTITIONS, END, TXN_COMMIT, API_VERSIONS = 0, 9, 10, 22, 24, 26, 28, 18
@@ -31,17 +31,10 @@ def cluster(tmp_path_factory):
     c.stop()
 
 
-def eventually(condition, what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {seconds} s"
-        time.sleep(0.1)
-
-
 def find_coordinator(cluster, key: str, key_type: int) -> None:
     """As a client does first (the first FindCoordinator creates the internal topic)."""
-    eventually(lambda: ask(cluster, FIND, 4, {"key_type": key_type, "coordinator_keys": [key]}).coordinators[0]
-               .error_code == 0, f"a coordinator for {key}")
+    wait_for(lambda: ask(cluster, FIND, 4, {"key_type": key_type, "coordinator_keys": [key]}).coordinators[0]
+               .error_code == 0, f"a coordinator for {key}", seconds=10)
 
 
 class TV2Client:
@@ -116,7 +109,7 @@ def test_a_version_2_client_and_kafka_python_side_by_side(cluster):
     tv1.send("tv", key=b"k", value=b"tv1-committed").get(timeout=10)
     tv1.commit_transaction()
     tv1.close()
-    eventually(lambda: txn_state(cluster, "tv1-app").state == "CompleteCommit", "tv1-app's markers written")
+    wait_for(lambda: txn_state(cluster, "tv1-app").state == "CompleteCommit", "tv1-app's markers written", seconds=10)
     assert not txn_state(cluster, "tv1-app").tv2
 
     reader = KafkaConsumer("tv", bootstrap_servers=cluster.bootstrap, isolation_level="read_committed",

@@ -462,11 +462,11 @@ class Controller(Dispatcher):
         elif eligible:
             # KIP-966: the ISR is empty; an eligible replica holds everything below the HW.
             leader, isr = eligible[0], (eligible[0],)
-        elif self._last_known_leader(st, live) is not None:
+        elif (last_known := self._last_known_leader(st, live)) is not None:
             # KIP-966 as Kafka 4 runs it: nobody in ISR or ELR (each member left by an
             # unclean shutdown), so the last leader leads again, uncleanly, with no setting
             # asked (PartitionChangeBuilder.canElectLastKnownLeader). It may have lost its tail.
-            return self._unclean(st, self._last_known_leader(st, live))
+            return self._unclean(st, last_known)
         elif live and (unclean or topic_config.value(self._topic_configs(st.tp.topic), "unclean.leader.election.enable",
                                                      self.config.unclean_leader_election)):
             # Unclean: an out-of-sync replica leads; whatever only the old ISR had is lost.
