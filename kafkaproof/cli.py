@@ -415,31 +415,48 @@ def _catalogue(args: argparse.Namespace) -> int:
     return 0 if len(saved) == len(args.only or names) else 1
 
 
+def _gallery(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from kafkaproof.counterexample import InvalidCounterexample
+    from kafkaproof.diagram import gallery
+
+    files = args.files or sorted(pathlib.Path("counterexamples").glob("*.json"))
+    if not files:
+        print("kafkaproof gallery: no counterexample files (none given, none in counterexamples/)", file=sys.stderr)
+        return 2
+    try:
+        drawn = gallery(files, args.out)
+    except (InvalidCounterexample, OSError) as exc:
+        print(f"kafkaproof gallery: {exc}", file=sys.stderr)
+        return 2
+    for name, reproduced in drawn:
+        print(f"{args.out}/{name}.html, .png{'' if reproduced else '  (NOT reproduced on replay)'}")
+    return 0 if all(r for _, r in drawn) else 1
+
+
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from kafkaproof.counterexample import (
-        InvalidCounterexample,
-        replay,
-        timeline,
-        timeline_html,
-        timeline_svg,
-    )
+    from kafkaproof import diagram
+    from kafkaproof.counterexample import InvalidCounterexample, fix_text, timeline
 
     hw_moves: list = []
     try:
-        reproduced, why, history, violation = replay(args.file, hw_moves)
+        vl_spec, reproduced, why, history, violation = diagram.draw(args.file, hw_moves)
     except InvalidCounterexample as exc:
         print(f"kafkaproof replay: {args.file}: {exc}", file=sys.stderr)
         return 2
     title = f"{violation['guarantee']}: {violation['name']} - {violation.get('detail', '')}"
     rows = timeline(history, violation["witness"], hw_moves=hw_moves)
-    for path, render in ((args.svg, timeline_svg), (args.html, timeline_html)):
+    for path, render in ((args.html, lambda s: diagram.html(s, title)), (args.png, diagram.png),
+                         (args.svg, diagram.svg)):
         if path:
             try:
-                with open(path, "w") as f:
-                    f.write(render(rows, title))
+                data = render(vl_spec)
+                with open(path, "wb") as f:
+                    f.write(data if isinstance(data, bytes) else data.encode())
             except OSError as exc:
                 print(f"kafkaproof replay: {path}: {exc.strerror or exc}", file=sys.stderr)
                 return 2
@@ -451,8 +468,7 @@ def _replay(args: argparse.Namespace) -> int:
     Console(width=max(120, Console().width)).print(out)
     fix = violation.get("fix")
     if fix:
-        changes = ", ".join(f"{c['scope']} {c['key']}={c['value']}" for c in fix["changes"])
-        print(f"fix: {changes} ({fix['verified']})")
+        print(f"fix: {fix_text(fix)}")
     if reproduced:
         print(f"reproduced: the same history and the same {violation['name']} violation")
         return 0
@@ -745,9 +761,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="re-execute a counterexample file and show its timeline")
     p.add_argument("file")
-    p.add_argument("--svg", help="also write the timeline as SVG here")
-    p.add_argument("--html", help="also write the timeline (SVG and a table) as HTML here")
+    p.add_argument("--html", help="also write the space-time diagram here: one interactive, self-contained HTML file"
+                   " (lanes, message arrows, faults, offsets, the replicas' state under the pointer)")
+    p.add_argument("--png", help="also write the diagram as a PNG picture here (the window that matters)")
+    p.add_argument("--svg", help="also write the diagram as a static SVG here")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("gallery", help="replay counterexample files and draw each as an interactive HTML diagram"
+                       " and a PNG preview (docs/gallery is made so)")
+    p.add_argument("files", nargs="*", help="counterexample files (default: every one in counterexamples/)")
+    p.add_argument("--out", default="docs/gallery")
+    p.set_defaults(func=_gallery)
 
     p = sub.add_parser("analyse", help="judge a Kafka workload history alone, as Jepsen does (history.edn,"
                        " .jsonl, or a counterexample's history)")

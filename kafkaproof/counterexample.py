@@ -54,6 +54,13 @@ FIXES = {
 }
 
 
+def fix_text(fix: dict) -> str:
+    """A recorded fix in words: "producer acks=all, ... (seed 1 with this change: ...)"."""
+    changes = ", ".join(f"commit strategy {c['value']}" if c["scope"] == "strategy" else
+                        f"{c['scope']} {c['key']}={c['value']}" for c in fix["changes"])
+    return f"{changes or 'none in configuration'} ({fix['verified']})"
+
+
 class InvalidCounterexample(ValueError):
     """The file cannot be replayed; the message says which field and what was expected."""
 
@@ -89,7 +96,7 @@ def signature(setup: Setup, guarantee: str, anomaly: str, faults: list[str]) -> 
 
 
 def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarantee: str,
-         with_fix: bool = True) -> pathlib.Path:
+         with_fix: bool = True, model_trace: list[dict] | None = None) -> pathlib.Path:
     """Saves the run as `{guarantee}-{settings}-{signature}.json`; a counterexample of the
     same signature already there is kept instead (several runs, workers or hunts
     finding one anomaly the same way save one file)."""
@@ -109,6 +116,8 @@ def save(directory: str | pathlib.Path, setup: Setup, result: RunResult, guarant
                      if op["process"] == NEMESIS],
         "violation": {"guarantee": guarantee, **violation},
         "fix": find_fix(setup, result.seed, guarantee, violation["name"]) if with_fix else None,
+        # verify's: the model's steps this run translates (the diagram shows them beside it)
+        **({"model_trace": model_trace} if model_trace else {}),
         "history": ops,
     }
     # One op per line: readable with grep and diff, a third the size of indented JSON.
@@ -187,15 +196,17 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
         raise InvalidCounterexample("field 'setup.final_read' must be true or false")
     setup = Setup(s["broker"], s["producer"], s["consumer"], tuple(faults), seconds, tuple(skip), max_sends,
                   strategy, tuple(tuple(e) for e in schedule), final_read)
-    return setup, seed, {**v, "fix": doc.get("fix")}, history
+    return setup, seed, {**v, "fix": doc.get("fix"), "model_trace": doc.get("model_trace")}, history
 
 
-def replay(path: str | pathlib.Path, hw_moves: list | None = None) -> tuple[bool, str, History, dict]:
+def replay(path: str | pathlib.Path, hw_moves: list | None = None, recorder=None) -> tuple[bool, str, History, dict]:
     """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation).
     `hw_moves`, if given, receives every high-watermark move of a partition leader (they
-    are not in the history: recording them would change every saved file)."""
+    are not in the history: recording them would change every saved file); `recorder`
+    (kafkaproof.diagram.Recorder) the messages and replica states of the space-time diagram."""
     setup, seed, recorded, old_history = load(path)
-    result = run_one(setup, seed, keep_history=True, watch=None if hw_moves is None else watch_hw(hw_moves))
+    watches = ([watch_hw(hw_moves)] if hw_moves is not None else []) + ([recorder] if recorder is not None else [])
+    result = run_one(setup, seed, keep_history=True, watch=lambda c: [w(c) for w in watches])
     found = result.violations.get(recorded["guarantee"], [])
     same = [v for v in found if v["name"] == recorded["name"] and v["witness"] == recorded["witness"]]
     if same and result.history.to_jsonl() == old_history.to_jsonl():
@@ -277,42 +288,3 @@ def timeline(history: History, witness: list[int], context: int = 6,
             leader = "" if was == node else f" (new leader; {was} had {old})"
             rows.append((t, node, f"{topic}-{partition}: HW {old} -> {new}{leader}", False))
     return sorted(rows, key=lambda r: r[0])
-
-
-def timeline_svg(rows: list[tuple[int, str, str, bool]], title: str) -> str:
-    """The timeline as SVG: one lane per process (faults, the controller, each client),
-    time left to right, witness ops in red; hover an event for its text."""
-    from html import escape
-
-    lanes = sorted({lane for _, lane, _, _ in rows}, key=lambda x: (x not in (NEMESIS, CONTROLLER), x))
-    end = max((t for t, *_ in rows), default=0) or 1
-    left, width, lane_h = 110, 1100, 28
-    height = 50 + lane_h * len(lanes)
-    colour = {NEMESIS: "#e67e22", CONTROLLER: "#2e86c1"}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" height="{height}"'
-           f' font-family="monospace" font-size="11">',
-           f'<text x="10" y="16" font-size="13">{escape(title)}</text>']
-    for i, lane in enumerate(lanes):
-        y = 40 + i * lane_h
-        out.append(f'<text x="10" y="{y + 4}">{escape(lane)}</text>'
-                   f'<line x1="{left}" y1="{y}" x2="{left + width}" y2="{y}" stroke="#ddd"/>')
-    for t, lane, event, witness in rows:
-        x = left + width * t / end
-        y = 40 + lanes.index(lane) * lane_h
-        fill = "#c0392b" if witness else colour.get(lane, "#7f8c8d")
-        r = 6 if witness else 3.5
-        out.append(f'<circle cx="{x:.1f}" cy="{y}" r="{r}" fill="{fill}"><title>{t} ms {escape(lane)}:'
-                   f' {escape(event)}</title></circle>')
-    out.append(f'<text x="{left}" y="{height - 6}">0 ms</text>'
-               f'<text x="{left + width - 60}" y="{height - 6}">{end} ms</text></svg>')
-    return "\n".join(out)
-
-
-def timeline_html(rows: list[tuple[int, str, str, bool]], title: str) -> str:
-    from html import escape
-
-    table = "\n".join(f'<tr{" class=w" if w else ""}><td>{t}</td><td>{escape(lane)}</td><td>{escape(e)}</td></tr>'
-                      for t, lane, e, w in rows)
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)}</title><style>"
-            "body{font-family:monospace} td{padding:1px 8px} tr.w{color:#c0392b;font-weight:bold}</style></head>"
-            f"<body><h3>{escape(title)}</h3>{timeline_svg(rows, title)}<table>{table}</table></body></html>")

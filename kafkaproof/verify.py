@@ -18,6 +18,7 @@ its model reads, until one PROVES every requested guarantee.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -217,6 +218,15 @@ def _induction_depth(guarantee: str, values: dict, brokers: int, failures: int, 
 # -- confirming a violation on the implementation ------------------------------------------------
 
 FAULT_OF = {"crash": "crash", "power-loss": "power", "restart": "restart", "shrink-isr": "cut"}
+RECORDED_AS = {"crash": "crash", "power": "power-loss", "restart": "restart", "cut": "cut"}  # the history's names
+
+
+def model_trace(verdict: Verdict) -> list[dict]:
+    """The model's steps for a counterexample file: action, target, the state after it, and
+    for a step the schedule translates, the fault it becomes in the run's history."""
+    return [{"action": s.action, "target": s.target, "state": json.dumps(s.state, sort_keys=True, default=str)[:240],
+             **({"fault": RECORDED_AS[FAULT_OF[s.action]]} if s.action in FAULT_OF else {})}
+            for s in verdict.trace]
 
 
 def to_schedule(verdict: Verdict, rf: int, lag_ms: int = 3000, session_ms: int = 9000,
@@ -373,7 +383,7 @@ def confirm(verdict: Verdict, setup: Setup, seeds: int = 8, out: str | None = "c
             verdict.confirmed = True
             verdict.confirmation = f"reproduced on the implementation (seed {seed}: {name})"
             if out is not None:
-                verdict.counterexample = str(save(out, run, result, judged))
+                verdict.counterexample = str(save(out, run, result, judged, model_trace=model_trace(verdict)))
             return
     verdict.confirmed = False
     verdict.confirmation = (f"NOT reproduced on the implementation in {seeds} seeds of the translated schedule"

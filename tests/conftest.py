@@ -47,3 +47,38 @@ def broken_hw(monkeypatch):
     from kafkaproof.impl.broker.partition import Partition
 
     monkeypatch.setattr(Partition, "maybe_advance_hw", hw_from_leader_alone)
+
+
+# Headless Chromium (Debian's package, which .ci/run installs) through Playwright, for the
+# pictures' tests: never Playwright's own browser download (no network here).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    """A function opening a page: page(path) -> (page, errors), the page drawn (its body's
+    data-ready or data-error set) and every JavaScript error and console error collected."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+
+        def open_page(path, width: int = 1500, height: int = 1000):
+            page = chromium.new_page(viewport={"width": width, "height": height})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            page.goto(path.resolve().as_uri())
+            page.wait_for_function("document.body.dataset.ready || document.body.dataset.error", timeout=30_000)
+            return page, errors
+
+        try:
+            yield open_page
+        finally:
+            chromium.close()

@@ -75,6 +75,10 @@ class Cluster:
         # since its last one (Partition.watch): the invariants and danger events (run_one).
         self.partition_watchers: list[Callable[[str, list], None]] = []
         self._changed: dict[str, dict[int, object]] = {}  # node -> id -> partition
+        # Called with (src, dst, message, sent at, arrival times, refused) for every message
+        # sent (the space-time diagram's arrows: kafkaproof/diagram.py); they must only read.
+        self.message_watchers: list[Callable] = []
+        self.process_of: dict[str, str] = {}  # client node -> its process in the history
         # The application fault kinds (member, zombie) a run's applications inject, by kind:
         # called with the fault's parameters (impl/sim/faults.inject; impl/engine/run.py).
         self.applications: dict[str, Callable[..., None]] = {}
@@ -142,7 +146,10 @@ class Cluster:
                 arrivals += late
                 if late or self.network.out_of_order > before:
                     self.dangers.out_of_order(fx.message)
-                if arrivals and fx.dst in self.down and fx.dst not in self.machine_off:
+                refused = bool(arrivals) and fx.dst in self.down and fx.dst not in self.machine_off
+                for watch in self.message_watchers:
+                    watch(node, fx.dst, fx.message, self.now, arrivals, refused)
+                if refused:
                     # Connection refused: the sender hears about it at once.
                     self._push(arrivals[0], "deliver", (node, fx.dst, m.Disconnected(fx.dst, refused=True)))
                     continue
@@ -273,6 +280,7 @@ class Cluster:
         if proc.txn is not None:
             self._ensure_internal_topic(TXN_STATE_TOPIC, self.config.transaction_state_partitions,
                                         self.config.transaction_state_replication_factor)
+        self.process_of[node] = process or node
         return ProducerHandle(self, node, proc, process or node)
 
     def consumer(self, name: str, props: Mapping[str, str] | None = None, process: str | None = None) -> ConsumerHandle:
@@ -280,6 +288,7 @@ class Cluster:
         if proc.group is not None:
             self._ensure_internal_topic(OFFSETS_TOPIC, self.config.offsets_topic_partitions,
                                         self.config.offsets_topic_replication_factor)
+        self.process_of[node] = process or node
         return ConsumerHandle(self, node, proc, process or node)
 
     def _ensure_internal_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
