@@ -168,6 +168,10 @@ def _guarantees(args: argparse.Namespace) -> int:
         print("kafkaproof guarantees: choose one of --groups, --transactions, --agreement, --unsafe, --safe",
               file=sys.stderr)
         return 2
+    if (args.report or args.junit) and (args.safe or args.unsafe or args.agreement):
+        print("kafkaproof guarantees: --report and --junit are for the cluster, --groups and --transactions tables",
+              file=sys.stderr)
+        return 2
     if args.safe:
         from kafkaproof import unsafe
         from kafkaproof.claims import agreement
@@ -219,7 +223,9 @@ def _guarantees(args: argparse.Namespace) -> int:
     # Runs steered as check's (kafkaproof/guided.py): by verify's breaking schedules, and
     # by schedules that reach the dangers of what it does not break.
     steer = {name: steering(row.setup(), said[name]) for name, row in configs.items()}
-    table = rows_of.guarantee_table(args.examples, GUARANTEES, configs, steer, executor=args.executor)
+    collected: dict[str, list] | None = {} if args.report else None
+    table = rows_of.guarantee_table(args.examples, GUARANTEES, configs, steer, executor=args.executor,
+                                    collect=collected)
     for name, row in table.items():  # what verify says of the same row, beside it
         row["verify"] = {g: c.status for g, c in said[name].items()}
         row["verdict"] = {g: verdict({"name": g, "runs": row["runs"], "violated": row[g], "anomalies": [],
@@ -233,10 +239,12 @@ def _guarantees(args: argparse.Namespace) -> int:
     footer = (("every row: " + ", ".join(f"{k}={v}" for k, v in shared.items()) + "; " if shared else "")
               + "faults, drawn by Hypothesis per run from each row's failure model: "
               + " | ".join(sorted(models)) + "; (verify: X) is verify's verdict under the same failure model")
+    kind = "commit strategy" if args.groups else "transaction protocol" if args.transactions else "configuration"
+    written = (_guarantees_report(args, kind, configs, GUARANTEES, table, collected or {}, footer)
+               if args.report or args.junit else 0)
     if args.json:
         print(json.dumps(table, indent=2))
-        return 0
-    kind = "commit strategy" if args.groups else "transaction protocol" if args.transactions else "configuration"
+        return written
     out = Table(title=f"Guarantees by {kind} ({args.examples} Hypothesis runs each)")
     out.add_column(kind)
     for g in GUARANTEES:
@@ -255,7 +263,34 @@ def _guarantees(args: argparse.Namespace) -> int:
     for config in table:
         console.print(f"  {config}: {notes[config]}", highlight=False)
     console.print("  " + footer, highlight=False)
-    return 0
+    return written
+
+
+def _guarantees_report(args, kind: str, configs: dict, guarantees, table: dict, collected: dict, footer: str) -> int:
+    """The guarantees table as a report: a verdict per row and guarantee, each row's first
+    violating run of each guarantee saved (into the report) and drawn, every run's plots."""
+    import pathlib
+
+    from kafkaproof.counterexample import save
+    from kafkaproof.impl.sim.faults import FailureModel
+    from kafkaproof.report import Run, Verdict, write_reports
+
+    verdicts, runs = [], []
+    for name, row in table.items():
+        model = FailureModel.of(configs[name].faults, 1, configs[name].broker).describe()
+        done = collected.get(name, [])
+        for g in guarantees:
+            word, evidence = row["verdict"][g]
+            first = next(((i, setup, r) for i, (setup, r) in enumerate(done) if r.violations.get(g)), None)
+            saved = (str(save(pathlib.Path(args.report) / "counterexamples", first[1], first[2], g, with_fix=False))
+                     if first is not None and args.report else None)
+            verdicts.append(Verdict(g, word, f"{evidence} (verify: {row['verify'].get(g, '-')})", model, name,
+                                    row["runs"], "" if first is None else f"run {first[0] + 1} (seed {first[2].seed})",
+                                    saved, row["reached"][g]))
+        runs += [Run(f"{name} run {i + 1}", r.violated, r.stats or {}) for i, (_, r) in enumerate(done)]
+    title = f"kafkaproof guarantees by {kind}"
+    context = [f"{args.examples} Hypothesis runs per row", footer]
+    return write_reports(args, title, context, verdicts, runs)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -280,7 +315,8 @@ def _check(args: argparse.Namespace) -> int:
     with Progress(console=console, transient=True, disable=args.json) as bar:
         task = bar.add_task(f"{args.runs} runs of {setup.seconds} simulated s or more", total=args.runs)
         table, expected, work, results = check_runs(setup, args.runs, args.seed, progress=lambda: bar.advance(task),
-                                                    verify=not args.no_verify, executor=args.executor)
+                                                    verify=not args.no_verify, executor=args.executor,
+                                                    stats=bool(args.report))
     steered = sum(1 for s, _ in work if s is not setup)
     setup_of = {s: run_setup for run_setup, s in work}
     by_seed = {r.seed: r for r in results}
@@ -292,13 +328,26 @@ def _check(args: argparse.Namespace) -> int:
     violated = any(row["violated"] for row in table.values())
     not_shown = [g for g, row in table.items() if row["verdict"] == NOT_SHOWN]
     code = 1 if violated else NOT_SHOWN_EXIT if not_shown else 0
+    written = 0  # (a report that cannot be written is exit 2, after the verdicts are shown)
+    if args.report or args.junit:
+        from kafkaproof.report import Run, Verdict, write_reports
+
+        scope = setup.slug()
+        verdicts = [Verdict(g, row["verdict"], row["evidence"], model.describe(), scope, row["runs"],
+                            "" if row["first_violating_seed"] is None else f"seed {row['first_violating_seed']}",
+                            row["counterexample"], row["reached"]) for g, row in table.items()]
+        runs = [Run(f"seed {r.seed}", r.violated, r.stats or {}) for r in results]
+        context = [f"kafkaproof check: {args.runs} runs from seed {args.seed}, faults {','.join(setup.faults)},"
+                   f" {steered} steered by verify's breaking schedules", f"configuration: {scope}",
+                   f"failure model: {model.describe()}"]
+        written = write_reports(args, f"kafkaproof check {scope}", context, verdicts, runs)
     if args.json:
         print(json.dumps({"setup": {"broker": setup.broker, "producer": setup.producer, "consumer": setup.consumer,
                                     "faults": list(setup.faults), "seconds": setup.seconds},
                           "failure_model": model.as_json(),
                           "runs": args.runs, "steered_runs": steered, "seed": args.seed, "guarantees": table},
                          indent=2))
-        return code
+        return written or code
     how = f" ({steered} steered by verify's breaking schedules)" if steered else ""
     out = Table(title=f"kafkaproof check: {args.runs} runs{how}, seeds {args.seed}..{args.seed + args.runs - 1},"
                       f" faults {','.join(setup.faults)}",
@@ -324,7 +373,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"NOT SHOWN {g}: {table[g]['evidence']}. {table[g]['hint']}")
     if not_shown and not violated:
         print("(exit 4: a 'held' from runs that did not show the danger is no evidence)")
-    return code
+    return written or code
 
 
 def _disagreement(status: str, violated: bool) -> str:
@@ -374,6 +423,8 @@ def _hunt(args: argparse.Namespace) -> int:
               " availability`)", file=sys.stderr)
         return 2
     h = hunt(setup, args.guarantee, args.budget, args.seed, steer=steer, executor=args.executor)
+    path = save(args.out, h.setup, h.result, args.guarantee) if h.found else None
+    written = _hunt_report(args, setup, h, path) if args.report or args.junit else 0
     if not h.found:
         print(f"no {args.guarantee} violation in {h.seeds_tried} runs (seeds {args.seed}.."
               f"{args.seed + h.seeds_tried - 1}, {setup.seconds} simulated s each, faults {','.join(setup.faults)})"
@@ -383,8 +434,7 @@ def _hunt(args: argparse.Namespace) -> int:
             unseen = ", ".join(d for d, k in h.reached.items() if not k)
             print(f"danger events reached: {seen}" + (f"; never: {unseen}" if unseen else ""))
         print(f"failure model: {setup.failure_model.describe()}")
-        return 0
-    path = save(args.out, h.setup, h.result, args.guarantee)
+        return written
     v = h.result.violations[args.guarantee][0]
     summary = {"guarantee": args.guarantee, "seed": h.result.seed, "seeds_tried": h.seeds_tried,
                "anomaly": v["name"], "detail": v["detail"], "first_found": str(h.first_size),
@@ -399,7 +449,30 @@ def _hunt(args: argparse.Namespace) -> int:
         print(f"shrunk from {h.first_size} to {h.shrunk_size} ({h.shrink_runs} shrink runs,"
               f" {h.seconds_spent:.1f} s in all)")
         print(f"saved {path}; replay it with: kafkaproof replay {path}")
-    return 1
+    return written or 1
+
+
+def _hunt_report(args, setup, h, path) -> int:
+    """A hunt as a report: found (VIOLATED, with the time and runs it took, the shrunk run's
+    plots and diagram) or not (NOT FOUND, with the danger events the runs reached)."""
+    from kafkaproof.impl.engine import run_one
+    from kafkaproof.report import Run, Verdict, write_reports
+
+    model = setup.failure_model.describe()
+    if h.found:
+        v = h.result.violations[args.guarantee][0]
+        verdict = Verdict(args.guarantee, "VIOLATED", f"{v['name']}: {v['detail']}", model, setup.slug(),
+                          h.seeds_tried, f"after {h.found_after_s:.1f} s and {h.seeds_tried} run(s) (seed"
+                          f" {h.result.seed}), shrunk in {h.shrink_runs} runs", str(path), h.result.dangers)
+        shown = run_one(h.setup, h.result.seed, stats=True)
+        runs = [Run(f"seed {h.result.seed}, shrunk", shown.violated, shown.stats)]
+    else:
+        verdict = Verdict(args.guarantee, "NOT FOUND", f"no violation in {h.seeds_tried} runs within"
+                          f" {h.seconds_spent:.1f} s", model, setup.slug(), h.seeds_tried, "", None, h.reached)
+        runs = []
+    context = [f"kafkaproof hunt --guarantee {args.guarantee}: budget {args.budget:g} s from seed {args.seed},"
+               f" faults {','.join(setup.faults)}", f"configuration: {setup.slug()}", f"failure model: {model}"]
+    return write_reports(args, f"kafkaproof hunt {args.guarantee} {setup.slug()}", context, [verdict], runs)
 
 
 def _catalogue(args: argparse.Namespace) -> int:
@@ -619,6 +692,14 @@ class _HelpFormatter(argparse.HelpFormatter):
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", metavar="DIR", help="also write a report here: DIR/index.html with the verdicts, their"
+                   " failure model and danger events, plots (throughput, latency, real-time lag, time to first"
+                   " violation) and each counterexample's diagram")
+    p.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML here (one test case per"
+                   " guarantee: failed when violated, skipped when not shown either way)")
+
+
 def _executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="local processes to run on (same results as one)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786",
@@ -724,6 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=60, help="with --unsafe: hunt's wall seconds per choice")
     _executor_arguments(p)
     p.add_argument("--json", action="store_true")
+    _report_arguments(p)
     p.set_defaults(func=_guarantees)
 
     p = sub.add_parser("check", help="random fault runs on the simulated cluster with your configuration;"
@@ -737,6 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true",
                    help="do not show verify's verdict on the same question beside each guarantee")
     p.add_argument("--json", action="store_true")
+    _report_arguments(p)
     p.set_defaults(func=_check)
 
     p = sub.add_parser("hunt", help="search for a violation of one guarantee, shrink it, save it")
@@ -750,6 +833,7 @@ def build_parser() -> argparse.ArgumentParser:
     _executor_arguments(p)
     p.add_argument("--out", default="counterexamples", help="where to save the counterexample")
     p.add_argument("--json", action="store_true")
+    _report_arguments(p)
     p.set_defaults(func=_hunt)
 
     p = sub.add_parser("catalogue", help="hunt one shrunk counterexample per unsafe choice into counterexamples/")

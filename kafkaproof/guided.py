@@ -77,7 +77,8 @@ def steering(setup: Setup, claimed: dict[str, Claim]) -> list[tuple]:
 
 
 
-def check_runs(setup: Setup, runs: int, seed: int = 0, progress=None, verify: bool = True, executor=None):
+def check_runs(setup: Setup, runs: int, seed: int = 0, progress=None, verify: bool = True, executor=None,
+               stats: bool = False):
     """What `kafkaproof check` runs and concludes - the one place it is done, for the CLI
     and the tables that quote it: verify's claims (availability too: steered runs have a
     fixed schedule, which judges it), the runs (even ones steered), and per guarantee the
@@ -88,7 +89,7 @@ def check_runs(setup: Setup, runs: int, seed: int = 0, progress=None, verify: bo
 
     expected = claims(setup, judged(setup) + ("availability",)) if verify else {}
     work = plan(setup, runs, seed, expected)
-    results = run_many(work, progress, executor)
+    results = run_many(work, progress, executor, stats=stats)
     rows = summarize(results)
     for guarantee, row in rows.items():
         row["expected"] = expected[guarantee].as_json() if guarantee in expected else None

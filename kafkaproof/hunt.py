@@ -28,6 +28,7 @@ class Hunt:
     first_size: Size | None = None
     shrunk_size: Size | None = None
     shrink_runs: int = 0
+    found_after_s: float = 0.0  # wall seconds to the first violating run (before shrinking)
     reached: dict[str, int] = field(default_factory=dict)  # danger events of the guarantee the runs reached
 
 
@@ -53,7 +54,8 @@ def hunt(setup: Setup, guarantee: str, budget_s: float, seed: int = 0, shrink: b
             if result.violations.get(guarantee):
                 if result.history is None:  # (a pure function of the run: again, here, with its history)
                     result = run_one(this, result.seed, keep_history=True)
-                out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result))
+                out = Hunt(True, s - seed + 1, 0.0, this, result, first_size=size_of(this, result),
+                           found_after_s=time.perf_counter() - start)
                 if shrink:  # (shrinking may outlive a tiny search budget)
                     left = max(budget_s - (time.perf_counter() - start), 30.0)
                     out.setup, out.result, out.shrink_runs = shrink_run(this, result, guarantee, left)

@@ -50,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ww-deps", action="store_true", help="as analyse --ww-deps")
     p.add_argument("--out", default="kafkaproof-test", help="the results directory (default ./kafkaproof-test)")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--report", metavar="DIR", help="write the report here (default: index.html in --out)")
+    p.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML here")
 
 
 def _nemesis_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
@@ -148,9 +150,32 @@ def run(args: argparse.Namespace) -> int:
         print("reached (observed from outside, metadata every 0.5 s): "
               + (", ".join(f"{k} {n}x" for k, n in outcome.dangers.items() if n) or "no danger event"))
     (out / "verdict.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if _report(args, out, outcome, summary):
+        return 2
     for failure in outcome.failures:
         print(f"kafkaproof test: a client process failed: {failure}", file=sys.stderr)
     return code
+
+
+def _report(args: argparse.Namespace, out: Path, outcome, summary: dict) -> int:
+    """index.html in the results directory (and --junit): Jepsen's verdict, each anomaly
+    (violated, or allowed by Kafka), the faults and danger events, the run's plots."""
+    from kafkaproof.properties.run_stats import run_stats
+    from kafkaproof.report import Run, Verdict, write_reports
+
+    model = ", ".join(f"{f} x{n}" for f, n in summary["faults"].items()) or "no fault injected"
+    reached = dict(outcome.dangers)
+    verdicts = [Verdict("Jepsen's Kafka analysis", summary["verdict"], summary["why"], model, args.topic,
+                        dangers=reached)]
+    verdicts += [Verdict(name, "VIOLATED" if name in summary["bad"] else "ALLOWED",
+                         f"{count}x; first: {summary['witnesses'][name]}", model, args.topic, dangers=reached)
+                 for name, count in summary["counts"].items()]
+    context = [f"kafkaproof test: {len(outcome.ops)} operations, {args.concurrency} client processes"
+               f" ({args.client}), {args.keys} keys, acks={args.acks}, {args.duration:g} s, seed {args.seed}",
+               f"faults injected: {model}"]
+    runs = [Run("the run", list(summary["bad"]), run_stats(outcome.ops))]
+    args.report = args.report or str(out)
+    return write_reports(args, f"kafkaproof test {args.topic}", context, verdicts, runs, clock="wall")
 
 
 def _with_progress(options, nemesis, quiet: bool):

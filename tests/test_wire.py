@@ -6,6 +6,7 @@ followers stopped and the leader killed, shows lost writes - the same harness, n
 import json
 
 import pytest
+from junitparser import JUnitXml
 from kafkaproof.properties.jepsen_kafka import analysis
 
 from kafkaproof.cli import main
@@ -21,9 +22,15 @@ UNSAFE = ["min.insync.replicas=1", "unclean.leader.election.enable=true", "repli
 def test_the_safe_configuration_shows_no_anomaly_through_kills_and_pauses(tmp_path, capsys):
     code = main(["test", "--processes", "3", *[x for s in SAFE for x in ("--set", s)], "--nemesis", "kill,pause",
                  "--nemesis-interval", "3", "--duration", "16", "--crash-p", "0.03", "--sub-p", "0.1",
-                 "--out", str(tmp_path / "out"), "--json"])
+                 "--out", str(tmp_path / "out"), "--json", "--junit", str(tmp_path / "junit.xml")])
     verdict = json.loads(capsys.readouterr().out)
     assert code == 0 and verdict["verdict"] == "VALID", verdict
+    # Its report (index.html beside the history) and JUnit XML say the same.
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (tmp_path / "out" / "index.html").exists() and report["verdicts"][0]["verdict"] == "VALID"
+    assert report["runs"][0]["stats"]["rows"] and report["verdicts"][0]["dangers"] == verdict["dangers"]
+    cases = [c for suite in JUnitXml.fromfile(str(tmp_path / "junit.xml")) for c in suite]
+    assert [(c.name, c.is_passed) for c in cases] == [("Jepsen's Kafka analysis", True)]
     # not vacuous: faults of both kinds happened while clients worked, and they did work
     assert verdict["faults"].get("kill", 0) >= 1 and verdict["faults"].get("pause", 0) >= 1, verdict["faults"]
     assert verdict["judged"] >= 100 and verdict["failures"] == []

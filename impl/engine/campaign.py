@@ -105,12 +105,15 @@ TXN_CONFIGS = {
 
 
 def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), derandomize: bool | None = None,
-             executor=None) -> Counter:
+             executor=None, collect: list | None = None) -> Counter:
     """`examples` Hypothesis runs of the row; fails on the first run violating a guarantee
     of `must_hold` (naming its seed and schedule, which replay with run_one); returns the
-    runs, faults by kind and violations by guarantee."""
+    runs, faults by kind and violations by guarantee. `collect`: receives (setup, result)
+    of every run, its stats filled (a report)."""
 
     def judge(setup: Setup, seed: int, result) -> None:
+        if collect is not None:
+            collect.append((setup, result))
         broken = [g for g in must_hold if result.violations.get(g)]
         if broken:  # shrunk by the engine's one shrinker, then named so that run_one replays it
             small, shown, _ = shrink(setup, result, broken[0], budget_s=15)
@@ -119,17 +122,20 @@ def campaign(name: str, row: Row, examples: int, must_hold=(), templates=(), der
                                  f" run_one({small!r}, {seed})")
 
     return run_examples(row.setup(), examples, templates, on_run=judge, derandomize=derandomize,
-                        faults=row.faults_per_run, executor=executor)
+                        faults=row.faults_per_run, executor=executor, stats=collect is not None)
 
 
 def guarantee_table(examples: int, guarantees, rows: dict[str, Row] | None = None,
-                    templates: dict[str, list] | None = None, executor=None) -> dict[str, dict[str, int]]:
+                    templates: dict[str, list] | None = None, executor=None,
+                    collect: dict[str, list] | None = None) -> dict[str, dict[str, int]]:
     """For each row: how many of `examples` runs violated each guarantee, the runs, the
-    faults injected, and per guarantee the danger events the runs reached ("reached")."""
+    faults injected, and per guarantee the danger events the runs reached ("reached").
+    `collect`: row name -> its runs' (setup, result), stats filled (a report)."""
     table = {}
     for name, row in (CONFIGS if rows is None else rows).items():
+        runs = collect.setdefault(name, []) if collect is not None else None
         stats = campaign(name, row, examples, templates=(templates or {}).get(name, ()), derandomize=True,
-                         executor=executor)
+                         executor=executor, collect=runs)
         table[name] = {**{g: stats[f"violated:{g}"] for g in guarantees}, "runs": stats["runs"],
                        "faults": stats["faults"],
                        "reached": {g: {d: stats[f"danger:{d}"] for d in relevant_dangers(g)} for g in guarantees}}

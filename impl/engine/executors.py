@@ -19,24 +19,28 @@ from kafkaproof.impl.engine.setup import Setup
 REPLACEMENTS = 3  # broken local pools replaced before a campaign gives up
 
 
-def _run_plain(args: tuple[Setup, int, bool]):
+def _run_plain(args: tuple[Setup, int, bool, bool]):
     from kafkaproof.impl.engine.run import run_one
 
-    return run_one(*args)
+    setup, seed, keep_history, stats = args
+    return run_one(setup, seed, keep_history, stats=stats)
 
 
-def run_many(work: list[tuple[Setup, int]], progress=None, executor=None, keep_history: bool = False) -> list:
+def run_many(work: list[tuple[Setup, int]], progress=None, executor=None, keep_history: bool = False,
+             stats: bool = False) -> list:
     """Each (setup, seed) in this process, or on `executor` (a `LocalPool`, Dask's
     `Client.get_executor()`, any concurrent.futures executor). `progress()` is called as
-    each run finishes, on whichever worker. Same results, same order, whatever runs them."""
-    return list(iter_runs(work, progress, executor, keep_history))
+    each run finishes, on whichever worker. Same results, same order, whatever runs them.
+    `stats`: each result's RunResult.stats (a report's plots)."""
+    return list(iter_runs(work, progress, executor, keep_history, stats))
 
 
-def iter_runs(work: list[tuple[Setup, int]], progress=None, executor=None, keep_history: bool = False):
+def iter_runs(work: list[tuple[Setup, int]], progress=None, executor=None, keep_history: bool = False,
+              stats: bool = False):
     """run_many's results one at a time, in order, as soon as each and those before it
     are in: a caller that stops at the first violation (a campaign's must-hold) stops
     the runs still pending."""
-    tasks = [(setup, s, keep_history) for setup, s in work]
+    tasks = [(setup, s, keep_history, stats) for setup, s in work]
     if executor is None:
         for task in tasks:
             result = _run_plain(task)

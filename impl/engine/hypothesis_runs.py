@@ -88,14 +88,15 @@ def draw_examples(setup: Setup, examples: int, templates=(), derandomize: bool |
 
 
 def run_examples(setup: Setup, examples: int, templates=(), on_run=None, derandomize: bool | None = None,
-                 faults: tuple[int, int] = (1, 5), executor=None) -> Counter:
+                 faults: tuple[int, int] = (1, 5), executor=None, stats: bool = False) -> Counter:
     """`examples` Hypothesis runs of `setup` (draw_examples; no shrinking: a fixed budget,
     the engine's shrinker makes a failure small), run on `executor`; counts runs, faults
     and each violated guarantee. `on_run(setup, seed, result)` sees every run, in the
-    order drawn; when it raises, the runs after it are not waited for."""
+    order drawn; when it raises, the runs after it are not waited for. `stats`: each
+    result's RunResult.stats (a report's plots)."""
     work = draw_examples(setup, examples, templates, derandomize, faults)
     stats: Counter = Counter()
-    for (this, seed), result in zip(work, iter_runs(work, executor=executor), strict=True):
+    for (this, seed), result in zip(work, iter_runs(work, executor=executor, stats=stats), strict=True):
         stats["runs"] += 1
         stats["faults"] += result.faults
         for _, kind, *_ in this.schedule:

@@ -50,6 +50,9 @@ class RunResult:
     ops: int
     history: History | None = None  # kept only when asked (counterexamples)
     dangers: dict[str, int] = field(default_factory=dict)  # danger event -> times reached (impl/sim/dangers.py)
+    # Only when asked (a report's plots): throughput, latency and real-time lag over time
+    # (properties/run_stats.py), with the simulated time of each violated guarantee's first witness.
+    stats: dict | None = None
 
     @property
     def violated(self) -> list[str]:
@@ -168,8 +171,9 @@ def _txn_apps(c: Cluster, setup: Setup, end_ms: int) -> None:
     _strike_randomly(c, setup, {"producer-crash": producer_crash}, end_ms)
 
 
-def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> RunResult:
-    """One run. `watch(cluster)`, if given, may attach observers (they must only read)."""
+def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None, stats: bool = False) -> RunResult:
+    """One run. `watch(cluster)`, if given, may attach observers (they must only read);
+    `stats`: RunResult.stats filled (it costs a pass over the history in Jepsen's form)."""
     from kafkaproof.impl.sim.consumer_app import OUTPUT_SUFFIX
 
     c = Cluster(seed=seed, brokers=BROKERS, broker_props=setup.broker)
@@ -216,7 +220,17 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None) -> 
     violations = {g: [{"name": v.name, "detail": v.detail, "witness": [op.index for op in v.ops]} for v in vs]
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
-                     c.history if keep_history else None, dict(sorted(c.dangers.counts.items())))
+                     c.history if keep_history else None, dict(sorted(c.dangers.counts.items())),
+                     _stats(c.history, violations) if stats else None)
+
+
+def _stats(history: History, violations: dict[str, list[dict]]) -> dict:
+    from kafkaproof.properties.jepsen_kafka import from_history
+    from kafkaproof.properties.run_stats import run_stats
+
+    first = {g: min((history.ops[i].time for v in vs for i in v["witness"]), default=None)
+             for g, vs in violations.items() if vs}
+    return {**run_stats(from_history(history)), "first_violation_ms": first}
 
 
 FINAL_READ_MS = 30_000  # how long the final read may take

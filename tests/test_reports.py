@@ -1,0 +1,78 @@
+"""Reports (kafkaproof/report.py): check, hunt and guarantees write a directory whose
+index.html holds the verdicts with their failure models and danger events, the runs'
+plots and each counterexample's diagram - loaded in headless Chromium here - and JUnit
+XML that a JUnit parser reads, one test case per guarantee."""
+
+import json
+
+from junitparser import Failure, JUnitXml, Skipped
+
+from kafkaproof.cli import main
+from kafkaproof.report import Verdict, junit
+
+
+def cases(path) -> list:
+    return [case for suite in JUnitXml.fromfile(str(path)) for case in suite]
+
+
+def test_one_failing_guarantee_is_one_failing_test_case(tmp_path):
+    verdicts = [Verdict("durability", "HELD", "held in 10 runs; reached: isr-shrank-to-leader 3x", "crashes", "acks=all"),
+                Verdict("delivery", "VIOLATED", "2/10 runs (failed-send)", "crashes", "acks=all", 10, "seed 3"),
+                Verdict("exactly-once", "NOT SHOWN", "no run reached a retried send", "crashes", "acks=all")]
+    junit(tmp_path / "j.xml", "suite", verdicts)
+    got = cases(tmp_path / "j.xml")
+    assert [c.name for c in got] == ["durability", "delivery", "exactly-once"]
+    assert [c.name for c in got if c.is_passed] == ["durability"]
+    assert [c.name for c in got if any(isinstance(r, Failure) for r in c.result)] == ["delivery"]
+    assert [c.name for c in got if any(isinstance(r, Skipped) for r in c.result)] == ["exactly-once"]
+    suite = next(iter(JUnitXml.fromfile(str(tmp_path / "j.xml"))))
+    assert (suite.tests, suite.failures, suite.skipped) == (3, 1, 1)
+
+
+def test_check_writes_a_report_chromium_opens_and_junit_a_parser_reads(browser, tmp_path, capsys):
+    report, xml = tmp_path / "report", tmp_path / "junit.xml"
+    code = main(["check", "--set", "acks=1", "--runs", "2", "--seconds", "10", "--out", str(tmp_path / "cx"),
+                 "--report", str(report), "--junit", str(xml), "--json"])
+    table = json.loads(capsys.readouterr().out)["guarantees"]
+    violated = [g for g, row in table.items() if row["violated"]]
+    assert code == 1 and "durability" in violated
+    # JUnit: a case per guarantee, failed exactly where check says violated.
+    got = cases(xml)
+    assert sorted(c.name for c in got) == sorted(table)
+    assert sorted(c.name for c in got if any(isinstance(r, Failure) for r in c.result)) == sorted(violated)
+    # The page: no JavaScript error, a row per guarantee naming its failure model, plots drawn.
+    page, errors = browser(report / "index.html")
+    assert errors == [] and page.evaluate("document.body.dataset.ready") == "1"
+    rows = page.eval_on_selector_all("tr.verdict", "els => els.map(e => e.dataset.verdict)")
+    assert sorted(rows) == sorted(row["verdict"] for row in table.values())
+    model = page.eval_on_selector("ol.models li", "e => e.textContent")
+    assert "crash" in model and "down at once" in model
+    assert page.eval_on_selector_all("#plots g.role-mark path", "els => els.length") >= 8  # lines per run and plot
+    # Every violated guarantee links its counterexample's diagram, which opens too.
+    links = page.eval_on_selector_all("a.diagram", "els => els.map(e => e.getAttribute('href'))")
+    assert len(links) == len({row["counterexample"] for row in table.values() if row["counterexample"]}) >= 1
+    diagram, errors = browser(report / links[0])
+    assert errors == [] and diagram.eval_on_selector_all("g.witness_marks path", "els => els.length") >= 1
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    data = json.loads((report / "report.json").read_text())
+    assert len(data["runs"]) == 2 and all(run["stats"]["rows"] for run in data["runs"])
+
+
+def test_hunt_reports_the_time_to_the_first_violation(tmp_path, capsys):
+    code = main(["hunt", "--guarantee", "durability", "--set", "acks=1", "--budget", "20", "--out",
+                 str(tmp_path / "cx"), "--report", str(tmp_path / "r"), "--junit", str(tmp_path / "j.xml")])
+    assert code == 1
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    (v,) = data["verdicts"]
+    assert v["verdict"] == "VIOLATED" and v["first_violation"].startswith("after ") and v["counterexample"]
+    assert data["runs"][0]["stats"]["first_violation_ms"]["durability"] is not None
+    assert [(c.name, c.is_passed) for c in cases(tmp_path / "j.xml")] == [("durability", False)]
+
+
+def test_a_report_that_cannot_be_written_is_exit_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["check", "--set", "acks=all", "--runs", "1", "--seconds", "5", "--no-verify", "--no-save",
+                 "--report", str(tmp_path / "file" / "report")]) == 2
+    out = capsys.readouterr()
+    assert "kafkaproof check" in out.err and "durability" in out.out  # the verdicts are shown all the same
+    assert main(["guarantees", "--safe", "--report", str(tmp_path / "r")]) == 2
