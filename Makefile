@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serve_startup.py
 	$(BIN)/python benchmarks/campaign.py
 	$(BIN)/python benchmarks/scale_model.py
+	$(BIN)/python benchmarks/diagram.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

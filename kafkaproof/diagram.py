@@ -215,7 +215,9 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
          model_trace: list[dict] | None = None) -> dict:
     """The Vega-Lite spec of the diagram (data inline)."""
     subtitle = list(subtitle)
-    witness = witness or named_in(history, title + " " + " ".join(subtitle))
+    # The witness, and the operations writing or reading the values its detail names (a
+    # torn transaction's missing write; unseen's never-processed record, which has no witness).
+    witness = sorted(set(witness) | set(named_in(history, title + " " + " ".join(subtitle))))
     lo, hi = window(history, witness)
     end = max(history.ops[-1].time if history.ops else 0, hi)
     lane = lambda node: lane_of(node, recorder.process_of)  # noqa: E731
@@ -226,6 +228,8 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
             "type": op.type} for op in history.ops
            if op.type != INVOKE and op.process != NEMESIS and (lo <= op.time <= hi or op.index in witness_set
                                                                  or op.process == CONTROLLER)]
+    for n, o in enumerate(o for o in ops if o["w"]):
+        o["tag"] = f"w{n + 1}"  # on the chart; the list below it says what each is
     # Outside the window only what is not replication's steady traffic (the data stays small).
     arrows = [dict(msg, s=lane(msg["s"]), d=lane(msg["d"]), a=msg["a"] if msg["a"] is not None else msg["t"] + 5)
               for msg in recorder.messages if lo <= msg["t"] <= hi or msg["k"] != "replication"]
@@ -299,9 +303,9 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
                           "tooltip": [{"field": "x", "title": "witness"}, {"field": "t", "title": "ms"},
                                       {"field": "i", "title": "history index"}]}},
             {"name": "witness_labels", "data": {"values": [o for o in ops if o["w"]]},
-             "mark": {"type": "text", "align": "left", "dx": 10, "dy": -10, "fontSize": 11, "clip": True,
-                      "color": WITNESS_COLOUR, "fontWeight": "bold", "limit": 420},
-             "encoding": {"x": x_detail, "y": dict(y_lane), "text": {"field": "x"}}},
+             "mark": {"type": "text", "align": "left", "dx": 8, "dy": -11, "fontSize": 12, "clip": True,
+                      "color": WITNESS_COLOUR, "fontWeight": "bold"},
+             "encoding": {"x": x_detail, "y": dict(y_lane), "text": {"field": "tag"}}},
             {"name": "steps", "data": {"name": "steps"},
              "mark": {"type": "point", "opacity": 0, "size": 400},
              "params": [{"name": "cursor", "value": [{"step": _first_witness_step(steps, history, witness)}],
@@ -316,7 +320,7 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
         ],
     }
     offsets = {
-        "width": 1100, "height": 170, "title": f"{focus}: log end offset (solid) and high watermark (dashed) per replica",
+        "name": "offsets", "width": 1100, "height": 170, "title": f"{focus}: log end offset (solid) and high watermark (dashed) per replica",
         "data": {"values": states},
         "transform": [{"fold": ["leo", "hw"], "as": ["measure", "offset"]}],
         "mark": {"type": "line", "interpolate": "step-after", "clip": True, "point": False},
@@ -330,7 +334,7 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
                                  {"field": "t", "title": "ms"}]},
     }
     panel = {
-        "width": 1100, "height": 22 * max(1, len(brokers)) + 10,
+        "name": "state", "width": 1100, "height": 22 * max(1, len(brokers)) + 10,
         "title": f"{focus} at the step under the pointer",
         "data": {"name": "steps"},
         "transform": [{"filter": {"param": "cursor", "empty": False}},
@@ -341,7 +345,7 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
         "encoding": {"y": {"field": "b", "type": "nominal", "title": None, "axis": None}, "text": {"field": "line"}},
     }
     overview = {
-        "width": 1100, "height": 40, "title": "the whole run: drag to move or resize the window shown above",
+        "name": "overview", "width": 1100, "height": 40, "title": "the whole run: drag to move or resize the window shown above",
         "data": {"values": [{"t": op.time, "lane": op.process, "nemesis": op.process == NEMESIS}
                             for op in history.ops if op.type != INVOKE]},
         "mark": {"type": "tick", "thickness": 1},
@@ -349,7 +353,16 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
         "encoding": {"x": {"field": "t", "type": "quantitative", "title": None, "scale": {"domain": [0, end]}},
                      "color": {"condition": {"test": "datum.nemesis", "value": "#e67e22"}, "value": "#95a5a6"}},
     }
-    charts = [main, offsets, panel, overview]
+    told = [o for o in ops if o["w"]]
+    witnesses = {
+        "name": "witness_list", "width": 1100, "height": 18 * max(1, len(told)) + 4, "title": "the witness operations",
+        "data": {"values": [dict(o, line=f"{o['tag']}  {o['t']} ms  {o['lane']}: {o['x']}") for o in told]},
+        "mark": {"type": "text", "align": "left", "x": 0, "fontSize": 12, "font": "monospace",
+                 "color": WITNESS_COLOUR, "limit": 1100},
+        "encoding": {"y": {"field": "tag", "type": "ordinal", "axis": None, "sort": [o["tag"] for o in told]},
+                     "text": {"field": "line"}},
+    }
+    charts = [main, witnesses, offsets, panel, overview] if told else [main, offsets, panel, overview]
     body: dict = {"vconcat": charts, "spacing": 18,
                   "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}}}
     if model_trace:
@@ -376,7 +389,8 @@ def _model_panel(trace: list[dict], history: History) -> dict:
                 at, used = f"  = run {injected[match].time} ms: {injected[match].f} {injected[match].value}", match + 1
         target = f" {step['target']}" if step.get("target") not in (None, "") else ""
         rows.append({"i": i, "line": f"{i:>2} {step['action']}{target}{at}", "state": step.get("state", "")})
-    return {"width": 460, "height": 18 * len(rows) + 10, "title": "the model's trace (verify), step for step",
+    return {"name": "model", "width": 460, "height": 18 * len(rows) + 10,
+            "title": "the model's trace (verify), step for step",
             "data": {"values": rows}, "mark": {"type": "text", "align": "left", "x": 0, "font": "monospace",
                                                "limit": 460},
             "encoding": {"y": {"field": "i", "type": "ordinal", "axis": None}, "text": {"field": "line"},
@@ -482,14 +496,20 @@ def html(vl_spec: dict, title: str, bundle: str | None = None) -> str:
 
 
 def png(vl_spec: dict, scale: float = 1.0) -> bytes:
-    """A preview, reduced to a palette of PALETTE colours: a tenth of the bytes (the
-    gallery keeps one per counterexample in git)."""
+    """A preview, reduced to the diagram's palette: a tenth of the bytes (the gallery
+    keeps one per counterexample in git)."""
+    import vl_convert as vlc
+
+    return small_png(vlc.vegalite_to_png(vl_spec, scale=scale))
+
+
+def small_png(data: bytes) -> bytes:
+    """A PNG of a diagram (or a screenshot of one) on the diagram's palette."""
     import io
 
-    import vl_convert as vlc
     from PIL import Image
 
-    full = Image.open(io.BytesIO(vlc.vegalite_to_png(vl_spec, scale=scale))).convert("RGB")
+    full = Image.open(io.BytesIO(data)).convert("RGB")
     out = io.BytesIO()
     full.quantize(palette=_palette(), dither=Image.Dither.NONE).save(out, "PNG", optimize=True)
     return out.getvalue()

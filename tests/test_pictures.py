@@ -22,7 +22,7 @@ def marks(page, name: str) -> int:
 
 
 def panel_lines(page) -> list[str]:
-    return page.eval_on_selector_all("g.role-mark.concat_2_marks text", "els => els.map(e => e.textContent)")
+    return page.eval_on_selector_all("g.role-mark.state_marks text", "els => els.map(e => e.textContent)")
 
 
 def test_a_counterexample_diagram_in_chromium(browser, tmp_path):
@@ -32,16 +32,21 @@ def test_a_counterexample_diagram_in_chromium(browser, tmp_path):
     path.write_text(diagram.html(spec, "acks=1"))
     page, errors = browser(path)
     assert errors == [] and page.evaluate("document.body.dataset.ready") == "1"
-    # The witness operation is drawn, highlighted (its own layer, red) and labelled.
-    assert marks(page, "witness") == len(violation["witness"]) == 1
-    label = page.eval_on_selector_all("g.role-mark.witness_labels_marks text", "els => els.map(e => e.textContent)")
-    assert label and history.ops[violation["witness"][0]].value in label[0]
+    # The witness operation is drawn, highlighted (its own layer, red), tagged and listed
+    # with the operations that wrote or read the value its detail names.
+    named = diagram.named_in(history, violation["detail"])
+    assert len(violation["witness"]) == 1 and marks(page, "witness") == len(set(violation["witness"]) | set(named))
+    tags = page.eval_on_selector_all("g.role-mark.witness_labels_marks text", "els => els.map(e => e.textContent)")
+    assert tags[0] == "w1"
+    listed = page.eval_on_selector_all("g.role-mark.witness_list_marks text", "els => els.map(e => e.textContent)")
+    assert len(listed) == len(tags) and any(history.ops[violation["witness"][0]].value in line for line in listed)
     fill = page.eval_on_selector("g.role-mark.witness_marks path", "e => e.getAttribute('fill')")
     assert fill.lower() == diagram.WITNESS_COLOUR
     # Messages as arrows between lanes, faults as bands, offsets as step lines.
     assert marks(page, "arrows") > 100 and marks(page, "heads") == marks(page, "arrows")
     assert marks(page, "faults") >= 2  # the cut and the crash
-    assert page.eval_on_selector_all("g.role-mark.concat_1_marks path", "els => els.length") == 6  # LEO, HW x 3
+    assert page.eval_on_selector_all("g.role-mark.offsets_marks path", "els => els.length") == 6  # LEO, HW x 3
+    assert all(line.startswith("w") for line in listed)
     # At open the window that matters is selected and the panel shows the witness's step.
     lo, hi = diagram.window(history, violation["witness"])
     brush = page.eval_on_selector("g.role-mark.brush_brush path", "e => e.getBoundingClientRect().width")
@@ -78,8 +83,7 @@ def test_a_verify_counterexample_shows_the_model_trace_step_for_step(browser, tm
     path.write_text(diagram.html(spec, "verify"))
     page, errors = browser(path)
     assert errors == []
-    shown = page.eval_on_selector_all("g.role-mark.concat_1_marks text, g.role-mark text",
-                                      "els => els.map(e => e.textContent).join('\\n')")
+    shown = page.eval_on_selector_all("g.role-mark.model_marks text", "els => els.map(e => e.textContent).join('\\n')")
     assert all(s["action"] in shown for s in trace)
 
 
