@@ -168,25 +168,33 @@ def _guarantees(args: argparse.Namespace) -> int:
         print("kafkaproof guarantees: choose one of --groups, --transactions, --agreement, --unsafe, --safe",
               file=sys.stderr)
         return 2
-    if (args.report or args.junit) and (args.safe or args.unsafe or args.agreement):
-        print("kafkaproof guarantees: --report and --junit are for the cluster, --groups and --transactions tables",
-              file=sys.stderr)
-        return 2
     if args.safe:
         from kafkaproof import unsafe
         from kafkaproof.claims import agreement
 
         runs = args.runs or 200
-        model, rows, totals = unsafe.safe_campaign(runs, executor=args.executor)
+        model, rows, totals, results = unsafe.safe_campaign(runs, executor=args.executor, stats=bool(args.report))
         print(f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs,"
               f" failures: {model}")
         said = {g: (row["expected"] or {}).get("status", "-") for g, row in rows.items()}
         for g, row in rows.items():
             print(f"  {g:24} {row['verdict']:9} {row['evidence']} (verify: {said[g]})")
         print("danger events over all runs: " + ", ".join(f"{d} {n}" for d, n in totals.items()))
-        print(f"failure model: {unsafe.setup_of(unsafe.PRACTICES_CHOICE, model).failure_model.describe()}")
+        described = unsafe.setup_of(unsafe.PRACTICES_CHOICE, model).failure_model.describe()
+        print(f"failure model: {described}")
         contradicted = [g for g, row in rows.items() if agreement(said[g], [bool(row["violated"])]) == "contradicted"]
-        return 1 if contradicted else 0
+        written = 0
+        if args.report or args.junit:
+            from kafkaproof.report import Run, Verdict, write_reports
+
+            verdicts = [Verdict(g, row["verdict"], f"{row['evidence']} (verify: {said[g]})", described,
+                                "the eight practices", row["runs"],
+                                "" if row["first_violating_seed"] is None else f"seed {row['first_violating_seed']}",
+                                None, row["reached"]) for g, row in rows.items()]
+            written = write_reports(args, "kafkaproof guarantees --safe", [
+                f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs"],
+                verdicts, [Run(f"seed {r.seed}", r.violated, r.stats or {}) for r in results])
+        return written or (1 if contradicted else 0)
     if args.unsafe:
         from kafkaproof import unsafe
 
@@ -197,14 +205,36 @@ def _guarantees(args: argparse.Namespace) -> int:
             print(f"{choice.name}: {rows[-1].check} / verify {rows[-1].verify} / hunt {rows[-1].hunt}"
                   f" ({rows[-1].seconds:.0f} s)", file=sys.stderr)
         print(unsafe.markdown(rows, runs, args.budget))
-        return 0 if all(unsafe.found_by_all(r) for r in rows) else 1
+        written = 0
+        if args.report or args.junit:
+            from kafkaproof.report import Verdict, write_reports
+
+            # A row passes when check, verify and hunt all find what the choice breaks.
+            verdicts = [Verdict(r.choice.guarantee, "FOUND" if unsafe.found_by_all(r) else "MISSED",
+                                f"verify {r.verify}; check {r.check}; hunt {r.hunt} (without it: {r.without})",
+                                r.model, r.choice.name) for r in rows]
+            written = write_reports(args, "kafkaproof guarantees --unsafe",
+                                    [f"each unsafe choice alone on the defaults: {runs} runs, hunts of"
+                                     f" {args.budget:g} s"], verdicts)
+        return written or (0 if all(unsafe.found_by_all(r) for r in rows) else 1)
     if args.agreement:
         from kafkaproof.agreement import markdown, table
 
         runs = args.runs or 8
         cells = table(runs, args.examples, executor=args.executor)
         print(markdown(cells, runs, args.examples))
-        return 1 if any(c.agreement == "contradicted" for by_g in cells.values() for c in by_g.values()) else 0
+        written = 0
+        if args.report or args.junit:
+            from kafkaproof.agreement import FAILURE_MODELS
+            from kafkaproof.report import Verdict, write_reports
+
+            verdicts = [Verdict(g, c.agreement.upper(), c.text(), FAILURE_MODELS[model], row)
+                        for (row, model), by_g in cells.items() for g, c in by_g.items()]
+            written = write_reports(args, "kafkaproof guarantees --agreement",
+                                    [f"verify, check ({runs} runs) and the campaign ({args.examples} runs) on the"
+                                     " same questions: they must not contradict"], verdicts)
+        return written or (1 if any(c.agreement == "contradicted" for by_g in cells.values()
+                                    for c in by_g.values()) else 0)
     from kafkaproof.claims import claims, verdict
     from kafkaproof.guided import steering
     from kafkaproof.impl.engine import campaign as rows_of

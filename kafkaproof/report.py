@@ -17,8 +17,10 @@ from html import escape
 from kafkaproof import diagram
 
 BUNDLE = "vega-bundle.js"
-FAILING = ("VIOLATED", "INVALID")  # a JUnit failure; the others below are skipped (no evidence either way)
-UNDECIDED = ("NOT SHOWN", "NOT FOUND", "UNKNOWN")
+# A JUnit failure: a guarantee broken (check, hunt, the campaigns, Jepsen's analysis), an
+# unsafe choice some command missed, two commands contradicting each other.
+FAILING = ("VIOLATED", "INVALID", "MISSED", "CONTRADICTED")
+UNDECIDED = ("NOT SHOWN", "NOT FOUND", "UNKNOWN")  # skipped: no evidence either way
 
 
 @dataclass
@@ -112,7 +114,8 @@ def plots(verdicts: list[Verdict], runs: list[Run], clock: str = "simulated") ->
 
 
 def _page(title: str, context: list[str], verdicts: list[Verdict], drawn: dict[str, str], charts: dict | None) -> str:
-    colour = {"VIOLATED": "#c0392b", "INVALID": "#c0392b", "HELD": "#1e8449", "VALID": "#1e8449", "PROVED": "#1e8449"}
+    colour = {**dict.fromkeys(FAILING, "#c0392b"),
+              **dict.fromkeys(("HELD", "VALID", "PROVED", "AGREE", "FOUND"), "#1e8449")}
     # Each verdict names its failure model: the models once, numbered, the rows by number.
     models = list(dict.fromkeys(v.failure_model for v in verdicts))
     rows = []

@@ -143,19 +143,20 @@ def markdown(rows: list[Row], runs: int, budget: float) -> str:
                                f" counterexample, unshrunk; {agree} of {len(rows)} choices found by all three.")
 
 
-def safe_campaign(runs: int, seed: int = 0, progress=None, executor=None):
+def safe_campaign(runs: int, seed: int = 0, progress=None, executor=None, stats: bool = False):
     """The eight practices, run as `check` runs them, under the first failure model in
     which verify proves them durable (the default, with power losses, thanks to KIP-966's
     eligible leader replicas; under 3.x's elections only crashes: no replication setting
     survives a power loss without fsync there): (failure model name, check's rows, each
-    danger event's count over all runs). A "held" row carries the dangers its runs reached."""
+    danger event's count over all runs, the runs' results - `stats` filled when asked). A
+    "held" row carries the dangers its runs reached."""
     for name in failure_models(PRACTICES_CHOICE):
         setup = setup_of(PRACTICES_CHOICE, name)
         if _said(setup, "durability") == PROVED:
-            rows, _, _, results = check_runs(setup, runs, seed, progress, executor=executor)
+            rows, _, _, results = check_runs(setup, runs, seed, progress, executor=executor, stats=stats)
             totals: dict[str, int] = {}
             for r in results:
                 for danger, n in r.dangers.items():
                     totals[danger] = totals.get(danger, 0) + n
-            return name, rows, dict(sorted(totals.items()))
+            return name, rows, dict(sorted(totals.items())), results
     raise AssertionError("verify proves the eight practices durable under no failure model")

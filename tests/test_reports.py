@@ -76,3 +76,30 @@ def test_a_report_that_cannot_be_written_is_exit_2(tmp_path, capsys):
     out = capsys.readouterr()
     assert "kafkaproof check" in out.err and "durability" in out.out  # the verdicts are shown all the same
     assert main(["guarantees", "--safe", "--report", str(tmp_path / "r")]) == 2
+
+
+def test_the_agreement_and_unsafe_tables_as_junit(tmp_path, monkeypatch, capsys):
+    """Their rows' mapping (the tables themselves are slow: tests/test_agreement.py and
+    tests/test_unsafe.py run them): a contradiction, or an unsafe choice a command missed,
+    is a failing case; agreement and a choice every command found pass; not shown is skipped."""
+    from kafkaproof import agreement, unsafe
+
+    said = {"durability": agreement.Cell("PROVED", (1, 8), (0, 20)),
+            "exactly-once": agreement.Cell("PROVED", (0, 8), (0, 20)),
+            "partition-order": agreement.Cell("VIOLATED", (0, 8), (0, 20))}
+    cells = {("acks=all", "crashes"): {g: said.get(g, agreement.Cell("UNKNOWN", (0, 8), (0, 20)))
+                                       for g in agreement.GUARANTEES}}
+    monkeypatch.setattr(agreement, "table", lambda *a, **k: cells)
+    assert main(["guarantees", "--agreement", "--junit", str(tmp_path / "a.xml"), "--report", str(tmp_path / "a")]) == 1
+    got = {c.name: (c.is_passed, [type(r).__name__ for r in c.result]) for c in cases(tmp_path / "a.xml")}
+    assert {g: got[g] for g in said} == {"durability": (False, ["Failure"]), "exactly-once": (True, []),
+                                         "partition-order": (False, ["Skipped"])}
+    assert all(got[g] == (False, ["Skipped"]) for g in got if g not in said)  # unknown
+    found = unsafe.Row(unsafe.CHOICES[0], "crashes", "PROVED", "VIOLATED", "VIOLATED 3/20", "VIOLATED", "found", True, 1)
+    missed = unsafe.Row(unsafe.CHOICES[1], "crashes", "PROVED", "VIOLATED", "held", "HELD", "not found", False, 1)
+    rows = iter([found, missed] + [found] * len(unsafe.CHOICES))
+    monkeypatch.setattr(unsafe, "row", lambda *a, **k: next(rows))
+    assert main(["guarantees", "--unsafe", "--junit", str(tmp_path / "u.xml")]) == 1
+    failed = [c.classname for c in cases(tmp_path / "u.xml") if not c.is_passed]
+    assert failed == [unsafe.CHOICES[1].name]
+    capsys.readouterr()

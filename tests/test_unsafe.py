@@ -63,7 +63,7 @@ def test_the_eight_practices_hold_with_evidence():
     leader missing an acknowledged write (that would be the loss itself). With KIP-966 on
     (Kafka 4.1's default) they are judged under power losses without fsync too."""
     with opened(jobs=2 if NIGHTLY else 1) as executor:
-        model, rows, totals = unsafe.safe_campaign(2000 if NIGHTLY else 14, executor=executor)
+        model, rows, totals, _ = unsafe.safe_campaign(2000 if NIGHTLY else 14, executor=executor)
     print(model, totals)
     assert model == DEFAULT
     proved = [g for g, row in rows.items() if (row["expected"] or {}).get("status") == "PROVED"]
