@@ -199,14 +199,23 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
     return setup, seed, {**v, "fix": doc.get("fix"), "model_trace": doc.get("model_trace")}, history
 
 
-def replay(path: str | pathlib.Path, hw_moves: list | None = None, recorder=None) -> tuple[bool, str, History, dict]:
+def replay(path: str | pathlib.Path, hw_moves: list | None = None, recorder=None,
+           runs: dict | None = None) -> tuple[bool, str, History, dict]:
     """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation).
     `hw_moves`, if given, receives every high-watermark move of a partition leader (they
     are not in the history: recording them would change every saved file); `recorder`
-    (kafkaproof.diagram.Recorder) the messages and replica states of the space-time diagram."""
+    (kafkaproof.diagram.Recorder) the messages and replica states of the space-time diagram.
+    `runs`: (setup, seed) -> (result, recorder) of runs replayed before, kept and reused (a
+    report's counterexamples of several guarantees often come from one run)."""
     setup, seed, recorded, old_history = load(path)
-    watches = ([watch_hw(hw_moves)] if hw_moves is not None else []) + ([recorder] if recorder is not None else [])
-    result = run_one(setup, seed, keep_history=True, watch=lambda c: [w(c) for w in watches])
+    key = (repr(setup), seed)
+    if runs is not None and key in runs and hw_moves is None:
+        result = runs[key][0]  # (its recorder is runs[key][1])
+    else:
+        watches = ([watch_hw(hw_moves)] if hw_moves is not None else []) + ([recorder] if recorder is not None else [])
+        result = run_one(setup, seed, keep_history=True, watch=lambda c: [w(c) for w in watches])
+        if runs is not None:
+            runs[key] = (result, recorder)
     found = result.violations.get(recorded["guarantee"], [])
     same = [v for v in found if v["name"] == recorded["name"] and v["witness"] == recorded["witness"]]
     if same and result.history.to_jsonl() == old_history.to_jsonl():

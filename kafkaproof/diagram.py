@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 
 from kafkaproof.impl.protocol import messages as m
+from kafkaproof.impl.sim import faults as fault_kinds
 from kafkaproof.properties.history import CONTROLLER, INVOKE, NEMESIS, History, Op
 
 # Message kinds, by class name prefix: the arrows' colours.
@@ -142,36 +143,6 @@ class Recorder:
 # -- what the picture shows ------------------------------------------------------------------
 
 
-def fault_intervals(history: History, end: int) -> list[dict]:
-    """Faults as intervals on lanes: a node down from crash/power loss to its restart, a
-    pause for its length, a network fault until the heal that ends it; instant ones
-    (clock jumps, added partitions) as zero-length intervals."""
-    out, open_down, open_net = [], {}, []
-    for op in history.faults():
-        value = op.value or ""
-        node = value.split(" ")[0]
-        if op.f in ("crash", "shutdown", "power-loss"):
-            open_down[node] = (op.time, op.f)
-        elif op.f == "restart" and node in open_down:
-            start, f = open_down.pop(node)
-            out.append({"lane": node, "t": start, "t2": op.time, "f": f, "x": f"{f} {node} until restart"})
-        elif op.f in ("pause", "member-stall") and " for " in value:
-            ms = int(value.rsplit(" for ", 1)[1].split()[0])
-            out.append({"lane": node, "t": op.time, "t2": op.time + ms, "f": op.f, "x": f"{op.f} {value}"})
-        elif op.f == "heal":
-            for start, f, text in open_net:
-                out.append({"lane": "network", "t": start, "t2": op.time, "f": f, "x": f"{text} (healed {op.time} ms)"})
-            open_net = []
-        elif op.f in ("partition", "cut", "isolate", "lossy-network", "duplicate-late"):
-            open_net.append((op.time, op.f, f"{op.f} {value}"))
-        else:
-            out.append({"lane": NEMESIS, "t": op.time, "t2": op.time, "f": op.f, "x": f"{op.f} {value}"})
-    out += [{"lane": node, "t": start, "t2": end, "f": f, "x": f"{f} {node}, never restarted"}
-            for node, (start, f) in open_down.items()]
-    out += [{"lane": "network", "t": start, "t2": end, "f": f, "x": text} for start, f, text in open_net]
-    return out
-
-
 def window(history: History, witness: list[int]) -> tuple[int, int]:
     """The time that matters: from the first witness operation's invocation to the last
     one's completion, with the fault that struck just before (within NEAR_MS) and the
@@ -242,7 +213,7 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
             a["rel"] = True
         else:
             a["x"] = a["x"].split("(", 1)[0]  # the rest is faint: its name is enough
-    faults = fault_intervals(history, end)
+    faults = fault_kinds.intervals(history.faults(), end)
     states = _thin([s for s in recorder.states if s["tp"] == focus], lo, hi)
     steps = _steps(states, lo, hi)
     lanes = _lane_order({a["s"] for a in arrows} | {a["d"] for a in arrows} | {o["lane"] for o in ops}
@@ -545,14 +516,16 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def draw(path, hw_moves: list | None = None) -> tuple[dict, bool, str, History, dict]:
+def draw(path, hw_moves: list | None = None, runs: dict | None = None) -> tuple[dict, bool, str, History, dict]:
     """Replay a counterexample file with a Recorder: (the diagram's spec, reproduced?, why
-    not, the replayed history, the recorded violation). `hw_moves` as replay's."""
+    not, the replayed history, the recorded violation). `hw_moves` and `runs` as replay's."""
     from kafkaproof.counterexample import fix_text, load, replay
 
     setup, seed, _, _ = load(path)
     recorder = Recorder()
-    reproduced, why, history, violation = replay(path, hw_moves, recorder=recorder)
+    reproduced, why, history, violation = replay(path, hw_moves, recorder=recorder, runs=runs)
+    if runs is not None:
+        recorder = runs[(repr(setup), seed)][1]  # (the one that recorded it, if it was replayed before)
     fix = violation.get("fix")
     subtitle = [violation.get("detail", ""),
                 f"seed {seed}; {setup.slug()}; failure model: {setup.failure_model.describe()}",
@@ -578,10 +551,10 @@ def gallery(files: Iterable, out) -> list[tuple[str, bool]]:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / BUNDLE).write_text(vlc.javascript_bundle())
-    done = []
+    done, runs = [], {}
     for path in sorted(pathlib.Path(f) for f in files):
         name = path.name.split("--")[0]
-        vl_spec, reproduced, *_ = draw(path)
+        vl_spec, reproduced, *_ = draw(path, runs=runs)
         (out / f"{name}.html").write_text(html(vl_spec, name, bundle=BUNDLE))
         (out / f"{name}.png").write_bytes(png(vl_spec))
         done.append((name, reproduced))

@@ -59,10 +59,11 @@ def write(directory, title: str, context: list[str], verdicts: list[Verdict], ru
     (out / "diagrams").mkdir(parents=True, exist_ok=True)
     (out / BUNDLE).write_text(vlc.javascript_bundle())
     drawn: dict[str, str] = {}
+    runs_drawn: dict = {}  # (several guarantees' counterexamples are often one run: replayed once)
     for v in verdicts:
         if v.counterexample and v.counterexample not in drawn:
             name = pathlib.Path(v.counterexample).stem
-            spec, *_ = diagram.draw(v.counterexample)
+            spec, *_ = diagram.draw(v.counterexample, runs=runs_drawn)
             (out / "diagrams" / f"{name}.html").write_text(diagram.html(spec, name, bundle=f"../{BUNDLE}"))
             drawn[v.counterexample] = f"diagrams/{name}.html"
     (out / "report.json").write_text(json.dumps({"title": title, "context": context,

@@ -75,7 +75,9 @@ def test_a_report_that_cannot_be_written_is_exit_2(tmp_path, capsys):
                  "--report", str(tmp_path / "file" / "report")]) == 2
     out = capsys.readouterr()
     assert "kafkaproof check" in out.err and "durability" in out.out  # the verdicts are shown all the same
-    assert main(["guarantees", "--safe", "--report", str(tmp_path / "r")]) == 2
+    assert main(["hunt", "--guarantee", "durability", "--set", "acks=1", "--budget", "5", "--out", str(tmp_path / "cx"),
+                 "--junit", str(tmp_path)]) == 2  # a directory where the file goes
+    assert "kafkaproof hunt" in capsys.readouterr().err
 
 
 def test_the_agreement_and_unsafe_tables_as_junit(tmp_path, monkeypatch, capsys):

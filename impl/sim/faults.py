@@ -275,6 +275,43 @@ CLUSTER_ACTIONS = ("crash", "power_loss", "restart", "partition", "isolate", "cu
                    "lossy_network", "clock_jump", "at")
 
 
+# What Cluster.record_fault writes in the history, by how a fault lasts there: a node down
+# until its "restart"; "NODE for N ms"; the network's until a "heal" (anything else is an
+# instant: a clock jump, added partitions).
+RECORDED_DOWN = ("crash", "shutdown", "power-loss")
+RECORDED_TIMED = ("pause", "member-stall")
+RECORDED_NETWORK = ("partition", "cut", "isolate", "lossy-network", "duplicate-late")
+
+
+def intervals(ops, end: int) -> list[dict]:
+    """The history's nemesis operations as intervals, for pictures (kafkaproof/diagram.py):
+    {"lane": a node, "network" or "nemesis", "t", "t2", "f", "x": what it was}."""
+    out, open_down, open_net = [], {}, []
+    for op in ops:
+        value = op.value or ""
+        node = value.split(" ")[0]
+        if op.f in RECORDED_DOWN:
+            open_down[node] = (op.time, op.f)
+        elif op.f == "restart" and node in open_down:
+            start, f = open_down.pop(node)
+            out.append({"lane": node, "t": start, "t2": op.time, "f": f, "x": f"{f} {node} until restart"})
+        elif op.f in RECORDED_TIMED and " for " in value:
+            ms = int(value.rsplit(" for ", 1)[1].split()[0])
+            out.append({"lane": node, "t": op.time, "t2": op.time + ms, "f": op.f, "x": f"{op.f} {value}"})
+        elif op.f == "heal":
+            out += [{"lane": "network", "t": start, "t2": op.time, "f": f, "x": f"{text} (healed {op.time} ms)"}
+                    for start, f, text in open_net]
+            open_net = []
+        elif op.f in RECORDED_NETWORK:
+            open_net.append((op.time, op.f, f"{op.f} {value}"))
+        else:
+            out.append({"lane": "nemesis", "t": op.time, "t2": op.time, "f": op.f, "x": f"{op.f} {value}"})
+    out += [{"lane": node, "t": start, "t2": end, "f": f, "x": f"{f} {node}, never restarted"}
+            for node, (start, f) in open_down.items()]
+    out += [{"lane": "network", "t": start, "t2": end, "f": f, "x": text} for start, f, text in open_net]
+    return out
+
+
 def inject(c, kind: str, rng: random.Random, duration_ms: int | None, target: str | None = None,
            **params) -> None:
     """Inject one fault of `kind` into cluster `c` now, healed `duration_ms` later (None:
