@@ -4,11 +4,14 @@ KRaft metadata log (the simulator keeps it in memory, impl/controller/store.py).
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable
 
 from kafkaproof.impl.controller.store import ClusterMetadata, SimMetadataStore
-from kafkaproof.impl.protocol.messages import PartitionState
+from kafkaproof.impl.net.peer_codec import FrameError, Registry, message_types
+
+
+def _codec() -> Registry:
+    return Registry(message_types() + [ClusterMetadata])
 
 
 class FileMetadataStore(SimMetadataStore):
@@ -22,11 +25,13 @@ class FileMetadataStore(SimMetadataStore):
         if os.path.exists(path):
             try:
                 with open(path, "rb") as f:
-                    data, self.controller_epoch = pickle.load(f)
-                # A file from before a field was added: rebuilt, so the field gets its default.
-                self.data = ClusterMetadata(**vars(data))
-                self.data.partitions = {tp: PartitionState(**vars(st)) for tp, st in self.data.partitions.items()}
-            except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+                    raw = f.read()
+                if raw[:1] == b"\x80":
+                    raise FrameError("a pickle, written by an earlier kafkaproof - not loaded: a pickle can run code")
+                self.data, self.controller_epoch = _codec().decode(raw)
+                if not isinstance(self.data, ClusterMetadata) or not isinstance(self.controller_epoch, int):
+                    raise FrameError("not (ClusterMetadata, controller epoch)")
+            except (OSError, FrameError, ValueError) as e:
                 raise ValueError(f"{path}: unreadable cluster metadata ({e}); move it away to start empty") from None
 
     def acquire(self, node_id: int, now: int, lease_ms: int) -> int | None:
@@ -45,7 +50,7 @@ class FileMetadataStore(SimMetadataStore):
     def _save(self) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
-            pickle.dump((self.data, self.controller_epoch), f)
+            f.write(_codec().encode((self.data, self.controller_epoch)))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)

@@ -5,9 +5,12 @@ Every process listens on two internal ports: a data-plane one (replica fetches,
 transaction markers, KIP-890 checks) and a control-plane one (LeaderAndIsr,
 UpdateMetadata, heartbeats, AlterPartition, CreateTopic) - Kafka's separate
 control-plane listener (KIP-291): controller requests travel on their own connections
-and never wait behind replication traffic. A frame is a length-prefixed pickle of
-(src, dst, plane, message). Pickle runs code when loaded: these ports are for the
-cluster's own processes only, bound to the address given (localhost by default).
+and never wait behind replication traffic. A frame is a length-prefixed value in
+impl/net/peer_codec.py's encoding - (src, dst, plane, message) or a Hello -, which builds
+only the registered message types and never runs code; a frame that is not one (a
+pickle, garbage, another encoding version, longer than MAX_FRAME) closes the connection
+that sent it, and the process goes on. The ports are bound to the address given
+(localhost by default); peers do not authenticate yet.
 
 Addresses: each link opens with a `Hello` carrying the sender's directory (node ->
 address); the controller's process, to which every broker links, learns every node and
@@ -19,17 +22,18 @@ as the simulator does on a crash.
 from __future__ import annotations
 
 import logging
-import pickle
 import queue
 import socket
 import struct
 import threading
 from dataclasses import dataclass
 
+from kafkaproof.impl.net.peer_codec import FrameError, Registry, message_types
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, DATA_PLANE, Disconnected
 
 log = logging.getLogger("kafkaproof.peers")
 FRAME = struct.Struct(">I")
+MAX_FRAME = 128 * 1024 * 1024  # a replica fetch's records are at most replica.fetch.max.bytes (1 MiB)
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,18 @@ class Hello:
     directory: dict  # node -> Where, as the sender knows it
 
 
+_CODEC: Registry | None = None
+
+
+def codec() -> Registry:
+    global _CODEC
+    if _CODEC is None:
+        _CODEC = Registry(message_types() + [Hello, Where])
+    return _CODEC
+
+
 def _send_frame(sock: socket.socket, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = codec().encode(obj)
     sock.sendall(FRAME.pack(len(data)) + data)
 
 
@@ -67,8 +81,17 @@ def _recv_frame(sock: socket.socket):
     head = _recv_exact(sock, 4)
     if head is None:
         return None
-    body = _recv_exact(sock, FRAME.unpack(head)[0])
-    return None if body is None else pickle.loads(body)
+    size = FRAME.unpack(head)[0]
+    if size > MAX_FRAME:
+        raise FrameError(f"a frame of {size} bytes (at most {MAX_FRAME})")
+    body = _recv_exact(sock, size)
+    if body is None:
+        return None
+    frame = codec().decode(body)
+    if not isinstance(frame, Hello) and not (isinstance(frame, tuple) and len(frame) == 4
+                                             and all(isinstance(x, str) for x in frame[:3])):
+        raise FrameError(f"a {type(frame).__name__} where (src, dst, plane, message) or Hello belongs")
+    return frame
 
 
 class Link:
@@ -212,7 +235,7 @@ class Transport:
                     continue
                 src, dst, plane, message = frame
                 self.runtime.post(dst, src, message, plane)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
+        except (OSError, FrameError) as e:
             log.warning("dropped a peer connection: %s", e)
         finally:
             sock.close()
