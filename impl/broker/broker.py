@@ -523,9 +523,13 @@ class Broker(Dispatcher):
         return p.lso if req.isolation_level == m.READ_COMMITTED else p.hw
 
     def _read_for(self, p: Partition, req: m.FetchRequest) -> bytes:
-        if not p.log.log_start_offset <= req.fetch_offset <= p.log.log_end_offset:
+        bound = self._read_bound(p, req)
+        end = p.log.log_end_offset
+        if not p.log.log_start_offset <= req.fetch_offset <= end:
             return b""
-        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=self._read_bound(p, req), region=req.zero_copy)
+        if req.fetch_offset >= (end if bound is None else bound) and not req.zero_copy:
+            return b""  # nothing there yet (a caught-up follower's long poll): no segment to look at
+        return p.log.read(req.fetch_offset, req.max_bytes, max_offset=bound, region=req.zero_copy)
 
     def _answer_fetch(self, p: Partition, src: str, req: m.FetchRequest, fx: Effects, data: bytes | None = None) -> None:
         error = self._fetch_error(p, req)

@@ -84,10 +84,12 @@ class Partition:
         """The last stable offset: read_committed consumers read below it. The HW, or the
         first offset of a transaction still open, or ended by a marker not yet replicated
         (Kafka's firstUnstableOffset: until then its outcome could still be lost)."""
-        self.unreplicated = [t for t in self.unreplicated if t.marker_offset >= self.hw]
+        lso = self.hw
+        if self.unreplicated:
+            self.unreplicated = [t for t in self.unreplicated if t.marker_offset >= lso]
+            lso = min([lso] + [t.first_offset for t in self.unreplicated])
         first = self.producers.first_unstable_offset()
-        candidates = [self.hw] + [t.first_offset for t in self.unreplicated]
-        return min(candidates + ([first] if first is not None else []))
+        return lso if first is None or first >= lso else first
 
     def configure(self, config: BrokerConfig, overrides: dict[str, str]) -> None:
         """The broker's settings with the topic's overrides (impl/broker/topic_config.py)."""

@@ -106,18 +106,32 @@ def settle(c: Cluster, ms: int = 20_000, converge_ms: int = 60_000) -> None:
         if node.startswith(("broker-", "controller-")):
             c.restart(node)
     c.run_for(ms)
-    c.run_until(lambda: _converged(c), timeout_ms=converge_ms)
+    c.run_until(Converged(c), timeout_ms=converge_ms)
 
 
-def _converged(c: Cluster) -> bool:
-    controller = c.active_controller()
-    if controller is None:
-        return False
-    for tp in controller.partitions:
-        leader = c.leader(tp)
+class Converged:
+    """Every partition has a leader whose HW reached its log end, with no transaction left
+    open. Asked after every step until it holds: the partition that failed last is asked
+    first (a conjunction, in any order; until it passes one partition is read, not a hundred)."""
+
+    def __init__(self, c: Cluster) -> None:
+        self.c, self.culprit = c, None
+
+    def __call__(self) -> bool:
+        controller = self.c.active_controller()
+        if controller is None:
+            return False
+        if self.culprit in controller.partitions and not self._settled(self.culprit):
+            return False
+        for tp in controller.partitions:
+            if not self._settled(tp):
+                self.culprit = tp
+                return False
+        return True
+
+    def _settled(self, tp: TopicPartition) -> bool:
+        leader = self.c.leader(tp)
         if leader is None:
             return False
-        p = c.broker(leader).partitions[tp]
-        if p.hw < p.log.log_end_offset or p.lso < p.hw:  # replicated, and no transaction left open
-            return False
-    return True
+        p = self.c.broker(leader).partitions[tp]
+        return p.hw >= p.log.log_end_offset and p.lso >= p.hw  # replicated, and no transaction left open
