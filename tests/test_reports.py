@@ -31,8 +31,9 @@ def test_one_failing_guarantee_is_one_failing_test_case(tmp_path):
 
 def test_check_writes_a_report_chromium_opens_and_junit_a_parser_reads(browser, tmp_path, capsys):
     report, xml = tmp_path / "report", tmp_path / "junit.xml"
-    code = main(["check", "--set", "acks=1", "--runs", "2", "--seconds", "10", "--out", str(tmp_path / "cx"),
-                 "--report", str(report), "--junit", str(xml), "--json"])
+    # (acks=0 on a lossy network: a lost write in every run, fast; the rest NOT SHOWN - skipped cases)
+    code = main(["check", "--set", "acks=0", "--faults", "drop", "--runs", "2", "--seconds", "10", "--no-verify",
+                 "--out", str(tmp_path / "cx"), "--report", str(report), "--junit", str(xml), "--json"])
     table = json.loads(capsys.readouterr().out)["guarantees"]
     violated = [g for g, row in table.items() if row["violated"]]
     assert code == 1 and "durability" in violated
@@ -40,13 +41,15 @@ def test_check_writes_a_report_chromium_opens_and_junit_a_parser_reads(browser, 
     got = cases(xml)
     assert sorted(c.name for c in got) == sorted(table)
     assert sorted(c.name for c in got if any(isinstance(r, Failure) for r in c.result)) == sorted(violated)
+    assert sorted(c.name for c in got if any(isinstance(r, Skipped) for r in c.result)) == sorted(
+        g for g, row in table.items() if row["verdict"] == "NOT SHOWN")
     # The page: no JavaScript error, a row per guarantee naming its failure model, plots drawn.
     page, errors = browser(report / "index.html")
     assert errors == [] and page.evaluate("document.body.dataset.ready") == "1"
     rows = page.eval_on_selector_all("tr.verdict", "els => els.map(e => e.dataset.verdict)")
     assert sorted(rows) == sorted(row["verdict"] for row in table.values())
     model = page.eval_on_selector("ol.models li", "e => e.textContent")
-    assert "crash" in model and "down at once" in model
+    assert "network faults: drop" in model and "no power loss" in model
     assert page.eval_on_selector_all("#plots g.role-mark path", "els => els.length") >= 8  # lines per run and plot
     # Every violated guarantee links its counterexample's diagram, which opens too.
     links = page.eval_on_selector_all("a.diagram", "els => els.map(e => e.getAttribute('href'))")
