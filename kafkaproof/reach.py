@@ -121,6 +121,8 @@ KEYS: dict[str, Reach] = {
        for k in ("transaction.max.timeout.ms", "transaction.abort.timed.out.transaction.cleanup.interval.ms")},
     **{k: _r(RUNTIME) for k in ("num.network.threads", "num.io.threads", "queued.max.requests",
                                 "socket.request.max.bytes", "max.incremental.fetch.session.cache.slots")},
+    **{k: _r("who may connect changes no guarantee of those who do: the simulator and the models have no"
+             " listeners") for k in ("listeners", "listener.security.protocol.map", "sasl.enabled.mechanisms")},
     # -- broker: legacy switches (historical behaviours, modelled fixed) ----------------
     "legacy.truncate.to.high.watermark": _r(
         "truncation matters only to the partition's guarantees",

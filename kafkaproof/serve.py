@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one broker key")
     p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS[:RF]]",
                    help="create this topic at start if it does not exist (repeatable)")
+    p.add_argument("--users", metavar="FILE", help="the users a SASL_PLAINTEXT listener authenticates (PLAIN,"
+                   " SCRAM-SHA-256/512): Kafka's JAAS file (user_NAME=\"PASSWORD\" options, as in"
+                   " java.security.auth.login.config) or NAME=PASSWORD lines")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
     one = p.add_argument_group("one process per broker (fault tests)")
     one.add_argument("--controller-only", action="store_true",
@@ -51,15 +54,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         props = broker_props(args.config, args.set)
         topics = [_topic(t) for t in args.topic]
+        users = _users(args.users) if args.users else None
         if args.controller_only:
             cluster = ControllerProcess(args.data_dir, args.port, props, host=args.host)
         elif args.broker_id is not None:
             host, _, port = args.controller.rpartition(":")
             if not host or not port.isdigit():
                 raise ConfigError(f"--controller {args.controller!r}: expected HOST:PORT")
-            cluster = BrokerProcess(args.broker_id, (host, int(port)), args.data_dir, args.port, props, host=args.host)
+            cluster = BrokerProcess(args.broker_id, (host, int(port)), args.data_dir, args.port, props, host=args.host,
+                                    users=users)
         else:
-            cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host)
+            cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host, users=users)
     except ConfigError as e:
         print(f"kafkaproof serve: {e}", file=sys.stderr)
         return 2
@@ -86,6 +91,16 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kafkaproof.serve").info("stopping: flushing logs and checkpoints")
     cluster.stop()
     return 0
+
+
+def _users(path: str) -> dict[str, str]:
+    from kafkaproof.impl.net.sasl import parse_users
+
+    try:
+        with open(path) as f:
+            return parse_users(f.read(), path)
+    except OSError as e:
+        raise ConfigError(f"--users {path}: {e.strerror}") from None
 
 
 def _topic(spec: str) -> tuple[str, int, int | None]:

@@ -62,6 +62,15 @@ BROKER_KEYS = LOG_KEYS + (
         " 0: every fetch is a full one.", at_least(0)),
     Key("socket.request.max.bytes", "int", 104_857_600, "Largest request frame; a larger one closes the"
         " connection.", at_least(1)),
+    # Security (issue 22). serve takes host and port from --host/--port: of `listeners` it
+    # reads the listener's name, whose protocol the map gives.
+    Key("listeners", "string", "PLAINTEXT://:9092", "The client listener, NAME://HOST:PORT (one; serve reads"
+        " the name, its --host/--port the address)."),
+    Key("listener.security.protocol.map", "string",
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "Listener name -> security protocol (PLAINTEXT or SASL_PLAINTEXT served; SSL, SASL_SSL not yet)."),
+    Key("sasl.enabled.mechanisms", "list", ["GSSAPI"], "SASL mechanisms a SASL listener offers (PLAIN,"
+        " SCRAM-SHA-256, SCRAM-SHA-512 served; Kafka's default GSSAPI is not)."),
     Key("legacy.truncate.to.high.watermark", "bool", False,
         "Pre-KIP-101: a new follower truncates to its high watermark (nor KIP-279, KIP-320)."),
     Key("legacy.kip101.without.kip279", "bool", False,
@@ -109,6 +118,8 @@ class BrokerConfig:
     queued_max_requests: int = 500
     socket_request_max_bytes: int = 104_857_600
     fetch_session_cache_slots: int = 1000
+    security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
+    sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
@@ -153,6 +164,8 @@ class BrokerConfig:
             queued_max_requests=v["queued.max.requests"],
             socket_request_max_bytes=v["socket.request.max.bytes"],
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
+            security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
+            sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
             # Cumulative, as Kafka's history is (KIP-101 came in 0.11, KIP-279 in 2.0, KIP-320
             # in 2.1) and as the explorer's variants are: a broker without a fix has none
             # of the later ones either. (Alone, legacy.kip101.without.kip279 kept KIP-320's
@@ -164,6 +177,30 @@ class BrokerConfig:
                                            or v["legacy.truncate.to.high.watermark"]),
             legacy_transactions_without_kip890=v["legacy.transactions.without.kip890"],
         )
+
+
+SERVED_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+
+
+def _security_protocol(listeners: str, protocol_map: str) -> str:
+    """The client listener's security protocol: its name looked up in the map (Kafka's
+    listener.security.protocol.map), e.g. CLIENT://:9092 with CLIENT:SASL_PLAINTEXT."""
+    entries = [e.strip() for e in listeners.split(",") if e.strip()]
+    if len(entries) != 1 or "://" not in entries[0]:
+        raise ConfigError(f"listeners={listeners!r}: one listener, NAME://HOST:PORT (several are not served yet)")
+    name = entries[0].split("://", 1)[0].upper()
+    mapping = {}
+    for pair in protocol_map.split(","):
+        key, sep, protocol = pair.strip().partition(":")
+        if not sep:
+            raise ConfigError(f"listener.security.protocol.map: {pair!r} is not NAME:PROTOCOL")
+        mapping[key.strip().upper()] = protocol.strip().upper()
+    protocol = mapping.get(name)
+    if protocol is None:
+        raise ConfigError(f"listeners: {name} is not in listener.security.protocol.map ({protocol_map})")
+    if protocol not in SERVED_PROTOCOLS:
+        raise ConfigError(f"listeners: {name} is {protocol}, not served yet (served: {', '.join(SERVED_PROTOCOLS)})")
+    return protocol
 
 
 def check_topic_fits(replication_factor: int, min_insync_replicas: int, brokers: int | None = None) -> None:

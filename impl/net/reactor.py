@@ -26,6 +26,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.net.codec import (
     API_VERSIONS,
     SIZE,
@@ -35,10 +36,12 @@ from kafkaproof.impl.net.codec import (
     encode_response,
 )
 from kafkaproof.impl.net.gateway import APIS, Gateway, api_versions_response
+from kafkaproof.impl.net.sasl import AuthenticationFailed, Users
 from kafkaproof.impl.protocol.errors import ErrorCode
 from kafkaproof.impl.storage.disk import FileRegion
 
 log = logging.getLogger("kafkaproof.net")
+SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 _ids = itertools.count(1)
 
 
@@ -51,6 +54,10 @@ class Connection:
     outbuf: collections.deque = field(default_factory=collections.deque)
     muted: bool = False
     closed: bool = False
+    # SASL (impl/net/sasl.py): the exchange under way, and who it authenticated
+    # (User:ANONYMOUS on a PLAINTEXT listener, as Kafka names that principal).
+    sasl: object | None = None
+    principal: str | None = None
 
 
 class Processor(threading.Thread):
@@ -242,11 +249,19 @@ class _Sendfile:
 
 
 class Reactor:
-    def __init__(self, broker_id: int, config, gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, broker_id: int, config, gateway: Gateway, host: str = "127.0.0.1", port: int = 0,
+                 users: dict[str, str] | None = None) -> None:
         self.broker_id = broker_id
         self.name = f"broker-{broker_id}"
         self.config = config
         self.gateway = gateway
+        # A SASL listener authenticates every connection before anything but ApiVersions.
+        self.users = None
+        if config.security_protocol == "SASL_PLAINTEXT":
+            if users is None:
+                raise ConfigError("a SASL_PLAINTEXT listener needs its users (kafkaproof serve --users FILE:"
+                                  " Kafka's JAAS user_NAME=\"PASSWORD\" options, or NAME=PASSWORD lines)")
+            self.users = Users(users, config.sasl_mechanisms)  # (a ConfigError for a mechanism not served)
         self.stopping = threading.Event()
         self.listener = socket.create_server((host, port), reuse_port=False)
         self.listener.settimeout(0.2)
@@ -308,6 +323,13 @@ class Reactor:
             self._unsupported(processor, conn, req.api_key, req.correlation_id,
                               f"api key {req.api_key} version {req.version} is not served")
             return
+        if req.api_key in (SASL_HANDSHAKE, SASL_AUTHENTICATE):
+            self._sasl(processor, conn, req)
+            return
+        if self.users is not None and conn.principal is None and req.api_key != API_VERSIONS:
+            self._bad(processor, conn, f"{served[0]} before SASL authentication (a plaintext client on a"
+                                       f" SASL_PLAINTEXT listener?)")
+            return
 
         def reply(values) -> None:  # on the core thread, when the broker has answered
             try:
@@ -319,6 +341,47 @@ class Reactor:
             processor.respond(conn, out)
 
         self.gateway.handle(conn.node, req, reply)
+
+    def _sasl(self, processor: Processor, conn: Connection, req) -> None:
+        """SaslHandshake names the mechanism, SaslAuthenticate carries its tokens (KIP-152).
+        A failure is answered with its error, then the connection closes (as Kafka does)."""
+        def answer(values: dict, close: str | None = None) -> None:
+            processor.respond(conn, encode_response(req.api_key, req.version, req.correlation_id, values))
+            if close:
+                self.errors += 1
+                log.warning("broker %d: closing %s: %s", self.broker_id, conn.peer, close)
+                processor.respond(conn, Close(close))
+
+        offered = list(self.users.mechanisms) if self.users is not None else []
+        if req.api_key == SASL_HANDSHAKE:
+            # (v0 is advertised - librdkafka 2.0 looks for it - but a v0 client would send raw
+            # tokens next, not SaslAuthenticate: those close the connection as bad frames)
+            if self.users is None or conn.sasl is not None or conn.principal is not None:
+                answer({"error_code": ErrorCode.ILLEGAL_SASL_STATE, "mechanisms": offered},
+                       "SaslHandshake on a connection that is not waiting for one")
+                return
+            try:
+                conn.sasl = self.users.server(req.body.mechanism)
+            except KeyError:
+                answer({"error_code": ErrorCode.UNSUPPORTED_SASL_MECHANISM, "mechanisms": offered},
+                       f"SASL mechanism {req.body.mechanism} is not enabled ({', '.join(offered)})")
+                return
+            answer({"error_code": ErrorCode.NONE, "mechanisms": offered})
+            return
+        if conn.sasl is None or conn.principal is not None:
+            answer({"error_code": ErrorCode.ILLEGAL_SASL_STATE, "error_message": "no SASL exchange under way",
+                    "auth_bytes": b""}, "SaslAuthenticate before SaslHandshake")
+            return
+        try:
+            token = conn.sasl.step(bytes(req.body.auth_bytes))
+        except AuthenticationFailed as e:
+            answer({"error_code": ErrorCode.SASL_AUTHENTICATION_FAILED, "error_message": str(e), "auth_bytes": b""},
+                   f"SASL authentication failed: {e}")
+            return
+        if conn.sasl.done:
+            conn.principal = conn.sasl.principal
+            log.info("broker %d: %s authenticated as %s", self.broker_id, conn.peer, conn.principal)
+        answer({"error_code": ErrorCode.NONE, "error_message": None, "auth_bytes": token})
 
     def _unsupported(self, processor: Processor, conn: Connection, api_key: int, correlation_id: int,
                      why: str) -> None:

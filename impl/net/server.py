@@ -43,7 +43,8 @@ def _broker(broker_id: int, config: BrokerConfig, data_dir: str) -> Broker:
 
 class EmbeddedCluster:
     def __init__(self, data_dir: str, brokers: int = 1, port: int = 9092,
-                 props: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
+                 props: Mapping[str, str] | None = None, host: str = "127.0.0.1",
+                 users: dict[str, str] | None = None) -> None:
         self.config = BrokerConfig.from_properties(props or {})
         self.data_dir = os.path.abspath(data_dir)
         os.makedirs(self.data_dir, exist_ok=True)
@@ -56,7 +57,7 @@ class EmbeddedCluster:
         for b in range(brokers):
             gateway = Gateway(self.runtime, b, self.config, self.endpoints, settings=props)
             gateway.start()
-            self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0)
+            self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0, users=users)
             self.endpoints[b] = (host, self.reactors[b].port)
         self.started = False
 
@@ -142,14 +143,15 @@ class BrokerProcess:
     for fault tests that kill or stop a single broker."""
 
     def __init__(self, broker_id: int, controller: tuple[str, int], data_dir: str, port: int = 9092,
-                 props: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
+                 props: Mapping[str, str] | None = None, host: str = "127.0.0.1",
+                 users: dict[str, str] | None = None) -> None:
         self.config = BrokerConfig.from_properties(props or {})
         self.runtime = Runtime()
         self.broker = _broker(broker_id, self.config, data_dir)
         self.disk = self.broker.disk
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props)
-        self.reactor = Reactor(broker_id, self.config, self.gateway, host, port)
+        self.reactor = Reactor(broker_id, self.config, self.gateway, host, port, users=users)
         self.endpoints[broker_id] = (host, self.reactor.port)
         chost, cport = controller
         self.transport = Transport(self.runtime, [self.broker.node, self.gateway.node], host,
