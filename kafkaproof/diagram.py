@@ -45,7 +45,7 @@ KIND_COLOURS = {"produce": "#2e86c1", "replication": "#95a5a6", "consumer fetch"
 WITNESS_COLOUR = "#c0392b"
 MARGIN_MS = 1000  # around the window that matters
 NEAR_MS = 5000  # a fault this long before the witness belongs to its story
-THIN_MS = 250  # outside it: one state row per replica per this many ms, empty fetches left out
+THIN_MS = 250  # outside it: one state row per replica per this many ms (changes of role, epoch, ISR kept)
 DETAIL_CHARS = 120
 # Fields every request of a kind carries alike: left out of the tooltips (with those at their defaults).
 NOISE = frozenset({"max_bytes", "max_wait_ms", "min_bytes", "timeout_ms", "replica_epoch", "zero_copy"})
@@ -102,6 +102,7 @@ class Recorder:
         self.messages: list[dict] = []
         self.states: list[dict] = []
         self.process_of: dict[str, str] = {}
+        self.c = None
 
     def __call__(self, c) -> None:
         self.c = c
@@ -245,7 +246,7 @@ def spec(history: History, recorder: Recorder, witness: list[int], title: str, s
              "encoding": {"x": x_detail, "x2": {"field": "a"},
                           "y": {"field": "s", **lane_scale}, "y2": {"field": "d"},
                           "color": colour,
-                          "strokeDash": {"condition": {"test": "datum.lost || datum.dup", "value": [4, 3]},
+                          "strokeDash": {"condition": {"test": "datum.lost || datum.dup || datum.refused", "value": [4, 3]},
                                          "value": [1, 0]},
                           "opacity": {"condition": {"test": "datum.rel", "value": 0.95}, "value": 0.15},
                           "strokeWidth": {"condition": [{"test": "datum.dup", "value": 3},

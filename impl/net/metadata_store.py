@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import cache
 
 from kafkaproof.impl.controller.store import ClusterMetadata, SimMetadataStore
 from kafkaproof.impl.net.peer_codec import FrameError, Registry, message_types
 
 
+@cache
 def _codec() -> Registry:
     return Registry(message_types() + [ClusterMetadata])
 

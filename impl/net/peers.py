@@ -27,6 +27,7 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
+from functools import cache
 
 from kafkaproof.impl.net.peer_codec import FrameError, Registry, message_types
 from kafkaproof.impl.protocol.messages import CONTROL_PLANE, DATA_PLANE, Disconnected
@@ -52,14 +53,9 @@ class Hello:
     directory: dict  # node -> Where, as the sender knows it
 
 
-_CODEC: Registry | None = None
-
-
+@cache
 def codec() -> Registry:
-    global _CODEC
-    if _CODEC is None:
-        _CODEC = Registry(message_types() + [Hello, Where])
-    return _CODEC
+    return Registry(message_types() + [Hello, Where])
 
 
 def _send_frame(sock: socket.socket, obj) -> None:
