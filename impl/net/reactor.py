@@ -54,8 +54,8 @@ class Connection:
     outbuf: collections.deque = field(default_factory=collections.deque)
     muted: bool = False
     closed: bool = False
-    # SASL (impl/net/sasl.py): the exchange under way, and who it authenticated
-    # (User:ANONYMOUS on a PLAINTEXT listener, as Kafka names that principal).
+    # SASL (impl/net/sasl.py): the exchange under way, and who it authenticated ("User:alice";
+    # None on a PLAINTEXT listener, where Kafka's principal is User:ANONYMOUS).
     sasl: object | None = None
     principal: str | None = None
 
