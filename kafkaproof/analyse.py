@@ -117,7 +117,7 @@ def judge_and_report(source: str, ops: list[dict], final_read: bool, ww_deps: bo
         verdict, why = "UNKNOWN", "the final read did not reach every acknowledged offset in time"
     model = (", ".join(f"{f} x{n}" for f, n in sorted(faults.items())) if faults else
              "no nemesis operations: the history shows no faults, so a VALID says nothing about them")
-    summary = {"verdict": verdict, "why": why, "bad": found.bad, "allowed": sorted(found.allowed & set(found.errors)),
+    summary = {"verdict": verdict, "why": why, "failure_model": model, "bad": found.bad, "allowed": sorted(found.allowed & set(found.errors)),
                "counts": {k: len(v) for k, v in sorted(found.errors.items())}, "judged": found.judged,
                "faults": dict(sorted(faults.items())), "final_read": final_read, "ww_deps": ww_deps,
                "oracle": oracle and {k: oracle.get(k) for k in ("guarantee", "name", "detail")},

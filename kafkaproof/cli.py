@@ -185,15 +185,12 @@ def _guarantees(args: argparse.Namespace) -> int:
         contradicted = [g for g, row in rows.items() if agreement(said[g], [bool(row["violated"])]) == "contradicted"]
         written = 0
         if args.report or args.junit:
-            from kafkaproof.report import Run, Verdict, write_reports
+            from kafkaproof.report import from_check, write_reports
 
-            verdicts = [Verdict(g, row["verdict"], f"{row['evidence']} (verify: {said[g]})", described,
-                                "the eight practices", row["runs"],
-                                "" if row["first_violating_seed"] is None else f"seed {row['first_violating_seed']}",
-                                None, row["reached"]) for g, row in rows.items()]
+            verdicts, ran = from_check(rows, results, described, "the eight practices", said)
             written = write_reports(args, "kafkaproof guarantees --safe", [
                 f"the eight practices ({' '.join(unsafe.PRACTICES)}, commit after processing), {runs} runs"],
-                verdicts, [Run(f"seed {r.seed}", r.violated, r.stats or {}) for r in results])
+                verdicts, ran)
         return written or (1 if contradicted else 0)
     if args.unsafe:
         from kafkaproof import unsafe
@@ -212,7 +209,8 @@ def _guarantees(args: argparse.Namespace) -> int:
             # A row passes when check, verify and hunt all find what the choice breaks.
             verdicts = [Verdict(r.choice.guarantee, "FOUND" if unsafe.found_by_all(r) else "MISSED",
                                 f"verify {r.verify}; check {r.check}; hunt {r.hunt} (without it: {r.without})",
-                                r.model, r.choice.name) for r in rows]
+                                unsafe.setup_of(r.choice, r.model).failure_model.describe(), r.choice.name)
+                        for r in rows]
             written = write_reports(args, "kafkaproof guarantees --unsafe",
                                     [f"each unsafe choice alone on the defaults: {runs} runs, hunts of"
                                      f" {args.budget:g} s"], verdicts)
@@ -225,10 +223,13 @@ def _guarantees(args: argparse.Namespace) -> int:
         print(markdown(cells, runs, args.examples))
         written = 0
         if args.report or args.junit:
-            from kafkaproof.agreement import FAILURE_MODELS
+            from kafkaproof.agreement import FAILURE_MODELS, ROWS
+            from kafkaproof.impl.engine import build_setup
             from kafkaproof.report import Verdict, write_reports
 
-            verdicts = [Verdict(g, c.agreement.upper(), c.text(), FAILURE_MODELS[model], row)
+            described = {(row, model): build_setup(sets=ROWS[row], faults=FAILURE_MODELS[model]).failure_model.describe()
+                         for row, model in cells}
+            verdicts = [Verdict(g, c.agreement.upper(), c.text(), described[(row, model)], row)
                         for (row, model), by_g in cells.items() for g, c in by_g.items()]
             written = write_reports(args, "kafkaproof guarantees --agreement",
                                     [f"verify, check ({runs} runs) and the campaign ({args.examples} runs) on the"
@@ -360,13 +361,10 @@ def _check(args: argparse.Namespace) -> int:
     code = 1 if violated else NOT_SHOWN_EXIT if not_shown else 0
     written = 0  # (a report that cannot be written is exit 2, after the verdicts are shown)
     if args.report or args.junit:
-        from kafkaproof.report import Run, Verdict, write_reports
+        from kafkaproof.report import from_check, write_reports
 
         scope = setup.slug()
-        verdicts = [Verdict(g, row["verdict"], row["evidence"], model.describe(), scope, row["runs"],
-                            "" if row["first_violating_seed"] is None else f"seed {row['first_violating_seed']}",
-                            row["counterexample"], row["reached"]) for g, row in table.items()]
-        runs = [Run(f"seed {r.seed}", r.violated, r.stats or {}) for r in results]
+        verdicts, runs = from_check(table, results, model.describe(), scope)
         context = [f"kafkaproof check: {args.runs} runs from seed {args.seed}, faults {','.join(setup.faults)},"
                    f" {steered} steered by verify's breaking schedules", f"configuration: {scope}",
                    f"failure model: {model.describe()}"]
@@ -485,7 +483,7 @@ def _hunt(args: argparse.Namespace) -> int:
 def _hunt_report(args, setup, h, path) -> int:
     """A hunt as a report: found (VIOLATED, with the time and runs it took, the shrunk run's
     plots and diagram) or not (NOT FOUND, with the danger events the runs reached)."""
-    from kafkaproof.impl.engine import run_one
+    from kafkaproof.impl.engine.run import stats_of
     from kafkaproof.report import Run, Verdict, write_reports
 
     model = setup.failure_model.describe()
@@ -494,8 +492,9 @@ def _hunt_report(args, setup, h, path) -> int:
         verdict = Verdict(args.guarantee, "VIOLATED", f"{v['name']}: {v['detail']}", model, setup.slug(),
                           h.seeds_tried, f"after {h.found_after_s:.1f} s and {h.seeds_tried} run(s) (seed"
                           f" {h.result.seed}), shrunk in {h.shrink_runs} runs", str(path), h.result.dangers)
-        shown = run_one(h.setup, h.result.seed, stats=True)
-        runs = [Run(f"seed {h.result.seed}, shrunk", shown.violated, shown.stats)]
+        # (the shrunk run keeps its history: its figures come from it, not from running it again)
+        runs = [Run(f"seed {h.result.seed}, shrunk", h.result.violated, stats_of(h.result.history,
+                                                                                 h.result.violations))]
     else:
         verdict = Verdict(args.guarantee, "NOT FOUND", f"no violation in {h.seeds_tried} runs within"
                           f" {h.seconds_spent:.1f} s", model, setup.slug(), h.seeds_tried, "", None, h.reached)

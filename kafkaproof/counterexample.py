@@ -200,14 +200,15 @@ def load(path: str | pathlib.Path) -> tuple[Setup, int, dict, History]:
 
 
 def replay(path: str | pathlib.Path, hw_moves: list | None = None, recorder=None,
-           runs: dict | None = None) -> tuple[bool, str, History, dict]:
+           runs: dict | None = None, loaded: tuple | None = None) -> tuple[bool, str, History, dict]:
     """Re-execute; (reproduced exactly?, what differs if not, the new history, the violation).
     `hw_moves`, if given, receives every high-watermark move of a partition leader (they
     are not in the history: recording them would change every saved file); `recorder`
     (kafkaproof.diagram.Recorder) the messages and replica states of the space-time diagram.
     `runs`: (setup, seed) -> (result, recorder) of runs replayed before, kept and reused (a
-    report's counterexamples of several guarantees often come from one run)."""
-    setup, seed, recorded, old_history = load(path)
+    report's counterexamples of several guarantees often come from one run). `loaded`: what
+    load(path) gave, when the caller has read the file already."""
+    setup, seed, recorded, old_history = loaded or load(path)
     key = (repr(setup), seed)
     if runs is not None and key in runs and hw_moves is None:
         result = runs[key][0]  # (its recorder is runs[key][1])

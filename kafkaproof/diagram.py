@@ -22,6 +22,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterable
+from html import escape
 
 from kafkaproof.impl.protocol import messages as m
 from kafkaproof.impl.sim import faults as fault_kinds
@@ -443,10 +444,10 @@ def html(vl_spec: dict, title: str, bundle: str | None = None) -> str:
     import vl_convert as vlc
 
     inline = "" if bundle else vlc.javascript_bundle().replace("</script", "<\\/script")
-    script = f'<script src="{_escape(bundle)}"></script>' if bundle else f"<script>{inline}</script>"
+    script = f'<script src="{escape(bundle)}"></script>' if bundle else f"<script>{inline}</script>"
     packed = base64.b64encode(gzip.compress(json.dumps(vl_spec, separators=(",", ":")).encode(), mtime=0)).decode()
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{_escape(title)}</title>{script}
+<html><head><meta charset="utf-8"><title>{escape(title)}</title>{script}
 <style>body{{font-family:sans-serif;margin:12px}} #vis{{width:100%}}</style></head>
 <body><div id="vis">drawing...</div>
 <script>
@@ -511,20 +512,15 @@ def svg(vl_spec: dict) -> str:
     return vlc.vegalite_to_svg(vl_spec)
 
 
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
-
-
 def draw(path, hw_moves: list | None = None, runs: dict | None = None) -> tuple[dict, bool, str, History, dict]:
     """Replay a counterexample file with a Recorder: (the diagram's spec, reproduced?, why
     not, the replayed history, the recorded violation). `hw_moves` and `runs` as replay's."""
     from kafkaproof.counterexample import fix_text, load, replay
 
-    setup, seed, _, _ = load(path)
+    loaded = load(path)
+    setup, seed = loaded[:2]
     recorder = Recorder()
-    reproduced, why, history, violation = replay(path, hw_moves, recorder=recorder, runs=runs)
+    reproduced, why, history, violation = replay(path, hw_moves, recorder=recorder, runs=runs, loaded=loaded)
     if runs is not None:
         recorder = runs[(repr(setup), seed)][1]  # (the one that recorded it, if it was replayed before)
     fix = violation.get("fix")

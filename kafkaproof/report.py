@@ -49,6 +49,16 @@ class Run:
     stats: dict
 
 
+def from_check(rows: dict, results, failure_model: str, scope: str, said: dict | None = None) -> tuple[list, list]:
+    """check's rows (kafkaproof/guided.check_runs) and results as (verdicts, runs); `said`:
+    verify's status per guarantee, quoted beside the evidence."""
+    verdicts = [Verdict(g, row["verdict"], row["evidence"] + (f" (verify: {said[g]})" if said else ""), failure_model,
+                        scope, row["runs"],
+                        "" if row["first_violating_seed"] is None else f"seed {row['first_violating_seed']}",
+                        row.get("counterexample"), row["reached"]) for g, row in rows.items()]
+    return verdicts, [Run(f"seed {r.seed}", r.violated, r.stats or {}) for r in results]
+
+
 def write(directory, title: str, context: list[str], verdicts: list[Verdict], runs: list[Run] = (),
           clock: str = "simulated") -> pathlib.Path:
     """Writes directory/index.html (and report.json, the Vega bundle, diagrams/): returns index.html's path.

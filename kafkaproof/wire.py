@@ -163,7 +163,7 @@ def _report(args: argparse.Namespace, out: Path, outcome, summary: dict) -> int:
     from kafkaproof.properties.run_stats import run_stats
     from kafkaproof.report import Run, Verdict, write_reports
 
-    model = ", ".join(f"{f} x{n}" for f, n in summary["faults"].items()) or "no fault injected"
+    model = summary["failure_model"]
     reached = dict(outcome.dangers)
     verdicts = [Verdict("Jepsen's Kafka analysis", summary["verdict"], summary["why"], model, args.topic,
                         dangers=reached)]

@@ -92,7 +92,7 @@ def test_the_agreement_and_unsafe_tables_as_junit(tmp_path, monkeypatch, capsys)
     said = {"durability": agreement.Cell("PROVED", (1, 8), (0, 20)),
             "exactly-once": agreement.Cell("PROVED", (0, 8), (0, 20)),
             "partition-order": agreement.Cell("VIOLATED", (0, 8), (0, 20))}
-    cells = {("acks=all", "crashes"): {g: said.get(g, agreement.Cell("UNKNOWN", (0, 8), (0, 20)))
+    cells = {("acks=1", "crashes"): {g: said.get(g, agreement.Cell("UNKNOWN", (0, 8), (0, 20)))
                                        for g in agreement.GUARANTEES}}
     monkeypatch.setattr(agreement, "table", lambda *a, **k: cells)
     assert main(["guarantees", "--agreement", "--junit", str(tmp_path / "a.xml"), "--report", str(tmp_path / "a")]) == 1

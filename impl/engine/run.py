@@ -221,10 +221,12 @@ def run_one(setup: Setup, seed: int, keep_history: bool = False, watch=None, sta
                   for g, vs in verdict.items() if g in judged(setup)}
     return RunResult(seed, violations, len(c.history.faults()), len(c.history.ops),
                      c.history if keep_history else None, dict(sorted(c.dangers.counts.items())),
-                     _stats(c.history, violations) if stats else None)
+                     stats_of(c.history, violations) if stats else None)
 
 
-def _stats(history: History, violations: dict[str, list[dict]]) -> dict:
+def stats_of(history: History, violations: dict[str, list[dict]]) -> dict:
+    """RunResult.stats of a run's history: its throughput, latency and real-time lag, and
+    the time of each violated guarantee's first witness."""
     from kafkaproof.properties.jepsen_kafka import from_history
     from kafkaproof.properties.run_stats import run_stats
 
