@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one broker key")
     p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS[:RF]]",
                    help="create this topic at start if it does not exist (repeatable)")
-    p.add_argument("--users", metavar="FILE", help="the users a SASL_PLAINTEXT listener authenticates (PLAIN,"
+    p.add_argument("--users", metavar="FILE", help="the users a SASL listener (SASL_PLAINTEXT, SASL_SSL) authenticates (PLAIN,"
                    " SCRAM-SHA-256/512): Kafka's JAAS file (user_NAME=\"PASSWORD\" options, as in"
                    " java.security.auth.login.config) or NAME=PASSWORD lines")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafkaproof.impl.config import ConfigError, Key, at_least, resolve
+from kafkaproof.impl.config import ConfigError, Key, at_least, one_of, resolve
 from kafkaproof.impl.storage.config import LOG_KEYS, LogConfig
 
 BROKER_KEYS = LOG_KEYS + (
@@ -68,9 +68,20 @@ BROKER_KEYS = LOG_KEYS + (
         " the name, its --host/--port the address)."),
     Key("listener.security.protocol.map", "string",
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-        "Listener name -> security protocol (PLAINTEXT or SASL_PLAINTEXT served; SSL, SASL_SSL not yet)."),
+        "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
     Key("sasl.enabled.mechanisms", "list", ["GSSAPI"], "SASL mechanisms a SASL listener offers (PLAIN,"
         " SCRAM-SHA-256, SCRAM-SHA-512 served; Kafka's default GSSAPI is not)."),
+    # TLS (SSL and SASL_SSL listeners): PEM files only (KIP-651's PEM keystores); Python's ssl
+    # module reads neither JKS nor PKCS12.
+    Key("ssl.keystore.type", "string", "JKS", "PEM: the keystore is a PEM file (JKS, PKCS12 not served).",
+        one_of("JKS", "PKCS12", "PEM")),
+    Key("ssl.keystore.location", "string", "", "The broker's private key and certificate chain (PEM)."),
+    Key("ssl.key.password", "string", "", "The private key's password, if it is encrypted."),
+    Key("ssl.truststore.type", "string", "JKS", "PEM: the truststore is a PEM file of CA certificates.",
+        one_of("JKS", "PKCS12", "PEM")),
+    Key("ssl.truststore.location", "string", "", "CA certificates client certificates are checked against."),
+    Key("ssl.client.auth", "string", "none", "Client certificates: none, requested or required (then the"
+        " principal is User:<the certificate's distinguished name>).", one_of("none", "requested", "required")),
     Key("legacy.truncate.to.high.watermark", "bool", False,
         "Pre-KIP-101: a new follower truncates to its high watermark (nor KIP-279, KIP-320)."),
     Key("legacy.kip101.without.kip279", "bool", False,
@@ -120,6 +131,7 @@ class BrokerConfig:
     fetch_session_cache_slots: int = 1000
     security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
     sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
+    ssl: tuple = ()  # the ssl.* keys as (name, value) pairs, read by impl/net/tls.py
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
@@ -166,6 +178,7 @@ class BrokerConfig:
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
             security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
             sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
+            ssl=tuple((k, val) for k, val in v.items() if k.startswith("ssl.")),
             # Cumulative, as Kafka's history is (KIP-101 came in 0.11, KIP-279 in 2.0, KIP-320
             # in 2.1) and as the explorer's variants are: a broker without a fix has none
             # of the later ones either. (Alone, legacy.kip101.without.kip279 kept KIP-320's
@@ -179,7 +192,7 @@ class BrokerConfig:
         )
 
 
-SERVED_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+SERVED_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 def _security_protocol(listeners: str, protocol_map: str) -> str:

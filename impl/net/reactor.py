@@ -10,7 +10,7 @@
   gateway and so to the broker's core thread.
 
 Bad bytes close only their own connection: an impossible frame size or one above
-`socket.request.max.bytes`, an undecodable request. An API or version the broker does
+`socket.request.max.bytes`, an undecodable request, a failed TLS handshake (tls.py). An API or version the broker does
 not serve gets UNSUPPORTED_VERSION where the protocol allows (ApiVersions), else a close.
 """
 
@@ -23,10 +23,12 @@ import os
 import queue
 import selectors
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 
 from kafkaproof.impl.config import ConfigError
+from kafkaproof.impl.net import tls
 from kafkaproof.impl.net.codec import (
     API_VERSIONS,
     SIZE,
@@ -58,6 +60,7 @@ class Connection:
     # None on a PLAINTEXT listener, where Kafka's principal is User:ANONYMOUS).
     sasl: object | None = None
     principal: str | None = None
+    handshaking: bool = False  # a TLS handshake under way (nothing is read as a request before it ends)
 
 
 class Processor(threading.Thread):
@@ -97,6 +100,9 @@ class Processor(threading.Thread):
                         pass
                     continue
                 conn: Connection = key.data
+                if conn.handshaking:
+                    self._handshake(conn)
+                    continue
                 if events & selectors.EVENT_READ:
                     self._read(conn)
                 if events & selectors.EVENT_WRITE and not conn.closed:
@@ -114,10 +120,35 @@ class Processor(threading.Thread):
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, peer, f"client-{self.reactor.broker_id}-{next(_ids)}")
+            tls_context = self.reactor.tls
+            if tls_context is not None:
+                sock = tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            conn = Connection(sock, peer, f"client-{self.reactor.broker_id}-{next(_ids)}",
+                              handshaking=tls_context is not None)
             self.reactor.gateway.attach(conn.node)
             self.conns.add(conn)
             self.selector.register(sock, selectors.EVENT_READ, conn)
+            if conn.handshaking:
+                self._handshake(conn)
+
+    def _handshake(self, conn: Connection) -> None:
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
+            return
+        except ssl.SSLWantWriteError:
+            self.selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            return
+        except (ssl.SSLError, OSError) as e:
+            self.reactor.errors += 1
+            hint = " (a plaintext client on a TLS listener?)" if "WRONG_VERSION" in str(e) or "HTTP" in str(e) else ""
+            self.close(conn, f"TLS handshake failed: {getattr(e, 'reason', None) or e}{hint}", warn=True)
+            return
+        conn.handshaking = False
+        if self.reactor.config.security_protocol == "SSL":  # (SASL_SSL: SASL names the principal)
+            conn.principal = tls.principal(conn.sock)
+        self._events(conn)
 
     def _drain_responses(self) -> None:
         while True:
@@ -153,7 +184,9 @@ class Processor(threading.Thread):
     def _read(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
+            while isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():  # decrypted, not yet taken
+                data += conn.sock.recv(conn.sock.pending())
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as e:
             self.close(conn, f"read failed: {e}")
@@ -176,7 +209,11 @@ class Processor(threading.Thread):
         limit = self.reactor.config.socket_request_max_bytes
         if size < 0 or size > limit:
             self.reactor.errors += 1
-            self.close(conn, f"frame of {size} bytes (socket.request.max.bytes={limit})")
+            if tls.looks_like_tls(conn.inbuf[:3]):
+                self.close(conn, f"a TLS handshake on a {self.reactor.config.security_protocol} listener (the"
+                                 f" client's security.protocol says SSL?)", warn=True)
+            else:
+                self.close(conn, f"frame of {size} bytes (socket.request.max.bytes={limit})")
             return
         if len(conn.inbuf) < 4 + size:
             return
@@ -199,14 +236,14 @@ class Processor(threading.Thread):
                     conn.outbuf[0] = head[sent:]
                     break
                 conn.outbuf.popleft()
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             pass
         except OSError as e:
             self.close(conn, f"write failed: {e}")
             return
         self._events(conn)
 
-    def close(self, conn: Connection, why: str | None) -> None:
+    def close(self, conn: Connection, why: str | None, warn: bool = False) -> None:
         if conn.closed:
             return
         conn.closed = True
@@ -214,7 +251,8 @@ class Processor(threading.Thread):
             if isinstance(part, _Sendfile):
                 part.close()
         if why:
-            log.info("broker %d: closed %s: %s", self.reactor.broker_id, conn.peer, why)
+            log.log(logging.WARNING if warn else logging.INFO, "broker %d: closed %s: %s",
+                    self.reactor.broker_id, conn.peer, why)
         self.reactor.gateway.detach(conn.node)
         self.conns.discard(conn)
         try:
@@ -225,7 +263,8 @@ class Processor(threading.Thread):
 
 
 class _Sendfile:
-    """A FileRegion on its way out with os.sendfile: the kernel copies file to socket."""
+    """A FileRegion on its way out with os.sendfile: the kernel copies file to socket. Over
+    TLS the bytes must pass through the encryption, so they are read and sent instead."""
 
     def __init__(self, region: FileRegion) -> None:
         self.fd = os.open(region.path, os.O_RDONLY)
@@ -234,7 +273,12 @@ class _Sendfile:
     def send(self, sock: socket.socket) -> bool:
         """True when all of it is sent; False when the socket is full (try again later)."""
         while self.left:
-            sent = os.sendfile(sock.fileno(), self.fd, self.offset, self.left)
+            if isinstance(sock, ssl.SSLSocket):
+                # (a retry after SSLWantWrite re-reads the same bytes, as OpenSSL requires)
+                chunk = os.pread(self.fd, min(self.left, 1 << 18), self.offset)
+                sent = sock.send(chunk) if chunk else 0
+            else:
+                sent = os.sendfile(sock.fileno(), self.fd, self.offset, self.left)
             if sent == 0:  # the file shrank under us (truncated): the answer cannot be completed
                 raise OSError("segment file truncated while sending it")
             self.offset += sent
@@ -257,11 +301,13 @@ class Reactor:
         self.gateway = gateway
         # A SASL listener authenticates every connection before anything but ApiVersions.
         self.users = None
-        if config.security_protocol == "SASL_PLAINTEXT":
+        if config.security_protocol.startswith("SASL_"):
             if users is None:
-                raise ConfigError("a SASL_PLAINTEXT listener needs its users (kafkaproof serve --users FILE:"
-                                  " Kafka's JAAS user_NAME=\"PASSWORD\" options, or NAME=PASSWORD lines)")
+                raise ConfigError(f"a {config.security_protocol} listener needs its users (kafkaproof serve --users"
+                                  " FILE: Kafka's JAAS user_NAME=\"PASSWORD\" options, or NAME=PASSWORD lines)")
             self.users = Users(users, config.sasl_mechanisms)  # (a ConfigError for a mechanism not served)
+        # An SSL or SASL_SSL listener wraps every connection in TLS (a ConfigError for bad files).
+        self.tls = tls.server_context(config.ssl) if config.security_protocol in tls.TLS_PROTOCOLS else None
         self.stopping = threading.Event()
         self.listener = socket.create_server((host, port), reuse_port=False)
         self.listener.settimeout(0.2)
@@ -327,8 +373,8 @@ class Reactor:
             self._sasl(processor, conn, req)
             return
         if self.users is not None and conn.principal is None and req.api_key != API_VERSIONS:
-            self._bad(processor, conn, f"{served[0]} before SASL authentication (a plaintext client on a"
-                                       f" SASL_PLAINTEXT listener?)")
+            self._bad(processor, conn, f"{served[0]} before SASL authentication (a client without SASL on a"
+                                       f" {self.config.security_protocol} listener?)")
             return
 
         def reply(values) -> None:  # on the core thread, when the broker has answered
