@@ -122,7 +122,12 @@ KEYS: dict[str, Reach] = {
     **{k: _r(RUNTIME) for k in ("num.network.threads", "num.io.threads", "queued.max.requests",
                                 "socket.request.max.bytes", "max.incremental.fetch.session.cache.slots")},
     **{k: _r("who may connect changes no guarantee of those who do: the simulator and the models have no"
-             " listeners") for k in ("listeners", "listener.security.protocol.map", "sasl.enabled.mechanisms")},
+             " listeners") for k in ("listeners", "listener.security.protocol.map", "sasl.enabled.mechanisms",
+                                     "ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
+                                     "ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth")},
+    **{k: _r("a request the authorizer refuses is answered with an error and changes nothing: the guarantees"
+             " are about the requests served, which the ACLs do not alter")
+       for k in ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found")},
     # -- broker: legacy switches (historical behaviours, modelled fixed) ----------------
     "legacy.truncate.to.high.watermark": _r(
         "truncation matters only to the partition's guarantees",

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import time
 from collections import Counter
+from dataclasses import make_dataclass
 
 import pytest
 from hypothesis import given
@@ -72,6 +73,19 @@ def test_a_pickle_decodes_to_an_error_and_runs_nothing(tmp_path):
 def test_frames_it_did_not_write_are_refused_by_name(frame, why):
     with pytest.raises(FrameError, match=why):
         codec().decode(frame)
+
+
+def test_an_older_writer_s_record_takes_the_defaults_of_fields_added_since(tmp_path):
+    """A metadata file from before ClusterMetadata had its ACLs, written by a release whose
+    ClusterMetadata had five fields: read with the field added since taking its default."""
+    older = make_dataclass("ClusterMetadata", ["partitions", "broker_epochs", "topic_configs", "next_broker_epoch",
+                                               "next_producer_id"])
+    (tmp_path / "metadata").write_bytes(Registry([older]).encode((older({}, {}, {}, 4, 7), 3)))
+    store = FileMetadataStore(str(tmp_path / "metadata"))
+    assert store.read().next_producer_id == 7 and store.read().acls == () and store.controller_epoch == 3
+    # (fewer fields than those without defaults is still refused)
+    with pytest.raises(FrameError, match="1 fields; it has 2"):
+        codec().decode(b"KP\x01O\x00\x00\x00\x0eTopicPartition\x00\x00\x00\x01N")
 
 
 @given(st.binary(max_size=200))

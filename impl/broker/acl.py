@@ -9,7 +9,7 @@ The codes are Kafka's (the CreateAcls / DescribeAcls / DeleteAcls schemas'), for
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from kafkaproof.impl.protocol.messages import AclBinding
 
 RESOURCE_TYPES = {"ANY": 1, "TOPIC": 2, "GROUP": 3, "CLUSTER": 4, "TRANSACTIONAL_ID": 5, "DELEGATION_TOKEN": 6,
                   "USER": 7}
@@ -24,16 +24,6 @@ ANY_USER = "User:*"
 # An ALLOW of any of these allows the key too (Kafka's AclEntry.supportedOperations rules).
 IMPLIES = {"DESCRIBE": frozenset({"DESCRIBE", "READ", "WRITE", "DELETE", "ALTER", "ALL"}),
            "DESCRIBE_CONFIGS": frozenset({"DESCRIBE_CONFIGS", "ALTER_CONFIGS", "ALL"})}
-
-
-class AclBinding(NamedTuple):
-    principal: str  # "User:alice", or "User:*"
-    host: str  # an address, or "*"
-    operation: str
-    permission: str  # ALLOW | DENY
-    resource_type: str
-    pattern_type: str  # LITERAL | PREFIXED
-    resource_name: str
 
 
 class Authorizer:
@@ -54,6 +44,13 @@ class Authorizer:
             self._prefixed.get(acl.resource_type, set()).discard(acl)
         else:
             self._literal.get((acl.resource_type, acl.resource_name), set()).discard(acl)
+
+    @classmethod
+    def of(cls, acls, super_users=(), allow_everyone_if_no_acl_found: bool = False) -> Authorizer:
+        a = cls(super_users, allow_everyone_if_no_acl_found)
+        for acl in acls:
+            a.add(acl)
+        return a
 
     def bindings(self) -> list[AclBinding]:
         return sorted({a for group in (*self._literal.values(), *self._prefixed.values()) for a in group})
@@ -79,3 +76,48 @@ class Authorizer:
                 return False  # a deny wins over every allow
             allow = allow or (a.permission == "ALLOW" and a.operation in allowed_by)
         return allow
+
+
+def matches_filter(acl: AclBinding, f: AclBinding) -> bool:
+    """DescribeAcls' and DeleteAcls' filters (Kafka's AclBindingFilter): None or ANY match
+    anything; pattern type MATCH matches every ACL that applies to the filter's resource
+    name (the literal name, the wildcard, a prefix of it)."""
+    if f.principal is not None and f.principal != acl.principal:
+        return False
+    if f.host is not None and f.host != acl.host:
+        return False
+    if f.operation not in ("ANY", acl.operation) or f.permission not in ("ANY", acl.permission):
+        return False
+    if f.resource_type not in ("ANY", acl.resource_type):
+        return False
+    if f.pattern_type == "MATCH":
+        if f.resource_name is None:
+            return True
+        if acl.pattern_type == "PREFIXED":
+            return f.resource_name.startswith(acl.resource_name)
+        return acl.resource_name in (f.resource_name, WILDCARD)
+    if f.pattern_type not in ("ANY", acl.pattern_type):
+        return False
+    return f.resource_name is None or f.resource_name == acl.resource_name
+
+
+def invalid(acl: AclBinding) -> str | None:
+    """Why CreateAcls refuses a binding (Kafka answers INVALID_REQUEST), or None."""
+    for field_name, value, allowed in (("resource type", acl.resource_type, RESOURCE_TYPES),
+                                       ("operation", acl.operation, OPERATIONS),
+                                       ("permission", acl.permission, PERMISSIONS),
+                                       ("pattern type", acl.pattern_type, PATTERNS)):
+        if value not in allowed or value in ("ANY", "MATCH"):
+            return f"{field_name} {value} cannot be in an ACL"
+    if not acl.principal or ":" not in acl.principal:
+        return f"principal {acl.principal!r} is not TYPE:NAME"
+    if not acl.host or not acl.resource_name:
+        return "an ACL names its host and resource"
+    if acl.resource_type == "CLUSTER" and acl.resource_name != CLUSTER_NAME:
+        return f"the cluster resource is named {CLUSTER_NAME}"
+    return None
+
+
+def by_code(table: dict[str, int], code: int) -> str:
+    """A wire code's name (an unknown code is UNKNOWN, which nothing matches)."""
+    return next((name for name, c in table.items() if c == code), "UNKNOWN")

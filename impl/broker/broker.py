@@ -77,6 +77,7 @@ class Broker(Dispatcher):
         self.topic_configs: dict[str, m.Configs] = {}  # topic -> its overrides, as the controller sent them
         self.metadata_version = -1
         self.live_brokers: tuple[int, ...] = ()
+        self.acls: tuple[m.AclBinding, ...] = ()  # every ACL, from the controller's UpdateMetadata
         self.pid_next, self.pid_end = -1, -1
         # Correlation ids never repeat across restarts: a response to the previous process
         # (still in flight when this one started) must not match one of our requests.
@@ -239,6 +240,7 @@ class Broker(Dispatcher):
         self.live_brokers = msg.live_brokers
         # Every UpdateMetadata carries the whole cluster: what it lacks was deleted.
         self.metadata = {st.tp: st for st in msg.states}
+        self.acls = msg.acls  # (read by the gateway's authorizer; replaced whole, never changed in place)
         self._configure(dict(msg.topic_configs), every=True)
         # A LeaderAndIsr lost on the way leaves us behind; the full state repairs it.
         self._apply_states(list(msg.states), now, fx)

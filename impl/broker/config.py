@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from kafkaproof.impl.config import ConfigError, Key, at_least, one_of, resolve
 from kafkaproof.impl.storage.config import LOG_KEYS, LogConfig
 
+# Kafka 4's KRaft authorizer, and the ZooKeeper-era one: both read the same ACL rules.
+AUTHORIZERS = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer", "kafka.security.authorizer.AclAuthorizer")
 BROKER_KEYS = LOG_KEYS + (
     Key("default.replication.factor", "int", 1, "Replication factor of new topics.", at_least(1)),
     Key("num.partitions", "int", 1, "Partitions of new topics.", at_least(1)),
@@ -71,6 +73,12 @@ BROKER_KEYS = LOG_KEYS + (
         "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
     Key("sasl.enabled.mechanisms", "list", ["GSSAPI"], "SASL mechanisms a SASL listener offers (PLAIN,"
         " SCRAM-SHA-256, SCRAM-SHA-512 served; Kafka's default GSSAPI is not)."),
+    # Authorization (KIP-11; Kafka 4's StandardAuthorizer keeps the ACLs in the metadata, as here).
+    Key("authorizer.class.name", "string", "", "An authorizer: every request is checked against the ACLs"
+        " (CreateAcls, DescribeAcls, DeleteAcls). Empty: none.", one_of("", *AUTHORIZERS)),
+    Key("super.users", "string", "", "Principals allowed everything, separated by ';' (User:admin;User:ops)."),
+    Key("allow.everyone.if.no.acl.found", "bool", False, "With an authorizer, a resource no ACL names is"
+        " open to all (false: only super users)."),
     # TLS (SSL and SASL_SSL listeners): PEM files only (KIP-651's PEM keystores); Python's ssl
     # module reads neither JKS nor PKCS12.
     Key("ssl.keystore.type", "string", "JKS", "PEM: the keystore is a PEM file (JKS, PKCS12 not served).",
@@ -131,6 +139,9 @@ class BrokerConfig:
     fetch_session_cache_slots: int = 1000
     security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
     sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
+    authorizer: bool = False
+    super_users: tuple[str, ...] = ()
+    allow_everyone_if_no_acl_found: bool = False
     ssl: tuple = ()  # the ssl.* keys as (name, value) pairs, read by impl/net/tls.py
     legacy_truncate_to_hw: bool = False
     legacy_kip101_without_kip279: bool = False
@@ -178,6 +189,9 @@ class BrokerConfig:
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
             security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
             sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
+            authorizer=bool(v["authorizer.class.name"]),
+            super_users=tuple(u.strip() for u in v["super.users"].split(";") if u.strip()),
+            allow_everyone_if_no_acl_found=v["allow.everyone.if.no.acl.found"],
             ssl=tuple((k, val) for k, val in v.items() if k.startswith("ssl.")),
             # Cumulative, as Kafka's history is (KIP-101 came in 0.11, KIP-279 in 2.0, KIP-320
             # in 2.1) and as the explorer's variants are: a broker without a fix has none

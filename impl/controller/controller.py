@@ -20,7 +20,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 
-from kafkaproof.impl.broker import topic_config
+from kafkaproof.impl.broker import acl, topic_config
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.controller.config import ControllerConfig
 from kafkaproof.impl.controller.store import PRODUCER_ID_BLOCK, ClusterMetadata, MetadataStore
@@ -364,6 +364,29 @@ class Controller(Dispatcher):
                 error, message = e.code, str(e)
         fx.send(src, m.TopicAdminResponse(req.correlation_id, error, message), CONTROL_PLANE)
 
+    @handles(m.AlterAclsRequest)
+    def _on_alter_acls(self, src: str, req: m.AlterAclsRequest, now: int, fx: Effects) -> None:
+        """CreateAcls and DeleteAcls (forwarded): the ACLs are metadata, committed like the
+        rest and sent to every broker in UpdateMetadata (KRaft's AccessControlEntryRecords)."""
+        if not self.active:
+            fx.send(src, m.AlterAclsResponse(req.correlation_id, ErrorCode.NOT_CONTROLLER,
+                                             f"controller {self.id} is not active"), CONTROL_PLANE)
+            return
+        current = set(self.store.read().acls)
+        deleted = tuple(tuple(sorted(a for a in current if acl.matches_filter(a, f))) for f in req.delete)
+        new = tuple(sorted((current | set(req.create)) - {a for group in deleted for a in group}))
+
+        def apply(data: ClusterMetadata) -> None:
+            data.acls = new
+
+        if self.epoch is None or not self.store.commit(self.epoch, apply):
+            self.epoch = None
+            fx.send(src, m.AlterAclsResponse(req.correlation_id, ErrorCode.NOT_CONTROLLER,
+                                             "a newer controller holds the store"), CONTROL_PLANE)
+            return
+        self._send_metadata(fx)
+        fx.send(src, m.AlterAclsResponse(req.correlation_id, ErrorCode.NONE, deleted=deleted), CONTROL_PLANE)
+
     def delete_topic(self, topic: str, fx: Effects) -> None:
         if not self.active:
             raise KafkaError(ErrorCode.NOT_CONTROLLER, f"controller {self.id} is not active")
@@ -589,7 +612,8 @@ class Controller(Dispatcher):
             states = tuple(self.partitions[tp] for tp in sorted(self.partitions))
         data = self.store.read()
         return m.UpdateMetadataRequest(self.id, self.epoch, tuple(sorted(self.alive)), states, self._version(),
-                                       data.broker_epochs.get(b, -1), _configs(data, sorted(data.topic_configs)))
+                                       data.broker_epochs.get(b, -1), _configs(data, sorted(data.topic_configs)),
+                                       data.acls)
 
     def _send_metadata(self, fx: Effects) -> None:
         self.metadata_version += 1

@@ -25,6 +25,7 @@ class ClusterMetadata:
     topic_configs: dict[str, dict[str, str]] = field(default_factory=dict)  # overrides, topics that have any
     next_broker_epoch: int = 1
     next_producer_id: int = 0
+    acls: tuple = ()  # AclBindings (impl/broker/acl.py), sorted
 
 
 class MetadataStore(Protocol):

@@ -21,11 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from kafkaproof.impl.broker import topic_config
+from kafkaproof.impl.broker import acl, topic_config
 from kafkaproof.impl.broker.config import BROKER_KEYS
 from kafkaproof.impl.config import resolve
 from kafkaproof.impl.coordinator.group import OFFSETS_TOPIC
 from kafkaproof.impl.coordinator.transaction import TXN_STATE_TOPIC
+from kafkaproof.impl.net.authorize import (
+    ANONYMOUS,
+    CLUSTER_APIS,
+    CLUSTER_DENIED,
+    TOPIC_DENIED,
+    Guard,
+)
 from kafkaproof.impl.net.codec import Request, make, value
 from kafkaproof.impl.net.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessions
 from kafkaproof.impl.protocol import messages as m
@@ -47,7 +54,8 @@ APIS = {
     19: ("CreateTopics", 2, 7),
     20: ("DeleteTopics", 1, 5), 21: ("DeleteRecords", 0, 2), 22: ("InitProducerId", 0, 4),
     23: ("OffsetForLeaderEpoch", 2, 4), 24: ("AddPartitionsToTxn", 0, 3), 25: ("AddOffsetsToTxn", 0, 3),
-    26: ("EndTxn", 0, 5), 28: ("TxnOffsetCommit", 0, 5), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
+    26: ("EndTxn", 0, 5), 28: ("TxnOffsetCommit", 0, 5), 29: ("DescribeAcls", 1, 3), 30: ("CreateAcls", 1, 3),
+    31: ("DeleteAcls", 1, 3), 32: ("DescribeConfigs", 1, 4), 33: ("AlterConfigs", 0, 2),
     35: ("DescribeLogDirs", 1, 4), 36: ("SaslAuthenticate", 0, 2), 37: ("CreatePartitions", 0, 3), 42: ("DeleteGroups", 0, 2),
     43: ("ElectLeaders", 0, 2), 44: ("IncrementalAlterConfigs", 0, 1), 45: ("AlterPartitionReassignments", 0, 0),
     46: ("ListPartitionReassignments", 0, 0), 47: ("OffsetDelete", 0, 0), 60: ("DescribeCluster", 0, 1),
@@ -84,7 +92,7 @@ class Gather:
 
 class Gateway:
     def __init__(self, runtime, broker_id: int, config, endpoints: dict[int, tuple[str, int]],
-                 cluster_id: str = "kafkaproof", settings=None) -> None:
+                 cluster_id: str = "kafkaproof", settings=None, acls: Callable[[], tuple] = tuple) -> None:
         self.runtime = runtime
         self.broker = m.broker_node(broker_id)
         self.broker_id = broker_id
@@ -99,6 +107,9 @@ class Gateway:
         self._pending: dict[int, Gather] = {}
         self._lock = threading.Lock()
         self.sessions = FetchSessions(config.fetch_session_cache_slots)
+        # Who sent each connection's requests: (principal, host), for the authorizer.
+        self.who: dict[str, tuple[str, str]] = {}
+        self.guard = Guard(config, acls)  # acls: the broker's copy, from UpdateMetadata
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -110,6 +121,7 @@ class Gateway:
 
     def detach(self, node: str) -> None:
         self.runtime.outside.pop(node, None)
+        self.who.pop(node, None)
 
     def on_message(self, msg: object) -> None:
         with self._lock:
@@ -122,7 +134,10 @@ class Gateway:
             g.reply(g.finish(g.answers))
 
     def _ask(self, node: str, make_requests: list[Callable[[int], object]], finish, reply: Reply,
-             early=None, to: str | None = None) -> None:
+             early=None, to: str | None = None, client: str | None = None) -> None:
+        """Send the internal requests from `node`, on behalf of connection `client` (default
+        `node`; None: the gateway's own, unchecked). One the client may not make is answered
+        here with its refusal (authorize.py) and never sent."""
         if not make_requests:
             reply(finish([]))
             return
@@ -133,19 +148,37 @@ class Gateway:
                 corr = next(self._corr)
                 self._pending[corr] = g
                 msgs.append(build(corr))
+        who = self.who.get(node if client is None else client) if self.guard.enabled else None
+        refused = []
         for msg in msgs:
-            self.runtime.send(to or self.broker, node, msg)
+            refusal = None if who is None else self.guard.refusal(who, msg)
+            if refusal is None:
+                self.runtime.send(to or self.broker, node, msg)
+            else:
+                refused.append(refusal)
+        for refusal in refused:
+            self.on_message(refusal)
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, node: str, req: Request, reply: Reply) -> None:
-        getattr(self, "_" + APIS[req.api_key][0])(node, req.body, req.version, reply)
+    def handle(self, node: str, req: Request, reply: Reply, principal: str | None = None, host: str = "") -> None:
+        name = APIS[req.api_key][0]
+        self.who[node] = (principal or ANONYMOUS, host)
+        operation = CLUSTER_APIS.get(name)
+        if operation is not None and not self._may(node, operation, "CLUSTER"):
+            reply({"error_code": CLUSTER_DENIED, "error_message": f"{name} needs {operation} on the cluster"})
+            return
+        getattr(self, "_" + name)(node, req.body, req.version, reply)
+
+    def _may(self, node: str, operation: str, resource_type: str, name: str | None = "kafka-cluster") -> bool:
+        return self.guard.allows(self.who.get(node, (ANONYMOUS, "")), operation, resource_type, name)
 
     def _ApiVersions(self, node, body, version, reply) -> None:
         reply(api_versions_response(transaction_version=1 if self.config.legacy_transactions_without_kip890 else 2))
 
     def _Metadata(self, node, body, version, reply) -> None:
-        wanted = None if body.topics is None else tuple(t.name for t in body.topics if t.name is not None)
+        asked = None if body.topics is None else tuple(t.name for t in body.topics if t.name is not None)
+        wanted, denied = self._described(node, asked)
         auto = value(body, "allow_auto_topic_creation", True)
 
         def finish(answers):
@@ -154,10 +187,15 @@ class Gateway:
                 (pm.tp.topic, {"error_code": ErrorCode.LEADER_NOT_AVAILABLE if pm.leader < 0 else 0,
                                "partition_index": pm.tp.partition, "leader_id": pm.leader,
                                "leader_epoch": pm.leader_epoch, "replica_nodes": pm.replicas, "isr_nodes": pm.isr})
-                for pm in sorted(r.partitions, key=lambda pm: pm.tp))]
+                for pm in sorted(self._visible(node, r.partitions), key=lambda pm: pm.tp))]
+            topics += [{"error_code": TOPIC_DENIED, "name": t} for t in denied]
             for t in r.unknown_topics:
-                # auto.create.topics.enable (Kafka's default): created, leaderless for a moment
+                # auto.create.topics.enable (Kafka's default): created, leaderless for a moment -
+                # with an authorizer, by a principal allowed to CREATE it (KafkaApis.getTopicMetadata)
                 created = auto and _valid_topic(t)
+                if created and not self._may(node, "CREATE", "CLUSTER|TOPIC", t):
+                    topics.append({"error_code": TOPIC_DENIED, "name": t})
+                    continue
                 if created:
                     self._create(t, -1, -1, if_absent=True)
                 # Kafka names a topic that cannot exist INVALID_TOPIC_EXCEPTION (Topic.validate
@@ -168,6 +206,20 @@ class Gateway:
             return {**self._brokers(r), "topics": topics}
 
         self._ask(node, [lambda c: m.MetadataRequest(c, wanted)], finish, reply)
+
+    def _described(self, node, asked: tuple[str, ...] | None) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """Of the topics a request names (None: all), those it may DESCRIBE and those not."""
+        if asked is None or not self.guard.enabled:
+            return asked, ()
+        return (tuple(t for t in asked if self._may(node, "DESCRIBE", "TOPIC", t)),
+                tuple(t for t in asked if not self._may(node, "DESCRIBE", "TOPIC", t)))
+
+    def _visible(self, node, partitions):
+        """A listing shows only the topics the client may DESCRIBE (Kafka filters, not errors)."""
+        if not self.guard.enabled:
+            return partitions
+        allowed = {t for t in {pm.tp.topic for pm in partitions} if self._may(node, "DESCRIBE", "TOPIC", t)}
+        return [pm for pm in partitions if pm.tp.topic in allowed]
 
     def _Produce(self, node, body, version, reply) -> None:
         acks, timeout = body.acks, value(body, "timeout")
@@ -292,14 +344,14 @@ class Gateway:
             c, t.name, t.num_partitions, t.replication_factor, configs=_topic_overrides(t),
             assignment=tuple(tuple(a.broker_ids) for a in sorted(value(t, "assignments", ()) or (),
                                                                  key=lambda a: a.partition_index)))
-            for t in asked], finish, reply, to=self.controller)
+            for t in asked], finish, reply, to=self.controller, client=node)
 
     def _DeleteTopics(self, node, body, version, reply) -> None:
         names = list(body.topic_names)
         self._ask(self.node, [lambda c, t=t: m.DeleteTopicRequest(c, t) for t in names],
                   lambda answers: {"responses": [{"name": t, "error_code": r.error, "error_message": r.message or None}
                                                  for t, r in zip(names, answers, strict=True)]},
-                  reply, to=self.controller)
+                  reply, to=self.controller, client=node)
 
     def _CreatePartitions(self, node, body, version, reply) -> None:
         topics = list(body.topics)
@@ -311,7 +363,7 @@ class Gateway:
                   lambda answers: {"results": [{"name": t.name, "error_code": r.error,
                                                 "error_message": r.message or None}
                                                for t, r in zip(topics, answers, strict=True)]},
-                  reply, to=self.controller)
+                  reply, to=self.controller, client=node)
 
     def _DescribeConfigs(self, node, body, version, reply) -> None:
         """Broker resources: every broker key as this broker runs it. Topic resources:
@@ -322,12 +374,17 @@ class Gateway:
         def finish(answers):
             known = {pm.tp.topic: {} for pm in answers[0].partitions} if answers else {}
             known.update({t: dict(configs) for t, configs in (answers[0].topic_configs if answers else ())})
-            return {"results": [self._describe(r, known) for r in resources]}
+            return {"results": [self._describe(node, r, known) for r in resources]}
 
         self._ask(node, [lambda c: m.MetadataRequest(c, topics)] if topics else [], finish, reply)
 
-    def _describe(self, resource, known_topics: dict[str, dict[str, str]]) -> dict:
+    def _describe(self, node, resource, known_topics: dict[str, dict[str, str]]) -> dict:
         keys = resource.configuration_keys
+        on = "CLUSTER" if resource.resource_type == BROKER_RESOURCE else "TOPIC"
+        if resource.resource_type in (BROKER_RESOURCE, TOPIC_RESOURCE) and not self._may(
+                node, "DESCRIBE_CONFIGS", on, resource.resource_name):
+            return {"error_code": CLUSTER_DENIED if on == "CLUSTER" else TOPIC_DENIED,
+                    "resource_type": resource.resource_type, "resource_name": resource.resource_name}
         if resource.resource_type == BROKER_RESOURCE:
             if resource.resource_name not in ("", str(self.broker_id)):
                 return {"error_code": ErrorCode.INVALID_REQUEST, "resource_type": resource.resource_type,
@@ -354,13 +411,13 @@ class Gateway:
 
     def _AlterConfigs(self, node, body, version, reply) -> None:
         """The complete set of a topic's overrides, replaced (the incremental API's SETs)."""
-        self._alter(body, [[(c.name, SET, c.value) for c in r.configs] for r in body.resources], True, reply)
+        self._alter(node, body, [[(c.name, SET, c.value) for c in r.configs] for r in body.resources], True, reply)
 
     def _IncrementalAlterConfigs(self, node, body, version, reply) -> None:
-        self._alter(body, [[(c.name, c.config_operation, c.value) for c in r.configs] for r in body.resources],
+        self._alter(node, body, [[(c.name, c.config_operation, c.value) for c in r.configs] for r in body.resources],
                     False, reply)
 
-    def _alter(self, body, ops: list[list[tuple]], replace: bool, reply: Reply) -> None:
+    def _alter(self, node, body, ops: list[list[tuple]], replace: bool, reply: Reply) -> None:
         """Topic resources go to the controller, which checks, stores and spreads them;
         broker configs are static here (Kafka's answer for a key that is not dynamic)."""
         resources = list(body.resources)
@@ -369,7 +426,8 @@ class Gateway:
         def refused(r) -> dict:
             what = "broker configs cannot be updated dynamically in kafkaproof serve" \
                 if r.resource_type == BROKER_RESOURCE else "unsupported resource type"
-            return {"error_code": ErrorCode.INVALID_REQUEST, "error_message": what,
+            denied = r.resource_type == BROKER_RESOURCE and not self._may(node, "ALTER_CONFIGS", "CLUSTER")
+            return {"error_code": CLUSTER_DENIED if denied else ErrorCode.INVALID_REQUEST, "error_message": what,
                     "resource_type": r.resource_type, "resource_name": r.resource_name}
 
         def finish(answers):
@@ -381,7 +439,7 @@ class Gateway:
 
         self._ask(self.node, [lambda c, r=r, o=o: m.AlterTopicConfigRequest(c, r.resource_name, o, replace,
                                                                              body.validate_only)
-                              for r, o in asked], finish, reply, to=self.controller)
+                              for r, o in asked], finish, reply, to=self.controller, client=node)
 
     def _DeleteRecords(self, node, body, version, reply) -> None:
         wanted = [(t.name, p) for t in body.topics for p in t.partitions]
@@ -403,6 +461,68 @@ class Gateway:
 
         self._ask(node, [lambda c: m.MetadataRequest(c, ())], finish, reply)
 
+    # -- ACLs (KIP-11, KIP-290): kept by the controller, described from this broker's copy ------
+
+    def _DescribeAcls(self, node, body, version, reply) -> None:
+        if not self.guard.enabled:
+            return reply({"error_code": ErrorCode.SECURITY_DISABLED, "error_message": NO_AUTHORIZER})
+        f = _acl_filter(body)
+        found: dict[tuple, list] = {}
+        for a in self.guard.authorizer().bindings():
+            if acl.matches_filter(a, f):
+                found.setdefault((a.resource_type, a.resource_name, a.pattern_type), []).append(a)
+        reply({"error_code": 0, "resources": [
+            {"resource_type": acl.RESOURCE_TYPES[rtype], "resource_name": name, "pattern_type": acl.PATTERNS[pattern],
+             "acls": [{"principal": a.principal, "host": a.host, "operation": acl.OPERATIONS[a.operation],
+                       "permission_type": acl.PERMISSIONS[a.permission]} for a in acls]}
+            for (rtype, name, pattern), acls in found.items()]})
+
+    def _CreateAcls(self, node, body, version, reply) -> None:
+        creations = [acl.AclBinding(c.principal, c.host, acl.by_code(acl.OPERATIONS, c.operation),
+                                    acl.by_code(acl.PERMISSIONS, c.permission_type),
+                                    acl.by_code(acl.RESOURCE_TYPES, c.resource_type),
+                                    acl.by_code(acl.PATTERNS, value(c, "resource_pattern_type", 3)), c.resource_name)
+                     for c in body.creations]
+        refused = self._acl_refusal(node)
+
+        def problem(a: acl.AclBinding) -> tuple[ErrorCode, str] | None:
+            why = acl.invalid(a)
+            return refused or (None if why is None else (ErrorCode.INVALID_REQUEST, why))
+
+        problems = [problem(a) for a in creations]
+        valid = tuple(a for a, p in zip(creations, problems, strict=True) if p is None)
+
+        def finish(answers):
+            done = (answers[0].error, answers[0].message or None) if answers else (ErrorCode.NONE, None)
+            return {"results": [{"error_code": (p or done)[0], "error_message": (p or done)[1]} for p in problems]}
+
+        self._ask(self.node, [lambda c: m.AlterAclsRequest(c, create=valid)] if valid else [], finish, reply,
+                  to=self.controller, client=node)
+
+    def _DeleteAcls(self, node, body, version, reply) -> None:
+        filters = tuple(_acl_filter(f) for f in body.filters)
+        refused = self._acl_refusal(node)
+        if refused:
+            return reply({"filter_results": [{"error_code": refused[0], "error_message": refused[1]} for _ in filters]})
+
+        def finish(answers):
+            r = answers[0]
+            return {"filter_results": [{"error_code": r.error, "error_message": r.message or None, "matching_acls": [
+                {"error_code": 0, "resource_type": acl.RESOURCE_TYPES[a.resource_type], "resource_name": a.resource_name,
+                 "pattern_type": acl.PATTERNS[a.pattern_type], "principal": a.principal, "host": a.host,
+                 "operation": acl.OPERATIONS[a.operation], "permission_type": acl.PERMISSIONS[a.permission]}
+                for a in (r.deleted[i] if i < len(r.deleted) else ())]} for i in range(len(filters))]}
+
+        self._ask(self.node, [lambda c: m.AlterAclsRequest(c, delete=filters)] if filters else [], finish, reply,
+                  to=self.controller, client=node)
+
+    def _acl_refusal(self, node) -> tuple[ErrorCode, str] | None:
+        if not self.guard.enabled:
+            return ErrorCode.SECURITY_DISABLED, NO_AUTHORIZER
+        if not self._may(node, "ALTER", "CLUSTER"):
+            return CLUSTER_DENIED, "changing ACLs needs ALTER on the cluster"
+        return None
+
     # -- cluster admin: reassignments, elections, log dirs, producers --------------------------
 
     def _AlterPartitionReassignments(self, node, body, version, reply) -> None:
@@ -414,7 +534,7 @@ class Gateway:
                             "error_message": r.message or None}) for (tp, _), r in zip(asked, answers, strict=True))}
 
         self._ask(self.node, [lambda c, tp=tp, rs=rs: m.ReassignPartitionRequest(
-            c, tp, None if rs is None else tuple(rs)) for tp, rs in asked], finish, reply, to=self.controller)
+            c, tp, None if rs is None else tuple(rs)) for tp, rs in asked], finish, reply, to=self.controller, client=node)
 
     def _ListPartitionReassignments(self, node, body, version, reply) -> None:
         tps = None if body.topics is None else tuple(TopicPartition(t.name, p) for t in body.topics
@@ -426,7 +546,7 @@ class Gateway:
                                "adding_replicas": list(st.adding), "removing_replicas": list(st.removing)})
                 for st in answers[0].ongoing)}
 
-        self._ask(self.node, [lambda c: m.ListReassignmentsRequest(c, tps)], finish, reply, to=self.controller)
+        self._ask(self.node, [lambda c: m.ListReassignmentsRequest(c, tps)], finish, reply, to=self.controller, client=node)
 
     def _ElectLeaders(self, node, body, version, reply) -> None:
         tps = None if body.topic_partitions is None else tuple(
@@ -438,7 +558,7 @@ class Gateway:
                  for tp, error, message in answers[0].results), name="topic", items="partition_result")}
 
         self._ask(self.node, [lambda c: m.ElectLeadersRequest(c, tps, value(body, "election_type", 0) == 1)],
-                  finish, reply, to=self.controller)
+                  finish, reply, to=self.controller, client=node)
 
     def _DescribeLogDirs(self, node, body, version, reply) -> None:
         wanted = None if body.topics is None else {(t.topic, p) for t in body.topics for p in t.partitions}
@@ -468,7 +588,8 @@ class Gateway:
         def finish(answers):
             return {"error_code": 0, "unknown_state_filters": [], "transaction_states": [
                 {"transactional_id": tid, "producer_id": pid, "transaction_state": state}
-                for tid, pid, state in answers[0].transactions]}
+                for tid, pid, state in answers[0].transactions
+                if self._may(node, "DESCRIBE", "TRANSACTIONAL_ID", tid)]}
 
         self._ask(node, [lambda c: m.ListTransactionsRequest(c, tuple(body.state_filters or ()),
                                                              tuple(body.producer_id_filters or ()))], finish, reply)
@@ -492,12 +613,12 @@ class Gateway:
     def _DescribeTopicPartitions(self, node, body, version, reply) -> None:
         """Metadata's answer in KIP-966's shape, with the eligible leader replicas and the
         last known leader (LastKnownElr)."""
-        names = tuple(t.name for t in body.topics)
+        names, denied = self._described(node, tuple(t.name for t in body.topics))
 
         def finish(answers):
             r = answers[0]
             by: dict[str, list] = {}
-            for pm in sorted(r.partitions, key=lambda pm: pm.tp):
+            for pm in sorted(self._visible(node, r.partitions), key=lambda pm: pm.tp):
                 by.setdefault(pm.tp.topic, []).append({
                     "error_code": 0, "partition_index": pm.tp.partition, "leader_id": pm.leader,
                     "leader_epoch": pm.leader_epoch, "replica_nodes": list(pm.replicas), "isr_nodes": list(pm.isr),
@@ -506,9 +627,11 @@ class Gateway:
             return {"topics": [{"error_code": 0 if t in by else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "name": t,
                                 "topic_id": uuid.UUID(int=0), "is_internal": t.startswith("__"),
                                 "partitions": by.get(t, []), "topic_authorized_operations": -2**31}
-                               for t in (names or tuple(by))], "next_cursor": None}
+                               for t in (names or tuple(by))] + [
+                {"error_code": TOPIC_DENIED, "name": t, "topic_id": uuid.UUID(int=0), "partitions": [],
+                 "topic_authorized_operations": -2**31} for t in denied], "next_cursor": None}
 
-        self._ask(node, [lambda c: m.MetadataRequest(c, names or None)], finish, reply)
+        self._ask(node, [lambda c: m.MetadataRequest(c, names if names or denied else None)], finish, reply)
 
     def _brokers(self, r: m.MetadataResponse) -> dict:
         """The live brokers as clients reach them, and who answers as controller."""
@@ -635,8 +758,11 @@ class Gateway:
 
         def finish(answers):
             r = answers[0]
+            # Kafka: DESCRIBE on the cluster lists every group, else those the client may DESCRIBE.
+            every = self._may(node, "DESCRIBE", "CLUSTER")
             return {"error_code": r.error, "groups": [{"group_id": g, "protocol_type": t, "group_state": state}
-                                                      for g, t, state in r.groups]}
+                                                      for g, t, state in r.groups
+                                                      if every or self._may(node, "DESCRIBE", "GROUP", g)]}
 
         self._ask(node, [lambda c: m.ListGroupsRequest(c, states)], finish, reply)
 
@@ -646,17 +772,22 @@ class Gateway:
         details = _offset_details(body)
         generation = value(body, "generation_id_or_member_epoch", value(body, "generation_id", -1))
         topics = tuple(sorted({tp.topic for tp, _ in offsets}))
+        if not self._may(node, "READ", "GROUP", body.group_id):
+            return reply(_per_partition(offsets, ErrorCode.GROUP_AUTHORIZATION_FAILED))
+        denied = {t for t in topics if not self._may(node, "READ", "TOPIC", t)}
 
         # Kafka answers UNKNOWN_TOPIC_OR_PARTITION for a partition its metadata does not
-        # have (KafkaApis.handleOffsetCommitRequest) and commits the others.
+        # have (KafkaApis.handleOffsetCommitRequest) and commits the others; a topic the
+        # client may not READ is TOPIC_AUTHORIZATION_FAILED, the others committed.
         def known(answers) -> None:
-            have = {pm.tp for pm in answers[0].partitions}
+            have = {pm.tp for pm in answers[0].partitions if pm.tp.topic not in denied}
             commit = tuple((tp, o) for tp, o in offsets if tp in have)
 
             def finish(a):
                 error = a[0].error if a else ErrorCode.NONE
                 return {"topics": _grouped((tp.topic, {"partition_index": tp.partition, "error_code": error
-                                                       if tp in have else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
+                                                       if tp in have else TOPIC_DENIED if tp.topic in denied
+                                                       else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
                                            for tp, _ in offsets)}
 
             self._ask(node, [lambda c: m.OffsetCommitRequest(
@@ -671,11 +802,15 @@ class Gateway:
         def finish(answers):
             r = answers[0]
             got, details = dict(r.offsets), {tp: (epoch, meta) for tp, epoch, meta in r.details}
+            # (a topic it may not DESCRIBE: named, TOPIC_AUTHORIZATION_FAILED; listed, left out)
+            shown = tps or tuple(tp for tp in got if self._may(node, "DESCRIBE", "TOPIC", tp.topic))
             return {"error_code": r.error, "topics": _grouped(
                 (tp.topic, {"partition_index": tp.partition, "committed_offset": got.get(tp, -1),
                             "committed_leader_epoch": details.get(tp, (-1, ""))[0],
-                            "metadata": details.get(tp, (-1, ""))[1], "error_code": r.error})
-                for tp in tps or tuple(got))}
+                            "metadata": details.get(tp, (-1, ""))[1],
+                            "error_code": r.error or (0 if self._may(node, "DESCRIBE", "TOPIC", tp.topic)
+                                                     else TOPIC_DENIED)})
+                for tp in shown)}
 
         self._ask(node, [lambda c: m.OffsetFetchRequest(c, body.group_id, tps, value(body, "require_stable", False))],
                   finish, reply)
@@ -691,9 +826,12 @@ class Gateway:
         tps = tuple(TopicPartition(t.name, p) for t in body.v3_and_below_topics for p in t.partitions)
 
         def finish(answers):
+            error = _fencing(answers[0].error, version, 2)
             return {"results_by_topic_v3_and_below": _grouped(
-                ((tp.topic, {"partition_index": tp.partition,
-                             "partition_error_code": _fencing(answers[0].error, version, 2)}) for tp in tps),
+                ((tp.topic, {"partition_index": tp.partition, "partition_error_code": error if error != TOPIC_DENIED
+                             # (Kafka: the denied partitions, and OPERATION_NOT_ATTEMPTED for the rest)
+                             else error if not self._may(node, "WRITE", "TOPIC", tp.topic)
+                             else ErrorCode.OPERATION_NOT_ATTEMPTED}) for tp in tps),
                 items="results_by_partition")}
 
         self._ask(node, [lambda c: m.AddPartitionsToTxnRequest(
@@ -739,6 +877,17 @@ class Gateway:
         # the group's offsets partition joins the transaction here, at the transaction coordinator.
         self._ask(node, [lambda c: m.FindCoordinatorRequest(c, body.transactional_id, m.TRANSACTION)],
                   lambda a: a[0], add_offsets)
+
+
+NO_AUTHORIZER = "no authorizer is configured (authorizer.class.name)"
+
+
+def _acl_filter(f) -> acl.AclBinding:
+    """DescribeAcls' request or one DeleteAcls filter, as a filter binding (v0 has no pattern type: LITERAL)."""
+    return acl.AclBinding(f.principal_filter, f.host_filter, acl.by_code(acl.OPERATIONS, f.operation),
+                          acl.by_code(acl.PERMISSIONS, f.permission_type),
+                          acl.by_code(acl.RESOURCE_TYPES, f.resource_type_filter),
+                          acl.by_code(acl.PATTERNS, value(f, "pattern_type_filter", 3)), f.resource_name_filter)
 
 
 def _offset_details(body) -> tuple[tuple[TopicPartition, int, str], ...]:

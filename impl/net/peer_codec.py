@@ -7,7 +7,8 @@ bytes, tuple/list, dict - or an instance of a *registered* type (the message dat
 of impl/protocol/messages.py, TopicPartition, ErrorCode, the peers' Hello and Where, the
 controller's ClusterMetadata), written as its registered name and its fields in
 declaration order. Decoding builds only registered types, with the field count their
-declaration has, and refuses anything else (an unknown tag or name, a short or long
+declaration has (or fewer, when the missing trailing ones have defaults: an older
+writer's record), and refuses anything else (an unknown tag or name, a short or long
 buffer, nesting deeper than MAX_DEPTH) with FrameError: the link that sent it is closed.
 
 A frame starts with MAGIC and VERSION: a peer of another encoding version is refused
@@ -41,6 +42,7 @@ class Registry:
                 raise ValueError(f"two registered types named {t.__name__}")
             self.by_name[t.__name__] = t
         self.fields = {name: _field_names(t) for name, t in self.by_name.items() if not issubclass(t, enum.Enum)}
+        self.required = {name: _required(self.by_name[name]) for name in self.fields}
 
     # -- encoding ------------------------------------------------------------------------------
 
@@ -161,7 +163,9 @@ class Registry:
             if names is None:
                 raise FrameError(f"{name} is an enum, not a record")
             n = r.count()
-            if n != len(names):
+            # Fewer is an older writer's record: the fields added since (at the end, each
+            # with a default) take their defaults - a metadata file outlives a release.
+            if not self.required[name] <= n <= len(names):
                 raise FrameError(f"{name} with {n} fields; it has {len(names)}")
             values = [self._get(r, depth + 1) for _ in range(n)]
             try:
@@ -190,6 +194,14 @@ class _Reader:
             return self.take(self.count()).decode()
         except UnicodeDecodeError:
             raise FrameError("a string that is not UTF-8") from None
+
+
+def _required(t: type) -> int:
+    """How many leading fields have no default."""
+    if dataclasses.is_dataclass(t):
+        return sum(1 for f in dataclasses.fields(t) if f.init and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING)
+    return len(t._fields) - len(t._field_defaults)
 
 
 def _field_names(t: type) -> tuple[str, ...]:

@@ -386,7 +386,7 @@ class Reactor:
                 out = Close("the response could not be encoded")
             processor.respond(conn, out)
 
-        self.gateway.handle(conn.node, req, reply)
+        self.gateway.handle(conn.node, req, reply, conn.principal, conn.peer.rsplit(":", 1)[0])
 
     def _sasl(self, processor: Processor, conn: Connection, req) -> None:
         """SaslHandshake names the mechanism, SaslAuthenticate carries its tokens (KIP-152).

@@ -55,7 +55,8 @@ class EmbeddedCluster:
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.reactors = {}
         for b in range(brokers):
-            gateway = Gateway(self.runtime, b, self.config, self.endpoints, settings=props)
+            gateway = Gateway(self.runtime, b, self.config, self.endpoints, settings=props,
+                              acls=lambda broker=self.brokers[b]: broker.acls)
             gateway.start()
             self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0, users=users)
             self.endpoints[b] = (host, self.reactors[b].port)
@@ -150,7 +151,8 @@ class BrokerProcess:
         self.broker = _broker(broker_id, self.config, data_dir)
         self.disk = self.broker.disk
         self.endpoints: dict[int, tuple[str, int]] = {}
-        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props)
+        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props,
+                               acls=lambda: self.broker.acls)
         self.reactor = Reactor(broker_id, self.config, self.gateway, host, port, users=users)
         self.endpoints[broker_id] = (host, self.reactor.port)
         chost, cport = controller

@@ -31,6 +31,20 @@ class TopicPartition(NamedTuple):
         return f"{self.topic}-{self.partition}"
 
 
+class AclBinding(NamedTuple):
+    """One ACL (KIP-11, KIP-290), the authorizer's unit (impl/broker/acl.py). As a filter
+    (DeleteAcls, DescribeAcls) None matches any string and "ANY" any enum value, and the
+    pattern type may be MATCH."""
+
+    principal: str | None  # "User:alice", or "User:*"
+    host: str | None  # an address, or "*"
+    operation: str
+    permission: str  # ALLOW | DENY
+    resource_type: str
+    pattern_type: str  # LITERAL | PREFIXED
+    resource_name: str | None
+
+
 # --- data plane ---------------------------------------------------------------------------
 
 
@@ -591,6 +605,7 @@ class UpdateMetadataRequest:
     version: int = 0
     broker_epoch: int = -1
     topic_configs: TopicConfigs = ()  # every topic's overrides (Kafka's ConfigRecords)
+    acls: tuple[AclBinding, ...] = ()  # every ACL (Kafka's AccessControlEntryRecords)
 
 
 @dataclass(frozen=True)
@@ -667,6 +682,24 @@ class AlterTopicConfigRequest:
     ops: tuple[tuple[str, int, str | None], ...]
     replace: bool = False
     validate_only: bool = False
+
+
+@dataclass(frozen=True)
+class AlterAclsRequest:
+    """To the controller: CreateAcls' new bindings, or DeleteAcls' filters (KIP-590
+    forwarding). Answered by an AlterAclsResponse naming what each filter deleted."""
+
+    correlation_id: int
+    create: tuple[AclBinding, ...] = ()
+    delete: tuple[AclBinding, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlterAclsResponse:
+    correlation_id: int
+    error: ErrorCode
+    message: str = ""
+    deleted: tuple[tuple[AclBinding, ...], ...] = ()  # per filter
 
 
 @dataclass(frozen=True)
