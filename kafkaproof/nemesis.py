@@ -66,10 +66,13 @@ class ServeProcess:
 class ProcessCluster:
     """A controller and `brokers` brokers as processes, data under `root`. On localhost;
     or with `network`, each in its own network namespace, so that links between them
-    can be cut. `settings`: broker keys (KEY=VALUE) for every process."""
+    can be cut. `settings`: broker keys (KEY=VALUE) for every process. With `zookeeper`
+    (zookeeper://HOST:PORT[/chroot]) the metadata lives there and every broker is a
+    controller candidate: no controller process."""
 
-    def __init__(self, root: Path, settings: list[str], brokers: int = 3, network: Network | None = None) -> None:
-        self.root, self.settings, self.network = Path(root), list(settings), network
+    def __init__(self, root: Path, settings: list[str], brokers: int = 3, network: Network | None = None,
+                 zookeeper: str | None = None) -> None:
+        self.root, self.settings, self.network, self.zookeeper = Path(root), list(settings), network, zookeeper
         self.root.mkdir(parents=True, exist_ok=True)
         self.controller: ServeProcess | None = None
         self.brokers: dict[int, ServeProcess] = {}
@@ -77,9 +80,10 @@ class ProcessCluster:
         self.paused: set[int] = set()
         sets = [x for s in self.settings for x in ("--set", s)]
         try:
-            self.controller = ServeProcess(["--controller-only", "--port", "0", "--data-dir",
-                                            str(self.root / "controller"), *sets], self.root / "controller.log",
-                                           *self._where(CONTROLLER))
+            if zookeeper is None:
+                self.controller = ServeProcess(["--controller-only", "--port", "0", "--data-dir",
+                                                str(self.root / "controller"), *sets], self.root / "controller.log",
+                                               *self._where(CONTROLLER))
             for b in range(brokers):
                 self.start(b)
         except BaseException:
@@ -94,8 +98,9 @@ class ProcessCluster:
     def start(self, b: int) -> None:
         """Start broker `b` (again: on its port and data, as a restarted Kafka broker)."""
         sets = [x for s in self.settings for x in ("--set", s)]
-        controller = f"{self._where(CONTROLLER)[0]}:{self.controller.port}"
-        self.brokers[b] = ServeProcess(["--broker-id", str(b), "--controller", controller,
+        metadata = ["--metadata", self.zookeeper] if self.zookeeper else [
+            "--controller", f"{self._where(CONTROLLER)[0]}:{self.controller.port}"]
+        self.brokers[b] = ServeProcess(["--broker-id", str(b), *metadata,
                                         "--port", str(self.ports.get(b, 0)), "--data-dir", str(self.root / "data"),
                                         *sets], self.root / f"broker-{b}.log", *self._where(b))
         self.ports[b] = self.brokers[b].port

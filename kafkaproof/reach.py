@@ -125,6 +125,9 @@ KEYS: dict[str, Reach] = {
              " listeners") for k in ("listeners", "listener.security.protocol.map", "sasl.enabled.mechanisms",
                                      "ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
                                      "ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth")},
+    **{k: _r("where the real runtime keeps its metadata: the models assume a linearizable store that fences"
+             " a deposed controller, which ZooKeeper (its zkVersion checks) is") for k in (
+        "zookeeper.connect", "zookeeper.session.timeout.ms")},
     **{k: _r("a request the authorizer refuses is answered with an error and changes nothing: the guarantees"
              " are about the requests served, which the ACLs do not alter")
        for k in ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found")},

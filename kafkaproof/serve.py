@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="run just the controller; brokers find it at --port")
     one.add_argument("--broker-id", type=int, help="run just this broker (with --controller)")
     one.add_argument("--controller", metavar="HOST:PORT", help="where the --controller-only process listens")
+    one.add_argument("--metadata", metavar="zookeeper://HOST:PORT",
+                     help="with --broker-id: keep the metadata in ZooKeeper, as Kafka <= 3.x (Kafka's"
+                     " zookeeper.connect); every broker is a controller candidate, no --controller-only process")
 
 
 def broker_props(config: str | None, sets: list[str]) -> dict:
@@ -41,6 +44,7 @@ def broker_props(config: str | None, sets: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kafkaproof.impl.broker.config import BrokerConfig
     from kafkaproof.impl.net.server import BrokerProcess, ControllerProcess, EmbeddedCluster
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
@@ -48,21 +52,29 @@ def run(args: argparse.Namespace) -> int:
     if args.brokers < 1:
         print("kafkaproof serve: --brokers must be at least 1", file=sys.stderr)
         return 2
-    if (args.broker_id is None) != (args.controller is None):
-        print("kafkaproof serve: --broker-id and --controller go together", file=sys.stderr)
-        return 2
     try:
         props = broker_props(args.config, args.set)
+        if args.metadata:
+            props["zookeeper.connect"] = (args.metadata, "--metadata")
+        zookeeper = BrokerConfig.from_properties(props).zookeeper_connect or None
+        if args.broker_id is None and (args.controller or zookeeper):
+            raise ConfigError("--controller and --metadata (zookeeper.connect) need --broker-id: one broker per process")
+        if args.broker_id is not None and (args.controller is None) == (zookeeper is None):
+            raise ConfigError("--broker-id needs where the metadata is: --controller HOST:PORT (a --controller-only"
+                              " process) or --metadata zookeeper://HOST:PORT")
         topics = [_topic(t) for t in args.topic]
         users = _users(args.users) if args.users else None
         if args.controller_only:
             cluster = ControllerProcess(args.data_dir, args.port, props, host=args.host)
         elif args.broker_id is not None:
-            host, _, port = args.controller.rpartition(":")
-            if not host or not port.isdigit():
-                raise ConfigError(f"--controller {args.controller!r}: expected HOST:PORT")
-            cluster = BrokerProcess(args.broker_id, (host, int(port)), args.data_dir, args.port, props, host=args.host,
-                                    users=users)
+            controller = None
+            if args.controller:
+                host, _, port = args.controller.rpartition(":")
+                if not host or not port.isdigit():
+                    raise ConfigError(f"--controller {args.controller!r}: expected HOST:PORT")
+                controller = (host, int(port))
+            cluster = BrokerProcess(args.broker_id, controller, args.data_dir, args.port, props, host=args.host,
+                                    users=users, zookeeper=zookeeper)
         else:
             cluster = EmbeddedCluster(args.data_dir, args.brokers, args.port, props, host=args.host, users=users)
     except ConfigError as e:

@@ -82,3 +82,53 @@ def browser():
             yield open_page
         finally:
             chromium.close()
+
+
+ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"  # Debian's zookeeper package (.ci/run installs it)
+
+
+@pytest.fixture(scope="session")
+def zookeeper_server(tmp_path_factory):
+    """A standalone ZooKeeper (Debian's package, run with Java) on a free port: its
+    HOST:PORT. Each test takes its own chroot (`zookeeper` fixture)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    if not os.path.exists(ZOOKEEPER_JAR) or shutil.which("java") is None:
+        pytest.skip("ZooKeeper is not installed (.ci/run installs Debian's zookeeper package)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path_factory.mktemp("zookeeper")
+    log = open(data / "server.log", "w")
+    server = subprocess.Popen(["java", "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp", ZOOKEEPER_JAR,
+                               "org.apache.zookeeper.server.ZooKeeperServerMain", str(port), str(data / "data"),
+                               "500"],  # tickTime: sessions expire on time (the default 3000 sets a 6 s floor)
+                              stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"srvr")  # a four-letter word: answered once the server serves
+                if c.recv(64).startswith(b"Zookeeper version"):
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"ZooKeeper did not start (see {data / 'server.log'})")
+        time.sleep(0.2)
+    yield f"127.0.0.1:{port}"
+    server.terminate()
+    server.wait(10)
+    log.close()
+
+
+@pytest.fixture
+def zookeeper(zookeeper_server, request):
+    """zookeeper://HOST:PORT/CHROOT: a ZooKeeper namespace of this test's own."""
+    import re
+
+    return f"zookeeper://{zookeeper_server}/{re.sub(r'[^A-Za-z0-9]+', '-', request.node.name)}"

@@ -73,6 +73,11 @@ BROKER_KEYS = LOG_KEYS + (
         "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
     Key("sasl.enabled.mechanisms", "list", ["GSSAPI"], "SASL mechanisms a SASL listener offers (PLAIN,"
         " SCRAM-SHA-256, SCRAM-SHA-512 served; Kafka's default GSSAPI is not)."),
+    # Metadata in ZooKeeper (Kafka <= 3.x; serve --metadata zookeeper://HOST:PORT sets zookeeper.connect).
+    Key("zookeeper.connect", "string", "", "HOST:PORT[,HOST:PORT][/chroot]: the metadata lives in ZooKeeper"
+        " and every broker process is a controller candidate (one broker per process)."),
+    Key("zookeeper.session.timeout.ms", "int", 18_000, "A broker's ZooKeeper session: when the controller's"
+        " expires (its process died), another broker becomes controller.", at_least(1)),
     # Authorization (KIP-11; Kafka 4's StandardAuthorizer keeps the ACLs in the metadata, as here).
     Key("authorizer.class.name", "string", "", "An authorizer: every request is checked against the ACLs"
         " (CreateAcls, DescribeAcls, DeleteAcls). Empty: none.", one_of("", *AUTHORIZERS)),
@@ -139,6 +144,8 @@ class BrokerConfig:
     fetch_session_cache_slots: int = 1000
     security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
     sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
+    zookeeper_connect: str = ""
+    zookeeper_session_timeout_ms: int = 18_000
     authorizer: bool = False
     super_users: tuple[str, ...] = ()
     allow_everyone_if_no_acl_found: bool = False
@@ -189,6 +196,8 @@ class BrokerConfig:
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
             security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
             sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
+            zookeeper_connect=v["zookeeper.connect"],
+            zookeeper_session_timeout_ms=v["zookeeper.session.timeout.ms"],
             authorizer=bool(v["authorizer.class.name"]),
             super_users=tuple(u.strip() for u in v["super.users"].split(";") if u.strip()),
             allow_everyone_if_no_acl_found=v["allow.everyone.if.no.acl.found"],

@@ -227,7 +227,7 @@ class Transport:
                 if frame is None:
                     return
                 if isinstance(frame, Hello):
-                    self._learn(frame.directory)
+                    self.learn(frame.directory)
                     continue
                 src, dst, plane, message = frame
                 self.runtime.post(dst, src, message, plane)
@@ -236,7 +236,8 @@ class Transport:
         finally:
             sock.close()
 
-    def _learn(self, directory: dict) -> None:
+    def learn(self, directory: dict) -> None:
+        """Nodes and where they listen (from a Hello, or ZooKeeper's /brokers/ids)."""
         with self._lock:
             new = {n: w for n, w in directory.items() if n not in self.local and self.directory.get(n) != w}
             self.directory.update(new)

@@ -34,11 +34,12 @@ from kafkaproof.impl.storage.disk import RealDisk
 log = logging.getLogger("kafkaproof.serve")
 
 
-def _broker(broker_id: int, config: BrokerConfig, data_dir: str) -> Broker:
+def _broker(broker_id: int, config: BrokerConfig, data_dir: str, controllers: list[int] | None = None) -> Broker:
     """A broker on its files in `data_dir/broker-N`."""
     disk = RealDisk(os.path.join(os.path.abspath(data_dir), f"broker-{broker_id}"))
     # A new process's correlation ids must not match the previous one's (see Broker).
-    return Broker(broker_id, config, disk, [0], incarnation=int(time.time()) & 0xFFFFFF)
+    return Broker(broker_id, config, disk, [0] if controllers is None else controllers,
+                  incarnation=int(time.time()) & 0xFFFFFF)
 
 
 class EmbeddedCluster:
@@ -141,40 +142,85 @@ class EmbeddedCluster:
 
 class BrokerProcess:
     """One broker in this OS process, its controller in another (`--controller HOST:PORT`):
-    for fault tests that kill or stop a single broker."""
+    for fault tests that kill or stop a single broker. Or, with `zookeeper`
+    (`--metadata zookeeper://HOST:PORT`), as a Kafka <= 3.x broker: every broker process also
+    runs a controller candidate, the metadata lives in ZooKeeper (zookeeper_store.py),
+    brokers register under /brokers/ids and find each other there, and whoever holds
+    /controller is the controller until its session expires."""
 
-    def __init__(self, broker_id: int, controller: tuple[str, int], data_dir: str, port: int = 9092,
+    def __init__(self, broker_id: int, controller: tuple[str, int] | None, data_dir: str, port: int = 9092,
                  props: Mapping[str, str] | None = None, host: str = "127.0.0.1",
-                 users: dict[str, str] | None = None) -> None:
+                 users: dict[str, str] | None = None, zookeeper: str | None = None) -> None:
         self.config = BrokerConfig.from_properties(props or {})
         self.runtime = Runtime()
-        self.broker = _broker(broker_id, self.config, data_dir)
+        self.store = None
+        if zookeeper is not None:
+            from kafkaproof.impl.net.zookeeper_store import ZooKeeperMetadataStore
+
+            self.store = ZooKeeperMetadataStore(zookeeper, self.config.zookeeper_session_timeout_ms)
+        self.broker = _broker(broker_id, self.config, data_dir, controllers=None if self.store is None else [])
         self.disk = self.broker.disk
         self.endpoints: dict[int, tuple[str, int]] = {}
         self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props,
                                acls=lambda: self.broker.acls)
         self.reactor = Reactor(broker_id, self.config, self.gateway, host, port, users=users)
         self.endpoints[broker_id] = (host, self.reactor.port)
-        chost, cport = controller
-        self.transport = Transport(self.runtime, [self.broker.node, self.gateway.node], host,
-                                   client_port=self.reactor.port, endpoints=self.endpoints,
-                                   seeds={controller_node(0): Where(chost, cport, cport)})
+        local = [self.broker.node, self.gateway.node]
+        self.controller = None
+        if self.store is not None:
+            self.controller = Controller(broker_id, ControllerConfig.of(self.config), self.store)
+            local.append(self.controller.node)
+            seeds = {}
+        else:
+            chost, cport = controller
+            seeds = {controller_node(0): Where(chost, cport, cport)}
+        self.transport = Transport(self.runtime, local, host, client_port=self.reactor.port,
+                                   endpoints=self.endpoints, seeds=seeds)
 
     def start(self) -> BrokerProcess:
         self.transport.start()
         self.runtime.spawn(self.broker.node, self.broker)
+        if self.controller is not None:
+            self.runtime.spawn(self.controller.node, self.controller)
         self.runtime.start()
         self.gateway.start()
         self.reactor.start()
+        if self.store is not None:
+            self._join_zookeeper()
         log.info("broker %d listening on %s:%d (data in %s)", self.broker.id, *self.endpoints[self.broker.id],
                  self.disk.root)
         return self
+
+    def _join_zookeeper(self) -> None:
+        """Register under /brokers/ids (Kafka's registration, with our peer ports) and learn
+        the other brokers - and the controller candidates beside them - from there."""
+        me = self.transport.me
+        host, port = self.endpoints[self.broker.id]
+        self.store.register(self.broker.id, {
+            "host": host, "port": port, "endpoints": [f"{self.config.security_protocol}://{host}:{port}"],
+            "listener_security_protocol_map": {self.config.security_protocol: self.config.security_protocol},
+            "kafkaproof": {"data_port": me.data_port, "control_port": me.control_port}})
+
+        def brokers_changed(found: dict[int, dict]) -> None:
+            directory = {}
+            for b, info in found.items():
+                peer = info.get("kafkaproof", {})
+                where = Where(info["host"], peer.get("data_port", -1), peer.get("control_port", -1), info["port"])
+                directory[broker_node(b)] = directory[controller_node(b)] = where
+            self.transport.learn(directory)
+            ids = sorted(found)
+            self.runtime.call(lambda: self.broker.controllers.__setitem__(slice(None), ids))
+
+        self.store.watch_brokers(brokers_changed)
+        self.store.watch_controller(lambda b: setattr(self.gateway, "controller", controller_node(b)))
 
     def stop(self) -> None:
         self.reactor.stop()
         self.runtime.call_wait(self.broker.shutdown, timeout_s=60)
         self.runtime.stop()
         self.transport.stop()
+        if self.store is not None:
+            self.store.close()
         self.disk.close()
         log.info("broker %d stopped; data flushed to %s", self.broker.id, self.disk.root)
 
