@@ -68,11 +68,13 @@ class ProcessCluster:
     or with `network`, each in its own network namespace, so that links between them
     can be cut. `settings`: broker keys (KEY=VALUE) for every process. With `zookeeper`
     (zookeeper://HOST:PORT[/chroot]) the metadata lives there and every broker is a
-    controller candidate: no controller process."""
+    controller candidate: no controller process. `args`: more `serve` arguments for every
+    broker (`--users FILE`)."""
 
     def __init__(self, root: Path, settings: list[str], brokers: int = 3, network: Network | None = None,
-                 zookeeper: str | None = None) -> None:
+                 zookeeper: str | None = None, args: list[str] = ()) -> None:
         self.root, self.settings, self.network, self.zookeeper = Path(root), list(settings), network, zookeeper
+        self.args = list(args)
         self.root.mkdir(parents=True, exist_ok=True)
         self.controller: ServeProcess | None = None
         self.brokers: dict[int, ServeProcess] = {}
@@ -102,7 +104,7 @@ class ProcessCluster:
             "--controller", f"{self._where(CONTROLLER)[0]}:{self.controller.port}"]
         self.brokers[b] = ServeProcess(["--broker-id", str(b), *metadata,
                                         "--port", str(self.ports.get(b, 0)), "--data-dir", str(self.root / "data"),
-                                        *sets], self.root / f"broker-{b}.log", *self._where(b))
+                                        *sets, *self.args], self.root / f"broker-{b}.log", *self._where(b))
         self.ports[b] = self.brokers[b].port
 
     @property

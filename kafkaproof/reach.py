@@ -124,7 +124,8 @@ KEYS: dict[str, Reach] = {
     **{k: _r("who may connect changes no guarantee of those who do: the simulator and the models have no"
              " listeners") for k in ("listeners", "listener.security.protocol.map", "sasl.enabled.mechanisms",
                                      "ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
-                                     "ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth")},
+                                     "ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
+                                     "security.inter.broker.protocol", "inter.broker.listener.name")},
     **{k: _r("where the real runtime keeps its metadata: the models assume a linearizable store that fences"
              " a deposed controller, which ZooKeeper (its zkVersion checks) is") for k in (
         "zookeeper.connect", "zookeeper.session.timeout.ms")},

@@ -30,6 +30,15 @@ def client(zookeeper: str) -> KazooClient:
     return zk
 
 
+def wait_registered(zk: KazooClient, brokers: int) -> None:
+    """Until the controller has registered every broker (a topic of that many replicas can be made)."""
+    deadline = time.monotonic() + 30
+    while len(json.loads(zk.get("/kafkaproof/cluster")[0] if zk.exists("/kafkaproof/cluster") else b"{}").get(
+            "broker_epochs", {})) < brokers:
+        assert time.monotonic() < deadline, "the brokers did not register"
+        time.sleep(0.1)
+
+
 def test_a_deposed_controller_cannot_commit(zookeeper):
     """Kafka's zkVersion fencing: a controller that lost /controller (its session expired
     while it was paused, say) still believes it is the controller; its next commit fails
@@ -94,11 +103,7 @@ def test_the_controller_killed_another_broker_takes_over_and_no_acknowledged_wri
     cluster = ProcessCluster(tmp_path, [*SAFE, f"zookeeper.session.timeout.ms={SESSION_MS}"], 3, zookeeper=zookeeper)
     zk = client(zookeeper)
     try:
-        deadline = time.monotonic() + 20
-        while len(json.loads(zk.get("/kafkaproof/cluster")[0] if zk.exists("/kafkaproof/cluster") else b"{}").get(
-                "broker_epochs", {})) < 3:  # every broker registered with the controller
-            assert time.monotonic() < deadline, "brokers did not register"
-            time.sleep(0.1)
+        wait_registered(zk, 3)
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
         admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3)])
         admin.close()

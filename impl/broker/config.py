@@ -71,6 +71,12 @@ BROKER_KEYS = LOG_KEYS + (
     Key("listener.security.protocol.map", "string",
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
+    Key("security.inter.broker.protocol", "string", "PLAINTEXT", "How broker processes talk to each other:"
+        " PLAINTEXT, or SSL - mutual TLS with the ssl.* keystore and truststore, so only a holder of a"
+        " certificate the truststore's CAs signed can reach a peer port.", one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                                                    "SASL_SSL")),
+    Key("inter.broker.listener.name", "string", "", "A listener name whose protocol (in the map) the links"
+        " between broker processes use instead of security.inter.broker.protocol."),
     Key("sasl.enabled.mechanisms", "list", ["GSSAPI"], "SASL mechanisms a SASL listener offers (PLAIN,"
         " SCRAM-SHA-256, SCRAM-SHA-512 served; Kafka's default GSSAPI is not)."),
     # Metadata in ZooKeeper (Kafka <= 3.x; serve --metadata zookeeper://HOST:PORT sets zookeeper.connect).
@@ -144,6 +150,7 @@ class BrokerConfig:
     fetch_session_cache_slots: int = 1000
     security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
     sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
+    inter_broker_protocol: str = "PLAINTEXT"  # of the links between broker processes (impl/net/peers.py)
     zookeeper_connect: str = ""
     zookeeper_session_timeout_ms: int = 18_000
     authorizer: bool = False
@@ -196,6 +203,7 @@ class BrokerConfig:
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
             security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
             sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
+            inter_broker_protocol=_inter_broker_protocol(v),
             zookeeper_connect=v["zookeeper.connect"],
             zookeeper_session_timeout_ms=v["zookeeper.session.timeout.ms"],
             authorizer=bool(v["authorizer.class.name"]),
@@ -218,6 +226,34 @@ class BrokerConfig:
 SERVED_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
+def _inter_broker_protocol(v: dict) -> str:
+    """security.inter.broker.protocol, or the protocol of inter.broker.listener.name (Kafka
+    refuses both set). Peers authenticate with TLS client certificates; SASL between broker
+    processes is refused by name."""
+    name, protocol = v["inter.broker.listener.name"].strip().upper(), v["security.inter.broker.protocol"]
+    if name:
+        if protocol != "PLAINTEXT":
+            raise ConfigError("inter.broker.listener.name and security.inter.broker.protocol are both set (Kafka"
+                              " allows one)")
+        protocol = _protocol_map(v["listener.security.protocol.map"]).get(name)
+        if protocol is None:
+            raise ConfigError(f"inter.broker.listener.name: {name} is not in listener.security.protocol.map")
+    if protocol.startswith("SASL_"):
+        raise ConfigError(f"links between brokers over {protocol} are not served: peers authenticate with TLS"
+                          " client certificates (SSL)")
+    return protocol
+
+
+def _protocol_map(protocol_map: str) -> dict[str, str]:
+    mapping = {}
+    for pair in protocol_map.split(","):
+        key, sep, protocol = pair.strip().partition(":")
+        if not sep:
+            raise ConfigError(f"listener.security.protocol.map: {pair!r} is not NAME:PROTOCOL")
+        mapping[key.strip().upper()] = protocol.strip().upper()
+    return mapping
+
+
 def _security_protocol(listeners: str, protocol_map: str) -> str:
     """The client listener's security protocol: its name looked up in the map (Kafka's
     listener.security.protocol.map), e.g. CLIENT://:9092 with CLIENT:SASL_PLAINTEXT."""
@@ -225,13 +261,7 @@ def _security_protocol(listeners: str, protocol_map: str) -> str:
     if len(entries) != 1 or "://" not in entries[0]:
         raise ConfigError(f"listeners={listeners!r}: one listener, NAME://HOST:PORT (several are not served yet)")
     name = entries[0].split("://", 1)[0].upper()
-    mapping = {}
-    for pair in protocol_map.split(","):
-        key, sep, protocol = pair.strip().partition(":")
-        if not sep:
-            raise ConfigError(f"listener.security.protocol.map: {pair!r} is not NAME:PROTOCOL")
-        mapping[key.strip().upper()] = protocol.strip().upper()
-    protocol = mapping.get(name)
+    protocol = _protocol_map(protocol_map).get(name)
     if protocol is None:
         raise ConfigError(f"listeners: {name} is not in listener.security.protocol.map ({protocol_map})")
     if protocol not in SERVED_PROTOCOLS:

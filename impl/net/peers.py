@@ -10,7 +10,9 @@ impl/net/peer_codec.py's encoding - (src, dst, plane, message) or a Hello -, whi
 only the registered message types and never runs code; a frame that is not one (a
 pickle, garbage, another encoding version, longer than MAX_FRAME) closes the connection
 that sent it, and the process goes on. The ports are bound to the address given
-(localhost by default); peers do not authenticate yet.
+(localhost by default). With security.inter.broker.protocol=SSL every link is mutual
+TLS (tls.peer_contexts): a process without a certificate the cluster's CA signed - or one
+speaking plaintext - fails the handshake and is cut off before a frame is read.
 
 Addresses: each link opens with a `Hello` carrying the sender's directory (node ->
 address); the controller's process, to which every broker links, learns every node and
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import select
 import socket
+import ssl
 import struct
 import threading
 from dataclasses import dataclass
@@ -97,6 +101,7 @@ class Link:
         self.transport, self.where, self.plane = transport, where, plane
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.sock: socket.socket | None = None
+        self.lock = threading.Lock()  # an SSL connection is read (by _watch) or written, never both at once
         self.thread = threading.Thread(target=self._run, name=f"link-{where.host}:{where.port(plane)}", daemon=True)
         self.thread.start()
 
@@ -105,11 +110,16 @@ class Link:
 
     def _connect(self) -> bool:
         try:
-            self.sock = socket.create_connection((self.where.host, self.where.port(self.plane)), timeout=2)
-            self.sock.settimeout(None)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.create_connection((self.where.host, self.where.port(self.plane)), timeout=2)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.transport.tls is not None:
+                sock = self.transport.tls[1].wrap_socket(sock)  # (the handshake, within the timeout)
+            sock.settimeout(None)
+            self.sock = sock
             _send_frame(self.sock, Hello(dict(self.transport.directory)))
-        except OSError:
+        except OSError as e:
+            if isinstance(e, ssl.SSLError):
+                log.warning("TLS to peer %s:%d failed: %s", self.where.host, self.where.port(self.plane), e)
             self.sock = None
             return False
         threading.Thread(target=self._watch, args=(self.sock,), daemon=True).start()
@@ -118,9 +128,14 @@ class Link:
     def _watch(self, sock: socket.socket) -> None:
         """The peer never writes on this connection: EOF means its process is gone."""
         try:
-            while sock.recv(4096):
-                pass
-        except OSError:
+            poller = select.poll()  # (not select.select: a broker may hold more than 1024 files)
+            poller.register(sock, select.POLLIN)
+            while True:
+                poller.poll()
+                with self.lock:
+                    if not sock.recv(4096):
+                        break
+        except (OSError, ValueError):
             pass
         self._broken(sock)
 
@@ -145,7 +160,8 @@ class Link:
                 continue
             sock = self.sock
             try:
-                _send_frame(sock, frame)
+                with self.lock:
+                    _send_frame(sock, frame)
             except OSError:
                 self._broken(sock)
         if self.sock is not None:
@@ -155,8 +171,10 @@ class Link:
 class Transport:
     def __init__(self, runtime, local_nodes: list[str], host: str = "127.0.0.1", control_port: int = 0,
                  client_port: int = -1, seeds: dict[str, Where] | None = None,
-                 endpoints: dict[int, tuple[str, int]] | None = None) -> None:
+                 endpoints: dict[int, tuple[str, int]] | None = None,
+                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None) -> None:
         self.runtime = runtime
+        self.tls = tls  # (server, client) contexts: every link mutual TLS
         self.stopping = threading.Event()
         self.endpoints = endpoints if endpoints is not None else {}
         self._lock = threading.Lock()
@@ -217,11 +235,19 @@ class Transport:
                 continue
             except OSError:
                 return
-            sock.settimeout(None)
             threading.Thread(target=self._read, args=(sock,), daemon=True).start()
 
     def _read(self, sock: socket.socket) -> None:
         try:
+            if self.tls is not None:
+                sock.settimeout(10)
+                try:
+                    sock = self.tls[0].wrap_socket(sock, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    log.warning("refused a peer connection: TLS handshake failed (%s)", getattr(e, "reason", e))
+                    sock.close()
+                    return
+            sock.settimeout(None)
             while True:
                 frame = _recv_frame(sock)
                 if frame is None:

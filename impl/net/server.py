@@ -42,6 +42,13 @@ def _broker(broker_id: int, config: BrokerConfig, data_dir: str, controllers: li
                   incarnation=int(time.time()) & 0xFFFFFF)
 
 
+def _peer_tls(config: BrokerConfig):
+    """The links' mutual TLS contexts when security.inter.broker.protocol is SSL."""
+    from kafkaproof.impl.net import tls
+
+    return tls.peer_contexts(config.ssl) if config.inter_broker_protocol == "SSL" else None
+
+
 class EmbeddedCluster:
     def __init__(self, data_dir: str, brokers: int = 1, port: int = 9092,
                  props: Mapping[str, str] | None = None, host: str = "127.0.0.1",
@@ -175,7 +182,7 @@ class BrokerProcess:
             chost, cport = controller
             seeds = {controller_node(0): Where(chost, cport, cport)}
         self.transport = Transport(self.runtime, local, host, client_port=self.reactor.port,
-                                   endpoints=self.endpoints, seeds=seeds)
+                                   endpoints=self.endpoints, seeds=seeds, tls=_peer_tls(self.config))
 
     def start(self) -> BrokerProcess:
         self.transport.start()
@@ -235,7 +242,8 @@ class ControllerProcess:
         os.makedirs(data_dir, exist_ok=True)
         self.runtime = Runtime()
         self.controller = Controller(0, ControllerConfig.of(self.config), FileMetadataStore(os.path.join(data_dir, "metadata")))
-        self.transport = Transport(self.runtime, [self.controller.node], host, control_port=port)
+        self.transport = Transport(self.runtime, [self.controller.node], host, control_port=port,
+                                   tls=_peer_tls(self.config))
         self.port = self.transport.me.control_port
 
     def start(self) -> ControllerProcess:

@@ -60,6 +60,21 @@ def client_context(settings: tuple | dict) -> ssl.SSLContext:
     return ctx
 
 
+def peer_contexts(settings: tuple | dict) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """Mutual TLS for the links between broker processes (security.inter.broker.protocol=SSL):
+    each side shows its keystore's certificate and requires one its truststore's CAs signed,
+    so a peer port answers only the cluster's own processes."""
+    keys = {**dict(settings), "ssl.client.auth": "required"}
+    if not _pem_file(keys, "truststore"):
+        raise ConfigError("security.inter.broker.protocol=SSL needs ssl.truststore.location: peers are"
+                          " checked against its CAs")
+    server, client = server_context(keys), client_context(keys)
+    # No TLS 1.3 session tickets: a link's receiving side never writes, so its sender can
+    # watch the socket for the peer's end without reading what the handshake left behind.
+    server.num_tickets = 0
+    return server, client
+
+
 def _pem_file(keys: dict, store: str) -> str:
     location = keys.get(f"ssl.{store}.location", "")
     kind = keys.get(f"ssl.{store}.type", "JKS")
