@@ -6,10 +6,12 @@ plaintext peer and a pickle, and the cluster goes on."""
 
 import json
 import pickle
+import re
 import socket
 import ssl
 import struct
 import time
+from pathlib import Path
 
 import pytest
 import trustme
@@ -46,6 +48,8 @@ def secure_cluster(zookeeper, tmp_path):
                 "ssl.keystore.type=PEM", f"ssl.keystore.location={tmp_path / 'broker.pem'}",
                 "ssl.truststore.type=PEM", f"ssl.truststore.location={tmp_path / 'ca.pem'}",
                 "security.inter.broker.protocol=SSL", "default.replication.factor=3", "min.insync.replicas=2",
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users=User:admin",
                 "offsets.topic.replication.factor=3", "offsets.topic.num.partitions=1",
                 "group.initial.rebalance.delay.ms=0"]
     cluster = ProcessCluster(tmp_path, settings, 3, zookeeper=zookeeper, args=["--users", str(tmp_path / "users")])
@@ -56,7 +60,7 @@ def secure_cluster(zookeeper, tmp_path):
 def conf(cluster, tmp_path, **extra) -> dict:
     return {"bootstrap.servers": cluster.bootstrap, "security.protocol": "SASL_SSL",
             "ssl.ca.location": str(tmp_path / "ca.pem"), "sasl.mechanism": "SCRAM-SHA-512",
-            "sasl.username": "alice", "sasl.password": "alice-secret", **extra}
+            "sasl.username": "admin", "sasl.password": "admin-secret", **extra}
 
 
 def replicated_round_trip(cluster, tmp_path, topic: str) -> list[bytes]:
@@ -122,6 +126,22 @@ def test_clients_on_sasl_ssl_and_peers_on_mutual_tls_and_a_peer_port_refuses_str
     # The cluster goes on: another replicated round trip over the same links.
     assert replicated_round_trip(cluster, tmp_path, "after") == [f"after-{i}".encode() for i in range(5)]
     assert all(cluster.alive(b) for b in range(3))
+
+
+def test_the_readme_s_two_host_client_runs(secure_cluster, zookeeper, monkeypatch, capsys):
+    """The README's client for its two-host setup, pointed at this cluster: admin makes the
+    topic and grants alice WRITE; alice's acks=all write is acknowledged (she is no super
+    user: without the grant it is TOPIC_AUTHORIZATION_FAILED)."""
+    cluster, _, tmp_path = secure_cluster
+    zk = client(zookeeper)
+    wait_registered(zk, 3)
+    zk.stop()
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    [code] = re.findall(r"```py\n(from confluent_kafka import Producer.*?)```", text, re.S)
+    assert '"10.0.0.1:9093,10.0.0.2:9093"' in code
+    monkeypatch.chdir(tmp_path)  # (its ca.pem)
+    exec(compile(code.replace("10.0.0.1:9093,10.0.0.2:9093", cluster.bootstrap), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "written"
 
 
 def _until_closed(s: socket.socket) -> bytes:
