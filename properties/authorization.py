@@ -47,3 +47,52 @@ def allowed(acls, super_users, allow_if_no_acl: bool, principal: str, host: str,
         if a[3] == "ALLOW" and (a[2] in (operation, "ALL") or a[2] in IMPLIED_BY.get(operation, ())):
             return True
     return False
+
+
+# Kafka's documentation, "Operations and Resources on Protocols" (security.html#operations_resources_and_protocols):
+# what a client request needs, by request - written from that table, not from
+# impl/net/authorize.py. (resource type, operation, which name) per need; "topic", "group",
+# "txn" name the request's own; "cluster" is kafka-cluster. CLUSTER|TOPIC: either allows it.
+DOCUMENTED = {
+    "Produce": [("TRANSACTIONAL_ID", "WRITE", "txn"), ("TOPIC", "WRITE", "topic")],
+    "Fetch": [("TOPIC", "READ", "topic")],
+    "ListOffsets": [("TOPIC", "DESCRIBE", "topic")],
+    "OffsetForLeaderEpoch": [("TOPIC", "DESCRIBE", "topic")],
+    "DeleteRecords": [("TOPIC", "DELETE", "topic")],
+    "DescribeProducers": [("TOPIC", "READ", "topic")],
+    "FindCoordinator(group)": [("GROUP", "DESCRIBE", "group")],
+    "FindCoordinator(transaction)": [("TRANSACTIONAL_ID", "DESCRIBE", "txn")],
+    "JoinGroup": [("GROUP", "READ", "group")],
+    "SyncGroup": [("GROUP", "READ", "group")],
+    "Heartbeat": [("GROUP", "READ", "group")],
+    "LeaveGroup": [("GROUP", "READ", "group")],
+    "OffsetCommit": [("GROUP", "READ", "group"), ("TOPIC", "READ", "topic")],
+    "OffsetFetch": [("GROUP", "DESCRIBE", "group")],
+    "DescribeGroups": [("GROUP", "DESCRIBE", "group")],
+    "DeleteGroups": [("GROUP", "DELETE", "group")],
+    "OffsetDelete": [("GROUP", "DELETE", "group"), ("TOPIC", "READ", "topic")],
+    "InitProducerId(transactional)": [("TRANSACTIONAL_ID", "WRITE", "txn")],
+    "AddPartitionsToTxn": [("TRANSACTIONAL_ID", "WRITE", "txn"), ("TOPIC", "WRITE", "topic")],
+    "AddOffsetsToTxn": [("TRANSACTIONAL_ID", "WRITE", "txn"), ("GROUP", "READ", "group")],
+    "EndTxn": [("TRANSACTIONAL_ID", "WRITE", "txn")],
+    "TxnOffsetCommit": [("TRANSACTIONAL_ID", "WRITE", "txn"), ("GROUP", "READ", "group"), ("TOPIC", "READ", "topic")],
+    "DescribeTransactions": [("TRANSACTIONAL_ID", "DESCRIBE", "txn")],
+    "CreateTopics": [("CLUSTER|TOPIC", "CREATE", "topic")],
+    "DeleteTopics": [("TOPIC", "DELETE", "topic")],
+    "CreatePartitions": [("TOPIC", "ALTER", "topic")],
+    "AlterConfigs(topic)": [("TOPIC", "ALTER_CONFIGS", "topic")],
+    "AlterPartitionReassignments": [("CLUSTER", "ALTER", "cluster")],
+}
+
+
+def request_allowed(acls, super_users, allow_if_no_acl: bool, principal: str, host: str, request: str,
+                    names: dict[str, str]) -> bool:
+    """May `principal` make `request` (a DOCUMENTED key) on the resources `names` gives?"""
+    for types, operation, which in DOCUMENTED[request]:
+        name = "kafka-cluster" if which == "cluster" else names[which]
+        if which == "txn" and not name:
+            continue  # (a non-transactional produce names no transactional id)
+        if not any(allowed(acls, super_users, allow_if_no_acl, principal, host, operation, t,
+                           "kafka-cluster" if t == "CLUSTER" else name) for t in types.split("|")):
+            return False
+    return True
