@@ -128,7 +128,7 @@ KEYS: dict[str, Reach] = {
                                      "security.inter.broker.protocol", "inter.broker.listener.name")},
     **{k: _r("where the real runtime keeps its metadata: the models assume a linearizable store that fences"
              " a deposed controller, which ZooKeeper (its zkVersion checks) is") for k in (
-        "zookeeper.connect", "zookeeper.session.timeout.ms")},
+        "zookeeper.connect", "zookeeper.session.timeout.ms", "zookeeper.connection.timeout.ms")},
     **{k: _r("a request the authorizer refuses is answered with an error and changes nothing: the guarantees"
              " are about the requests served, which the ACLs do not alter")
        for k in ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found")},

@@ -235,7 +235,11 @@ def test_serve_stops_cleanly_on_sigterm_and_restarts_with_everything(tmp_path):
 @pytest.mark.parametrize("args, says", [
     (["--set", "no.such.key=1"], "no.such.key"),
     (["--set", "min.insync.replicas=zero"], "min.insync.replicas"),
-    (["--broker-id", "0"], "--broker-id and --controller go together"),
+    (["--broker-id", "0"], "--broker-id needs where the metadata is: --controller HOST:PORT"),
+    (["--controller", "127.0.0.1:1"], "--controller and --metadata (zookeeper.connect) need --broker-id"),
+    (["--broker-id", "0", "--metadata", "zookeeper://127.0.0.1:9", "--set", "zookeeper.connection.timeout.ms=500"],
+     "cannot reach ZooKeeper at 127.0.0.1:9 within 0.5 s"),
+    (["--broker-id", "0", "--metadata", "http://x:1"], "expected zookeeper://HOST:PORT"),
     (["--brokers", "0"], "--brokers must be at least 1"),
     (["--topic", "t:x"], "--topic"),
 ])

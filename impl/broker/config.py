@@ -84,6 +84,8 @@ BROKER_KEYS = LOG_KEYS + (
         " and every broker process is a controller candidate (one broker per process)."),
     Key("zookeeper.session.timeout.ms", "int", 18_000, "A broker's ZooKeeper session: when the controller's"
         " expires (its process died), another broker becomes controller.", at_least(1)),
+    Key("zookeeper.connection.timeout.ms", "int", None, "How long a broker waits to reach ZooKeeper at start"
+        " before it gives up with an error (Kafka's default: the session timeout).", at_least(1)),
     # Authorization (KIP-11; Kafka 4's StandardAuthorizer keeps the ACLs in the metadata, as here).
     Key("authorizer.class.name", "string", "", "An authorizer: every request is checked against the ACLs"
         " (CreateAcls, DescribeAcls, DeleteAcls). Empty: none.", one_of("", *AUTHORIZERS)),
@@ -153,6 +155,7 @@ class BrokerConfig:
     inter_broker_protocol: str = "PLAINTEXT"  # of the links between broker processes (impl/net/peers.py)
     zookeeper_connect: str = ""
     zookeeper_session_timeout_ms: int = 18_000
+    zookeeper_connection_timeout_ms: int = 18_000
     authorizer: bool = False
     super_users: tuple[str, ...] = ()
     allow_everyone_if_no_acl_found: bool = False
@@ -206,6 +209,7 @@ class BrokerConfig:
             inter_broker_protocol=_inter_broker_protocol(v),
             zookeeper_connect=v["zookeeper.connect"],
             zookeeper_session_timeout_ms=v["zookeeper.session.timeout.ms"],
+            zookeeper_connection_timeout_ms=v["zookeeper.connection.timeout.ms"] or v["zookeeper.session.timeout.ms"],
             authorizer=bool(v["authorizer.class.name"]),
             super_users=tuple(u.strip() for u in v["super.users"].split(";") if u.strip()),
             allow_everyone_if_no_acl_found=v["allow.everyone.if.no.acl.found"],

@@ -164,7 +164,8 @@ class BrokerProcess:
         if zookeeper is not None:
             from kafkaproof.impl.net.zookeeper_store import ZooKeeperMetadataStore
 
-            self.store = ZooKeeperMetadataStore(zookeeper, self.config.zookeeper_session_timeout_ms)
+            self.store = ZooKeeperMetadataStore(zookeeper, self.config.zookeeper_session_timeout_ms,
+                                                self.config.zookeeper_connection_timeout_ms / 1000)
         self.broker = _broker(broker_id, self.config, data_dir, controllers=None if self.store is None else [])
         self.disk = self.broker.disk
         self.endpoints: dict[int, tuple[str, int]] = {}
