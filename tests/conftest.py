@@ -132,3 +132,20 @@ def zookeeper(zookeeper_server, request):
     import re
 
     return f"zookeeper://{zookeeper_server}/{re.sub(r'[^A-Za-z0-9]+', '-', request.node.name)}"
+
+
+@pytest.fixture(scope="session")
+def kcat_scram_env(tmp_path_factory):
+    """An environment in which Debian's kcat runs on the librdkafka the confluent-kafka wheel
+    bundles (same C ABI; 2.6.1+ fixed SCRAM's final nonce, CVE-2024-56128): kcat's own
+    librdkafka 2.0.2 repeats the client nonce, which Kafka 4 and serve refuse."""
+    import glob
+
+    import confluent_kafka
+
+    [bundled] = glob.glob(os.path.join(os.path.dirname(confluent_kafka.__file__) + ".libs", "librdkafka*.so*")) or [None]
+    if bundled is None:
+        pytest.skip("confluent-kafka's wheel bundles no librdkafka here")
+    d = tmp_path_factory.mktemp("librdkafka")
+    os.symlink(bundled, d / "librdkafka.so.1")
+    return {**os.environ, "LD_LIBRARY_PATH": str(d)}
