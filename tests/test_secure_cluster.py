@@ -44,7 +44,9 @@ def secure_cluster(zookeeper, tmp_path):
     ca.issue_cert("127.0.0.1", "localhost", common_name="broker").private_key_and_cert_chain_pem.write_to_path(
         str(tmp_path / "broker.pem"))
     (tmp_path / "users").write_text(USERS)
-    settings = ["listeners=SASL_SSL://:9093", "sasl.enabled.mechanisms=SCRAM-SHA-512",
+    settings = ["listeners=SASL_SSL://:9093,INTERNAL://:0",
+                "listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,SSL:SSL",
+                "sasl.enabled.mechanisms=SCRAM-SHA-512",
                 "ssl.keystore.type=PEM", f"ssl.keystore.location={tmp_path / 'broker.pem'}",
                 "ssl.truststore.type=PEM", f"ssl.truststore.location={tmp_path / 'ca.pem'}",
                 "security.inter.broker.protocol=SSL", "default.replication.factor=3", "min.insync.replicas=2",
@@ -86,7 +88,15 @@ def test_clients_on_sasl_ssl_and_peers_on_mutual_tls_and_a_peer_port_refuses_str
     zk = client(zookeeper)
     wait_registered(zk, 3)  # (their heartbeats reached the controller over TLS)
     peer = json.loads(zk.get("/brokers/ids/1")[0])["kafkaproof"]["control_port"]
+    registered = {b: json.loads(zk.get(f"/brokers/ids/{b}")[0])["endpoints"] for b in range(3)}
     zk.stop()
+    # Two listeners per broker, registered as Kafka registers them; a client on INTERNAL
+    # (plaintext, inside) is told every broker's INTERNAL address, learnt across processes.
+    internal = sorted(e.removeprefix("INTERNAL://") for es in registered.values() for e in es
+                      if e.startswith("INTERNAL://"))
+    assert len(internal) == 3 and all(es[0].startswith("SASL_SSL://") for es in registered.values())
+    inside = AdminClient({"bootstrap.servers": internal[0]})
+    assert sorted(f"{b.host}:{b.port}" for b in inside.list_topics(timeout=10).brokers.values()) == internal
     admin = AdminClient(conf(cluster, tmp_path))
     for f in admin.create_topics([NewTopic("orders", 1, 3)]).values():
         f.result(30)

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 import trustme
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer, KafkaProducer
 from kafkaproof.impl.config import ConfigError
 from kafkaproof.impl.net.codec import encode_request
@@ -209,3 +210,32 @@ def _until_closed(s: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return got
+
+
+def test_two_listeners_each_with_its_protocol_and_its_own_addresses(tmp_path, pki):
+    """Kafka's `listeners` with two names: EXTERNAL (SASL_SSL) and INTERNAL (PLAINTEXT) on
+    each of two brokers. A client is told the brokers' addresses on the listener it came in
+    by, and each listener speaks only its own protocol."""
+    props = tls_props(pki, "EXTERNAL", **{
+        "listeners": "EXTERNAL://:9093,INTERNAL://:9094",
+        "listener.security.protocol.map": "EXTERNAL:SASL_SSL,INTERNAL:PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512"})
+    with EmbeddedCluster(str(tmp_path), brokers=2, port=0, props=props, users=USERS) as c:
+        external, internal = c.bootstrap_of("external"), c.bootstrap_of("internal")
+        assert external == c.bootstrap and set(external.split(",")).isdisjoint(internal.split(","))
+        secured = {**rd_conf(c, pki, "SASL_SSL"), "bootstrap.servers": external}
+        for conf, listener in ((secured, external), ({"bootstrap.servers": internal}, internal)):
+            admin = AdminClient(conf)
+            brokers = admin.list_topics(timeout=10).brokers
+            assert sorted(f"{b.host}:{b.port}" for b in brokers.values()) == sorted(listener.split(","))
+        p = Producer({"bootstrap.servers": internal, "acks": "all"})
+        p.produce("two-listeners", b"inside")
+        assert p.flush(30) == 0
+        assert consume_rd(secured, "two-listeners", 1) == [b"inside"]  # the same log, read from outside
+        host, port = internal.split(",")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(encode_request(18, 3, 1, {}))  # plaintext ApiVersions: answered on INTERNAL
+            assert len(s.recv(4)) == 4
+    with pytest.raises(ConfigError, match="INTERNAL twice"):
+        EmbeddedCluster(str(tmp_path / "b"), port=0, props={"listeners": "INTERNAL://:1,INTERNAL://:2",
+                                                           "listener.security.protocol.map": "INTERNAL:PLAINTEXT"})

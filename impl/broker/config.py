@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kafkaproof.impl.config import ConfigError, Key, at_least, one_of, resolve
 from kafkaproof.impl.storage.config import LOG_KEYS, LogConfig
@@ -66,8 +67,8 @@ BROKER_KEYS = LOG_KEYS + (
         " connection.", at_least(1)),
     # Security (issue 22). serve takes host and port from --host/--port: of `listeners` it
     # reads the listener's name, whose protocol the map gives.
-    Key("listeners", "string", "PLAINTEXT://:9092", "The client listener, NAME://HOST:PORT (one; serve reads"
-        " the name, its --host/--port the address)."),
+    Key("listeners", "string", "PLAINTEXT://:9092", "Client listeners, NAME://HOST:PORT,... (serve gives the"
+        " first --host/--port; the others their own port on --host, or any free one with --port 0)."),
     Key("listener.security.protocol.map", "string",
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."),
@@ -150,7 +151,7 @@ class BrokerConfig:
     queued_max_requests: int = 500
     socket_request_max_bytes: int = 104_857_600
     fetch_session_cache_slots: int = 1000
-    security_protocol: str = "PLAINTEXT"  # of the client listener (`listeners` and the protocol map)
+    listeners: tuple[Listener, ...] = ()  # `listeners` and the protocol map; the first on serve's --port
     sasl_mechanisms: tuple[str, ...] = ()  # offered on a SASL listener
     inter_broker_protocol: str = "PLAINTEXT"  # of the links between broker processes (impl/net/peers.py)
     zookeeper_connect: str = ""
@@ -164,6 +165,11 @@ class BrokerConfig:
     legacy_kip101_without_kip279: bool = False
     legacy_no_fetch_epoch_fencing: bool = False
     legacy_transactions_without_kip890: bool = False
+
+    @property
+    def security_protocol(self) -> str:
+        """The first listener's (the one serve puts on --port)."""
+        return self.listeners[0].protocol if self.listeners else "PLAINTEXT"
 
     @classmethod
     def from_properties(cls, raw: Mapping[str, str | tuple[str, str]]) -> BrokerConfig:
@@ -204,7 +210,7 @@ class BrokerConfig:
             queued_max_requests=v["queued.max.requests"],
             socket_request_max_bytes=v["socket.request.max.bytes"],
             fetch_session_cache_slots=v["max.incremental.fetch.session.cache.slots"],
-            security_protocol=_security_protocol(v["listeners"], v["listener.security.protocol.map"]),
+            listeners=_listeners(v["listeners"], v["listener.security.protocol.map"]),
             sasl_mechanisms=tuple(v["sasl.enabled.mechanisms"]),
             inter_broker_protocol=_inter_broker_protocol(v),
             zookeeper_connect=v["zookeeper.connect"],
@@ -258,19 +264,34 @@ def _protocol_map(protocol_map: str) -> dict[str, str]:
     return mapping
 
 
-def _security_protocol(listeners: str, protocol_map: str) -> str:
-    """The client listener's security protocol: its name looked up in the map (Kafka's
-    listener.security.protocol.map), e.g. CLIENT://:9092 with CLIENT:SASL_PLAINTEXT."""
-    entries = [e.strip() for e in listeners.split(",") if e.strip()]
-    if len(entries) != 1 or "://" not in entries[0]:
-        raise ConfigError(f"listeners={listeners!r}: one listener, NAME://HOST:PORT (several are not served yet)")
-    name = entries[0].split("://", 1)[0].upper()
-    protocol = _protocol_map(protocol_map).get(name)
-    if protocol is None:
-        raise ConfigError(f"listeners: {name} is not in listener.security.protocol.map ({protocol_map})")
-    if protocol not in SERVED_PROTOCOLS:
-        raise ConfigError(f"listeners: {name} is {protocol}, not served yet (served: {', '.join(SERVED_PROTOCOLS)})")
-    return protocol
+class Listener(NamedTuple):
+    name: str  # CLIENT, INTERNAL...
+    port: int  # from NAME://HOST:PORT (serve gives the first listener --port instead)
+    protocol: str  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL: the name looked up in the map
+
+
+def _listeners(listeners: str, protocol_map: str) -> tuple[Listener, ...]:
+    """Kafka's `listeners`, each name looked up in listener.security.protocol.map, e.g.
+    CLIENT://:9092,INTERNAL://:9094 with CLIENT:SASL_SSL,INTERNAL:PLAINTEXT."""
+    out: list[Listener] = []
+    mapping = _protocol_map(protocol_map)
+    for entry in (e.strip() for e in listeners.split(",") if e.strip()):
+        name, sep, address = entry.partition("://")
+        port = address.rpartition(":")[2]
+        if not sep or not name or not port.isdigit():
+            raise ConfigError(f"listeners: {entry!r} is not NAME://HOST:PORT")
+        name = name.upper()
+        protocol = mapping.get(name)
+        if protocol is None:
+            raise ConfigError(f"listeners: {name} is not in listener.security.protocol.map ({protocol_map})")
+        if protocol not in SERVED_PROTOCOLS:
+            raise ConfigError(f"listeners: {name} is {protocol}, not served (served: {', '.join(SERVED_PROTOCOLS)})")
+        if any(listener.name == name for listener in out):
+            raise ConfigError(f"listeners: {name} twice")
+        out.append(Listener(name, int(port), protocol))
+    if not out:
+        raise ConfigError("listeners: no listener")
+    return tuple(out)
 
 
 def check_topic_fits(replication_factor: int, min_insync_replicas: int, brokers: int | None = None) -> None:

@@ -92,14 +92,16 @@ class Gather:
 
 class Gateway:
     def __init__(self, runtime, broker_id: int, config, endpoints: dict[int, tuple[str, int]],
-                 cluster_id: str = "kafkaproof", settings=None, acls: Callable[[], tuple] = tuple) -> None:
+                 cluster_id: str = "kafkaproof", settings=None, acls: Callable[[], tuple] = tuple,
+                 listener: str = "") -> None:
         self.runtime = runtime
         self.broker = m.broker_node(broker_id)
         self.broker_id = broker_id
         self.endpoints = endpoints  # broker id -> (host, port) clients connect to
         self.cluster_id = cluster_id
         # Topic creation goes to the controller from this node (its answers come back here).
-        self.node = f"gateway-{broker_id}"
+        # (one gateway per listener: the first is gateway-N, the others gateway-N-NAME)
+        self.node = f"gateway-{broker_id}" + (f"-{listener.lower()}" if listener else "")
         self.controller = m.controller_node(0)
         self.config = config
         self.settings = resolve(BROKER_KEYS, settings or {}, "broker")  # key -> value, for DescribeConfigs

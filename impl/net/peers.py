@@ -46,7 +46,8 @@ class Where:
     host: str
     data_port: int
     control_port: int
-    client_port: int = -1  # a broker's port for Kafka clients
+    client_port: int = -1  # a broker's port for Kafka clients (its first listener's)
+    listeners: tuple[tuple[str, int], ...] = ()  # every client listener: (name, port)
 
     def port(self, plane: str) -> int:
         return self.control_port if plane == CONTROL_PLANE else self.data_port
@@ -171,17 +172,18 @@ class Link:
 class Transport:
     def __init__(self, runtime, local_nodes: list[str], host: str = "127.0.0.1", control_port: int = 0,
                  client_port: int = -1, seeds: dict[str, Where] | None = None,
-                 endpoints: dict[int, tuple[str, int]] | None = None,
-                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None) -> None:
+                 endpoints: dict[str, dict[int, tuple[str, int]]] | None = None,
+                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
+                 listeners: tuple[tuple[str, int], ...] = ()) -> None:
         self.runtime = runtime
         self.tls = tls  # (server, client) contexts: every link mutual TLS
         self.stopping = threading.Event()
-        self.endpoints = endpoints if endpoints is not None else {}
+        self.endpoints = endpoints if endpoints is not None else {}  # listener -> broker -> (host, port)
         self._lock = threading.Lock()
         self.listeners = {DATA_PLANE: socket.create_server((host, 0)),
                           CONTROL_PLANE: socket.create_server((host, control_port))}
         self.me = Where(host, self.listeners[DATA_PLANE].getsockname()[1],
-                        self.listeners[CONTROL_PLANE].getsockname()[1], client_port)
+                        self.listeners[CONTROL_PLANE].getsockname()[1], client_port, listeners)
         self.local = set(local_nodes)
         self.directory: dict[str, Where] = dict(seeds or {})
         self.directory.update({n: self.me for n in local_nodes})
@@ -277,5 +279,6 @@ class Transport:
 
     def _note_endpoints(self, directory: dict) -> None:
         for node, where in directory.items():
-            if node.startswith("broker-") and where.client_port >= 0:
-                self.endpoints[int(node.split("-")[1])] = (where.host, where.client_port)
+            if node.startswith("broker-"):
+                for name, port in where.listeners:
+                    self.endpoints.setdefault(name, {})[int(node.split("-")[1])] = (where.host, port)

@@ -146,7 +146,7 @@ class Processor(threading.Thread):
             self.close(conn, f"TLS handshake failed: {getattr(e, 'reason', None) or e}{hint}", warn=True)
             return
         conn.handshaking = False
-        if self.reactor.config.security_protocol == "SSL":  # (SASL_SSL: SASL names the principal)
+        if self.reactor.protocol == "SSL":  # (SASL_SSL: SASL names the principal)
             conn.principal = tls.principal(conn.sock)
         self._events(conn)
 
@@ -210,7 +210,7 @@ class Processor(threading.Thread):
         if size < 0 or size > limit:
             self.reactor.errors += 1
             if tls.looks_like_tls(conn.inbuf[:3]):
-                self.close(conn, f"a TLS handshake on a {self.reactor.config.security_protocol} listener (the"
+                self.close(conn, f"a TLS handshake on a {self.reactor.protocol} listener (the"
                                  f" client's security.protocol says SSL?)", warn=True)
             else:
                 self.close(conn, f"frame of {size} bytes (socket.request.max.bytes={limit})")
@@ -294,20 +294,21 @@ class _Sendfile:
 
 class Reactor:
     def __init__(self, broker_id: int, config, gateway: Gateway, host: str = "127.0.0.1", port: int = 0,
-                 users: dict[str, str] | None = None) -> None:
+                 users: dict[str, str] | None = None, protocol: str | None = None) -> None:
         self.broker_id = broker_id
+        self.protocol = protocol or config.security_protocol  # this listener's
         self.name = f"broker-{broker_id}"
         self.config = config
         self.gateway = gateway
         # A SASL listener authenticates every connection before anything but ApiVersions.
         self.users = None
-        if config.security_protocol.startswith("SASL_"):
+        if self.protocol.startswith("SASL_"):
             if users is None:
-                raise ConfigError(f"a {config.security_protocol} listener needs its users (kafkaproof serve --users"
+                raise ConfigError(f"a {self.protocol} listener needs its users (kafkaproof serve --users"
                                   " FILE: Kafka's JAAS user_NAME=\"PASSWORD\" options, or NAME=PASSWORD lines)")
             self.users = Users(users, config.sasl_mechanisms)  # (a ConfigError for a mechanism not served)
         # An SSL or SASL_SSL listener wraps every connection in TLS (a ConfigError for bad files).
-        self.tls = tls.server_context(config.ssl) if config.security_protocol in tls.TLS_PROTOCOLS else None
+        self.tls = tls.server_context(config.ssl) if self.protocol in tls.TLS_PROTOCOLS else None
         self.stopping = threading.Event()
         self.listener = socket.create_server((host, port), reuse_port=False)
         self.listener.settimeout(0.2)
@@ -374,7 +375,7 @@ class Reactor:
             return
         if self.users is not None and conn.principal is None and req.api_key != API_VERSIONS:
             self._bad(processor, conn, f"{served[0]} before SASL authentication (a client without SASL on a"
-                                       f" {self.config.security_protocol} listener?)")
+                                       f" {self.protocol} listener?)")
             return
 
         def reply(values) -> None:  # on the core thread, when the broker has answered

@@ -42,6 +42,24 @@ def _broker(broker_id: int, config: BrokerConfig, data_dir: str, controllers: li
                   incarnation=int(time.time()) & 0xFFFFFF)
 
 
+def _listen(runtime, broker: Broker, config: BrokerConfig, endpoints: dict[str, dict], props, host: str, port: int,
+            offset: int, users) -> list[tuple[Gateway, Reactor]]:
+    """A gateway and a Reactor for each of the broker's listeners (Kafka's `listeners`): the
+    first on `port`, the others on their own port from `listeners` (any free one when
+    `port` is 0), each plus `offset` (the broker's place in an embedded cluster). A client
+    is told the brokers' addresses on the listener it came in by."""
+    out = []
+    for i, listener in enumerate(config.listeners):
+        base = port if i == 0 else listener.port if port else 0
+        gateway = Gateway(runtime, broker.id, config, endpoints.setdefault(listener.name, {}), settings=props,
+                          acls=lambda: broker.acls, listener="" if i == 0 else listener.name)
+        reactor = Reactor(broker.id, config, gateway, host, base + offset if base else 0, users=users,
+                          protocol=listener.protocol)
+        endpoints[listener.name][broker.id] = (host, reactor.port)
+        out.append((gateway, reactor))
+    return out
+
+
 def _peer_tls(config: BrokerConfig):
     """The links' mutual TLS contexts when security.inter.broker.protocol is SSL."""
     from kafkaproof.impl.net import tls
@@ -60,26 +78,32 @@ class EmbeddedCluster:
         self.controller = Controller(0, ControllerConfig.of(self.config), FileMetadataStore(os.path.join(self.data_dir, "metadata")))
         self.brokers = {b: _broker(b, self.config, self.data_dir) for b in range(brokers)}
         self.disks = {b: broker.disk for b, broker in self.brokers.items()}
-        self.endpoints: dict[int, tuple[str, int]] = {}
-        self.reactors = {}
+        self.listener_endpoints: dict[str, dict[int, tuple[str, int]]] = {}  # listener -> broker -> address
+        self.reactors = {}  # broker -> its first listener's Reactor
+        self.listening: list[tuple[Gateway, Reactor]] = []
         for b in range(brokers):
-            gateway = Gateway(self.runtime, b, self.config, self.endpoints, settings=props,
-                              acls=lambda broker=self.brokers[b]: broker.acls)
-            gateway.start()
-            self.reactors[b] = Reactor(b, self.config, gateway, host, port + b if port else 0, users=users)
-            self.endpoints[b] = (host, self.reactors[b].port)
+            mine = _listen(self.runtime, self.brokers[b], self.config, self.listener_endpoints, props, host, port, b,
+                           users)
+            for gateway, _ in mine:
+                gateway.start()
+            self.reactors[b] = mine[0][1]
+            self.listening += mine
+        self.endpoints = self.listener_endpoints[self.config.listeners[0].name]
         self.started = False
 
     @property
     def bootstrap(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self.endpoints.values())
 
+    def bootstrap_of(self, listener: str) -> str:
+        return ",".join(f"{h}:{p}" for h, p in self.listener_endpoints[listener.upper()].values())
+
     def start(self, wait_s: float = 15) -> EmbeddedCluster:
         self.runtime.spawn(controller_node(0), self.controller)
         for b, broker in self.brokers.items():
             self.runtime.spawn(broker_node(b), broker)
         self.runtime.start()
-        for r in self.reactors.values():
+        for _, r in self.listening:
             r.start()
         self.started = True
         deadline = time.monotonic() + wait_s
@@ -126,7 +150,7 @@ class EmbeddedCluster:
         """Clean shutdown: stop taking requests, flush every log, write checkpoints."""
         if not self.started:
             return
-        for r in self.reactors.values():
+        for _, r in self.listening:
             r.stop()
 
         def shutdown():
@@ -168,12 +192,12 @@ class BrokerProcess:
                                                 self.config.zookeeper_connection_timeout_ms / 1000)
         self.broker = _broker(broker_id, self.config, data_dir, controllers=None if self.store is None else [])
         self.disk = self.broker.disk
-        self.endpoints: dict[int, tuple[str, int]] = {}
-        self.gateway = Gateway(self.runtime, broker_id, self.config, self.endpoints, settings=props,
-                               acls=lambda: self.broker.acls)
-        self.reactor = Reactor(broker_id, self.config, self.gateway, host, port, users=users)
-        self.endpoints[broker_id] = (host, self.reactor.port)
-        local = [self.broker.node, self.gateway.node]
+        self.listener_endpoints: dict[str, dict[int, tuple[str, int]]] = {}
+        self.listening = _listen(self.runtime, self.broker, self.config, self.listener_endpoints, props, host, port, 0,
+                                 users)
+        self.gateway, self.reactor = self.listening[0]
+        self.endpoints = self.listener_endpoints[self.config.listeners[0].name]
+        local = [self.broker.node, *(g.node for g, _ in self.listening)]
         self.controller = None
         if self.store is not None:
             self.controller = Controller(broker_id, ControllerConfig.of(self.config), self.store)
@@ -183,7 +207,9 @@ class BrokerProcess:
             chost, cport = controller
             seeds = {controller_node(0): Where(chost, cport, cport)}
         self.transport = Transport(self.runtime, local, host, client_port=self.reactor.port,
-                                   endpoints=self.endpoints, seeds=seeds, tls=_peer_tls(self.config))
+                                   endpoints=self.listener_endpoints, seeds=seeds, tls=_peer_tls(self.config),
+                                   listeners=tuple((listener.name, r.port) for listener, (_, r)
+                                                   in zip(self.config.listeners, self.listening, strict=True)))
 
     def start(self) -> BrokerProcess:
         self.transport.start()
@@ -191,8 +217,9 @@ class BrokerProcess:
         if self.controller is not None:
             self.runtime.spawn(self.controller.node, self.controller)
         self.runtime.start()
-        self.gateway.start()
-        self.reactor.start()
+        for gateway, reactor in self.listening:
+            gateway.start()
+            reactor.start()
         if self.store is not None:
             self._join_zookeeper()
         log.info("broker %d listening on %s:%d (data in %s)", self.broker.id, *self.endpoints[self.broker.id],
@@ -205,25 +232,32 @@ class BrokerProcess:
         me = self.transport.me
         host, port = self.endpoints[self.broker.id]
         self.store.register(self.broker.id, {
-            "host": host, "port": port, "endpoints": [f"{self.config.security_protocol}://{host}:{port}"],
-            "listener_security_protocol_map": {self.config.security_protocol: self.config.security_protocol},
+            "host": host, "port": port, "endpoints": [f"{name}://{host}:{p}" for name, p in me.listeners],
+            "listener_security_protocol_map": {listener.name: listener.protocol for listener in self.config.listeners},
             "kafkaproof": {"data_port": me.data_port, "control_port": me.control_port}})
 
         def brokers_changed(found: dict[int, dict]) -> None:
             directory = {}
             for b, info in found.items():
                 peer = info.get("kafkaproof", {})
-                where = Where(info["host"], peer.get("data_port", -1), peer.get("control_port", -1), info["port"])
+                listeners = tuple((e.partition("://")[0], int(e.rpartition(":")[2])) for e in info.get("endpoints", ()))
+                where = Where(info["host"], peer.get("data_port", -1), peer.get("control_port", -1), info["port"],
+                              listeners)
                 directory[broker_node(b)] = directory[controller_node(b)] = where
             self.transport.learn(directory)
             ids = sorted(found)
             self.runtime.call(lambda: self.broker.controllers.__setitem__(slice(None), ids))
 
         self.store.watch_brokers(brokers_changed)
-        self.store.watch_controller(lambda b: setattr(self.gateway, "controller", controller_node(b)))
+        def controller_moved(b: int) -> None:
+            for gateway, _ in self.listening:
+                gateway.controller = controller_node(b)
+
+        self.store.watch_controller(controller_moved)
 
     def stop(self) -> None:
-        self.reactor.stop()
+        for _, reactor in self.listening:
+            reactor.stop()
         self.runtime.call_wait(self.broker.shutdown, timeout_s=60)
         self.runtime.stop()
         self.transport.stop()

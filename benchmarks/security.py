@@ -1,0 +1,116 @@
+"""What security costs `serve`: produce and consume throughput over PLAINTEXT (the baseline,
+measured in the same run), SSL and SASL_SSL with SCRAM-SHA-512, with librdkafka
+(confluent-kafka) as the client; each as a ratio to PLAINTEXT, and each broker process's
+peak RSS. One broker per protocol (`serve --brokers 1`, its own process), 100 KiB
+messages, acks=1, replication factor 1: the figure is the listener's cost, not replication's.
+
+    python benchmarks/security.py [--mb 48]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _util import peak_rss_mb, report  # noqa: E402
+from broker import CHUNK, rss_of  # noqa: E402
+
+SIZE = 100 * 1024
+
+
+def start(protocol: str, d: str) -> tuple[subprocess.Popen, dict]:
+    sets = {"PLAINTEXT": [], "SSL": ["listeners=SSL://:9093"],
+            "SASL_SSL": ["listeners=SASL_SSL://:9093", "sasl.enabled.mechanisms=SCRAM-SHA-512"]}[protocol]
+    if protocol != "PLAINTEXT":
+        sets += ["ssl.keystore.type=PEM", f"ssl.keystore.location={d}/broker.pem"]
+    args = [x for s in sets for x in ("--set", s)]
+    p = subprocess.Popen([sys.executable, "-m", "kafkaproof", "serve", "--brokers", "1", "--port", "0", "--data-dir",
+                          f"{d}/{protocol}", "--log-level", "WARNING", "--users", f"{d}/users", *args],
+                         stdout=subprocess.PIPE, text=True)
+    bootstrap = p.stdout.readline().strip().split("=", 1)[1]
+    conf = {"bootstrap.servers": bootstrap}
+    if protocol != "PLAINTEXT":
+        conf |= {"security.protocol": protocol, "ssl.ca.location": f"{d}/ca.pem"}
+    if protocol == "SASL_SSL":
+        conf |= {"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "bench", "sasl.password": "bench-secret"}
+    return p, conf
+
+
+def produce_mb_s(conf: dict, topic: str, total_mb: int) -> float:
+    from confluent_kafka import Producer
+
+    p = Producer({**conf, "acks": "1", "linger.ms": 5, "batch.size": 1 << 20, "message.max.bytes": 1 << 20,
+                  "queue.buffering.max.kbytes": 1 << 20})
+    value = os.urandom(SIZE)
+    p.produce(topic, value)  # warm up: connections, the handshake, metadata
+    p.flush(30)
+    n, errors = total_mb * CHUNK // SIZE, []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        while True:
+            try:
+                p.produce(topic, value, on_delivery=lambda e, m: e and errors.append(e))
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+    p.flush(120)
+    if errors:
+        raise RuntimeError(f"{len(errors)} produce errors, first: {errors[0]}")
+    return n * SIZE / 1e6 / (time.perf_counter() - t0)
+
+
+def consume_mb_s(conf: dict, topic: str, expect: int) -> float:
+    from confluent_kafka import Consumer
+
+    c = Consumer({**conf, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "fetch.max.bytes": 50 << 20})
+    c.subscribe([topic])
+    got, t0, deadline = 0, None, time.monotonic() + 300
+    while got < expect and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is None or m.error():
+            continue
+        t0 = t0 or time.perf_counter()
+        got += len(m.value())
+    c.close()
+    return got / 1e6 / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=48, help="MiB produced per protocol")
+    args = parser.parse_args()
+    import trustme
+
+    with tempfile.TemporaryDirectory() as d:
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(f"{d}/ca.pem")
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(f"{d}/broker.pem")
+        with open(f"{d}/users", "w") as f:
+            f.write("bench=bench-secret\n")
+        figures = {}
+        for protocol in ("PLAINTEXT", "SSL", "SASL_SSL"):
+            p, conf = start(protocol, d)
+            try:
+                produced = produce_mb_s(conf, "bench", args.mb)
+                consumed = consume_mb_s(conf, "bench", args.mb * CHUNK // SIZE * SIZE)
+                figures[protocol] = (produced, consumed)
+                report(f"{protocol} produce", produced, "MB/s")
+                report(f"{protocol} consume", consumed, "MB/s")
+                report(f"{protocol} broker peak RSS", rss_of(p.pid, "VmHWM"), "MB")
+            finally:
+                p.terminate()
+                p.wait(30)
+        base = figures["PLAINTEXT"]
+        for protocol in ("SSL", "SASL_SSL"):
+            report(f"{protocol} / PLAINTEXT produce", figures[protocol][0] / base[0])
+            report(f"{protocol} / PLAINTEXT consume", figures[protocol][1] / base[1])
+    report("benchmark process peak RSS", peak_rss_mb(), "MB")
+
+
+if __name__ == "__main__":
+    main()
