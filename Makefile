@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/campaign.py
 	$(BIN)/python benchmarks/scale_model.py
 	$(BIN)/python benchmarks/diagram.py
+	$(BIN)/python benchmarks/security.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
