@@ -202,6 +202,26 @@ def test_deleting_an_acl_takes_the_access_away(cluster):
     assert produce(cluster, "mallory", "orders").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
+def test_one_request_allowed_for_one_topic_and_denied_for_another(cluster):
+    """Each topic of one CreateTopics answered with its own result: the denied one is refused
+    at once, the allowed one waits for the controller - and neither takes the other's."""
+    admin = AdminClient(conf(cluster, "admin"))
+    grant = allow(ResourceType.TOPIC, "a-", AclOperation.CREATE, pattern=ResourcePatternType.PREFIXED)
+    for f in admin.create_acls([grant]).values():
+        f.result(10)
+    wait_for_acls(admin, len(ALICE) + 1)
+    alice = AdminClient(conf(cluster, "alice"))
+    futures = alice.create_topics([NewTopic("a-1", 1, 1), NewTopic("b-1", 1, 1), NewTopic("a-2", 1, 1)])
+    assert futures["a-1"].result(10) is None and futures["a-2"].result(10) is None
+    with pytest.raises(KafkaException) as e:
+        futures["b-1"].result(10)
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    for f in admin.delete_acls([AclBindingFilter(ResourceType.TOPIC, "a-", ResourcePatternType.PREFIXED, None, None,
+                                                 AclOperation.ANY, AclPermissionType.ANY)]).values():
+        f.result(10)
+    wait_for_acls(admin, len(ALICE))
+
+
 def test_acls_live_in_the_metadata_and_survive_a_restart(tmp_path):
     with EmbeddedCluster(str(tmp_path), port=0, props=PROPS, users=USERS) as c:
         admin = AdminClient(conf(c, "admin"))

@@ -80,12 +80,14 @@ CONFIG_TYPES = {"bool": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list"
 
 @dataclass
 class Gather:
-    """The internal answers one wire request waits for, in request order."""
+    """The internal answers one wire request waits for, handed to `finish` in request order
+    (whatever order they arrive in: a refusal is answered at once, the others later)."""
 
     expected: int
     finish: Callable[[list], dict | None]
     reply: Reply
-    answers: list = field(default_factory=list)
+    answers: dict = field(default_factory=dict)  # the request's place -> its answer
+    slots: dict = field(default_factory=dict)  # correlation id -> the request's place
     early: Callable[[object], bool] | None = None  # an answer that completes the request at once
     done: bool = False
 
@@ -126,14 +128,16 @@ class Gateway:
         self.who.pop(node, None)
 
     def on_message(self, msg: object) -> None:
-        with self._lock:
-            g = self._pending.pop(getattr(msg, "correlation_id", None), None)
-        if g is None or g.done:
-            return
-        g.answers.append(msg)
-        if len(g.answers) == g.expected or (g.early is not None and g.early(msg)):
-            g.done = True
-            g.reply(g.finish(g.answers))
+        corr = getattr(msg, "correlation_id", None)
+        with self._lock:  # (the core thread's answers and a handler thread's refusals meet here)
+            g = self._pending.pop(corr, None)
+            if g is None or g.done:
+                return
+            g.answers[g.slots[corr]] = msg
+            g.done = len(g.answers) == g.expected or (g.early is not None and g.early(msg))
+            if not g.done:
+                return
+        g.reply(g.finish([g.answers[i] for i in sorted(g.answers)]))
 
     def _ask(self, node: str, make_requests: list[Callable[[int], object]], finish, reply: Reply,
              early=None, to: str | None = None, client: str | None = None) -> None:
@@ -146,9 +150,10 @@ class Gateway:
         g = Gather(len(make_requests), finish, reply, early=early)
         msgs = []
         with self._lock:
-            for build in make_requests:
+            for place, build in enumerate(make_requests):
                 corr = next(self._corr)
                 self._pending[corr] = g
+                g.slots[corr] = place
                 msgs.append(build(corr))
         who = self.who.get(node if client is None else client) if self.guard.enabled else None
         refused = []
