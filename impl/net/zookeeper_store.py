@@ -60,6 +60,7 @@ class ZooKeeperMetadataStore:
         from kazoo.handlers.threading import KazooTimeoutError
 
         hosts, chroot = parse_address(url)
+        self.session_timeout_ms = session_timeout_ms
         self.zk = KazooClient(hosts=hosts, timeout=session_timeout_ms / 1000)
         try:
             self.zk.start(timeout=connect_timeout_s)
@@ -86,7 +87,7 @@ class ZooKeeperMetadataStore:
 
         path = f"/brokers/ids/{broker_id}"
         value = json.dumps({"version": 5, "timestamp": str(int(time.time() * 1000)), **info}).encode()
-        deadline = time.monotonic() + self.zk._session_timeout / 1000 + 5
+        deadline = time.monotonic() + self.session_timeout_ms / 1000 + 5
         while True:
             try:
                 self.zk.create(path, value, ephemeral=True)
