@@ -155,15 +155,16 @@ def kcat_scram_env(tmp_path_factory):
 # by node id prefix. `make test` runs two workers with --dist worksteal, which hands each a
 # contiguous half of the collection and lets an idle one steal from the other's tail: a long
 # test left near the end of a queue keeps one core busy while the other waits. So each half
-# starts with its share of these (split greedily by time), then its share of the rest. Only
-# the order changes; a stale table only packs less well.
+# starts with its share of these (whole prefixes, split greedily by time: a module's tests
+# stay on one worker, or its module fixture would be built twice), then its share of the
+# rest. Only the order changes; a stale table only packs less well.
 SLOW_SECONDS = {
     "tests/test_agreement.py::test_no_command_contradicts": 67, "tests/test_unsafe.py::test_the_eight_practices": 58,
     "tests/test_wire.py::test_a_partitioned_leader": 45, "tests/test_verify.py::test_verifier_and_simulation": 41,
     "tests/test_cli.py::test_demo_runs": 41, "tests/test_unsafe.py::test_check_verify_and_hunt_each_find_it": 25,
     "tests/test_cluster_stateful.py::test_safe_configurations": 25, "tests/test_txn_campaign.py": 20,
     "tests/test_unsafe.py::test_eligible_leader_replicas": 25, "tests/test_process_faults.py": 22,
-    "tests/test_check.py::test_acks_1_is_caught": 22, "tests/test_cluster_stateful.py::test_unsafe_configuration": 18,
+    "tests/test_check.py": 2, "tests/test_cluster_stateful.py::test_unsafe_configuration": 18,
     "tests/test_wire.py::test_the_safe_configuration": 20, "tests/test_zookeeper.py::test_the_controller_killed": 20,
     "tests/test_wire.py::test_acks_1_with_unclean": 18, "tests/test_unsafe.py::test_the_table_quotes": 18,
     "tests/test_verify.py::test_synthesis_answers": 17, "tests/mutations/test_mutations.py": 15,
@@ -171,16 +172,16 @@ SLOW_SECONDS = {
 
 
 def pytest_collection_modifyitems(config, items):
-    def weight(item) -> int:
-        return max((s for prefix, s in SLOW_SECONDS.items() if item.nodeid.startswith(prefix)), default=0)
-
-    slow = sorted((it for it in items if weight(it)), key=weight, reverse=True)
-    rest = [it for it in items if not weight(it)]
+    groups: dict[str, list] = {}
+    rest = []
+    for it in items:
+        prefix = next((p for p in SLOW_SECONDS if it.nodeid.startswith(p)), None)
+        (groups.setdefault(prefix, []) if prefix else rest).append(it)
     halves: tuple[list, list] = ([], [])
     load = [0, 0]
-    for it in slow:  # (longest first, each to the half with less so far)
-        i = 0 if load[0] <= load[1] else 1
-        halves[i].append(it)
-        load[i] += weight(it)
+    for prefix, group in sorted(groups.items(), key=lambda g: SLOW_SECONDS[g[0]] * len(g[1]), reverse=True):
+        i = 0 if load[0] <= load[1] else 1  # (the heaviest first, each to the half with less so far)
+        halves[i].extend(group)
+        load[i] += SLOW_SECONDS[prefix] * len(group)
     cut = max(0, len(items) // 2 - len(halves[0]))
     items[:] = halves[0] + rest[:cut] + halves[1] + rest[cut:]
