@@ -21,14 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one broker key")
     p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS[:RF]]",
                    help="create this topic at start if it does not exist (repeatable)")
-    p.add_argument("--users", metavar="FILE", help="the users a SASL listener (SASL_PLAINTEXT, SASL_SSL) authenticates (PLAIN,"
-                   " SCRAM-SHA-256/512): Kafka's JAAS file (user_NAME=\"PASSWORD\" options, as in"
+    p.add_argument("--users", metavar="FILE", help="the users a SASL listener (SASL_PLAINTEXT, SASL_SSL)"
+                   " authenticates (PLAIN, SCRAM-SHA-256/512): Kafka's JAAS file (user_NAME=\"PASSWORD\" options, as in"
                    " java.security.auth.login.config) or NAME=PASSWORD lines")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
     one = p.add_argument_group("one process per broker (fault tests)")
     one.add_argument("--controller-only", action="store_true",
                      help="run just the controller; brokers find it at --port")
-    one.add_argument("--broker-id", type=int, help="run just this broker (with --controller)")
+    one.add_argument("--broker-id", type=int, help="run just this broker (with --controller or --metadata)")
     one.add_argument("--controller", metavar="HOST:PORT", help="where the --controller-only process listens")
     one.add_argument("--metadata", metavar="zookeeper://HOST:PORT",
                      help="with --broker-id: keep the metadata in ZooKeeper, as Kafka <= 3.x (Kafka's"
