@@ -123,7 +123,7 @@ class ZooKeeperMetadataStore:
 
     def acquire(self, node_id: int, now: int, lease_ms: int) -> int | None:
         """Stay or become the controller through the ephemeral /controller; its epoch, or None."""
-        from kazoo.exceptions import KazooException, NodeExistsError
+        from kazoo.exceptions import KazooException
         from kazoo.protocol.states import KazooState
 
         if self.zk.state != KazooState.CONNECTED:
@@ -136,16 +136,11 @@ class ZooKeeperMetadataStore:
             self._me = None
             if holder is not None:
                 return None
-            self.zk.create(CONTROLLER, json.dumps({"version": 1, "brokerid": node_id,
-                                                   "timestamp": str(int(time.time() * 1000))}).encode(), ephemeral=True)
-        except NodeExistsError:
-            return None
+            epoch = self._elect(node_id)
         except KazooException as e:
             log.warning("ZooKeeper: %s", e)
             return None
-        epoch = self._bump_epoch()
         if epoch is None:
-            self.zk.delete(CONTROLLER)
             return None
         self._load()
         self._me, self.controller_id, self.controller_epoch = node_id, node_id, epoch
@@ -193,8 +188,11 @@ class ZooKeeperMetadataStore:
 
     # -- reading and writing the layout -------------------------------------------------------
 
-    def _bump_epoch(self) -> int | None:
-        from kazoo.exceptions import BadVersionError, NodeExistsError
+    def _elect(self, node_id: int) -> int | None:
+        """Create /controller and bump /controller_epoch in one transaction (Kafka's
+        registerControllerAndIncrementControllerEpoch): nobody sees the new controller with
+        the old epoch. The new epoch, or None when another broker got there first."""
+        from kazoo.exceptions import NodeExistsError
 
         try:
             self.zk.create(EPOCH, b"0")
@@ -202,10 +200,14 @@ class ZooKeeperMetadataStore:
             pass
         raw, stat = self.zk.get(EPOCH)
         epoch = int(raw or b"0") + 1
-        try:
-            self._epoch_version = self.zk.set(EPOCH, str(epoch).encode(), version=stat.version).version
-        except BadVersionError:
+        txn = self.zk.transaction()
+        txn.create(CONTROLLER, json.dumps({"version": 1, "brokerid": node_id,
+                                           "timestamp": str(int(time.time() * 1000))}).encode(), ephemeral=True)
+        txn.set_data(EPOCH, str(epoch).encode(), version=stat.version)
+        created, bumped = txn.commit()
+        if isinstance(created, Exception) or isinstance(bumped, Exception):
             return None
+        self._epoch_version = bumped.version
         return epoch
 
     def _get(self, path: str) -> dict | None:
