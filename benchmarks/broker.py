@@ -81,10 +81,11 @@ def start_serve(data_dir: str) -> tuple[subprocess.Popen, str]:
     return p, line.strip().split("=", 1)[1]
 
 
-def produce_mb_s(bootstrap: str, topic: str, size: int, total_mb: int, acks: str) -> float:
+def produce_mb_s(bootstrap: str, topic: str, size: int, total_mb: int, acks: str, **security) -> float:
+    """`security`: more librdkafka settings (security.protocol, ssl.ca.location, ...)."""
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5, "batch.size": 1 << 20,
+    p = Producer({**security, "bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5, "batch.size": 1 << 20,
                   "queue.buffering.max.kbytes": 1 << 20, "message.max.bytes": 1 << 20,
                   "enable.idempotence": acks == "all"})
     value = os.urandom(size)
@@ -128,10 +129,10 @@ def produce_python_client_mb_s(bootstrap: str, topic: str, size: int, total_mb: 
     return n * size / 1e6 / elapsed
 
 
-def consume_mb_s(bootstrap: str, topic: str, expect_bytes: int) -> float:
+def consume_mb_s(bootstrap: str, topic: str, expect_bytes: int, **security) -> float:
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest",
+    c = Consumer({**security, "bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest",
                   "enable.auto.commit": False, "fetch.max.bytes": 50 << 20})
     c.subscribe([topic])
     got, t0 = 0, None

@@ -14,11 +14,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _util import peak_rss_mb, report  # noqa: E402
-from broker import CHUNK, rss_of  # noqa: E402
+from broker import CHUNK, consume_mb_s, produce_mb_s, rss_of  # noqa: E402
 
 SIZE = 100 * 1024
 
@@ -41,47 +40,6 @@ def start(protocol: str, d: str, data: str) -> tuple[subprocess.Popen, dict]:
     return p, conf
 
 
-def produce_mb_s(conf: dict, topic: str, total_mb: int) -> float:
-    from confluent_kafka import Producer
-
-    p = Producer({**conf, "acks": "1", "linger.ms": 5, "batch.size": 1 << 20, "message.max.bytes": 1 << 20,
-                  "queue.buffering.max.kbytes": 1 << 20})
-    value = os.urandom(SIZE)
-    p.produce(topic, value)  # warm up: connections, the handshake, metadata
-    p.flush(30)
-    n, errors = total_mb * CHUNK // SIZE, []
-    t0 = time.perf_counter()
-    for _ in range(n):
-        while True:
-            try:
-                p.produce(topic, value, on_delivery=lambda e, m: e and errors.append(e))
-                break
-            except BufferError:
-                p.poll(0.01)
-        p.poll(0)
-    p.flush(120)
-    if errors:
-        raise RuntimeError(f"{len(errors)} produce errors, first: {errors[0]}")
-    return n * SIZE / 1e6 / (time.perf_counter() - t0)
-
-
-def consume_mb_s(conf: dict, topic: str, expect: int) -> float:
-    from confluent_kafka import Consumer
-
-    c = Consumer({**conf, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                  "fetch.max.bytes": 50 << 20})
-    c.subscribe([topic])
-    got, t0, deadline = 0, None, time.monotonic() + 300
-    while got < expect and time.monotonic() < deadline:
-        m = c.poll(1.0)
-        if m is None or m.error():
-            continue
-        t0 = t0 or time.perf_counter()
-        got += len(m.value())
-    c.close()
-    return got / 1e6 / (time.perf_counter() - t0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=96, help="MiB produced per protocol and round")
@@ -99,9 +57,10 @@ def main() -> None:
         for r in range(args.rounds):
             for protocol in ("PLAINTEXT", "SSL", "SASL_SSL"):
                 p, conf = start(protocol, f"{d}", f"{protocol}-{r}")
+                bootstrap = conf.pop("bootstrap.servers")  # (the rest: the security settings)
                 try:
-                    produced = produce_mb_s(conf, "bench", args.mb)
-                    consumed = consume_mb_s(conf, "bench", args.mb * CHUNK // SIZE * SIZE)
+                    produced = produce_mb_s(bootstrap, "bench", SIZE, args.mb, "1", **conf)
+                    consumed = consume_mb_s(bootstrap, "bench", args.mb * CHUNK // SIZE * SIZE, **conf)
                     rss = rss_of(p.pid, "VmHWM")
                 finally:
                     p.terminate()

@@ -17,6 +17,7 @@ import pytest
 import trustme
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from test_serve_tls import _until_closed
 from test_zookeeper import client, wait_registered
 
 from kafkaproof.nemesis import ProcessCluster
@@ -153,12 +154,3 @@ def test_the_readme_s_two_host_client_runs(secure_cluster, zookeeper, monkeypatc
     exec(compile(code.replace("10.0.0.1:9093,10.0.0.2:9093", cluster.bootstrap), "README.md", "exec"), {})
     assert capsys.readouterr().out.strip().splitlines()[-1] == "written"
 
-
-def _until_closed(s: socket.socket) -> bytes:
-    got = b""
-    try:
-        while chunk := s.recv(4096):
-            got += chunk
-    except ConnectionResetError:
-        pass
-    return got

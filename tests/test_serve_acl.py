@@ -41,6 +41,8 @@ PROPS = {"listeners": "SASL_PLAINTEXT://:9092", "sasl.enabled.mechanisms": "PLAI
          "transaction.state.log.min.isr": "1", "group.initial.rebalance.delay.ms": "0"}
 ALL = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
                        AclPermissionType.ANY)
+KP_ALL = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+                   resource_pattern=ResourcePatternFilter(KpResourceType.ANY, None, ACLResourcePatternType.ANY))
 
 
 def allow(rtype, name, operation, principal="User:alice", pattern=ResourcePatternType.LITERAL):
@@ -173,10 +175,7 @@ def test_cluster_only_super_users_change_or_describe_acls(cluster):
     kp = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, security_protocol="SASL_PLAINTEXT",
                           sasl_mechanism="PLAIN", sasl_plain_username="alice", sasl_plain_password="alice-secret")
     with pytest.raises(ClusterAuthorizationFailedError):
-        kp.describe_acls(ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
-                                   permission_type=ACLPermissionType.ANY,
-                                   resource_pattern=ResourcePatternFilter(KpResourceType.ANY, None,
-                                                                          ACLResourcePatternType.ANY)))
+        kp.describe_acls(KP_ALL)
     kp.close()
     # An idempotent producer needs IDEMPOTENT_WRITE on the cluster, or WRITE on some topic
     # (KIP-679): mallory has neither.
@@ -237,8 +236,5 @@ def test_without_an_authorizer_the_acl_apis_say_security_disabled(tmp_path):
     with EmbeddedCluster(str(tmp_path), port=0) as c:
         kp = KafkaAdminClient(bootstrap_servers=c.bootstrap)
         with pytest.raises(SecurityDisabledError):
-            kp.describe_acls(ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
-                                       permission_type=ACLPermissionType.ANY,
-                                       resource_pattern=ResourcePatternFilter(KpResourceType.ANY, None,
-                                                                              ACLResourcePatternType.ANY)))
+            kp.describe_acls(KP_ALL)
         kp.close()
